@@ -1,0 +1,110 @@
+/** Typed errors that know their HTTP status; the HTTP layer renders them as JSON. */
+
+export interface ErrorDetails {
+  [key: string]: unknown
+}
+
+export class StorageError extends Error {
+  readonly status: number
+  readonly code: string
+  readonly details?: ErrorDetails
+
+  constructor(status: number, code: string, message: string, details?: ErrorDetails, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.status = status
+    this.code = code
+    this.details = details
+  }
+
+  toJSON(): { error: { code: string; message: string; details?: ErrorDetails } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } }
+  }
+}
+
+/** One problem with one input row or field. `row` is the 0-based index in the batch. */
+export interface FieldIssue {
+  row?: number
+  field: string
+  message: string
+}
+
+/** Bad input: nothing was written. `details.issues` lists the first problems found. */
+export class ValidationError extends StorageError {
+  readonly issues: FieldIssue[]
+  constructor(issues: FieldIssue[], extra?: ErrorDetails) {
+    const first = issues[0]
+    const where = first ? (first.row !== undefined ? `row ${first.row}, field '${first.field}'` : `field '${first.field}'`) : ''
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''
+    super(400, 'validation_error', first ? `${where}: ${first.message}${more}` : 'invalid input', { issues, ...extra })
+    this.issues = issues
+  }
+}
+
+/** A write whose column type conflicts with the dataset's fixed schema. */
+export class SchemaConflictError extends StorageError {
+  constructor(column: string, expected: string, got: string, row?: number) {
+    const where = row !== undefined ? ` (row ${row})` : ''
+    super(
+      409,
+      'schema_conflict',
+      `column '${column}' has type ${expected} in the dataset, the write has ${got}${where}`,
+      { column, expected, got, ...(row !== undefined ? { row } : {}) },
+    )
+  }
+}
+
+/** `append` found keys that already exist; nothing was written. */
+export class DuplicateKeyError extends StorageError {
+  constructor(keys: { symbol: string; timestamp: string; row?: number }[], total: number) {
+    const sample = keys
+      .slice(0, 5)
+      .map((k) => `${k.symbol}@${k.timestamp}`)
+      .join(', ')
+    super(409, 'duplicate_key', `append rejected: ${total} key(s) already exist: ${sample}${total > 5 ? ', ...' : ''}`, {
+      keys: keys.slice(0, 100),
+      total,
+    })
+  }
+}
+
+/** The configuration is invalid; `path` names the offending setting. */
+export class ConfigError extends StorageError {
+  constructor(message: string, issues: { path: string; message: string }[] = []) {
+    super(500, 'config_error', message, { issues })
+  }
+}
+
+/** A conditional write lost (HTTP 412/409 on object stores, EEXIST locally). Internal. */
+export class PreconditionFailedError extends StorageError {
+  constructor(key: string, cause?: unknown) {
+    super(412, 'precondition_failed', `conditional write to '${key}' lost a race`, { key }, { cause })
+  }
+}
+
+/** The store cannot give the guarantees asked for (e.g. ignores conditional writes). */
+export class StoreCapabilityError extends StorageError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(503, 'store_capability', message, details)
+  }
+}
+
+/** The store failed in a way retries did not fix. */
+export class StoreError extends StorageError {
+  constructor(message: string, details?: ErrorDetails, cause?: unknown) {
+    super(502, 'store_error', message, details, { cause })
+  }
+}
+
+/** Too much contention: a commit kept losing races past the retry budget. */
+export class CommitConflictError extends StorageError {
+  constructor(partition: string, attempts: number) {
+    super(503, 'commit_conflict', `gave up committing '${partition}' after ${attempts} attempts`, { partition, attempts })
+  }
+}
+
+export class ClosedError extends StorageError {
+  constructor() {
+    super(500, 'closed', 'storage is closed')
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The storage contract: every backend (local Parquet, S3 Parquet, and later Postgres and
+ * MongoDB) implements `DataStorage` with exactly these semantics. The conformance suite in
+ * `test/conformance/` is the executable form of this file.
+ */
+
+/** Logical column types. `symbol` is always `string`, `timestamp` always `timestamp`. */
+export type ColumnType = 'timestamp' | 'float64' | 'int64' | 'string' | 'boolean'
+
+export interface ColumnSchema {
+  name: string
+  type: ColumnType
+}
+
+/** Ordered columns; the first two are always `symbol: string` and `timestamp: timestamp`. */
+export type Schema = ColumnSchema[]
+
+/**
+ * One column of a table, stored columnar. Null encodings (input NaN/Infinity is rejected, so
+ * NaN can only mean "missing"):
+ * - `float64`: `Float64Array`, NaN = null.
+ * - `timestamp`: `Float64Array` of epoch **microseconds** (exact integers), NaN = null.
+ * - `int64`: `BigInt64Array`; `nulls[i] === 1` marks a null (absent `nulls` = no nulls).
+ * - `boolean`: `Uint8Array`, 0 = false, 1 = true, `BOOL_NULL` (255) = null.
+ * - `string`: plain array, `null` = null.
+ */
+export type Column =
+  | { type: 'float64'; values: Float64Array }
+  | { type: 'timestamp'; values: Float64Array }
+  | { type: 'int64'; values: BigInt64Array; nulls?: Uint8Array }
+  | { type: 'boolean'; values: Uint8Array }
+  | { type: 'string'; values: (string | null)[] }
+
+export const BOOL_NULL = 255
+
+/** A columnar table. Every column has `length` entries. */
+export interface Table {
+  length: number
+  schema: Schema
+  columns: Record<string, Column>
+}
+
+/** A row as accepted on input. The time column may be named `timestamp`, `datetime` or `date`. */
+export type InputRow = Record<string, unknown>
+
+/**
+ * Columnar input: one array (or typed array) per column, all the same length. Time values
+ * follow the row rules (epoch ms numbers, ISO strings, Dates). A `Table` (as returned by
+ * `read`) is also accepted and round-trips exactly.
+ */
+export type InputColumns = Record<string, ArrayLike<unknown>>
+
+export type WriteMode = 'upsert' | 'append' | 'replace'
+
+export interface WriteOptions {
+  /**
+   * - `upsert` (default): key = (symbol, timestamp); the later write wins; re-sending a batch
+   *   changes nothing.
+   * - `append`: rejects the whole batch (writing nothing) if any key already exists; the
+   *   error lists the conflicting keys.
+   * - `replace`: for each symbol in the batch, deletes stored rows with
+   *   `batchMin <= timestamp <= batchMax` (the whole batch's time range), then writes the batch.
+   */
+  mode?: WriteMode
+}
+
+export interface PartitionRef {
+  /** Partition values, e.g. `{ symbol: 'AAPL', date: '2024-01-02' }`. */
+  values: Record<string, string>
+  /** Hive path relative to the dataset, e.g. `symbol=AAPL/date=2024-01-02`. */
+  path: string
+}
+
+export interface WriteResult {
+  /** Rows in the batch after in-batch de-duplication (upsert: last row per key wins). */
+  rowsWritten: number
+  /** Partitions committed, in commit order. */
+  partitions: PartitionRef[]
+}
+
+export interface ReadOptions {
+  symbols?: string[]
+  /** Inclusive lower bound: Date, epoch ms, or ISO-8601 string. */
+  start?: Date | number | string
+  /** Exclusive upper bound: Date, epoch ms, or ISO-8601 string. */
+  end?: Date | number | string
+  /** Columns to return besides the key columns `symbol` and `timestamp` (always returned). */
+  columns?: string[]
+  /** At most this many rows, the first in (symbol, timestamp) order. */
+  limit?: number
+}
+
+export interface ScanOptions extends ReadOptions {
+  /** Maximum rows per yielded batch (default 65,536). */
+  batchSize?: number
+}
+
+export interface DeleteOptions {
+  symbols?: string[]
+  start?: Date | number | string
+  end?: Date | number | string
+}
+
+export interface DeleteResult {
+  rowsDeleted: number
+  partitions: PartitionRef[]
+}
+
+export interface PartitionFilter {
+  symbols?: string[]
+  start?: Date | number | string
+  end?: Date | number | string
+}
+
+export interface ColumnStats {
+  /** Min/max as JSON values: numbers, strings, booleans; int64 as decimal strings; timestamps as ISO strings. */
+  min: number | string | boolean | null
+  max: number | string | boolean | null
+  nulls: number
+}
+
+/** One live data file of a partition. */
+export interface ManifestFile {
+  /** File name inside the partition directory, e.g. `part-01J....parquet`. */
+  name: string
+  rows: number
+  bytes: number
+  /** Epoch microseconds, inclusive. */
+  minTs: number
+  maxTs: number
+  /** `sha256:<hex>` of the file's bytes. */
+  checksum: string
+  columns: Record<string, ColumnStats>
+  /** Symbols present in the file (sorted). */
+  symbols: string[]
+  createdAt: string
+}
+
+/** The manifest of one partition: the only source of truth for which files are live. */
+export interface PartitionManifest {
+  format: 'friday.partition-manifest'
+  formatVersion: 1
+  dataset: string
+  partition: PartitionRef
+  /** Starts at 1; every commit increases it by exactly 1. */
+  version: number
+  /** Unique id of the commit that produced this version. */
+  commitId: string
+  committedAt: string
+  schema: Schema
+  files: ManifestFile[]
+  rows: number
+  bytes: number
+  /** Epoch microseconds; null when the partition is empty. */
+  minTs: number | null
+  maxTs: number | null
+}
+
+export interface DatasetDescription {
+  name: string
+  schema: Schema
+  partitionBy: string[]
+  symbols: string[]
+  /** ISO-8601 UTC, null when empty. */
+  start: string | null
+  end: string | null
+  rows: number
+  bytes: number
+  partitions: number
+  files: number
+}
+
+export interface PartitionInfo extends PartitionRef {
+  version: number
+  rows: number
+  bytes: number
+  files: number
+  /** ISO-8601 UTC */
+  start: string | null
+  end: string | null
+}
+
+export interface VerifyProblem {
+  dataset: string
+  partition: string
+  file?: string
+  problem: 'missing-file' | 'checksum-mismatch' | 'row-count-mismatch' | 'unreadable' | 'size-mismatch'
+  message: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  datasets: number
+  partitions: number
+  files: number
+  bytes: number
+  problems: VerifyProblem[]
+}
+
+export interface GcOptions {
+  /** Files unreferenced for at least this long are removed (default: the configured grace period). */
+  graceMs?: number
+  dataset?: string
+  dryRun?: boolean
+}
+
+export interface GcReport {
+  filesDeleted: number
+  bytesDeleted: number
+  /** Keys removed (or that would be removed with `dryRun`). */
+  keys: string[]
+}
+
+/** Request counts against the underlying store, by kind. */
+export interface StoreRequestStats {
+  get: number
+  put: number
+  head: number
+  list: number
+  delete: number
+  bytesRead: number
+  bytesWritten: number
+}
+
+export interface DataStorage {
+  /** Backend name, e.g. `local_parquet`. */
+  readonly backend: string
+
+  /**
+   * Validates the whole batch first (nothing is written if any row is bad: `ValidationError`
+   * naming row index and field), then commits it partition by partition. Each partition
+   * commit is atomic: readers see all of its rows or none. A write spanning several
+   * partitions may be observed partially while it runs. An empty batch is a no-op returning
+   * `{ rowsWritten: 0, partitions: [] }`.
+   */
+  write(dataset: string, data: InputRow[] | InputColumns | Table, options?: WriteOptions): Promise<WriteResult>
+
+  /**
+   * Rows matching the filter, sorted by symbol then timestamp; `start` inclusive, `end`
+   * exclusive. An unknown dataset or an empty range gives an empty table (length 0).
+   */
+  read(dataset: string, options?: ReadOptions): Promise<Table>
+
+  /**
+   * The same rows as `read`, in the same order, as batches of at most `batchSize` rows.
+   * Memory stays bounded by one partition plus one batch. Unknown dataset: no batches.
+   */
+  scan(dataset: string, options?: ScanOptions): AsyncIterable<Table>
+
+  /** Deletes matching rows. No filter deletes the whole dataset's rows. Unknown dataset: 0 rows. */
+  delete(dataset: string, options?: DeleteOptions): Promise<DeleteResult>
+
+  /** Dataset names, sorted. None: `[]`. */
+  listDatasets(): Promise<string[]>
+
+  /** Summary of a dataset, or `null` if it does not exist. */
+  describe(dataset: string): Promise<DatasetDescription | null>
+
+  /** Non-empty partitions matching the filter, sorted by path. Unknown dataset: `[]`. */
+  listPartitions(dataset: string, filter?: PartitionFilter): Promise<PartitionInfo[]>
+
+  /**
+   * The current manifest of one partition, given its values (e.g. `{ symbol, date }`) or its
+   * hive path. `null` when the partition does not exist.
+   */
+  getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null>
+
+  /** Re-reads every live file (of one dataset, or all) and checks size, checksum and row count. */
+  verify(dataset?: string): Promise<VerifyReport>
+
+  /** Removes data files no manifest references, once older than the grace period. */
+  gc(options?: GcOptions): Promise<GcReport>
+
+  /** Requests made to the underlying store since creation. */
+  requestStats(): StoreRequestStats
+
+  /** Releases clients and handles. Further calls fail. */
+  close(): Promise<void>
+}
