@@ -45,12 +45,12 @@ export class ValidationError extends StorageError {
 export class SchemaConflictError extends StorageError {
   constructor(column: string, expected: string, got: string, row?: number) {
     const where = row !== undefined ? ` (row ${row})` : ''
-    super(
-      409,
-      'schema_conflict',
-      `column '${column}' has type ${expected} in the dataset, the write has ${got}${where}`,
-      { column, expected, got, ...(row !== undefined ? { row } : {}) },
-    )
+    super(409, 'schema_conflict', `column '${column}' has type ${expected} in the dataset, the write has ${got}${where}`, {
+      column,
+      expected,
+      got,
+      ...(row !== undefined ? { row } : {}),
+    })
   }
 }
 

@@ -1,0 +1,332 @@
+/**
+ * `ObjectStore` on the local filesystem (Node/Bun only). Keys map to files under `baseDir`;
+ * every put writes a `.tmp-<random>` file in the target directory, fsyncs it, then publishes
+ * it atomically: `rename` for plain puts, `link` (exclusive create) for `ifNoneMatch: '*'`.
+ * `ifMatch` cannot be made atomic with plain POSIX calls, so it is not supported here.
+ */
+
+import { randomBytes } from 'node:crypto'
+import type { Dirent } from 'node:fs'
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join, resolve, sep } from 'node:path'
+import { ClosedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
+import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from '../../stores/types.js'
+import { emptyStats } from '../../stores/types.js'
+
+export interface LocalFsStoreOptions {
+  /** Root directory; created by `ensureContainer()` and on the first put. */
+  baseDir: string
+  /** Mode of created directories (default `0o755`, subject to the umask). */
+  dirMode?: number
+  /** Mode of written files (default `0o644`, set explicitly, not subject to the umask). */
+  fileMode?: number
+}
+
+const TMP_PREFIX = '.tmp-'
+/** How often a put retries when a concurrent `delete` pruned its fresh directory. */
+const DIR_RACE_ATTEMPTS = 5
+const DELETE_CONCURRENCY = 16
+
+const BAD_CHARS = /[\u0000-\u001f\u007f\\]/
+
+function invalidKey(key: string, why: string): StorageError {
+  return new StorageError(400, 'invalid_key', `invalid object key '${key.replace(BAD_CHARS, '?')}': ${why}`, { key })
+}
+
+/** Defence in depth: callers already encode keys, this guarantees nothing escapes `baseDir`. */
+function checkKey(key: string, allowPrefix = false): string[] {
+  if (key.startsWith('/')) throw invalidKey(key, 'must not start with /')
+  if (BAD_CHARS.test(key)) throw invalidKey(key, 'must not contain backslashes or control characters')
+  const segments = key.split('/')
+  if (!allowPrefix && key === '') throw invalidKey(key, 'must not be empty')
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i]
+    // A list prefix may end with '/' (last segment empty) or be empty.
+    if (s === '' && !(allowPrefix && i === segments.length - 1)) throw invalidKey(key, 'must not contain empty segments')
+    if (s === '.' || s === '..') throw invalidKey(key, `must not contain '${s}' segments`)
+    if (s.startsWith(TMP_PREFIX) && !(allowPrefix && i === segments.length - 1)) {
+      throw invalidKey(key, `segments must not start with '${TMP_PREFIX}' (reserved for temp files)`)
+    }
+  }
+  return segments
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code
+}
+
+function isMissing(err: unknown): boolean {
+  const code = errCode(err)
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+function etagOf(st: { ino: bigint; mtimeNs: bigint; size: bigint }): string {
+  return `${st.ino.toString(16)}-${st.mtimeNs.toString(16)}-${st.size.toString(16)}`
+}
+
+function infoOf(key: string, st: { ino: bigint; mtimeNs: bigint; size: bigint; mtimeMs: bigint }): ObjectInfo {
+  return { key, size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeMs)) }
+}
+
+export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & { readonly baseDir: string } {
+  if (!options.baseDir) throw new StorageError(500, 'config_error', 'local store: baseDir is required')
+  const baseDir = resolve(options.baseDir)
+  const dirMode = options.dirMode ?? 0o755
+  const fileMode = options.fileMode ?? 0o644
+  const counters = emptyStats()
+  let closed = false
+
+  const pathOf = (key: string): string => join(baseDir, ...checkKey(key))
+  const open_ = () => {
+    if (closed) throw new ClosedError()
+  }
+
+  async function head(key: string): Promise<ObjectInfo | null> {
+    open_()
+    const path = pathOf(key)
+    counters.head++
+    try {
+      const st = await stat(path, { bigint: true })
+      return st.isFile() ? infoOf(key, st) : null
+    } catch (err) {
+      if (isMissing(err)) return null
+      throw err
+    }
+  }
+
+  async function get(key: string, range?: ByteRange): Promise<GetResult | null> {
+    open_()
+    const path = pathOf(key)
+    counters.get++
+    let fh: Awaited<ReturnType<typeof open>>
+    try {
+      fh = await open(path, 'r')
+    } catch (err) {
+      if (isMissing(err) || errCode(err) === 'EISDIR') return null
+      throw err
+    }
+    try {
+      const st = await fh.stat({ bigint: true })
+      if (!st.isFile()) return null
+      const size = Number(st.size)
+      let start = 0
+      let end = size
+      if (range && 'suffix' in range) {
+        start = Math.max(0, size - range.suffix)
+      } else if (range) {
+        if (range.offset < 0 || range.length < 0) throw new StorageError(416, 'invalid_range', `invalid range for '${key}'`)
+        if (range.offset >= size && range.length > 0) {
+          throw new StorageError(416, 'invalid_range', `range starts at ${range.offset}, '${key}' has ${size} bytes`, { key })
+        }
+        start = Math.min(range.offset, size)
+        end = Math.min(size, range.offset + range.length)
+      }
+      const body = new Uint8Array(end - start)
+      let filled = 0
+      while (filled < body.length) {
+        const { bytesRead } = await fh.read(body, filled, body.length - filled, start + filled)
+        if (bytesRead === 0) break // cannot happen: published files are never modified in place
+        filled += bytesRead
+      }
+      counters.bytesRead += filled
+      return { ...infoOf(key, st), body: filled === body.length ? body : body.subarray(0, filled) }
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /** Writes `body` to a fresh temp file next to `path`; returns its name and the etag it will carry. */
+  async function writeTemp(path: string, body: Uint8Array): Promise<{ tmp: string; etag: string }> {
+    const dir = dirname(path)
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dir, { recursive: true, mode: dirMode })
+      const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`)
+      let fh: Awaited<ReturnType<typeof open>>
+      try {
+        fh = await open(tmp, 'wx', fileMode)
+      } catch (err) {
+        // A concurrent delete may have pruned the directory between mkdir and open.
+        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) continue
+        throw err
+      }
+      try {
+        await fh.chmod(fileMode)
+        let written = 0
+        while (written < body.length) {
+          const { bytesWritten } = await fh.write(body, written, body.length - written, written)
+          written += bytesWritten
+        }
+        await fh.sync()
+        // rename/link keep inode and mtime, so this is the etag of the published object.
+        const etag = etagOf(await fh.stat({ bigint: true }))
+        await fh.close()
+        return { tmp, etag }
+      } catch (err) {
+        await fh.close().catch(() => {})
+        await unlink(tmp).catch(() => {})
+        throw err
+      }
+    }
+  }
+
+  async function put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ etag: string }> {
+    open_()
+    const path = pathOf(key)
+    if (opts.ifMatch !== undefined) {
+      throw new StoreCapabilityError(
+        `local store ${location} does not support ifMatch (compare-and-swap) writes; only ifNoneMatch '*'`,
+        { key },
+      )
+    }
+    counters.put++
+    for (let attempt = 1; ; attempt++) {
+      const { tmp, etag } = await writeTemp(path, body)
+      try {
+        if (opts.ifNoneMatch === '*') await link(tmp, path)
+        else await rename(tmp, path)
+        counters.bytesWritten += body.length
+        return { etag }
+      } catch (err) {
+        if (errCode(err) === 'EEXIST' && opts.ifNoneMatch === '*') throw new PreconditionFailedError(key, err)
+        // The target directory vanished (concurrent delete pruning it) only if tmp vanished too.
+        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) continue
+        throw err
+      } finally {
+        // After link the temp name is a second link to drop; after a rename it is already gone.
+        await unlink(tmp).catch(() => {})
+      }
+    }
+  }
+
+  /** Removes now-empty directories from `dir` up to (not including) `baseDir`. */
+  async function prune(dir: string): Promise<void> {
+    while (dir !== baseDir && dir.startsWith(baseDir + sep)) {
+      try {
+        await rmdir(dir)
+      } catch {
+        return // ENOTEMPTY, ENOENT, EEXIST, EBUSY: someone else is using or already removed it
+      }
+      dir = dirname(dir)
+    }
+  }
+
+  async function del(keys: string[]): Promise<void> {
+    open_()
+    const paths = keys.map(pathOf)
+    if (paths.length === 0) return
+    counters.delete++
+    let next = 0
+    const worker = async () => {
+      while (next < paths.length) {
+        const path = paths[next++]
+        try {
+          await unlink(path)
+        } catch (err) {
+          if (isMissing(err)) continue
+          // Linux says EISDIR, macOS EPERM for a key naming a directory: no such object.
+          const code = errCode(err)
+          if ((code === 'EISDIR' || code === 'EPERM') && (await stat(path).catch(() => null))?.isDirectory()) continue
+          throw err
+        }
+        await prune(dirname(path))
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, paths.length) }, worker))
+  }
+
+  async function readDir(dir: string): Promise<Dirent[]> {
+    try {
+      return await readdir(dir, { withFileTypes: true })
+    } catch (err) {
+      if (isMissing(err)) return []
+      throw err
+    }
+  }
+
+  /** All file keys under `dir` (whose key prefix is `keyPrefix`), recursively. */
+  async function walk(dir: string, keyPrefix: string, namePrefix: string, out: ObjectInfo[]): Promise<void> {
+    const entries = await readDir(dir)
+    await Promise.all(
+      entries.map(async (e) => {
+        if (e.name.startsWith(TMP_PREFIX) || !e.name.startsWith(namePrefix)) return
+        const key = keyPrefix + e.name
+        const path = join(dir, e.name)
+        if (e.isDirectory()) return walk(path, `${key}/`, '', out)
+        if (!e.isFile()) return
+        try {
+          out.push(infoOf(key, await stat(path, { bigint: true })))
+        } catch (err) {
+          if (!isMissing(err)) throw err // deleted while listing
+        }
+      }),
+    )
+  }
+
+  async function list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    open_()
+    const segments = checkKey(prefix, true)
+    if (opts.delimiter !== undefined && opts.delimiter !== '/') {
+      throw new StorageError(400, 'invalid_delimiter', `local store lists only with delimiter '/', got '${opts.delimiter}'`)
+    }
+    counters.list++
+    const namePrefix = segments[segments.length - 1]
+    const dirKey = prefix.slice(0, prefix.length - namePrefix.length) // '' or ends with '/'
+    const dir = join(baseDir, ...segments.slice(0, -1))
+    const after = opts.startAfter ?? ''
+    const objects: ObjectInfo[] = []
+    const prefixes: string[] = []
+    if (opts.delimiter === '/') {
+      const entries = await readDir(dir)
+      await Promise.all(
+        entries.map(async (e) => {
+          if (e.name.startsWith(TMP_PREFIX) || !e.name.startsWith(namePrefix)) return
+          const key = dirKey + e.name
+          const path = join(dir, e.name)
+          if (e.isDirectory()) {
+            const p = `${key}/`
+            // Like S3: a common prefix shows up if any key under it sorts after startAfter.
+            if (p > after) prefixes.push(p)
+            else if (after.startsWith(p)) {
+              const inner: ObjectInfo[] = []
+              await walk(path, p, '', inner)
+              if (inner.some((o) => o.key > after)) prefixes.push(p)
+            }
+          } else if (e.isFile() && key > after) {
+            try {
+              objects.push(infoOf(key, await stat(path, { bigint: true })))
+            } catch (err) {
+              if (!isMissing(err)) throw err
+            }
+          }
+        }),
+      )
+    } else {
+      await walk(dir, dirKey, namePrefix, objects)
+    }
+    const filtered = after ? objects.filter((o) => o.key > after) : objects
+    filtered.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    prefixes.sort()
+    return { objects: filtered, prefixes }
+  }
+
+  const location = `file://${baseDir}`
+
+  return {
+    baseDir,
+    location,
+    capabilities: { ifNoneMatch: true, ifMatch: false },
+    get,
+    head,
+    put,
+    delete: del,
+    list,
+    async ensureContainer() {
+      open_()
+      await mkdir(baseDir, { recursive: true, mode: dirMode })
+    },
+    stats: () => ({ ...counters }),
+    async close() {
+      closed = true
+    },
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Builds the configured `DataStorage` from a validated config. Each runtime entry point passes
+ * the backend factories it can run (the Web entry has no filesystem, so no `local_parquet`).
+ */
+
+import type { S3Client } from '@aws-sdk/client-s3'
+import { ConfigError } from '../errors.js'
+import { LakeStorage } from '../lake/lake-storage.js'
+import type { LakeOptions } from '../lake/options.js'
+import { createS3Store } from '../stores/s3-store.js'
+import type { DataStorage } from '../types.js'
+import type { BackendName, FridayConfig, LocalParquetConfig, S3ParquetConfig } from './schema.js'
+
+export type BackendFactory = (config: FridayConfig) => DataStorage
+
+/** Why a backend may be missing from a runtime, and what to do about it. */
+const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
+  local_parquet: 'it needs a local filesystem: use the Node/Bun entry point (src/node.ts), or s3_parquet in a Worker',
+}
+
+/** Calls the factory of `config.storage.default_backend`; `ConfigError` when this runtime has none. */
+export function createStorageWith(factories: Partial<Record<BackendName, BackendFactory>>, config: FridayConfig): DataStorage {
+  const backend = config.storage.default_backend
+  const factory = factories[backend]
+  if (!factory) {
+    const available = Object.keys(factories).join(', ') || 'none'
+    const hint = UNAVAILABLE_HINTS[backend] ?? `available here: ${available}`
+    const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
+    throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
+  }
+  return factory(config)
+}
+
+/** The lake settings shared by the Parquet backends, mapped to `LakeOptions`. */
+export function lakeOptionsFromConfig(
+  section: LocalParquetConfig | S3ParquetConfig,
+  config: FridayConfig,
+): Omit<LakeOptions, 'backend' | 'store' | 'requireConditionalWrites'> {
+  return {
+    partitionBy: [...section.partition_by],
+    compression: section.compression,
+    rowGroupSize: section.row_group_size,
+    validatePartitioning: section.validate_partitioning,
+    gcGraceMs: config.storage.gc_grace_period_seconds * 1000,
+  }
+}
+
+/**
+ * The S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client` to reuse an
+ * `S3Client`; otherwise the store builds one from endpoint, region and credentials.
+ */
+export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client } = {}): DataStorage {
+  const s3 = config.storage.s3_parquet
+  if (!s3.bucket) {
+    const message = "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)"
+    throw new ConfigError(`storage.s3_parquet.bucket: ${message}`, [{ path: 'storage.s3_parquet.bucket', message }])
+  }
+  const store = createS3Store({
+    bucket: s3.bucket,
+    prefix: s3.prefix,
+    client: deps.client,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: s3.force_path_style,
+    credentials:
+      s3.access_key_id && s3.secret_access_key
+        ? { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, sessionToken: s3.session_token }
+        : undefined,
+    createBucket: s3.create_bucket,
+  })
+  return new LakeStorage({
+    backend: 's3_parquet',
+    store,
+    requireConditionalWrites: s3.require_conditional_writes,
+    ...lakeOptionsFromConfig(s3, config),
+  })
+}

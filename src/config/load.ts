@@ -1,0 +1,207 @@
+/**
+ * Turns what a user wrote (a config object, a profile, environment variables) into one
+ * validated `FridayConfig`, or a `ConfigError` listing every problem by its dot path.
+ * Web standards only: the caller passes the environment in (e.g. `process.env`, Worker `env`).
+ */
+
+import * as v from 'valibot'
+import { ConfigError } from '../errors.js'
+import {
+  ConfigFileSchema,
+  type ConfigLayer,
+  ConfigSchema,
+  ENVIRONMENTS,
+  type Environment,
+  type FridayConfig,
+  LayerSchema,
+  showValue,
+} from './schema.js'
+
+export type Env = Record<string, string | undefined>
+
+export interface ConfigIssue {
+  /** Dot path of the offending setting, e.g. `storage.local_parquet.compression` (empty: the whole config). */
+  path: string
+  message: string
+}
+
+/** Environment variables that override one setting each. Empty values count as unset. */
+const ENV_OVERRIDES: { name: string; path: string[]; boolean?: true }[] = [
+  { name: 'STORAGE_BACKEND', path: ['storage', 'default_backend'] },
+  { name: 'DATA_DIR', path: ['storage', 'local_parquet', 'base_dir'] },
+  { name: 'S3_BUCKET', path: ['storage', 's3_parquet', 'bucket'] },
+  { name: 'S3_PREFIX', path: ['storage', 's3_parquet', 'prefix'] },
+  { name: 'S3_FORCE_PATH_STYLE', path: ['storage', 's3_parquet', 'force_path_style'], boolean: true },
+  { name: 'AWS_ENDPOINT_URL', path: ['storage', 's3_parquet', 'endpoint'] },
+  { name: 'AWS_REGION', path: ['storage', 's3_parquet', 'region'] },
+  { name: 'AWS_ACCESS_KEY_ID', path: ['storage', 's3_parquet', 'access_key_id'] },
+  { name: 'AWS_SECRET_ACCESS_KEY', path: ['storage', 's3_parquet', 'secret_access_key'] },
+  { name: 'AWS_SESSION_TOKEN', path: ['storage', 's3_parquet', 'session_token'] },
+]
+
+/**
+ * Validates `input` (a parsed config file; default: all defaults) and returns the effective
+ * config: (a) environment from `FRIDAY_ENV`, else `input.environment`, else `development`;
+ * (b) that environment's profile deep-merged over the base; (c) environment-variable
+ * overrides; (d) validation, including cross-field rules. Throws `ConfigError` listing every
+ * issue as `<dot.path>: expected ..., got ...`; `details.issues` holds `{ path, message }`.
+ */
+export function parseConfig(input: unknown = {}, env: Env = {}): FridayConfig {
+  const issues: ConfigIssue[] = []
+  const file = validate(ConfigFileSchema, input, issues)
+
+  const envName = pickEnvironment(env, issues)
+  const { layer: rawEnvLayer, sources } = envLayer(env, issues)
+  const envLayerValue = validate(LayerSchema, rawEnvLayer, issues, sources)
+  if (!file || !envLayerValue || issues.length > 0) throw configError(issues)
+
+  const environment = envName ?? file.environment
+  const profile = file.profiles?.[environment] ?? {}
+  const merged = deepMerge(deepMerge({ ...file, environment }, profile), envLayerValue)
+  const config = validate(ConfigSchema, merged, issues, sources)
+  if (!config) throw configError(issues)
+  return config
+}
+
+/** The configuration with every default and no environment overrides. */
+export function defaultConfig(): FridayConfig {
+  return parseConfig({}, {})
+}
+
+function pickEnvironment(env: Env, issues: ConfigIssue[]): Environment | undefined {
+  const value = env.FRIDAY_ENV
+  if (!value) return undefined
+  if ((ENVIRONMENTS as readonly string[]).includes(value)) return value as Environment
+  issues.push({
+    path: 'environment',
+    message: `expected ${ENVIRONMENTS.map(showValue).join(' | ')}, got ${showValue(value)} (from env FRIDAY_ENV)`,
+  })
+  return undefined
+}
+
+/** The overrides as a raw layer, and which variable set which dot path. */
+function envLayer(env: Env, issues: ConfigIssue[]): { layer: Record<string, unknown>; sources: Map<string, string> } {
+  const layer: Record<string, unknown> = {}
+  const sources = new Map<string, string>()
+  for (const { name, path, boolean } of ENV_OVERRIDES) {
+    const raw = env[name]
+    if (raw === undefined || raw === '') continue
+    const dotPath = path.join('.')
+    sources.set(dotPath, name)
+    let value: string | boolean = raw
+    if (boolean) {
+      const lower = raw.trim().toLowerCase()
+      if (lower === 'true' || lower === '1') value = true
+      else if (lower === 'false' || lower === '0') value = false
+      else {
+        issues.push({ path: dotPath, message: `expected 'true' | 'false' | '1' | '0', got ${showValue(raw)} (from env ${name})` })
+        continue
+      }
+    }
+    setPath(layer, path, value)
+  }
+  return { layer, sources }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target
+  for (const key of path.slice(0, -1)) {
+    node[key] ??= {}
+    node = node[key] as Record<string, unknown>
+  }
+  node[path[path.length - 1]] = value
+}
+
+/** Parses with valibot; on failure appends formatted issues (naming env variables in `sources`). */
+function validate<T>(
+  schema: v.GenericSchema<unknown, T>,
+  input: unknown,
+  issues: ConfigIssue[],
+  sources?: Map<string, string>,
+): T | undefined {
+  const unknown = unknownKeys(schema, input, [])
+  const result = v.safeParse(schema, input, { message: defaultMessage })
+  for (const issue of result.issues ?? []) {
+    if (issue.type === 'strict_object' && issue.expected === 'never') continue // reported by unknownKeys, all of them
+    const path = v.getDotPath(issue) ?? ''
+    const source = sources?.get(path)
+    issues.push({ path, message: source ? `${issue.message} (from env ${source})` : issue.message })
+  }
+  issues.push(...unknown)
+  return result.success && unknown.length === 0 ? result.output : undefined
+}
+
+/** Message for issues whose schema has no custom one: `expected X, got Y`. */
+function defaultMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === 'strict_object' && issue.kind === 'schema' && issue.input === undefined && issue.path?.length)
+    return 'required'
+  const expected = (issue.expected ?? 'a valid value').replace(/^\((.*)\)$/, '$1').replace(/"([^"]*)"/g, "'$1'")
+  return `expected ${expected === 'Object' ? 'an object' : expected}, got ${showValue(issue.input)}`
+}
+
+type SchemaShape = { type: string; wrapped?: SchemaShape; entries?: Record<string, SchemaShape> }
+
+/** Every key not in its strict object (valibot reports only the first per object). */
+function unknownKeys(schema: unknown, value: unknown, path: string[]): ConfigIssue[] {
+  let s = schema as SchemaShape
+  while (s.type === 'optional' && s.wrapped) s = s.wrapped
+  if (s.type !== 'strict_object' || !s.entries || !isPlainObject(value)) return []
+  const allowed = Object.keys(s.entries)
+  const issues: ConfigIssue[] = []
+  for (const [key, child] of Object.entries(value)) {
+    if (Object.hasOwn(s.entries, key)) {
+      issues.push(...unknownKeys(s.entries[key], child, [...path, key]))
+      continue
+    }
+    const guess = closest(key, allowed)
+    issues.push({
+      path: [...path, key].join('.'),
+      message: guess
+        ? `unknown key, did you mean '${guess}'?`
+        : `unknown key, expected one of ${allowed.map(showValue).join(', ')}`,
+    })
+  }
+  return issues
+}
+
+/** The allowed key within a small edit distance of `key`, if any. */
+function closest(key: string, allowed: string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Math.max(2, Math.floor(key.length / 4)) + 1
+  for (const candidate of allowed) {
+    const d = editDistance(key.toLowerCase(), candidate)
+    if (d < bestDistance) [best, bestDistance] = [candidate, d]
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Objects merge key by key; arrays and scalars from `over` replace; `undefined` keeps the base. */
+function deepMerge<T>(base: T, over: ConfigLayer | Record<string, unknown>): T {
+  if (!isPlainObject(base)) return base
+  const out: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue
+    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? deepMerge(out[key], value) : value
+  }
+  return out as T
+}
+
+function configError(issues: ConfigIssue[]): ConfigError {
+  const lines = issues.map((i) => `${i.path || '(config)'}: ${i.message}`)
+  return new ConfigError(`invalid configuration: ${lines.join('; ')}`, issues)
+}

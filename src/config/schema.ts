@@ -1,0 +1,247 @@
+/**
+ * The seed's configuration as users write it (snake_case keys), as one valibot schema that
+ * applies every default. Objects are strict so a typo'd key is an error, not a silent no-op.
+ */
+
+import * as v from 'valibot'
+import type { PartitionKey } from '../lake/options.js'
+
+export const ENVIRONMENTS = ['development', 'test', 'production'] as const
+export type Environment = (typeof ENVIRONMENTS)[number]
+
+/** The partitionings the lake supports, in the order they are suggested. */
+export const PARTITIONINGS: readonly (readonly PartitionKey[])[] = [
+  ['symbol', 'date'],
+  ['symbol', 'month'],
+  ['date'],
+  ['month'],
+  ['symbol'],
+]
+
+/** Renders a config value the way messages quote it: `'lz4'`, `['date', 'symbol']`, `-1`. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`
+  if (Array.isArray(value)) return `[${value.map(showValue).join(', ')}]`
+  if (value === null || typeof value !== 'object') return String(value)
+  return 'an object'
+}
+
+/** A custom issue message `expected <what>, got <input>`. */
+const expected =
+  (what: string) =>
+  (issue: { input: unknown }): string =>
+    `expected ${what}, got ${showValue(issue.input)}`
+
+const PARTITION_EXPECTED = PARTITIONINGS.map(showValue).join(' | ')
+
+const PartitionBy = v.pipe(
+  v.custom<PartitionKey[]>(
+    (input) =>
+      Array.isArray(input) && PARTITIONINGS.some((p) => p.length === input.length && p.every((key, i) => key === input[i])),
+    expected(PARTITION_EXPECTED),
+  ),
+  v.transform((keys) => [...keys]),
+)
+
+const Compression = v.picklist(['snappy', 'zstd'])
+
+const RowGroupSize = v.pipe(
+  v.number(),
+  v.check((n) => Number.isInteger(n) && n >= 1 && n <= 10_000_000, expected('an integer from 1 to 10000000')),
+)
+
+const OCTAL_MODE = /^(0o?)?[0-7]{3,4}$/i
+
+/** Parses `'755'`, `'0755'`, `'0o755'` or a number (taken as is: write `0o755` in JS, a string in JSON/YAML). */
+function toMode(input: string | number): number {
+  return typeof input === 'number' ? input : Number.parseInt(input.replace(/^0o?/i, ''), 8)
+}
+
+const FileMode = v.pipe(
+  v.union([v.number(), v.string()]),
+  v.check((input) => {
+    if (typeof input === 'string' && !OCTAL_MODE.test(input)) return false
+    const mode = toMode(input)
+    return Number.isInteger(mode) && mode >= 0 && mode <= 0o7777
+  }, expected("an octal mode such as '755' or '0o755' (at most 0o7777)")),
+  v.transform(toMode),
+)
+
+const NonEmptyString = (what: string) =>
+  v.pipe(
+    v.string(),
+    v.check((s) => s.length > 0 && !s.includes('\0'), expected(what)),
+  )
+
+/** S3 general-purpose bucket naming rules (also accepted by R2 and MinIO). */
+function isValidBucketName(name: string): boolean {
+  return (
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) &&
+    !name.includes('..') &&
+    !/^\d{1,3}(\.\d{1,3}){3}$/.test(name) &&
+    !name.startsWith('xn--') &&
+    !name.startsWith('sthree-') &&
+    !name.endsWith('-s3alias') &&
+    !name.endsWith('--ol-s3')
+  )
+}
+
+/** A key prefix: no leading `/`, no `.`/`..` segments, no control characters. */
+function isValidPrefix(prefix: string): boolean {
+  return !prefix.startsWith('/') && !/[\x00-\x1f\x7f]/.test(prefix) && !prefix.split('/').some((s) => s === '.' || s === '..')
+}
+
+const HttpUrl = v.pipe(
+  v.string(),
+  v.check((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), expected('an http(s) URL')),
+)
+
+/** Settings every Parquet-lake backend shares. */
+const lakeEntries = {
+  partition_by: v.optional(PartitionBy, () => ['symbol', 'date'] as PartitionKey[]),
+  compression: v.optional(Compression, 'snappy'),
+  validate_partitioning: v.optional(v.boolean(), true),
+  row_group_size: v.optional(RowGroupSize, 100_000),
+}
+
+export const LocalParquetSchema = v.strictObject({
+  base_dir: v.optional(NonEmptyString('a non-empty path'), './data'),
+  ...lakeEntries,
+  dir_mode: v.optional(FileMode, 0o755),
+  file_mode: v.optional(FileMode, 0o644),
+})
+
+export const S3ParquetSchema = v.strictObject({
+  /** Required when `s3_parquet` is the default backend (checked on the whole config). */
+  bucket: v.optional(v.pipe(v.string(), v.check(isValidBucketName, expected('an S3 bucket name (3-63 of a-z 0-9 . -)')))),
+  prefix: v.optional(
+    v.pipe(v.string(), v.check(isValidPrefix, expected("a key prefix without leading '/', '..' or control characters"))),
+    '',
+  ),
+  endpoint: v.optional(HttpUrl),
+  region: v.optional(NonEmptyString('a non-empty region'), 'us-east-1'),
+  force_path_style: v.optional(v.boolean(), false),
+  access_key_id: v.optional(NonEmptyString('a non-empty string')),
+  secret_access_key: v.optional(NonEmptyString('a non-empty string')),
+  session_token: v.optional(NonEmptyString('a non-empty string')),
+  create_bucket: v.optional(v.boolean(), false),
+  require_conditional_writes: v.optional(v.boolean(), true),
+  ...lakeEntries,
+})
+
+/**
+ * One section per backend, keyed by the backend's name. Adding a backend (postgres, mongodb)
+ * is one entry here: its name becomes a valid `default_backend` and its section gets defaults.
+ */
+const backendSections = {
+  local_parquet: v.optional(LocalParquetSchema, {}),
+  s3_parquet: v.optional(S3ParquetSchema, {}),
+}
+
+export type BackendName = keyof typeof backendSections
+export const BACKEND_NAMES = Object.keys(backendSections) as BackendName[]
+
+export const StorageSchema = v.strictObject({
+  default_backend: v.optional(v.picklist(BACKEND_NAMES), 'local_parquet'),
+  gc_grace_period_seconds: v.optional(
+    v.pipe(
+      v.number(),
+      v.check((n) => Number.isFinite(n) && n >= 0, expected('a number >= 0')),
+    ),
+    3600,
+  ),
+  ...backendSections,
+})
+
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T
+
+type StorageInput = v.InferInput<typeof StorageSchema>
+export type StorageConfig = v.InferOutput<typeof StorageSchema>
+export type LocalParquetConfig = StorageConfig['local_parquet']
+export type S3ParquetConfig = StorageConfig['s3_parquet']
+
+/** Rebuilds strict objects with every key optional and no defaults; leaves are kept as they are. */
+function deepPartial(schema: v.GenericSchema): v.GenericSchema {
+  const s = schema as v.GenericSchema & { wrapped?: v.GenericSchema; entries?: Record<string, v.GenericSchema> }
+  if (s.type === 'optional' && s.wrapped) return deepPartial(s.wrapped)
+  if (s.type === 'strict_object' && s.entries) {
+    return v.strictObject(
+      Object.fromEntries(Object.entries(s.entries).map(([key, entry]) => [key, v.optional(deepPartial(entry))])),
+    )
+  }
+  return schema
+}
+
+/** A layer merged over the base config: a profile, or the environment-variable overrides. */
+export interface ConfigLayer {
+  storage?: DeepPartial<StorageConfig>
+}
+export interface ConfigLayerInput {
+  storage?: DeepPartial<StorageInput>
+}
+
+export const LayerSchema = v.strictObject({ storage: v.optional(deepPartial(StorageSchema)) }) as unknown as v.GenericSchema<
+  ConfigLayerInput,
+  ConfigLayer
+>
+
+const ProfilesSchema = v.strictObject({
+  development: v.optional(LayerSchema),
+  test: v.optional(LayerSchema),
+  production: v.optional(LayerSchema),
+} satisfies Record<Environment, unknown>)
+
+/** The config file on its own: every default applied, no cross-field rules (a profile may complete it). */
+export const ConfigFileSchema = v.strictObject({
+  environment: v.optional(v.picklist(ENVIRONMENTS), 'development'),
+  storage: v.optional(StorageSchema, {}),
+  profiles: v.optional(ProfilesSchema),
+})
+
+type ConfigShape = v.InferOutput<typeof ConfigFileSchema>
+
+const s3Path = (key: keyof S3ParquetConfig) => ['storage', 's3_parquet', key] as const
+
+/** The effective config (profile and environment applied): the file schema plus cross-field rules. */
+export const ConfigSchema = v.pipe(
+  ConfigFileSchema,
+  v.forward(
+    v.partialCheck(
+      [['storage', 'default_backend'], s3Path('bucket')],
+      (c: ConfigShape) => c.storage.default_backend !== 's3_parquet' || c.storage.s3_parquet.bucket !== undefined,
+      "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)",
+    ),
+    [...s3Path('bucket')],
+  ),
+  v.forward(
+    v.partialCheck(
+      [s3Path('access_key_id'), s3Path('secret_access_key')],
+      (c: ConfigShape) =>
+        c.storage.s3_parquet.access_key_id === undefined || c.storage.s3_parquet.secret_access_key !== undefined,
+      'required when access_key_id is set',
+    ),
+    [...s3Path('secret_access_key')],
+  ),
+  v.forward(
+    v.partialCheck(
+      [s3Path('access_key_id'), s3Path('secret_access_key')],
+      (c: ConfigShape) =>
+        c.storage.s3_parquet.access_key_id !== undefined || c.storage.s3_parquet.secret_access_key === undefined,
+      'required when secret_access_key is set',
+    ),
+    [...s3Path('access_key_id')],
+  ),
+  v.forward(
+    v.partialCheck(
+      [s3Path('access_key_id'), s3Path('session_token')],
+      (c: ConfigShape) => c.storage.s3_parquet.session_token === undefined || c.storage.s3_parquet.access_key_id !== undefined,
+      'only allowed together with access_key_id and secret_access_key',
+    ),
+    [...s3Path('session_token')],
+  ),
+)
+
+/** The validated configuration, every default applied. */
+export type FridayConfig = v.InferOutput<typeof ConfigSchema>
+/** The configuration as written in a file: every key optional. */
+export type FridayConfigInput = v.InferInput<typeof ConfigSchema>

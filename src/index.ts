@@ -1,0 +1,33 @@
+/** Web-standard entry (Workers, browsers, Deno, Node): config, the S3 Parquet backend and the storage contract. */
+
+import { createStorageWith, s3ParquetFactory } from './config/factory.js'
+import { type Env, parseConfig } from './config/load.js'
+import type { DataStorage } from './types.js'
+
+export { type BackendFactory, createStorageWith, lakeOptionsFromConfig, s3ParquetFactory } from './config/factory.js'
+export { type ConfigIssue, defaultConfig, type Env, parseConfig } from './config/load.js'
+export type {
+  BackendName,
+  Environment,
+  FridayConfig,
+  FridayConfigInput,
+  LocalParquetConfig,
+  S3ParquetConfig,
+  StorageConfig,
+} from './config/schema.js'
+export { BACKEND_NAMES, ConfigSchema, ENVIRONMENTS } from './config/schema.js'
+export * from './errors.js'
+export { LakeStorage } from './lake/lake-storage.js'
+export type { Compression, LakeOptions, PartitionKey } from './lake/options.js'
+export { createS3Store, type S3StoreOptions } from './stores/s3-store.js'
+export type * from './stores/types.js'
+export type * from './types.js'
+export { BOOL_NULL } from './types.js'
+
+/**
+ * Storage from a config object and environment variables (e.g. a Worker's `env`). Supports the
+ * backends that need no filesystem: `s3_parquet`. For `local_parquet` use the Node/Bun entry.
+ */
+export function createStorage(config?: unknown, env: Env = {}): DataStorage {
+  return createStorageWith({ s3_parquet: (c) => s3ParquetFactory(c) }, parseConfig(config, env))
+}

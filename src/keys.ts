@@ -1,0 +1,79 @@
+/**
+ * Names that become paths or object keys: dataset names, column names and partition values.
+ * Nothing reaches a path or key without passing through here.
+ */
+
+import { ValidationError } from './errors.js'
+
+const DATASET_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
+const COLUMN_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/
+const MAX_SYMBOL_LENGTH = 128
+
+/** Dataset names: 1-64 chars of letters, digits, `_`, `-`, starting with a letter or digit. */
+export function checkDatasetName(name: unknown): string {
+  if (typeof name !== 'string' || !DATASET_RE.test(name)) {
+    throw new ValidationError([
+      {
+        field: 'dataset',
+        message: `invalid dataset name ${JSON.stringify(name)}: expected 1-64 letters, digits, '_' or '-', starting with a letter or digit`,
+      },
+    ])
+  }
+  return name
+}
+
+export function isDatasetName(name: string): boolean {
+  return DATASET_RE.test(name)
+}
+
+/** Why a column name is unacceptable, or null. Names become Parquet and SQL identifiers. */
+export function columnNameProblem(name: string): string | null {
+  if (!COLUMN_RE.test(name)) return `invalid column name: expected a letter or '_' then letters, digits or '_' (max 63)`
+  return null
+}
+
+/** Why a symbol is unacceptable, or null. `/`, `=`, `^` and the like are fine: they are encoded. */
+export function symbolProblem(symbol: unknown): string | null {
+  if (typeof symbol !== 'string') return `expected a string, got ${describeValue(symbol)}`
+  if (symbol.length === 0) return 'must not be empty'
+  if (symbol.length > MAX_SYMBOL_LENGTH) return `longer than ${MAX_SYMBOL_LENGTH} characters`
+  if (CONTROL_RE.test(symbol)) return 'contains a control character'
+  if (symbol.includes('..')) return "contains '..'"
+  if (symbol.trim() !== symbol) return 'has leading or trailing whitespace'
+  return null
+}
+
+const SAFE_CHAR = /[A-Za-z0-9._-]/
+const HEX = '0123456789ABCDEF'
+
+/**
+ * Percent-encodes a partition value for a path segment (Hive style: `%XX` of UTF-8 bytes).
+ * Kept as is: letters, digits, `.`, `_`, `-`, except a leading `.` or `_` (hidden files for
+ * Spark/Hive readers). So `BRK.B` stays, `EUR/USD` -> `EUR%2FUSD`, `^GSPC` -> `%5EGSPC`.
+ */
+export function encodePathValue(value: string): string {
+  let out = ''
+  let i = 0
+  for (const ch of value) {
+    if (SAFE_CHAR.test(ch) && !(i === 0 && (ch === '.' || ch === '_'))) out += ch
+    else for (const b of new TextEncoder().encode(ch)) out += `%${HEX[b >> 4]}${HEX[b & 15]}`
+    i++
+  }
+  return out
+}
+
+export function decodePathValue(segment: string): string {
+  return decodeURIComponent(segment)
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null'
+  if (v === undefined) return 'nothing'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v)
+  return typeof v
+}
+
+export { describeValue }

@@ -1,0 +1,89 @@
+/** Shared state of one LakeStorage: the store, the manifest log and the resolved options. */
+
+import { ulid } from 'ulid'
+import { decodeParquet, encodeParquet } from '../parquet/index.js'
+import type { ObjectStore } from '../stores/types.js'
+import type { ManifestFile, Schema, Table } from '../types.js'
+import { fileEntry, sha256 } from './manifest.js'
+import type { ManifestLog } from './manifest-log.js'
+import type { Compression, PartitionKey } from './options.js'
+
+export interface LakeContext {
+  store: ObjectStore
+  log: ManifestLog
+  compression: Compression
+  rowGroupSize: number
+  gcGraceMs: number
+  concurrency: number
+}
+
+export interface DatasetDoc {
+  format: 'friday.dataset'
+  formatVersion: 1
+  name: string
+  version: number
+  commitId: string
+  committedAt: string
+  createdAt: string
+  partitionBy: PartitionKey[]
+  schema: Schema
+}
+
+export const datasetBase = (ds: string): string => `${ds}/_dataset`
+export const partitionDir = (ds: string, path: string): string => `${ds}/${path}`
+export const manifestBase = (ds: string, path: string): string => `${ds}/${path}/_manifest`
+
+export const newCommitId = (): string => ulid()
+
+/** Encodes and stores `table` as a new data file in the partition; returns its manifest entry. */
+export async function writeDataFile(ctx: LakeContext, ds: string, path: string, table: Table): Promise<ManifestFile> {
+  const bytes = await encodeParquet(table, { compression: ctx.compression, rowGroupSize: ctx.rowGroupSize })
+  const name = `part-${ulid()}.parquet`
+  const [checksum] = await Promise.all([sha256(bytes), ctx.store.put(`${partitionDir(ds, path)}/${name}`, bytes)])
+  return fileEntry(name, bytes, checksum, table)
+}
+
+/** Files up to this size are fetched with one GET; larger ones by ranges (footer first). */
+const WHOLE_FILE_MAX = 8 * 1024 * 1024
+
+/**
+ * Reads one data file (only `columns`, only row groups that can hold [minTs, maxTs]).
+ * Returns null if the file is gone (replaced by a newer commit): the caller re-reads the manifest.
+ */
+export async function readDataFile(
+  ctx: LakeContext,
+  ds: string,
+  path: string,
+  file: ManifestFile,
+  columns?: string[],
+  minTs?: number,
+  maxTs?: number,
+): Promise<Table | null> {
+  const key = `${partitionDir(ds, path)}/${file.name}`
+  const cols = columns?.filter((c) => c in file.columns)
+  if (file.bytes <= WHOLE_FILE_MAX) {
+    const got = await ctx.store.get(key)
+    if (!got) return null
+    return decodeParquet(got.body, { columns: cols, minTs, maxTs })
+  }
+  let missing = false
+  const source = {
+    byteLength: file.bytes,
+    slice: async (start: number, end?: number): Promise<ArrayBuffer> => {
+      const stop = end ?? file.bytes
+      const got = await ctx.store.get(key, { offset: start, length: stop - start })
+      if (!got) {
+        missing = true
+        return new ArrayBuffer(0)
+      }
+      return got.body.buffer.slice(got.body.byteOffset, got.body.byteOffset + got.body.byteLength) as ArrayBuffer
+    },
+  }
+  try {
+    const t = await decodeParquet(source, { columns: cols, minTs, maxTs })
+    return missing ? null : t
+  } catch (err) {
+    if (missing) return null
+    throw err
+  }
+}

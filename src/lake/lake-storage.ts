@@ -1,0 +1,527 @@
+/** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
+
+import pLimit from 'p-limit'
+import { ClosedError, CommitConflictError, ConfigError, StoreCapabilityError, ValidationError } from '../errors.js'
+import { checkDatasetName, isDatasetName } from '../keys.js'
+import { assertConditionalWrites } from '../stores/self-test.js'
+import type { ObjectStore } from '../stores/types.js'
+import { normalizeInput } from '../table/normalize.js'
+import { concat, dedupeLastWins, duplicateKeys, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
+import { formatUs, parseTimeUs } from '../table/time.js'
+import type {
+  DataStorage,
+  DatasetDescription,
+  DeleteOptions,
+  DeleteResult,
+  GcOptions,
+  GcReport,
+  InputColumns,
+  InputRow,
+  PartitionFilter,
+  PartitionInfo,
+  PartitionManifest,
+  PartitionRef,
+  ReadOptions,
+  ScanOptions,
+  Schema,
+  StoreRequestStats,
+  Table,
+  VerifyReport,
+  WriteOptions,
+  WriteResult,
+} from '../types.js'
+import { type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommitId } from './context.js'
+import { collectGarbage, verifyLake } from './maintenance.js'
+import { ManifestLog } from './manifest-log.js'
+import { mutatePartition } from './mutate.js'
+import type { LakeOptions, PartitionKey } from './options.js'
+import { checkPartitionBy, groupByPartition, parsePath, pathOf } from './partitioning.js'
+import { appendPlanner, assertNoExistingKeys, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
+import { findPartitions, type RowFilter, readPartition } from './read-path.js'
+
+const DOC_TTL_MS = 5_000
+const WRITE_MODES = ['upsert', 'append', 'replace']
+
+export class LakeStorage implements DataStorage {
+  readonly backend: string
+  private readonly ctx: LakeContext
+  private readonly partitionBy: PartitionKey[]
+  private readonly requireConditionalWrites: boolean
+  private readonly validatePartitioning: boolean
+  private writable: Promise<void> | null = null
+  private readable: Promise<void> | null = null
+  private readonly docs = new Map<string, { doc: DatasetDoc; at: number }>()
+  private closed = false
+
+  constructor(options: LakeOptions) {
+    this.backend = options.backend
+    this.partitionBy = checkPartitionBy(options.partitionBy ?? ['symbol', 'date'])
+    this.requireConditionalWrites = options.requireConditionalWrites ?? true
+    this.validatePartitioning = options.validatePartitioning ?? true
+    const store: ObjectStore = options.store
+    this.ctx = {
+      store,
+      log: new ManifestLog(store, store.capabilities.ifMatch ? 'cas' : 'chain'),
+      compression: options.compression ?? 'snappy',
+      rowGroupSize: options.rowGroupSize ?? 100_000,
+      gcGraceMs: options.gcGraceMs ?? 3_600_000,
+      concurrency: options.concurrency ?? 16,
+    }
+  }
+
+  /** The store under this lake (for tools and tests). */
+  get store(): ObjectStore {
+    return this.ctx.store
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  private ensureReadable(): Promise<void> {
+    if (this.closed) throw new ClosedError()
+    this.readable ??= this.ctx.store.ensureContainer().catch((err) => {
+      this.readable = null
+      throw err
+    })
+    return this.readable
+  }
+
+  /** Once per instance: the container exists and (unless disabled) conditional writes are enforced. */
+  private ensureWritable(): Promise<void> {
+    if (this.closed) throw new ClosedError()
+    this.writable ??= (async () => {
+      await this.ensureReadable()
+      if (this.requireConditionalWrites) await assertConditionalWrites(this.ctx.store)
+    })().catch((err) => {
+      this.writable = null
+      throw err
+    })
+    return this.writable
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.ctx.store.close()
+  }
+
+  requestStats(): StoreRequestStats {
+    return this.ctx.store.stats()
+  }
+
+  // ---- dataset descriptor ----------------------------------------------------------------
+
+  private async loadDoc(ds: string, fresh = false): Promise<DatasetDoc | null> {
+    const cached = this.docs.get(ds)
+    if (!fresh && cached && Date.now() - cached.at < DOC_TTL_MS) return cached.doc
+    const { doc } = await this.ctx.log.load<DatasetDoc>(datasetBase(ds))
+    if (doc) {
+      this.checkPartitioning(doc)
+      this.docs.set(ds, { doc, at: Date.now() })
+    }
+    return doc
+  }
+
+  private checkPartitioning(doc: DatasetDoc): void {
+    const same = doc.partitionBy.length === this.partitionBy.length && doc.partitionBy.every((k, i) => k === this.partitionBy[i])
+    if (!same && this.validatePartitioning) {
+      throw new ConfigError(
+        `dataset '${doc.name}' is partitioned by ${JSON.stringify(doc.partitionBy)} but the configuration says ${JSON.stringify(this.partitionBy)}`,
+        [
+          {
+            path: 'partition_by',
+            message: `expected ${JSON.stringify(doc.partitionBy)} for dataset '${doc.name}' (or set validate_partitioning: false)`,
+          },
+        ],
+      )
+    }
+  }
+
+  /** Normalizes the input against the dataset schema, adding new columns with a conditional commit. */
+  private async prepare(ds: string, data: InputRow[] | InputColumns | Table): Promise<{ doc: DatasetDoc | null; batch: Table }> {
+    let doc = await this.loadDoc(ds)
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const { table, newColumns } = normalizeInput(data, doc?.schema ?? null)
+      if (table.length === 0) return { doc, batch: table }
+      if (doc && newColumns.length === 0) return { doc, batch: table }
+      const { doc: current, token } = await this.ctx.log.load<DatasetDoc>(datasetBase(ds))
+      if (current && (current.version !== doc?.version || !doc)) {
+        this.checkPartitioning(current)
+        doc = current // someone changed it: normalize again against the fresh schema
+        continue
+      }
+      const now = new Date().toISOString()
+      const next: DatasetDoc = {
+        format: 'friday.dataset',
+        formatVersion: 1,
+        name: ds,
+        version: token.version + 1,
+        commitId: newCommitId(),
+        committedAt: now,
+        createdAt: current?.createdAt ?? now,
+        partitionBy: current?.partitionBy ?? this.partitionBy,
+        schema: [...(current?.schema ?? KEY_SCHEMA), ...newColumns],
+      }
+      if (await this.ctx.log.commit(datasetBase(ds), next, token)) {
+        this.docs.set(ds, { doc: next, at: Date.now() })
+        return { doc: next, batch: table }
+      }
+      doc = await this.loadDoc(ds, true)
+    }
+    throw new CommitConflictError(`${ds}/_dataset`, 30)
+  }
+
+  // ---- writes ----------------------------------------------------------------------------
+
+  async write(dataset: string, data: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+    const ds = checkDatasetName(dataset)
+    const mode = options.mode ?? 'upsert'
+    if (!WRITE_MODES.includes(mode)) {
+      throw new ValidationError([
+        { field: 'mode', message: `expected one of ${WRITE_MODES.join(', ')}, got ${JSON.stringify(mode)}` },
+      ])
+    }
+    await this.ensureWritable()
+    // validate everything before the first byte is written
+    const existing = await this.loadDoc(ds)
+    const first = normalizeInput(data, existing?.schema ?? null)
+    if (first.table.length === 0) return { rowsWritten: 0, partitions: [] }
+    let batch: Table
+    if (mode === 'append') {
+      const dups = duplicateKeys(first.table)
+      if (dups.length) {
+        throw new ValidationError(
+          dups
+            .slice(0, 20)
+            .map(([a, b]) => ({ row: b, field: 'timestamp', message: `duplicate key: same symbol and timestamp as row ${a}` })),
+        )
+      }
+    }
+    const { doc, batch: normalized } = await this.prepare(ds, data)
+    if (!doc) throw new Error('unreachable: dataset descriptor missing after prepare')
+    batch = mode === 'append' ? sortTable(normalized) : dedupeLastWins(normalized)
+    const schema = doc.schema
+    const partitionBy = doc.partitionBy
+    const groups = groupByPartition(batch, partitionBy).map((g) => ({ ref: g.ref, rows: take(batch, g.index) }))
+    const limit = pLimit(this.ctx.concurrency)
+
+    if (mode === 'append') {
+      // check every partition before committing any, so a rejected batch writes nothing
+      await Promise.all(
+        groups.map((g) =>
+          limit(async () => {
+            const { doc: m } = await this.ctx.log.load<PartitionManifest>(manifestBase(ds, g.ref.path))
+            await assertNoExistingKeys(this.ctx, ds, g.ref, g.rows, m, schema)
+          }),
+        ),
+      )
+    }
+
+    if (mode === 'replace') {
+      const span = spanOf(batch)
+      const byPath = new Map(groups.map((g) => [g.ref.path, g]))
+      const existingParts = await findPartitions(this.ctx, ds, partitionBy, {
+        symbols: span.symbols,
+        start: span.min,
+        end: span.max + 1,
+      })
+      const all = [...groups.map((g) => ({ ref: g.ref, rows: g.rows as Table | null }))]
+      for (const ref of existingParts) if (!byPath.has(ref.path)) all.push({ ref, rows: null })
+      await Promise.all(
+        all.map((g) =>
+          limit(() => mutatePartition(this.ctx, ds, g.ref, schema, rewritePlanner(this.ctx, ds, g.ref, span, g.rows, schema))),
+        ),
+      )
+      return { rowsWritten: batch.length, partitions: all.map((g) => g.ref) }
+    }
+
+    await Promise.all(
+      groups.map((g) =>
+        limit(() => {
+          const planner =
+            mode === 'append'
+              ? appendPlanner(this.ctx, ds, g.ref, g.rows, schema)
+              : upsertPlanner(this.ctx, ds, g.ref, g.rows, schema)
+          return mutatePartition(this.ctx, ds, g.ref, schema, planner)
+        }),
+      ),
+    )
+    return { rowsWritten: batch.length, partitions: groups.map((g) => g.ref) }
+  }
+
+  async delete(dataset: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const ds = checkDatasetName(dataset)
+    await this.ensureWritable()
+    const doc = await this.loadDoc(ds, true)
+    if (!doc) return { rowsDeleted: 0, partitions: [] }
+    const f = this.rowFilter(options)
+    const parts = await findPartitions(this.ctx, ds, doc.partitionBy, f)
+    const span = { min: f.start, max: f.end - 1, symbols: f.symbols }
+    const limit = pLimit(this.ctx.concurrency)
+    const results = await Promise.all(
+      parts.map((ref) =>
+        limit(async () => {
+          let deleted = 0
+          const r = await mutatePartition(
+            this.ctx,
+            ds,
+            ref,
+            doc.schema,
+            rewritePlanner(this.ctx, ds, ref, span, null, doc.schema, (n) => (deleted = n)),
+          )
+          return { ref, deleted: r.committed ? deleted : 0 }
+        }),
+      ),
+    )
+    const touched = results.filter((r) => r.deleted > 0)
+    return { rowsDeleted: touched.reduce((s, r) => s + r.deleted, 0), partitions: touched.map((r) => r.ref) }
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  private rowFilter(o: { symbols?: string[]; start?: unknown; end?: unknown }): RowFilter {
+    const issues = []
+    let start = Number.NEGATIVE_INFINITY
+    let end = Number.POSITIVE_INFINITY
+    if (o.start !== undefined && o.start !== null) {
+      const us = parseTimeUs(o.start)
+      if (us === null) issues.push({ field: 'start', message: `cannot parse time ${JSON.stringify(String(o.start))}` })
+      else start = us
+    }
+    if (o.end !== undefined && o.end !== null) {
+      const us = parseTimeUs(o.end)
+      if (us === null) issues.push({ field: 'end', message: `cannot parse time ${JSON.stringify(String(o.end))}` })
+      else end = us
+    }
+    if (o.symbols !== undefined && (!Array.isArray(o.symbols) || o.symbols.some((s) => typeof s !== 'string'))) {
+      issues.push({ field: 'symbols', message: 'expected an array of strings' })
+    }
+    if (issues.length) throw new ValidationError(issues)
+    return { symbols: o.symbols ? new Set(o.symbols) : null, start, end }
+  }
+
+  private projection(doc: DatasetDoc, columns?: string[]): { schema: Schema; columns?: string[] } {
+    if (!columns) return { schema: doc.schema }
+    if (!Array.isArray(columns)) throw new ValidationError([{ field: 'columns', message: 'expected an array of column names' }])
+    const unknown = columns.filter((c) => !doc.schema.some((s) => s.name === c))
+    if (unknown.length) {
+      throw new ValidationError(
+        unknown.map((c) => ({ field: 'columns', message: `unknown column '${c}' in dataset '${doc.name}'` })),
+      )
+    }
+    const want = new Set(['symbol', 'timestamp', ...columns])
+    const schema = doc.schema.filter((c) => want.has(c.name))
+    return { schema, columns: schema.map((c) => c.name) }
+  }
+
+  async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
+    const parts: Table[] = []
+    let schema: Schema = KEY_SCHEMA
+    let n = 0
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    if (!(limit >= 0)) throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
+    for await (const { table, schema: s } of this.partitions(dataset, options)) {
+      schema = s
+      parts.push(table)
+      n += table.length
+      if (n >= limit && this.symbolMajor(dataset)) break
+    }
+    let t = concat(parts, schema)
+    if (!this.symbolMajor(dataset)) t = sortTable(t)
+    return t.length > limit ? slice(t, 0, limit) : t
+  }
+
+  async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
+    const batchSize = options.batchSize ?? 65_536
+    if (!(batchSize >= 1)) throw new ValidationError([{ field: 'batchSize', message: 'expected a positive integer' }])
+    let remaining = options.limit ?? Number.POSITIVE_INFINITY
+    if (!this.symbolMajor(dataset)) {
+      // period-major layout: one pass per symbol keeps the (symbol, timestamp) order
+      const doc = await this.datasetOrNull(dataset)
+      if (!doc) return
+      const symbols = options.symbols ?? (await this.describe(dataset))?.symbols ?? []
+      for (const symbol of [...symbols].sort()) {
+        for await (const batch of this.scanOrdered(dataset, { ...options, symbols: [symbol] }, batchSize, remaining)) {
+          remaining -= batch.length
+          yield batch
+        }
+        if (remaining <= 0) return
+      }
+      return
+    }
+    yield* this.scanOrdered(dataset, options, batchSize, remaining)
+  }
+
+  private async *scanOrdered(dataset: string, options: ReadOptions, batchSize: number, remaining: number): AsyncIterable<Table> {
+    let pending: Table[] = []
+    let pendingRows = 0
+    let schema: Schema = KEY_SCHEMA
+    for await (const { table, schema: s } of this.partitions(dataset, options, 2)) {
+      schema = s
+      let t = table
+      if (t.length > remaining) t = slice(t, 0, remaining)
+      remaining -= t.length
+      let off = 0
+      while (off < t.length) {
+        const take = Math.min(batchSize - pendingRows, t.length - off)
+        pending.push(slice(t, off, off + take))
+        pendingRows += take
+        off += take
+        if (pendingRows === batchSize) {
+          yield concat(pending, schema)
+          pending = []
+          pendingRows = 0
+        }
+      }
+      if (remaining <= 0) break
+    }
+    if (pendingRows > 0) yield concat(pending, schema)
+  }
+
+  private symbolMajor(_dataset: string): boolean {
+    return this.partitionBy[0] === 'symbol'
+  }
+
+  private async datasetOrNull(dataset: string): Promise<DatasetDoc | null> {
+    const ds = checkDatasetName(dataset)
+    await this.ensureReadable()
+    return this.loadDoc(ds)
+  }
+
+  /** Matching rows partition by partition, in read order, with `prefetch` partitions in flight. */
+  private async *partitions(
+    dataset: string,
+    options: ReadOptions,
+    prefetch = this.ctx.concurrency,
+  ): AsyncIterable<{ table: Table; schema: Schema }> {
+    const doc = await this.datasetOrNull(dataset)
+    const f = this.rowFilter(options)
+    if (!doc) return
+    const proj = this.projection(doc, options.columns)
+    const refs = await findPartitions(this.ctx, doc.name, doc.partitionBy, f)
+    const inFlight: Promise<{ table: Table }>[] = []
+    let next = 0
+    const launch = () => {
+      const ref = refs[next++]
+      inFlight.push(readPartition(this.ctx, doc.name, ref, f, proj.schema, proj.columns))
+    }
+    while (next < refs.length && inFlight.length < prefetch) launch()
+    while (inFlight.length) {
+      const { table } = await inFlight.shift()!
+      if (next < refs.length) launch()
+      if (table.length) yield { table, schema: proj.schema }
+    }
+  }
+
+  // ---- metadata --------------------------------------------------------------------------
+
+  async listDatasets(): Promise<string[]> {
+    await this.ensureReadable()
+    const res = await this.ctx.store.list('', { delimiter: '/' })
+    const names = res.prefixes.map((p) => p.slice(0, -1)).filter((n) => isDatasetName(n))
+    const present = await Promise.all(names.map(async (n) => ((await this.loadDoc(n).catch(() => null)) ? n : null)))
+    return present.filter((n): n is string => n !== null).sort()
+  }
+
+  private async manifests(ds: string, doc: DatasetDoc, filter: PartitionFilter = {}): Promise<PartitionManifest[]> {
+    const f = this.rowFilter(filter)
+    const refs = await findPartitions(this.ctx, ds, doc.partitionBy, f)
+    const limit = pLimit(this.ctx.concurrency)
+    const loaded = await Promise.all(
+      refs.map((ref) => limit(async () => (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc)),
+    )
+    return loaded.filter((m): m is PartitionManifest => {
+      if (!m || m.rows === 0) return false
+      if (f.symbols && !m.files.some((file) => file.symbols.some((s) => f.symbols!.has(s)))) return false
+      return true
+    })
+  }
+
+  async describe(dataset: string): Promise<DatasetDescription | null> {
+    const doc = await this.datasetOrNull(dataset)
+    if (!doc) return null
+    const ms = await this.manifests(doc.name, doc)
+    const symbols = new Set<string>()
+    let rows = 0
+    let bytes = 0
+    let files = 0
+    let min: number | null = null
+    let max: number | null = null
+    for (const m of ms) {
+      rows += m.rows
+      bytes += m.bytes
+      files += m.files.length
+      for (const file of m.files) for (const s of file.symbols) symbols.add(s)
+      if (m.minTs !== null && (min === null || m.minTs < min)) min = m.minTs
+      if (m.maxTs !== null && (max === null || m.maxTs > max)) max = m.maxTs
+    }
+    return {
+      name: doc.name,
+      schema: doc.schema,
+      partitionBy: doc.partitionBy,
+      symbols: [...symbols].sort(),
+      start: min === null ? null : formatUs(min),
+      end: max === null ? null : formatUs(max),
+      rows,
+      bytes,
+      partitions: ms.length,
+      files,
+    }
+  }
+
+  async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
+    const doc = await this.datasetOrNull(dataset)
+    if (!doc) return []
+    const ms = await this.manifests(doc.name, doc, filter)
+    return ms
+      .map((m) => ({
+        ...m.partition,
+        version: m.version,
+        rows: m.rows,
+        bytes: m.bytes,
+        files: m.files.length,
+        start: m.minTs === null ? null : formatUs(m.minTs),
+        end: m.maxTs === null ? null : formatUs(m.maxTs),
+      }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  }
+
+  async getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null> {
+    const doc = await this.datasetOrNull(dataset)
+    if (!doc) return null
+    let ref: PartitionRef | null
+    if (typeof partition === 'string') {
+      const values = parsePath(doc.partitionBy, partition)
+      ref = values ? { values, path: pathOf(doc.partitionBy, values) } : null
+    } else {
+      const ok =
+        doc.partitionBy.every((k) => typeof partition[k] === 'string') && Object.keys(partition).length === doc.partitionBy.length
+      const values = ok ? Object.fromEntries(doc.partitionBy.map((k) => [k, partition[k]])) : null
+      const path = values ? pathOf(doc.partitionBy, values) : null
+      ref = path && parsePath(doc.partitionBy, path) ? { values: values!, path } : null
+    }
+    if (!ref) return null
+    return (await this.ctx.log.load<PartitionManifest>(manifestBase(doc.name, ref.path))).doc
+  }
+
+  // ---- maintenance -----------------------------------------------------------------------
+
+  async verify(dataset?: string): Promise<VerifyReport> {
+    await this.ensureReadable()
+    const names = dataset === undefined ? await this.listDatasets() : [checkDatasetName(dataset)]
+    const perDataset: { name: string; manifests: PartitionManifest[] }[] = []
+    for (const name of names) {
+      const doc = await this.loadDoc(name)
+      if (doc) perDataset.push({ name, manifests: await this.manifests(name, doc) })
+    }
+    return verifyLake(this.ctx, perDataset)
+  }
+
+  async gc(options: GcOptions = {}): Promise<GcReport> {
+    await this.ensureWritable()
+    const names = options.dataset === undefined ? await this.listDatasets() : [checkDatasetName(options.dataset)]
+    return collectGarbage(this.ctx, names, options.graceMs ?? this.ctx.gcGraceMs, options.dryRun ?? false)
+  }
+}
+
+export { StoreCapabilityError }
+export const _internal = { emptyTable }

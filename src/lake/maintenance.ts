@@ -1,0 +1,128 @@
+/** gc (unreferenced files past the grace period) and verify (files against manifest checksums). */
+
+import pLimit from 'p-limit'
+import { readParquetMetadata } from '../parquet/index.js'
+import type { GcReport, PartitionManifest, VerifyProblem, VerifyReport } from '../types.js'
+import { type LakeContext, partitionDir } from './context.js'
+import { sha256 } from './manifest.js'
+import { versionKey } from './manifest-log.js'
+
+/** Versions of a chain manifest kept besides the current one. */
+const KEEP_VERSIONS = 16
+const DATA_FILE_RE = /^(.*)\/(part-[^/]+\.parquet)$/
+const VERSION_RE = /^(.*)\/_manifest\/v(\d{20})\.json$/
+
+export async function collectGarbage(ctx: LakeContext, datasets: string[], graceMs: number, dryRun: boolean): Promise<GcReport> {
+  const report: GcReport = { filesDeleted: 0, bytesDeleted: 0, keys: [] }
+  const cutoff = Date.now() - graceMs
+  for (const ds of datasets) {
+    const listed = await ctx.store.list(`${ds}/`)
+    const dirs = new Map<
+      string,
+      { files: { key: string; name: string; size: number; old: boolean }[]; versions: { key: string; v: number; old: boolean }[] }
+    >()
+    const dirOf = (d: string) => {
+      let e = dirs.get(d)
+      if (!e) {
+        e = { files: [], versions: [] }
+        dirs.set(d, e)
+      }
+      return e
+    }
+    for (const o of listed.objects) {
+      const old = o.lastModified.getTime() <= cutoff
+      const file = DATA_FILE_RE.exec(o.key)
+      if (file) {
+        dirOf(file[1]).files.push({ key: o.key, name: file[2], size: o.size, old })
+        continue
+      }
+      const ver = VERSION_RE.exec(o.key)
+      if (ver) dirOf(ver[1]).versions.push({ key: o.key, v: Number(ver[2]), old })
+    }
+    const limit = pLimit(ctx.concurrency)
+    const doomed = await Promise.all(
+      [...dirs].map(([dir, e]) =>
+        limit(async () => {
+          const candidates = e.files.filter((f) => f.old)
+          const oldVersions = e.versions.filter((v) => v.old)
+          if (candidates.length === 0 && oldVersions.length === 0) return []
+          // load the manifest after listing: a file committed since the listing is referenced now
+          const { doc } = await ctx.log.load<PartitionManifest>(`${dir}/_manifest`)
+          const live = new Set(doc?.files.map((f) => f.name) ?? [])
+          const out = candidates.filter((f) => !live.has(f.name)).map((f) => ({ key: f.key, size: f.size }))
+          if (doc) {
+            for (const v of oldVersions)
+              if (v.v < doc.version - KEEP_VERSIONS) out.push({ key: versionKey(`${dir}/_manifest`, v.v), size: 0 })
+          }
+          return out
+        }),
+      ),
+    )
+    for (const d of doomed.flat()) {
+      report.keys.push(d.key)
+      if (d.key.endsWith('.parquet')) {
+        report.filesDeleted++
+        report.bytesDeleted += d.size
+      }
+    }
+  }
+  if (!dryRun && report.keys.length) {
+    for (let i = 0; i < report.keys.length; i += 1000) await ctx.store.delete(report.keys.slice(i, i + 1000))
+  }
+  return report
+}
+
+export async function verifyLake(
+  ctx: LakeContext,
+  datasets: { name: string; manifests: PartitionManifest[] }[],
+): Promise<VerifyReport> {
+  const report: VerifyReport = { ok: true, datasets: datasets.length, partitions: 0, files: 0, bytes: 0, problems: [] }
+  const limit = pLimit(ctx.concurrency)
+  const problem = (p: VerifyProblem): void => {
+    report.problems.push(p)
+  }
+  const tasks: Promise<void>[] = []
+  for (const { name, manifests } of datasets) {
+    for (const m of manifests) {
+      report.partitions++
+      for (const f of m.files) {
+        report.files++
+        tasks.push(
+          limit(async () => {
+            const key = `${partitionDir(name, m.partition.path)}/${f.name}`
+            const base = { dataset: name, partition: m.partition.path, file: f.name }
+            const got = await ctx.store.get(key)
+            if (!got)
+              return problem({ ...base, problem: 'missing-file', message: `${key} is listed in the manifest but missing` })
+            report.bytes += got.body.byteLength
+            if (got.body.byteLength !== f.bytes) {
+              return problem({
+                ...base,
+                problem: 'size-mismatch',
+                message: `${key}: ${got.body.byteLength} bytes, manifest says ${f.bytes}`,
+              })
+            }
+            const sum = await sha256(got.body)
+            if (sum !== f.checksum)
+              return problem({
+                ...base,
+                problem: 'checksum-mismatch',
+                message: `${key}: checksum ${sum}, manifest says ${f.checksum}`,
+              })
+            try {
+              const meta = await readParquetMetadata(got.body)
+              const rows = Number(meta.num_rows)
+              if (rows !== f.rows)
+                problem({ ...base, problem: 'row-count-mismatch', message: `${key}: ${rows} rows, manifest says ${f.rows}` })
+            } catch (err) {
+              problem({ ...base, problem: 'unreadable', message: `${key}: ${(err as Error).message}` })
+            }
+          }),
+        )
+      }
+    }
+  }
+  await Promise.all(tasks)
+  report.ok = report.problems.length === 0
+  return report
+}

@@ -1,0 +1,34 @@
+/** Options of the partitioned Parquet lake (`LakeStorage`), shared by the local and S3 backends. */
+
+import type { ObjectStore } from '../stores/types.js'
+
+/** Partition keys. `date` is the UTC day (YYYY-MM-DD), `month` the UTC month (YYYY-MM). */
+export type PartitionKey = 'symbol' | 'date' | 'month'
+
+export type Compression = 'snappy' | 'zstd'
+
+export interface LakeOptions {
+  /** Backend name reported by `storage.backend`, e.g. `local_parquet`. */
+  backend: string
+  store: ObjectStore
+  /** Default `['symbol', 'date']`. Allowed: `[symbol, date]`, `[symbol, month]`, `[date]`, `[month]`, `[symbol]`. */
+  partitionBy?: PartitionKey[]
+  /** Default `snappy`. */
+  compression?: Compression
+  /** Rows per Parquet row group (default 100,000). */
+  rowGroupSize?: number
+  /** Unreferenced files younger than this are kept by `gc()` (default 1 hour). */
+  gcGraceMs?: number
+  /**
+   * Check at first use that the store enforces conditional writes, and refuse to write if it
+   * does not (default true). Only a single-writer deployment may turn this off.
+   */
+  requireConditionalWrites?: boolean
+  /**
+   * Refuse to open a dataset whose stored partitioning differs from `partitionBy`
+   * (default true). When false the dataset's own stored partitioning is used.
+   */
+  validatePartitioning?: boolean
+  /** Maximum partitions processed concurrently by one write or read (default 16). */
+  concurrency?: number
+}

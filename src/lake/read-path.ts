@@ -1,0 +1,149 @@
+/**
+ * Finding partitions and reading them. Costs on an object store: one LIST of the dataset's
+ * symbols when no symbols are given, one LIST per symbol for its periods, then per partition
+ * one manifest GET and one GET per live file that can hold matching rows.
+ */
+
+import pLimit from 'p-limit'
+import { StoreError } from '../errors.js'
+import { decodePathValue, encodePathValue } from '../keys.js'
+import { concat, emptyTable, sortTable, take } from '../table/table.js'
+import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
+import { type LakeContext, manifestBase, readDataFile } from './context.js'
+import type { PartitionKey } from './options.js'
+import { parsePath, timeRangeOf } from './partitioning.js'
+
+export interface RowFilter {
+  symbols: Set<string> | null
+  /** Epoch µs, inclusive. */
+  start: number
+  /** Epoch µs, exclusive. */
+  end: number
+}
+
+function overlapsPeriod(values: Record<string, string>, f: RowFilter): boolean {
+  const [ps, pe] = timeRangeOf(values)
+  return ps < f.end && pe > f.start
+}
+
+async function listPrefixes(ctx: LakeContext, prefix: string): Promise<string[]> {
+  const res = await ctx.store.list(prefix, { delimiter: '/' })
+  return res.prefixes.map((p) => p.slice(prefix.length, -1))
+}
+
+/**
+ * Partitions of a dataset that can hold rows matching the filter, in read order:
+ * by symbol, then by period (symbol-major partitionings); by period otherwise.
+ */
+export async function findPartitions(
+  ctx: LakeContext,
+  ds: string,
+  partitionBy: PartitionKey[],
+  f: RowFilter,
+): Promise<PartitionRef[]> {
+  const root = `${ds}/`
+  if (partitionBy[0] !== 'symbol') {
+    const segs = await listPrefixes(ctx, root)
+    return segs
+      .map((s) => ({ s, values: parsePath(partitionBy, s) }))
+      .filter((x): x is { s: string; values: Record<string, string> } => x.values !== null && overlapsPeriod(x.values, f))
+      .map((x) => ({ values: x.values, path: x.s }))
+      .sort((a, b) => (a.path < b.path ? -1 : 1))
+  }
+  let symbols: string[]
+  if (f.symbols) symbols = [...f.symbols]
+  else {
+    symbols = []
+    for (const seg of await listPrefixes(ctx, root)) {
+      if (!seg.startsWith('symbol=')) continue
+      const raw = seg.slice('symbol='.length)
+      try {
+        const sym = decodePathValue(raw)
+        if (encodePathValue(sym) === raw) symbols.push(sym)
+      } catch {
+        // not ours
+      }
+    }
+  }
+  symbols.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  if (partitionBy.length === 1)
+    return symbols.map((symbol) => ({ values: { symbol }, path: `symbol=${encodePathValue(symbol)}` }))
+  const limit = pLimit(ctx.concurrency)
+  const perSymbol = await Promise.all(
+    symbols.map((symbol) =>
+      limit(async () => {
+        const dir = `symbol=${encodePathValue(symbol)}`
+        const segs = await listPrefixes(ctx, `${root}${dir}/`)
+        const out: PartitionRef[] = []
+        for (const s of segs.sort()) {
+          const path = `${dir}/${s}`
+          const values = parsePath(partitionBy, path)
+          if (values && overlapsPeriod(values, f)) out.push({ values, path })
+        }
+        return out
+      }),
+    ),
+  )
+  return perSymbol.flat()
+}
+
+export function fileMatches(file: ManifestFile, f: RowFilter): boolean {
+  if (file.maxTs < f.start || file.minTs >= f.end) return false
+  return f.symbols === null || file.symbols.some((s) => f.symbols!.has(s))
+}
+
+/** Keeps rows inside the filter; returns the same table when all rows match. */
+export function filterRows(t: Table, f: RowFilter): Table {
+  const sym = t.columns.symbol.values as string[]
+  const ts = t.columns.timestamp.values as Float64Array
+  let all = true
+  for (let i = 0; i < t.length; i++) {
+    if (ts[i] < f.start || ts[i] >= f.end || (f.symbols !== null && !f.symbols.has(sym[i]))) {
+      all = false
+      break
+    }
+  }
+  if (all) return t
+  const keep: number[] = []
+  for (let i = 0; i < t.length; i++) {
+    if (!(ts[i] < f.start || ts[i] >= f.end || (f.symbols !== null && !f.symbols.has(sym[i])))) keep.push(i)
+  }
+  return take(t, keep)
+}
+
+export interface PartitionRead {
+  table: Table
+  manifest: PartitionManifest | null
+}
+
+/**
+ * Reads one partition's matching rows, sorted by (symbol, timestamp), from one manifest
+ * version. If a file was replaced while reading, re-reads the manifest and starts over.
+ */
+export async function readPartition(
+  ctx: LakeContext,
+  ds: string,
+  ref: PartitionRef,
+  f: RowFilter,
+  schema: Schema,
+  columns: string[] | undefined,
+): Promise<PartitionRead> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { doc } = await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))
+    if (!doc) return { table: emptyTable(schema), manifest: null }
+    const files = doc.files.filter((file) => fileMatches(file, f))
+    const tables = await Promise.all(
+      files.map((file) =>
+        readDataFile(ctx, ds, ref.path, file, columns, Math.max(f.start, file.minTs), Math.min(f.end - 1, file.maxTs)),
+      ),
+    )
+    if (tables.some((t) => t === null)) continue
+    let t = concat(
+      (tables as Table[]).map((x) => filterRows(x, f)),
+      schema,
+    )
+    if (files.length > 1) t = sortTable(t)
+    return { table: t, manifest: doc }
+  }
+  throw new StoreError(`could not read a consistent version of ${ds}/${ref.path}: files kept changing`)
+}

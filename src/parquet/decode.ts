@@ -1,0 +1,274 @@
+/** Parquet bytes → columnar Table, on hyparquet: footer first, only the columns and row groups asked for. */
+
+import { decompress as zstdDecompress } from 'fzstd'
+import type { AsyncBuffer, ColumnData, FileMetaData, ParquetParsers, SchemaElement } from 'hyparquet'
+import { parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet/src/index.js'
+import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../types.js'
+
+/** File bytes, or a random-access reader (e.g. ranged GETs against object storage). */
+export type ParquetSource =
+  | Uint8Array
+  | { byteLength: number; slice(start: number, end?: number): Promise<ArrayBuffer> | ArrayBuffer }
+
+export interface DecodeOptions {
+  /** Columns to return (absent ones are left out); default all. */
+  columns?: string[]
+  /** Epoch µs, inclusive: row groups whose `timestamp` statistics lie wholly outside are skipped. */
+  minTs?: number
+  maxTs?: number
+  /** Metadata from `readParquetMetadata`, to avoid reading the footer twice. */
+  metadata?: FileMetaData
+}
+
+/** Statistics and (for foreign files) values come back as epoch-µs numbers, never Dates. */
+const PARSERS: Partial<ParquetParsers> = {
+  timestampFromMilliseconds: (v: bigint) => Number(v) * 1000,
+  timestampFromMicroseconds: (v: bigint) => Number(v),
+  timestampFromNanoseconds: (v: bigint) => Number(v / 1000n),
+}
+
+/** A page decompressor as hyparquet calls it. */
+export type Decompressor = (input: Uint8Array, outputLength: number) => Uint8Array
+
+/**
+ * hyparquet decompresses snappy itself; zstd defaults to fzstd (pure JS: fine on Workers).
+ * `initZstd()` swaps in its WebAssembly build, about 10x faster.
+ */
+const COMPRESSORS: { ZSTD: Decompressor } = {
+  ZSTD: (input, outputLength) => zstdDecompress(input, new Uint8Array(outputLength)),
+}
+
+/** Replaces the zstd page decompressor used by `decodeParquet`. */
+export function setZstdDecompressor(decompress: Decompressor): void {
+  COMPRESSORS.ZSTD = decompress
+}
+
+/** Footer bytes fetched up front from a remote file: one request for most footers. */
+const FOOTER_FETCH = 64 * 1024
+const TWO_32 = 4294967296
+
+function asAsyncBuffer(source: ParquetSource): AsyncBuffer {
+  if (!(source instanceof Uint8Array)) return source
+  const { buffer, byteOffset, byteLength } = source
+  return {
+    byteLength,
+    slice: (start, end = byteLength) => buffer.slice(byteOffset + start, byteOffset + end) as ArrayBuffer,
+  }
+}
+
+/**
+ * Parses the footer. For a byte array it reads it in place; for a remote reader it fetches the
+ * last 64 KiB (and, for a larger footer, the rest of it) and nothing else.
+ */
+export async function readParquetMetadata(source: ParquetSource): Promise<FileMetaData> {
+  if (source instanceof Uint8Array) {
+    const whole = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength
+    const buffer = (whole ? source.buffer : source.slice().buffer) as ArrayBuffer
+    return parquetMetadata(buffer, { parsers: PARSERS })
+  }
+  return parquetMetadataAsync(source, { parsers: PARSERS, initialFetchSize: FOOTER_FETCH })
+}
+
+/** Timestamp unit of an INT64 element, or undefined when it is not a timestamp. */
+function timestampUnit({ type, converted_type, logical_type }: SchemaElement): 'MILLIS' | 'MICROS' | 'NANOS' | undefined {
+  if (type !== 'INT64') return undefined
+  if (logical_type?.type === 'TIMESTAMP') return logical_type.unit
+  if (converted_type === 'TIMESTAMP_MICROS') return 'MICROS'
+  if (converted_type === 'TIMESTAMP_MILLIS') return 'MILLIS'
+  return undefined
+}
+
+function columnType(element: SchemaElement): ColumnType | undefined {
+  if (element.num_children) return undefined // nested groups are not part of our model
+  if (element.repetition_type === 'REPEATED') return undefined
+  switch (element.type) {
+    case 'BYTE_ARRAY':
+      return 'string'
+    case 'DOUBLE':
+    case 'FLOAT':
+      return 'float64'
+    case 'INT32':
+      return 'int64'
+    case 'INT64':
+      return timestampUnit(element) ? 'timestamp' : 'int64'
+    case 'BOOLEAN':
+      return 'boolean'
+    default:
+      return undefined // INT96, FIXED_LEN_BYTE_ARRAY: not produced by this codebase
+  }
+}
+
+/** Top-level flat columns of a file as our schema, in file order. Columns of other shapes are left out. */
+export function fileSchema(metadata: FileMetaData): Schema {
+  const schema: Schema = []
+  const elements = metadata.schema
+  let i = 1
+  const end = elements.length
+  while (i < end) {
+    const element = elements[i]
+    const type = columnType(element)
+    if (type) schema.push({ name: element.name, type })
+    i = skipSubtree(elements, i)
+  }
+  return schema
+}
+
+/** Index just past the element at `i` and all its descendants. */
+function skipSubtree(elements: SchemaElement[], i: number): number {
+  let pending = 1
+  while (pending > 0) {
+    pending += (elements[i].num_children ?? 0) - 1
+    i++
+  }
+  return i
+}
+
+function statMicros(value: unknown): number | undefined {
+  if (typeof value === 'number') return value
+  if (typeof value === 'bigint') return Number(value)
+  if (value instanceof Date) return value.getTime() * 1000
+  return undefined
+}
+
+/** Row groups that may hold timestamps in [minTs, maxTs]; groups without statistics are kept. */
+function selectRowGroups(metadata: FileMetaData, minTs: number, maxTs: number) {
+  return metadata.row_groups.filter((group) => {
+    const chunk = group.columns.find(
+      (c) => c.meta_data?.path_in_schema.length === 1 && c.meta_data.path_in_schema[0] === 'timestamp',
+    )
+    const stats = chunk?.meta_data?.statistics
+    const lo = statMicros(stats?.min_value ?? stats?.min)
+    const hi = statMicros(stats?.max_value ?? stats?.max)
+    if (lo === undefined || hi === undefined) return true
+    return hi >= minTs && lo <= maxTs
+  })
+}
+
+type Sink = (data: ColumnData['columnData'], start: number) => void
+
+function allocate(type: ColumnType, n: number, unit: 'MILLIS' | 'MICROS' | 'NANOS' | undefined): { column: Column; sink: Sink } {
+  switch (type) {
+    case 'float64': {
+      const values = new Float64Array(n)
+      return { column: { type, values }, sink: floatSink(values) }
+    }
+    case 'timestamp': {
+      const values = new Float64Array(n)
+      return { column: { type, values }, sink: timestampSink(values, unit ?? 'MICROS') }
+    }
+    case 'int64': {
+      const values = new BigInt64Array(n)
+      const column: Column = { type, values }
+      const sink: Sink = (data, start) => {
+        if (data instanceof BigInt64Array) return values.set(data, start)
+        for (let i = 0; i < data.length; i++) {
+          const v = data[i]
+          if (v === null || v === undefined) {
+            column.nulls ??= new Uint8Array(n)
+            column.nulls[start + i] = 1
+          } else values[start + i] = BigInt(v)
+        }
+      }
+      return { column, sink }
+    }
+    case 'boolean': {
+      const values = new Uint8Array(n)
+      const sink: Sink = (data, start) => {
+        for (let i = 0; i < data.length; i++) {
+          const v = data[i]
+          values[start + i] = v === null || v === undefined ? BOOL_NULL : v ? 1 : 0
+        }
+      }
+      return { column: { type, values }, sink }
+    }
+    case 'string': {
+      const values: (string | null)[] = new Array(n).fill(null)
+      const sink: Sink = (data, start) => {
+        for (let i = 0; i < data.length; i++) {
+          const v = data[i]
+          values[start + i] = v === undefined ? null : v
+        }
+      }
+      return { column: { type, values }, sink }
+    }
+  }
+}
+
+function floatSink(values: Float64Array): Sink {
+  return (data, start) => {
+    if (data instanceof Float64Array || data instanceof Float32Array) return values.set(data, start)
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]
+      values[start + i] = v === null || v === undefined ? Number.NaN : v
+    }
+  }
+}
+
+function timestampSink(values: Float64Array, unit: 'MILLIS' | 'MICROS' | 'NANOS'): Sink {
+  const scale = unit === 'MILLIS' ? 1000 : 1
+  return (data, start) => {
+    if (data instanceof BigInt64Array && unit !== 'NANOS') {
+      // lo/hi words → number without a BigInt per value (exact below 2^53)
+      const words = new Int32Array(data.buffer, data.byteOffset, data.length * 2)
+      for (let i = 0; i < data.length; i++) {
+        values[start + i] = (words[2 * i + 1] * TWO_32 + (words[2 * i] >>> 0)) * scale
+      }
+      return
+    }
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i] as bigint | null | undefined
+      if (v === null || v === undefined) values[start + i] = Number.NaN
+      else values[start + i] = unit === 'NANOS' ? Number(v / 1000n) : Number(v) * scale
+    }
+  }
+}
+
+/**
+ * Decodes a Parquet file into a Table holding the requested columns that the file has, in file
+ * order. Only the row groups that can match `minTs`/`maxTs` are read (so the result may hold rows
+ * outside the range from groups that overlap it: filter rows yourself). An empty selection gives
+ * a table of length 0.
+ */
+export async function decodeParquet(source: ParquetSource, options: DecodeOptions = {}): Promise<Table> {
+  const file = asAsyncBuffer(source)
+  const metadata = options.metadata ?? (await readParquetMetadata(source))
+  const wanted = options.columns ? new Set(options.columns) : undefined
+  const schema = fileSchema(metadata).filter((c) => !wanted || wanted.has(c.name))
+
+  const { minTs = Number.NEGATIVE_INFINITY, maxTs = Number.POSITIVE_INFINITY } = options
+  const filtered = minTs > Number.NEGATIVE_INFINITY || maxTs < Number.POSITIVE_INFINITY
+  const rowGroups = filtered ? selectRowGroups(metadata, minTs, maxTs) : metadata.row_groups
+  let length = 0
+  for (const group of rowGroups) length += Number(group.num_rows)
+
+  // Timestamp columns are read as raw INT64 (their logical type stripped from a copy of the
+  // schema) and converted here: hyparquet would otherwise call a parser per value.
+  const units = new Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>()
+  const readSchema = metadata.schema.map((element, i) => {
+    const unit = i > 0 ? timestampUnit(element) : undefined
+    if (!unit) return element
+    units.set(element.name, unit)
+    const { converted_type: _c, logical_type: _l, ...plain } = element
+    return plain
+  })
+
+  const columns: Record<string, Column> = {}
+  const sinks = new Map<string, Sink>()
+  for (const { name, type } of schema) {
+    const { column, sink } = allocate(type, length, units.get(name))
+    columns[name] = column
+    sinks.set(name, sink)
+  }
+  if (length === 0 || schema.length === 0) return { length, schema, columns }
+
+  await parquetRead({
+    file,
+    metadata: { ...metadata, schema: readSchema, row_groups: rowGroups, num_rows: BigInt(length) },
+    columns: schema.map((c) => c.name),
+    compressors: COMPRESSORS,
+    parsers: PARSERS,
+    utf8: true,
+    onChunk: ({ columnName, columnData, rowStart }) => sinks.get(columnName)?.(columnData, rowStart),
+  })
+  return { length, schema, columns }
+}

@@ -1,0 +1,12 @@
+/** Parquet codec: our columnar Table to and from Parquet bytes (Web standards only; runs on Workers). */
+
+export {
+  type DecodeOptions,
+  type Decompressor,
+  decodeParquet,
+  fileSchema,
+  type ParquetSource,
+  readParquetMetadata,
+  setZstdDecompressor,
+} from './decode.js'
+export { type Compressor, type EncodeOptions, encodeParquet, initZstd, microsToInt64, type ParquetCompression } from './encode.js'

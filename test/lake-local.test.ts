@@ -1,0 +1,127 @@
+/**
+ * The storage conformance suite on the local Parquet lake (three partitionings), plus checks of
+ * the layout on disk.
+ */
+
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createStorage } from '../src/node.js'
+import type { DataStorage } from '../src/types.js'
+import { bars, rowsOf, testStorage, tms, uniqueDataset } from './conformance/storage.case.js'
+
+const dirs: string[] = []
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function localStorage(partitionBy: string[], compression = 'snappy'): Promise<{ storage: DataStorage; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'friday-lake-'))
+  dirs.push(dir)
+  const storage = createStorage(
+    { storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir, partition_by: partitionBy, compression } } },
+    {},
+  )
+  return { storage, dir }
+}
+
+const PARTITIONINGS: { partitionBy: string[]; layout: RegExp }[] = [
+  { partitionBy: ['symbol', 'date'], layout: /^symbol=[^/=]+\/date=\d{4}-\d{2}-\d{2}$/ },
+  { partitionBy: ['symbol', 'month'], layout: /^symbol=[^/=]+\/month=\d{4}-\d{2}$/ },
+  { partitionBy: ['date'], layout: /^date=\d{4}-\d{2}-\d{2}$/ },
+]
+
+for (const { partitionBy } of PARTITIONINGS) {
+  testStorage({
+    name: `local_parquet partition_by=[${partitionBy.join(',')}]`,
+    create: async () => (await localStorage(partitionBy)).storage,
+  })
+}
+
+const ULID = '[0-9A-HJKMNP-TV-Z]{26}'
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort()
+}
+
+describe('local_parquet layout on disk', () => {
+  for (const { partitionBy, layout } of PARTITIONINGS) {
+    it(`is hive style with part-<ULID>.parquet files and manifests (partition_by=[${partitionBy.join(',')}])`, async () => {
+      const { storage, dir } = await localStorage(partitionBy)
+      try {
+        const ds = uniqueDataset('layout')
+        await storage.write(ds, bars(['AAPL', 'EUR/USD', '^GSPC'], [0, 1], 3))
+        await storage.write(ds, bars(['AAPL'], [1], 2)) // a second commit to one partition
+        const files = await filesUnder(dir)
+        const parquet = files.filter((f) => f.endsWith('.parquet'))
+        expect(parquet.length).toBeGreaterThan(0)
+        const partRe = new RegExp(`^${ds}/(.+)/part-${ULID}\\.parquet$`)
+        for (const f of parquet) {
+          const m = partRe.exec(f)
+          expect(m, f).not.toBeNull()
+          expect(m![1], f).toMatch(layout)
+        }
+        // only Parquet data and JSON metadata stay behind: no temp files
+        for (const f of files) expect(f, f).toMatch(/\.(parquet|json)$/)
+
+        const parts = await storage.listPartitions(ds)
+        for (const p of parts) {
+          if (partitionBy.includes('symbol') && p.values.symbol === 'EUR/USD') expect(p.path).toContain('symbol=EUR%2FUSD')
+          if (partitionBy.includes('symbol') && p.values.symbol === '^GSPC') expect(p.path).toContain('symbol=%5EGSPC')
+          // the partition manifest and every live file it lists are on disk
+          expect(files).toContain(`${ds}/${p.path}/_manifest.json`)
+          const manifest = await storage.getManifest(ds, p.path)
+          for (const f of manifest!.files) expect(files).toContain(`${ds}/${p.path}/${f.name}`)
+          // the hint file parses as JSON
+          JSON.parse(await readFile(join(dir, ds, p.path, '_manifest.json'), 'utf8'))
+        }
+        // no raw '/' from a symbol became a directory level
+        for (const f of parquet) expect(f.split('/')).toHaveLength(partitionBy.length + 2)
+      } finally {
+        await storage.close()
+      }
+    })
+  }
+
+  it('zstd compression round-trips', async () => {
+    const { storage } = await localStorage(['symbol', 'date'], 'zstd')
+    try {
+      const ds = uniqueDataset('zstd')
+      const rows = bars(['AAPL', 'MSFT'], [0, 1], 50)
+      await storage.write(ds, rows)
+      const t = await storage.read(ds, { symbols: ['MSFT'], start: tms(1, 0) })
+      expect(rowsOf(t).map((r) => r.close)).toEqual(
+        rows
+          .filter((r) => r.symbol === 'MSFT')
+          .slice(50)
+          .map((r) => r.close),
+      )
+      expect((await storage.verify(ds)).ok).toBe(true)
+    } finally {
+      await storage.close()
+    }
+  })
+
+  it('a second storage on the same directory sees the data (nothing is kept only in memory)', async () => {
+    const { storage, dir } = await localStorage(['symbol', 'date'])
+    const ds = uniqueDataset('reopen')
+    await storage.write(ds, bars(['AAPL'], [0, 1], 4))
+    const before = rowsOf(await storage.read(ds))
+    await storage.close()
+    const again = createStorage(
+      { storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir, partition_by: ['symbol', 'date'] } } },
+      {},
+    )
+    try {
+      expect(rowsOf(await again.read(ds))).toEqual(before)
+      expect(await again.listDatasets()).toEqual([ds])
+    } finally {
+      await again.close()
+    }
+  })
+})
