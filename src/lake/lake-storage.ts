@@ -3,6 +3,7 @@
 import pLimit from 'p-limit'
 import { ClosedError, CommitConflictError, ConfigError, StoreCapabilityError, ValidationError } from '../errors.js'
 import { checkDatasetName, isDatasetName } from '../keys.js'
+import { initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { normalizeInput } from '../table/normalize.js'
@@ -78,10 +79,16 @@ export class LakeStorage implements DataStorage {
 
   private ensureReadable(): Promise<void> {
     if (this.closed) throw new ClosedError()
-    this.readable ??= this.ctx.store.ensureContainer().catch((err) => {
-      this.readable = null
-      throw err
-    })
+    this.readable ??= Promise.all([
+      this.ctx.store.ensureContainer(),
+      this.ctx.compression === 'zstd' ? initZstd() : undefined,
+    ]).then(
+      () => undefined,
+      (err) => {
+        this.readable = null
+        throw err
+      },
+    )
     return this.readable
   }
 
@@ -405,10 +412,15 @@ export class LakeStorage implements DataStorage {
       inFlight.push(readPartition(this.ctx, doc.name, ref, f, proj.schema, proj.columns))
     }
     while (next < refs.length && inFlight.length < prefetch) launch()
-    while (inFlight.length) {
-      const { table } = await inFlight.shift()!
-      if (next < refs.length) launch()
-      if (table.length) yield { table, schema: proj.schema }
+    try {
+      while (inFlight.length) {
+        const { table } = await inFlight.shift()!
+        if (next < refs.length) launch()
+        if (table.length) yield { table, schema: proj.schema }
+      }
+    } finally {
+      // the consumer stopped early (limit, break, error): nobody awaits these any more
+      for (const p of inFlight) p.catch(() => undefined)
     }
   }
 
@@ -430,7 +442,8 @@ export class LakeStorage implements DataStorage {
       refs.map((ref) => limit(async () => (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc)),
     )
     return loaded.filter((m): m is PartitionManifest => {
-      if (!m || m.rows === 0) return false
+      if (!m || m.rows === 0 || m.minTs === null || m.maxTs === null) return false
+      if (m.maxTs < f.start || m.minTs >= f.end) return false
       if (f.symbols && !m.files.some((file) => file.symbols.some((s) => f.symbols!.has(s)))) return false
       return true
     })

@@ -11,6 +11,7 @@ import { CommitConflictError } from '../errors.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, newCommitId, partitionDir, writeDataFile } from './context.js'
 import { summarize } from './manifest.js'
+import { FileVanishedError } from './planners.js'
 
 export interface Plan {
   /** Live files the change replaces or drops. */
@@ -48,7 +49,14 @@ export async function mutatePartition(
   try {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { doc, token } = await ctx.log.load<PartitionManifest>(base)
-      const change = await plan(doc)
+      let change: Plan | null
+      try {
+        change = await plan(doc)
+      } catch (err) {
+        // a concurrent commit replaced a file we were reading: start over from its manifest
+        if (err instanceof FileVanishedError) continue
+        throw err
+      }
       if (!change) {
         await cleanup(new Set())
         return { committed: false, manifest: doc }

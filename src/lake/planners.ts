@@ -1,6 +1,14 @@
 /** What each write mode and delete changes in one partition, planned against its current manifest. */
 
 import { DuplicateKeyError, StoreError } from '../errors.js'
+
+/** A file listed by the manifest was replaced meanwhile: re-plan from the fresh manifest. */
+export class FileVanishedError extends StoreError {
+  constructor(partition: string) {
+    super(`a data file of ${partition} was replaced while planning`, { partition })
+  }
+}
+
 import { concat, dedupeLastWins, sortTable, tablesEqual, take } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
@@ -40,8 +48,7 @@ export async function readFiles(
   columns?: string[],
 ): Promise<Table> {
   const tables = await Promise.all(files.map((f) => readDataFile(ctx, ds, ref.path, f, columns)))
-  if (tables.some((t) => t === null))
-    throw new StoreError(`a data file of ${ds}/${ref.path} vanished while planning`, { retry: true })
+  if (tables.some((t) => t === null)) throw new FileVanishedError(`${ds}/${ref.path}`)
   return sortTable(concat(tables as Table[], schema))
 }
 

@@ -8,10 +8,11 @@ import pLimit from 'p-limit'
 import { StoreError } from '../errors.js'
 import { decodePathValue, encodePathValue } from '../keys.js'
 import { concat, emptyTable, sortTable, take } from '../table/table.js'
+import { endOfPeriodUs, startOfPeriodUs } from '../table/time.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, readDataFile } from './context.js'
 import type { PartitionKey } from './options.js'
-import { parsePath, timeRangeOf } from './partitioning.js'
+import { parsePath, pathOf, periodOf, timeRangeOf } from './partitioning.js'
 
 export interface RowFilter {
   symbols: Set<string> | null
@@ -42,6 +43,8 @@ export async function findPartitions(
   f: RowFilter,
 ): Promise<PartitionRef[]> {
   const root = `${ds}/`
+  const direct = enumerate(partitionBy, f)
+  if (direct) return direct
   if (partitionBy[0] !== 'symbol') {
     const segs = await listPrefixes(ctx, root)
     return segs
@@ -85,6 +88,33 @@ export async function findPartitions(
     ),
   )
   return perSymbol.flat()
+}
+
+/** Periods probed directly instead of listed: a missing one costs one GET, a listing one LIST. */
+const MAX_ENUMERATED_PERIODS = 4
+
+/**
+ * For a short bounded range (and the symbols, if the layout has them) the partition paths are
+ * known without listing: a symbol-day read then costs one manifest GET and one file GET.
+ */
+function enumerate(partitionBy: PartitionKey[], f: RowFilter): PartitionRef[] | null {
+  const periodKey = partitionBy.find((k) => k !== 'symbol') as 'date' | 'month' | undefined
+  if (!periodKey || !Number.isFinite(f.start) || !Number.isFinite(f.end) || f.end <= f.start) return null
+  if (partitionBy.includes('symbol') && !f.symbols) return null
+  const periods: string[] = []
+  for (let p = periodOf(periodKey, f.start); startOfPeriodUs(p) < f.end; p = periodOf(periodKey, endOfPeriodUs(p))) {
+    periods.push(p)
+    if (periods.length > MAX_ENUMERATED_PERIODS) return null
+  }
+  const symbols = partitionBy.includes('symbol') ? [...f.symbols!].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) : [null]
+  const out: PartitionRef[] = []
+  for (const symbol of symbols) {
+    for (const period of periods) {
+      const values: Record<string, string> = symbol === null ? { [periodKey]: period } : { symbol, [periodKey]: period }
+      out.push({ values, path: pathOf(partitionBy, values) })
+    }
+  }
+  return out
 }
 
 export function fileMatches(file: ManifestFile, f: RowFilter): boolean {
