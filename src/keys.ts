@@ -7,7 +7,6 @@ import { ValidationError } from './errors.js'
 
 const DATASET_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 const COLUMN_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/
 const MAX_SYMBOL_LENGTH = 128
 

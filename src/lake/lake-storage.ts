@@ -1,13 +1,13 @@
 /** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
 
 import pLimit from 'p-limit'
-import { ClosedError, CommitConflictError, ConfigError, StoreCapabilityError, ValidationError } from '../errors.js'
+import { ClosedError, CommitConflictError, ConfigError, ValidationError } from '../errors.js'
 import { checkDatasetName, isDatasetName } from '../keys.js'
 import { initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { normalizeInput } from '../table/normalize.js'
-import { concat, dedupeLastWins, duplicateKeys, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
+import { concat, dedupeLastWins, duplicateKeys, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
 import { formatUs, parseTimeUs } from '../table/time.js'
 import type {
   DataStorage,
@@ -535,6 +535,3 @@ export class LakeStorage implements DataStorage {
     return collectGarbage(this.ctx, names, options.graceMs ?? this.ctx.gcGraceMs, options.dryRun ?? false)
   }
 }
-
-export { StoreCapabilityError }
-export const _internal = { emptyTable }

@@ -131,7 +131,7 @@ function hasNull(column: Column): boolean {
     case 'timestamp':
       return column.values.some(Number.isNaN)
     case 'int64':
-      return column.nulls !== undefined && column.nulls.includes(1)
+      return column.nulls?.includes(1) === true
     case 'boolean':
       return column.values.includes(BOOL_NULL)
     case 'string':

@@ -318,8 +318,8 @@ function normalizeTable(t: Table, existing: Schema | null): Normalized {
   const issues = new Issues()
   const sym = t.columns.symbol
   const ts = t.columns.timestamp
-  if (!sym || sym.type !== 'string') issues.add(undefined, 'symbol', 'table needs a string column symbol')
-  if (!ts || ts.type !== 'timestamp') issues.add(undefined, 'timestamp', 'table needs a timestamp column')
+  if (sym?.type !== 'string') issues.add(undefined, 'symbol', 'table needs a string column symbol')
+  if (ts?.type !== 'timestamp') issues.add(undefined, 'timestamp', 'table needs a timestamp column')
   issues.throwIfAny()
   for (let i = 0; i < t.length && !issues.full; i++) {
     const p = symbolProblem(sym.values[i])
