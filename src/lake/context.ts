@@ -43,8 +43,8 @@ export async function writeDataFile(ctx: LakeContext, ds: string, path: string, 
   return fileEntry(name, bytes, checksum, table)
 }
 
-/** Files up to this size are fetched with one GET; larger ones by ranges (footer first). */
-const WHOLE_FILE_MAX = 8 * 1024 * 1024
+/** Files up to 1 MiB (a symbol-day is ~20-50 KB) are fetched with one GET; larger ones by ranges: footer, then only the needed column chunks. */
+const WHOLE_FILE_MAX = 1024 * 1024
 
 /**
  * Reads one data file (only `columns`, only row groups that can hold [minTs, maxTs]).
