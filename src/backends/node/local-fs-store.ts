@@ -139,7 +139,14 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
   async function writeTemp(path: string, body: Uint8Array): Promise<{ tmp: string; etag: string }> {
     const dir = dirname(path)
     for (let attempt = 1; ; attempt++) {
-      await mkdir(dir, { recursive: true, mode: dirMode })
+      try {
+        await mkdir(dir, { recursive: true, mode: dirMode })
+      } catch (err) {
+        // A concurrent delete pruned a parent while mkdir walked down: walk again.
+        const code = errCode(err)
+        if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < DIR_RACE_ATTEMPTS) continue
+        throw err
+      }
       const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`)
       let fh: Awaited<ReturnType<typeof open>>
       try {
