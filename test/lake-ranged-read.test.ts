@@ -8,7 +8,7 @@ import type { ObjectStore } from '../src/stores/types.js'
 import { createTestBucketStore, requireS3OrSkip } from './helpers/s3.js'
 
 /** One big partition (symbol-only partitioning, 200k rows, several MiB): reads must use ranges. */
-function bigColumns(n: number) {
+function bigColumns(n: number): { symbol: string[]; timestamp: Float64Array; close: Float64Array } {
   const t0 = Date.UTC(2024, 0, 2)
   const symbol = new Array<string>(n).fill('AAPL')
   const timestamp = new Float64Array(n)
@@ -22,7 +22,7 @@ function bigColumns(n: number) {
       cols[c][i] = seed / 2 ** 20
     }
   }
-  return { symbol, timestamp, ...cols }
+  return { symbol, timestamp, close: cols.close, ...cols }
 }
 
 async function checkRangedRead(store: ObjectStore) {
