@@ -1,0 +1,360 @@
+/**
+ * `npm run bench`: our partitioned Parquet lake against DuckDB on the same ~1M minute bars
+ * (write, full read), then cold reads on S3 (radosgw) with request counts. Prints a table and
+ * writes every figure to bench/results/latest.json. Options: `--quick` (~100k rows),
+ * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--keep` (keep
+ * the temp lakes and the bucket).
+ */
+
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createStorage } from '../src/node.js'
+import type { DataStorage, Table } from '../src/types.js'
+import { type BarsSpec, generateBars } from './data.js'
+import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, openDuck } from './duckdb.js'
+import { fmtMs, ratio, type Timing, table, timeRuns, verdict, writeJson } from './report.js'
+import { runS3, type S3Results } from './s3.js'
+
+const DATASET = 'bars_1m'
+/** What the figures do not show by themselves. */
+const NOTES = [
+  'ours fsyncs every file it publishes (data file, manifest version, manifest hint: 3 per partition); DuckDB COPY issues no fsync (checked with strace)',
+  'duckdb "native" = result materialized in DuckDB chunks (no JS values); "-> JS arrays" also copies every value into JS typed arrays / string[]',
+  'ours returns rows sorted by (symbol, timestamp); plain DuckDB SELECT * has no order guarantee (see the ORDER BY row)',
+]
+const TARGET_RATIO = 1.5
+const TARGET_SYMBOL_DAY_REQUESTS = 3
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    order: { type: 'string', default: 'symbol' },
+    runs: { type: 'string', default: '3' },
+    'skip-s3': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+  },
+})
+if (args.order !== 'symbol' && args.order !== 'time') throw new Error(`--order: expected symbol or time, got ${args.order}`)
+const RUNS = Number(args.runs)
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`--runs: expected a positive integer, got ${args.runs}`)
+
+const spec: BarsSpec = {
+  symbols: 20,
+  days: args.quick ? 13 : 128,
+  barsPerDay: 390,
+  order: args.order,
+  seed: 20240102,
+}
+
+const localStorage = (dir: string): DataStorage =>
+  createStorage({ storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir } } }, {})
+
+/** Parquet files and their bytes under `dir`. */
+async function parquetSize(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0
+  let bytes = 0
+  for (const name of await readdir(dir, { recursive: true })) {
+    if (!name.endsWith('.parquet')) continue
+    files++
+    bytes += (await stat(join(dir, name))).size
+  }
+  return { files, bytes }
+}
+
+function sumColumn(t: Table, name: string): number {
+  const v = t.columns[name].values as Float64Array
+  let s = 0
+  for (let i = 0; i < v.length; i++) s += v[i]
+  return s
+}
+
+async function main() {
+  const started = Date.now()
+  const loadBefore = loadavg()
+  const threads = availableParallelism()
+  console.log(
+    `friday bench: node ${process.version}, ${threads} cpus (${cpus()[0]?.model ?? '?'}), ${args.quick ? 'QUICK' : 'full'} run, ${RUNS} runs per step`,
+  )
+
+  const g0 = performance.now()
+  const bars = generateBars(spec)
+  const expectedPartitions = spec.symbols * spec.days
+  console.log(
+    `data: ${bars.rows.toLocaleString('en-US')} bars, ${spec.symbols} symbols x ${spec.days} days x ${spec.barsPerDay}, ${expectedPartitions} symbol-day partitions, order=${spec.order} (generated in ${fmtMs(performance.now() - g0)})`,
+  )
+
+  const duck = await openDuck(threads)
+  const l0 = performance.now()
+  await loadBars(duck, bars)
+  console.log(
+    `duckdb ${duck.version}, threads=${duck.threads}; bars loaded (appender, untimed) in ${fmtMs(performance.now() - l0)}`,
+  )
+
+  const root = await mkdtemp(join(tmpdir(), 'friday-bench-'))
+  console.log(`work dir: ${root}`)
+  try {
+    // ---- write ---------------------------------------------------------------------------
+    // untimed warm-up on a small slice (JIT for ours, file-system caches for both)
+    const warm = generateBars({ ...spec, days: 5 })
+    const warmDir = join(root, 'warm-up')
+    const ws = localStorage(join(warmDir, 'ours'))
+    await ws.write(DATASET, warm.columns)
+    await ws.close()
+    await loadBars(duck, warm, 'bars_warm')
+    await copyPartitioned(duck, join(warmDir, 'duck'), 'bars_warm')
+    await duck.con.run('DROP TABLE bars_warm')
+    await rm(warmDir, { recursive: true, force: true })
+
+    console.log(`\nwrite (after an untimed warm-up of ${warm.rows.toLocaleString('en-US')} rows each)`)
+    const ourLakes: string[] = []
+    const oursWrite = await timeRuns(
+      RUNS,
+      'ours  storage.write',
+      (i) => {
+        const dir = join(root, `ours-${i}`)
+        ourLakes.push(dir)
+        return { dir, s: localStorage(dir) }
+      },
+      ({ s }) => s.write(DATASET, bars.columns),
+      async (res, { s }) => {
+        await s.close()
+        if (res.rowsWritten !== bars.rows) throw new Error(`write: ${res.rowsWritten} rows, expected ${bars.rows}`)
+        if (res.partitions.length !== expectedPartitions)
+          throw new Error(`write: ${res.partitions.length} partitions, expected ${expectedPartitions}`)
+      },
+    )
+    const duckDirs: string[] = []
+    const duckWrite = await timeRuns(
+      RUNS,
+      'duckdb COPY PARTITION_BY',
+      (i) => {
+        const dir = join(root, `duck-${i}`)
+        duckDirs.push(dir)
+        return dir
+      },
+      (dir) => copyPartitioned(duck, dir),
+    )
+    const ourLake = ourLakes[ourLakes.length - 1]
+    const duckLake = duckDirs[duckDirs.length - 1]
+    for (const d of [...ourLakes.slice(0, -1), ...duckDirs.slice(0, -1)]) await rm(d, { recursive: true, force: true })
+    const ourSize = await parquetSize(join(ourLake, DATASET))
+    const duckSize = await parquetSize(duckLake)
+
+    // ---- read ----------------------------------------------------------------------------
+    console.log('\nread (one untimed warm-up each)')
+    const ourGlob = hiveSource(`${ourLake}/${DATASET}/**/*.parquet`)
+    const duckGlob = hiveSource(`${duckLake}/**/*.parquet`)
+    const readOurs = async () => {
+      const s = localStorage(ourLake)
+      try {
+        return await s.read(DATASET)
+      } finally {
+        await s.close()
+      }
+    }
+    const expectRows = (what: string) => (n: number) => {
+      if (n !== bars.rows) throw new Error(`${what}: ${n} rows, expected ${bars.rows}`)
+    }
+    const ourTable = await readOurs() // warm-up, and the cross-check below
+    expectRows('ours read')(ourTable.length)
+    const oursRead = await timeRuns(
+      RUNS,
+      'ours  storage.read',
+      () => undefined,
+      readOurs,
+      (t) => expectRows('ours read')(t.length),
+    )
+    const duckQuery = `SELECT * FROM ${ourGlob}`
+    expectRows('duckdb read')(await materialize(duck, duckQuery))
+    const duckRead = await timeRuns(
+      RUNS,
+      'duckdb read our lake',
+      () => undefined,
+      () => materialize(duck, duckQuery),
+      expectRows('duckdb read'),
+    )
+    const duckReadJs = await timeRuns(
+      RUNS,
+      'duckdb read our lake -> JS arrays',
+      () => undefined,
+      () => materializeToJs(duck, duckQuery),
+      expectRows('duckdb read js'),
+    )
+    const duckReadSorted = await timeRuns(
+      RUNS,
+      'duckdb read our lake ORDER BY',
+      () => undefined,
+      () => materialize(duck, `${duckQuery} ORDER BY symbol, timestamp`),
+      expectRows('duckdb read sorted'),
+    )
+    const duckReadOwn = await timeRuns(
+      RUNS,
+      'duckdb read its own COPY output',
+      () => undefined,
+      () => materialize(duck, `SELECT * FROM ${duckGlob}`),
+      expectRows('duckdb read own'),
+    )
+
+    // same data both ways (untimed)
+    const sums = (await duck.con.runAndReadAll(`SELECT sum(close) AS c, sum(volume) AS v FROM ${ourGlob}`)).getRowObjectsJS()[0]
+    const crossCheck = {
+      oursSumClose: sumColumn(ourTable, 'close'),
+      duckSumClose: Number(sums.c),
+      oursSumVolume: sumColumn(ourTable, 'volume'),
+      duckSumVolume: Number(sums.v),
+    }
+    const closeOk = Math.abs(crossCheck.oursSumClose - crossCheck.duckSumClose) <= 1e-6 * Math.abs(crossCheck.duckSumClose)
+    const volumeOk = crossCheck.oursSumVolume === crossCheck.duckSumVolume
+    if (!closeOk || !volumeOk) throw new Error(`cross-check failed: ${JSON.stringify(crossCheck)}`)
+
+    // ---- S3 --------------------------------------------------------------------------------
+    let s3: S3Results
+    if (args['skip-s3']) s3 = { skipped: true, reason: '--skip-s3' }
+    else {
+      console.log('\ns3')
+      s3 = await runS3(bars, { dayRuns: 5, allRuns: RUNS, keepBucket: args.keep })
+      if (s3.skipped) console.log(`  S3 skipped: ${s3.reason}`)
+    }
+
+    // ---- report ----------------------------------------------------------------------------
+    const writeRatio = ratio(oursWrite.medianMs, duckWrite.medianMs)
+    const readRatio = ratio(oursRead.medianMs, duckRead.medianMs)
+    const readRatioJs = ratio(oursRead.medianMs, duckReadJs.medianMs)
+    const runsOf = (x: Timing) => x.runs.map((r) => fmtMs(r)).join(' / ')
+    const row = (name: string, x: Timing, vs = '', target = '') => [
+      name,
+      fmtMs(x.medianMs),
+      fmtMs(x.cpuMedianMs),
+      rowsPerSec(x),
+      runsOf(x),
+      vs,
+      target,
+    ]
+    const rowsPerSec = (x: Timing) => `${(((bars.rows / x.medianMs) * 1000) / 1e6).toFixed(2)} M/s`
+    console.log(
+      `\n=== local lake: ${bars.rows.toLocaleString('en-US')} rows, ${expectedPartitions} partitions (median of ${RUNS}) ===`,
+    )
+    console.log(
+      table(
+        ['step', 'median', 'cpu', 'rows/s', 'runs', 'ours/duckdb', `target <=${TARGET_RATIO}x`],
+        [
+          row('write  ours storage.write', oursWrite, `${writeRatio}x`, verdict(writeRatio <= TARGET_RATIO)),
+          row('write  duckdb COPY PARTITION_BY', duckWrite),
+          row('read   ours storage.read', oursRead, `${readRatio}x`, verdict(readRatio <= TARGET_RATIO)),
+          row('read   duckdb our lake (native)', duckRead),
+          row('read   duckdb our lake -> JS arrays', duckReadJs, `${readRatioJs}x`, '(info)'),
+          row('read   duckdb our lake ORDER BY', duckReadSorted, '', '(info)'),
+          row('read   duckdb its own COPY output', duckReadOwn, '', '(info)'),
+        ],
+      ),
+    )
+    const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`
+    console.log(
+      `files: ours ${ourSize.files} parquet, ${mb(ourSize.bytes)}; duckdb ${duckSize.files} parquet, ${mb(duckSize.bytes)} (duckdb leaves symbol/date out of the files)`,
+    )
+    console.log('cross-check: sum(close) and sum(volume) equal between storage.read and DuckDB over our lake')
+    for (const n of NOTES) console.log(`note: ${n}`)
+
+    let symbolDayPass: boolean | null = null
+    if (s3.skipped) console.log(`\n=== S3: skipped (${s3.reason}) ===`)
+    else {
+      symbolDayPass = s3.symbolDay.requests.total <= TARGET_SYMBOL_DAY_REQUESTS
+      const req = (r: { get: number; put: number; head: number; list: number; delete: number; total: number }) =>
+        `${r.total} (get ${r.get}, put ${r.put}, head ${r.head}, list ${r.list}, del ${r.delete})`
+      console.log(`\n=== S3 (radosgw ${s3.endpoint}) ===`)
+      console.log(
+        table(
+          ['step', 'median', 'rows', 'requests', 'target'],
+          [
+            ['write all bars (fresh bucket)', fmtMs(s3.write.ms), String(s3.write.rows), req(s3.write.requests), ''],
+            [
+              `read ${s3.symbolDay.symbol} ${s3.symbolDay.day}, cold (median of ${s3.symbolDay.coldRuns.length})`,
+              fmtMs(s3.symbolDay.coldMs),
+              String(s3.symbolDay.rows),
+              req(s3.symbolDay.requests),
+              `<=${TARGET_SYMBOL_DAY_REQUESTS} req ${verdict(symbolDayPass)}`,
+            ],
+            [
+              `read ${s3.symbolDay.symbol} ${s3.symbolDay.day}, warm`,
+              fmtMs(s3.symbolDay.warmMs),
+              String(s3.symbolDay.rows),
+              req(s3.symbolDay.warmRequests),
+              '',
+            ],
+            [
+              `read ${s3.symbolAll.symbol} all ${s3.symbolAll.days} days, cold (median of ${s3.symbolAll.coldRuns.length})`,
+              fmtMs(s3.symbolAll.coldMs),
+              String(s3.symbolAll.rows),
+              req(s3.symbolAll.requests),
+              '',
+            ],
+            [
+              `read ${s3.symbolAll.symbol} all ${s3.symbolAll.days} days, warm`,
+              fmtMs(s3.symbolAll.warmMs),
+              String(s3.symbolAll.rows),
+              req(s3.symbolAll.warmRequests),
+              '',
+            ],
+          ],
+        ),
+      )
+      console.log('(cold = fresh storage instance per run; its HeadBucket check is not counted by requestStats())')
+    }
+
+    const results = {
+      date: new Date().toISOString(),
+      environment: {
+        node: process.version,
+        platform: `${process.platform} ${process.arch}`,
+        cpus: threads,
+        cpuModel: cpus()[0]?.model ?? null,
+        duckdb: duck.version,
+        duckdbThreads: duck.threads,
+        loadAverage1m: { start: loadBefore[0], end: loadavg()[0] },
+        uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
+      },
+      options: { quick: args.quick, runs: RUNS, order: spec.order },
+      data: { ...spec, rows: bars.rows, partitions: expectedPartitions, firstDay: bars.days[0], lastDay: bars.days.at(-1) },
+      local: {
+        write: {
+          ours: oursWrite,
+          duckdb: duckWrite,
+          ratio: writeRatio,
+          target: TARGET_RATIO,
+          verdict: verdict(writeRatio <= TARGET_RATIO),
+        },
+        read: {
+          ours: oursRead,
+          duckdb: duckRead,
+          ratio: readRatio,
+          target: TARGET_RATIO,
+          verdict: verdict(readRatio <= TARGET_RATIO),
+          duckdbToJsArrays: { ...duckReadJs, ratio: readRatioJs },
+          duckdbOrderBy: duckReadSorted,
+          duckdbOwnCopyOutput: duckReadOwn,
+        },
+        files: { ours: ourSize, duckdb: duckSize },
+        crossCheck,
+      },
+      s3: s3.skipped
+        ? s3
+        : { ...s3, symbolDay: { ...s3.symbolDay, target: TARGET_SYMBOL_DAY_REQUESTS, verdict: verdict(!!symbolDayPass) } },
+      notes: NOTES,
+      totalSeconds: Math.round((Date.now() - started) / 100) / 10,
+    }
+    const out = join(import.meta.dirname, 'results', 'latest.json')
+    await writeJson(out, results)
+    console.log(
+      `load average (1 min): ${loadBefore[0].toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${threads} cpus (other processes add noise)`,
+    )
+    console.log(`\ntotal ${results.totalSeconds} s; results written to ${out}`)
+  } finally {
+    duck.close()
+    if (!args.keep) await rm(root, { recursive: true, force: true })
+    else console.log(`kept ${root}`)
+  }
+}
+
+await main()
