@@ -35,6 +35,7 @@ describe('defaults', () => {
           row_group_size: 100_000,
           dir_mode: 0o755,
           file_mode: 0o644,
+          fsync: false,
         },
         s3_parquet: {
           prefix: '',
@@ -239,7 +240,7 @@ describe('bad configs name the exact path and what was expected', () => {
       {
         path: 'storage.local_parquet.row_groups',
         message:
-          "unknown key, expected one of 'base_dir', 'partition_by', 'compression', 'validate_partitioning', 'row_group_size', 'dir_mode', 'file_mode'",
+          "unknown key, expected one of 'base_dir', 'partition_by', 'compression', 'validate_partitioning', 'row_group_size', 'dir_mode', 'file_mode', 'fsync'",
       },
       { path: 'storage.defualt_backend', message: "unknown key, did you mean 'default_backend'?" },
     ])

@@ -109,6 +109,8 @@ export const LocalParquetSchema = v.strictObject({
   ...lakeEntries,
   dir_mode: v.optional(FileMode, 0o755),
   file_mode: v.optional(FileMode, 0o644),
+  /** fsync every file before publishing it: survives power loss, costs a disk flush per file. */
+  fsync: v.optional(v.boolean(), false),
 })
 
 export const S3ParquetSchema = v.strictObject({

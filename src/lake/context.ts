@@ -1,9 +1,9 @@
 /** Shared state of one LakeStorage: the store, the manifest log and the resolved options. */
 
-import { ulid } from 'ulid'
 import { decodeParquet, encodeParquet } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
 import type { ManifestFile, Schema, Table } from '../types.js'
+import { newId } from './ids.js'
 import { fileEntry, sha256 } from './manifest.js'
 import type { ManifestLog } from './manifest-log.js'
 import type { Compression, PartitionKey } from './options.js'
@@ -33,12 +33,12 @@ export const datasetBase = (ds: string): string => `${ds}/_dataset`
 export const partitionDir = (ds: string, path: string): string => `${ds}/${path}`
 export const manifestBase = (ds: string, path: string): string => `${ds}/${path}/_manifest`
 
-export const newCommitId = (): string => ulid()
+export const newCommitId = (): string => newId()
 
 /** Encodes and stores `table` as a new data file in the partition; returns its manifest entry. */
 export async function writeDataFile(ctx: LakeContext, ds: string, path: string, table: Table): Promise<ManifestFile> {
   const bytes = await encodeParquet(table, { compression: ctx.compression, rowGroupSize: ctx.rowGroupSize })
-  const name = `part-${ulid()}.parquet`
+  const name = `part-${newId()}.parquet`
   const [checksum] = await Promise.all([sha256(bytes), ctx.store.put(`${partitionDir(ds, path)}/${name}`, bytes)])
   return fileEntry(name, bytes, checksum, table)
 }

@@ -10,7 +10,7 @@ import { versionKey } from './manifest-log.js'
 /** Versions of a chain manifest kept besides the current one. */
 const KEEP_VERSIONS = 16
 const DATA_FILE_RE = /^(.*)\/(part-[^/]+\.parquet)$/
-const VERSION_RE = /^(.*)\/_manifest\/v(\d{20})\.json$/
+const VERSION_RE = /^(.*)\/_manifest\.v(\d{20})\.json$/
 
 export async function collectGarbage(ctx: LakeContext, datasets: string[], graceMs: number, dryRun: boolean): Promise<GcReport> {
   const report: GcReport = { filesDeleted: 0, bytesDeleted: 0, keys: [] }

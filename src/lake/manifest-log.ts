@@ -5,9 +5,9 @@
  * - `cas` (stores with If-Match, i.e. S3/R2/MinIO/Ceph): one key `<base>.json`, created with
  *   `If-None-Match: *` and replaced with `If-Match: <etag>`. A read is one GET.
  * - `chain` (stores with only create-if-absent, i.e. the local disk): immutable versions
- *   `<base>/v<20 digits>.json`, each created with create-if-absent, so exactly one writer wins
- *   each version number; `<base>.json` is a copy of a recent version (a hint, written after the
- *   commit). Readers start from the hint and probe forward until a version is missing.
+ *   `<base>.v<20 digits>.json`, each created with create-if-absent, so exactly one writer wins
+ *   each version number; `<base>.json` is a copy of a recent version (a hint, published right
+ *   after the commit). Readers start from the hint and probe forward until a version is missing.
  *
  * Either way a commit is atomic, and a writer that loses a race learns it and retries from the
  * new state. Every document carries a unique `commitId`, so a writer whose commit outcome is
@@ -35,7 +35,7 @@ const enc = new TextEncoder()
 const dec = new TextDecoder()
 
 export function versionKey(base: string, version: number): string {
-  return `${base}/v${String(version).padStart(20, '0')}.json`
+  return `${base}.v${String(version).padStart(20, '0')}.json`
 }
 
 export class ManifestLog {
@@ -71,7 +71,8 @@ export class ManifestLog {
         await this.store.put(`${base}.json`, body, token.etag === null ? { ifNoneMatch: '*' } : { ifMatch: token.etag })
         return true
       }
-      await this.store.put(versionKey(base, doc.version), body, { ifNoneMatch: '*' })
+      // the hint is refreshed by the same put; readers probe past a stale one
+      await this.store.put(versionKey(base, doc.version), body, { ifNoneMatch: '*', alsoAs: `${base}.json` })
     } catch (err) {
       // A 412 can also be the SDK's retry of our own PUT that landed; any other error is
       // ambiguous. Either way: did our write land?
@@ -79,8 +80,6 @@ export class ManifestLog {
       if (err instanceof PreconditionFailedError) return false
       throw err
     }
-    // chain: refresh the hint; readers probe past a stale one, so failure here is harmless
-    await this.store.put(`${base}.json`, body).catch(() => undefined)
     return true
   }
 
@@ -89,18 +88,5 @@ export class ManifestLog {
     const got = await this.store.get(key)
     if (!got) return false
     return (JSON.parse(dec.decode(got.body)) as VersionedDoc).commitId === doc.commitId
-  }
-
-  /** Chain only: keys of versions older than `keep` versions before the current one. */
-  async staleVersionKeys(base: string, currentVersion: number, keep: number): Promise<string[]> {
-    if (this.strategy !== 'chain') return []
-    const listed = await this.store.list(`${base}/`)
-    const cutoff = currentVersion - keep
-    return listed.objects
-      .map((o) => o.key)
-      .filter((k) => {
-        const m = /\/v(\d{20})\.json$/.exec(k)
-        return m !== null && Number(m[1]) < cutoff
-      })
   }
 }

@@ -209,6 +209,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
           }),
         )
         counters.bytesWritten += body.length
+        if (opts.alsoAs !== undefined) await put(opts.alsoAs, body).catch(() => undefined)
         return { etag: stripQuotes(r.ETag) }
       } catch (err) {
         const status = statusOf(err) ?? 0

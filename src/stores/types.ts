@@ -28,6 +28,12 @@ export interface PutOptions {
   /** Replace only if the current etag equals this; else `PreconditionFailedError`. */
   ifMatch?: string
   contentType?: string
+  /**
+   * After a successful put, also store the same bytes under this key (unconditionally, best
+   * effort: a failure there is ignored). The local store does it by renaming its temp file,
+   * which costs no second file; S3 stores issue a second PUT.
+   */
+  alsoAs?: string
 }
 
 export interface ListResult {

@@ -1,12 +1,19 @@
 /**
  * `ObjectStore` on the local filesystem (Node/Bun only). Keys map to files under `baseDir`;
- * every put writes a `.tmp-<random>` file in the target directory, fsyncs it, then publishes
- * it atomically: `rename` for plain puts, `link` (exclusive create) for `ifNoneMatch: '*'`.
- * `ifMatch` cannot be made atomic with plain POSIX calls, so it is not supported here.
+ * every put writes a `.tmp-<random>` file in the target directory (fsyncing it when `fsync` is
+ * set), then publishes it atomically: `rename` for plain puts, `link` (exclusive create) for
+ * `ifNoneMatch: '*'`. `ifMatch` cannot be made atomic with plain POSIX calls, so it is not
+ * supported here.
+ *
+ * Reads of up to 1 MiB (manifests, symbol-day files) use synchronous calls: a read is a handful
+ * of syscalls of microseconds each, and a thread-pool round trip per syscall costs more than the
+ * syscall. Puts stay asynchronous: creating a file or directory (a new inode) is the slow part
+ * of a write on a journaling filesystem, and the thread pool overlaps several of them.
  */
 
 import { randomBytes } from 'node:crypto'
 import type { Dirent } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ClosedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
@@ -20,7 +27,16 @@ export interface LocalFsStoreOptions {
   dirMode?: number
   /** Mode of written files (default `0o644`, set explicitly, not subject to the umask). */
   fileMode?: number
+  /**
+   * fsync each file before publishing it (default false). Without it a committed write survives
+   * any process crash (the page cache holds it) but not a power loss or kernel crash; with it,
+   * every put waits for the disk.
+   */
+  fsync?: boolean
 }
+
+/** Reads of up to this many bytes use synchronous calls. */
+const SYNC_MAX = 1024 * 1024
 
 const TMP_PREFIX = '.tmp-'
 /** How often a put retries when a concurrent `delete` pruned its fresh directory. */
@@ -73,7 +89,10 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
   const baseDir = resolve(options.baseDir)
   const dirMode = options.dirMode ?? 0o755
   const fileMode = options.fileMode ?? 0o644
+  const fsync = options.fsync ?? false
   const counters = emptyStats()
+  /** Directories known to exist; a put that finds one gone (pruned by a delete) forgets it. */
+  const knownDirs = new Set<string>()
   let closed = false
 
   const pathOf = (key: string): string => join(baseDir, ...checkKey(key))
@@ -94,10 +113,51 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
     }
   }
 
+  /** Byte span [start, end) of a range over an object of `size` bytes. */
+  function span(key: string, size: number, range?: ByteRange): [number, number] {
+    if (!range) return [0, size]
+    if ('suffix' in range) return [Math.max(0, size - range.suffix), size]
+    if (range.offset < 0 || range.length < 0) throw new StorageError(416, 'invalid_range', `invalid range for '${key}'`)
+    if (range.offset >= size && range.length > 0) {
+      throw new StorageError(416, 'invalid_range', `range starts at ${range.offset}, '${key}' has ${size} bytes`, { key })
+    }
+    return [Math.min(range.offset, size), Math.min(size, range.offset + range.length)]
+  }
+
+  /** Synchronous read when the wanted span is small; `undefined` means "use the async path". */
+  function getSync(key: string, path: string, range?: ByteRange): GetResult | null | undefined {
+    let fd: number
+    try {
+      fd = openSync(path, 'r')
+    } catch (err) {
+      if (isMissing(err) || errCode(err) === 'EISDIR') return null
+      throw err
+    }
+    try {
+      const st = fstatSync(fd, { bigint: true })
+      if (!st.isFile()) return null
+      const [start, end] = span(key, Number(st.size), range)
+      if (end - start > SYNC_MAX) return undefined
+      const body = new Uint8Array(end - start)
+      let filled = 0
+      while (filled < body.length) {
+        const n = readSync(fd, body, filled, body.length - filled, start + filled)
+        if (n === 0) break
+        filled += n
+      }
+      counters.bytesRead += filled
+      return { ...infoOf(key, st), body: filled === body.length ? body : body.subarray(0, filled) }
+    } finally {
+      closeSync(fd)
+    }
+  }
+
   async function get(key: string, range?: ByteRange): Promise<GetResult | null> {
     open_()
     const path = pathOf(key)
     counters.get++
+    const quick = getSync(key, path, range)
+    if (quick !== undefined) return quick
     let fh: Awaited<ReturnType<typeof open>>
     try {
       fh = await open(path, 'r')
@@ -108,19 +168,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
     try {
       const st = await fh.stat({ bigint: true })
       if (!st.isFile()) return null
-      const size = Number(st.size)
-      let start = 0
-      let end = size
-      if (range && 'suffix' in range) {
-        start = Math.max(0, size - range.suffix)
-      } else if (range) {
-        if (range.offset < 0 || range.length < 0) throw new StorageError(416, 'invalid_range', `invalid range for '${key}'`)
-        if (range.offset >= size && range.length > 0) {
-          throw new StorageError(416, 'invalid_range', `range starts at ${range.offset}, '${key}' has ${size} bytes`, { key })
-        }
-        start = Math.min(range.offset, size)
-        end = Math.min(size, range.offset + range.length)
-      }
+      const [start, end] = span(key, Number(st.size), range)
       const body = new Uint8Array(end - start)
       let filled = 0
       while (filled < body.length) {
@@ -139,13 +187,16 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
   async function writeTemp(path: string, body: Uint8Array): Promise<{ tmp: string; etag: string }> {
     const dir = dirname(path)
     for (let attempt = 1; ; attempt++) {
-      try {
-        await mkdir(dir, { recursive: true, mode: dirMode })
-      } catch (err) {
-        // A concurrent delete pruned a parent while mkdir walked down: walk again.
-        const code = errCode(err)
-        if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < DIR_RACE_ATTEMPTS) continue
-        throw err
+      if (!knownDirs.has(dir)) {
+        try {
+          await mkdir(dir, { recursive: true, mode: dirMode })
+        } catch (err) {
+          // A concurrent delete pruned a parent while mkdir walked down: walk again.
+          const code = errCode(err)
+          if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < DIR_RACE_ATTEMPTS) continue
+          throw err
+        }
+        knownDirs.add(dir)
       }
       const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`)
       let fh: Awaited<ReturnType<typeof open>>
@@ -153,7 +204,10 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         fh = await open(tmp, 'wx', fileMode)
       } catch (err) {
         // A concurrent delete may have pruned the directory between mkdir and open.
-        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) continue
+        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
+          knownDirs.delete(dir)
+          continue
+        }
         throw err
       }
       try {
@@ -163,7 +217,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
           const { bytesWritten } = await fh.write(body, written, body.length - written, written)
           written += bytesWritten
         }
-        await fh.sync()
+        if (fsync) await fh.sync()
         // rename/link keep inode and mtime, so this is the etag of the published object.
         const etag = etagOf(await fh.stat({ bigint: true }))
         await fh.close()
@@ -185,23 +239,33 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         { key },
       )
     }
+    const alsoPath = opts.alsoAs === undefined ? undefined : pathOf(opts.alsoAs)
     counters.put++
     for (let attempt = 1; ; attempt++) {
       const { tmp, etag } = await writeTemp(path, body)
+      let linked = false
       try {
-        if (opts.ifNoneMatch === '*') await link(tmp, path)
-        else await rename(tmp, path)
+        if (opts.ifNoneMatch === '*') {
+          await link(tmp, path)
+          linked = true
+        } else await rename(tmp, path)
         counters.bytesWritten += body.length
-        return { etag }
       } catch (err) {
+        await unlink(tmp).catch(() => {})
         if (errCode(err) === 'EEXIST' && opts.ifNoneMatch === '*') throw new PreconditionFailedError(key, err)
         // The target directory vanished (concurrent delete pruning it) only if tmp vanished too.
-        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) continue
+        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
+          knownDirs.delete(dirname(path))
+          continue
+        }
         throw err
-      } finally {
-        // After link the temp name is a second link to drop; after a rename it is already gone.
-        await unlink(tmp).catch(() => {})
       }
+      if (alsoPath !== undefined) {
+        // After link the temp name is a second name of the same bytes: publish it as alsoAs.
+        if (linked) await rename(tmp, alsoPath).catch(() => unlink(tmp).catch(() => {}))
+        else await put(opts.alsoAs!, body).catch(() => undefined)
+      } else if (linked) await unlink(tmp).catch(() => {})
+      return { etag }
     }
   }
 
@@ -210,6 +274,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
     while (dir !== baseDir && dir.startsWith(baseDir + sep)) {
       try {
         await rmdir(dir)
+        knownDirs.delete(dir)
       } catch {
         return // ENOTEMPTY, ENOENT, EEXIST, EBUSY: someone else is using or already removed it
       }

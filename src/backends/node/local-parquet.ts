@@ -14,6 +14,7 @@ export function localParquetFactory(config: FridayConfig): DataStorage {
     baseDir: resolve(process.cwd(), local.base_dir),
     dirMode: local.dir_mode,
     fileMode: local.file_mode,
+    fsync: local.fsync,
   })
   // The local store enforces ifNoneMatch '*' atomically (exclusive link), so the lake can always demand it.
   return new LakeStorage({
