@@ -32,6 +32,16 @@ export type Compressor = (input: Uint8Array) => Uint8Array
 
 let zstdCompress: Compressor | undefined
 let zstdInit: Promise<void> | undefined
+let snappyCompress: Compressor | undefined
+
+/**
+ * Replaces hyparquet-writer's pure-JS Snappy compressor (the largest encode cost) with a faster
+ * one producing the same format, e.g. the native `snappy` package on Node/Bun (the Node entry
+ * point does this when it loads). Pass nothing to go back to the JS compressor.
+ */
+export function setSnappyCompressor(compress?: Compressor): void {
+  snappyCompress = compress
+}
 
 /**
  * Makes `compression: 'zstd'` available, and makes `decodeParquet` decompress zstd pages with
@@ -108,7 +118,7 @@ export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8A
     writer,
     schema,
     codec: compression === 'zstd' ? 'ZSTD' : 'SNAPPY',
-    compressors: zstdCompress ? { ZSTD: zstdCompress } : undefined,
+    compressors: { ...(zstdCompress ? { ZSTD: zstdCompress } : {}), ...(snappyCompress ? { SNAPPY: snappyCompress } : {}) },
     kvMetadata: kvMetadata ? Object.entries(kvMetadata).map(([key, value]) => ({ key, value })) : undefined,
     createdBy: 'friday-market-data (hyparquet-writer 0.17.0)',
   })

@@ -9,4 +9,12 @@ export {
   readParquetMetadata,
   setZstdDecompressor,
 } from './decode.js'
-export { type Compressor, type EncodeOptions, encodeParquet, initZstd, microsToInt64, type ParquetCompression } from './encode.js'
+export {
+  type Compressor,
+  type EncodeOptions,
+  encodeParquet,
+  initZstd,
+  microsToInt64,
+  type ParquetCompression,
+  setSnappyCompressor,
+} from './encode.js'

@@ -13,9 +13,22 @@
 
 import { randomBytes } from 'node:crypto'
 import type { Dirent } from 'node:fs'
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
-import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import {
+  closeSync,
+  fchmodSync,
+  fstatSync,
+  fsync as fsyncCb,
+  linkSync,
+  open as openCb,
+  openSync,
+  readSync,
+  renameSync,
+  write as writeCb,
+  writeSync,
+} from 'node:fs'
+import { mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
+import { promisify } from 'node:util'
 import { ClosedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from '../../stores/types.js'
 import { emptyStats } from '../../stores/types.js'
@@ -42,6 +55,12 @@ const TMP_PREFIX = '.tmp-'
 /** How often a put retries when a concurrent `delete` pruned its fresh directory. */
 const DIR_RACE_ATTEMPTS = 5
 const DELETE_CONCURRENCY = 16
+
+const openAsync = promisify(openCb) as (path: string, flags: string, mode: number) => Promise<number>
+const writeCbAsync = promisify(writeCb)
+const writeAsync = async (fd: number, b: Uint8Array, off: number, len: number, pos: number): Promise<number> =>
+  (await writeCbAsync(fd, b, off, len, pos)).bytesWritten
+const fsyncAsync = promisify(fsyncCb)
 
 const BAD_CHARS = /[\u0000-\u001f\u007f\\]/
 
@@ -199,9 +218,10 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         knownDirs.add(dir)
       }
       const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`)
-      let fh: Awaited<ReturnType<typeof open>>
+      let fd: number
       try {
-        fh = await open(tmp, 'wx', fileMode)
+        // creating the inode is the slow part: async, so several overlap in the thread pool
+        fd = await openAsync(tmp, 'wx', fileMode)
       } catch (err) {
         // A concurrent delete may have pruned the directory between mkdir and open.
         if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
@@ -211,19 +231,27 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         throw err
       }
       try {
-        await fh.chmod(fileMode)
+        // the rest are microsecond syscalls: synchronous for small bodies
         let written = 0
         while (written < body.length) {
-          const { bytesWritten } = await fh.write(body, written, body.length - written, written)
-          written += bytesWritten
+          written +=
+            body.length - written > SYNC_MAX
+              ? await writeAsync(fd, body, written, body.length - written, written)
+              : writeSync(fd, body, written, body.length - written, written)
         }
-        if (fsync) await fh.sync()
+        if (fsync) await fsyncAsync(fd)
+        let st = fstatSync(fd, { bigint: true })
+        if ((Number(st.mode) & 0o777) !== fileMode) {
+          fchmodSync(fd, fileMode) // the umask took bits away
+          st = fstatSync(fd, { bigint: true })
+        }
+        closeSync(fd)
         // rename/link keep inode and mtime, so this is the etag of the published object.
-        const etag = etagOf(await fh.stat({ bigint: true }))
-        await fh.close()
-        return { tmp, etag }
+        return { tmp, etag: etagOf(st) }
       } catch (err) {
-        await fh.close().catch(() => {})
+        try {
+          closeSync(fd)
+        } catch {}
         await unlink(tmp).catch(() => {})
         throw err
       }
@@ -246,9 +274,9 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
       let linked = false
       try {
         if (opts.ifNoneMatch === '*') {
-          await link(tmp, path)
+          linkSync(tmp, path)
           linked = true
-        } else await rename(tmp, path)
+        } else renameSync(tmp, path)
         counters.bytesWritten += body.length
       } catch (err) {
         await unlink(tmp).catch(() => {})
@@ -262,8 +290,13 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
       }
       if (alsoPath !== undefined) {
         // After link the temp name is a second name of the same bytes: publish it as alsoAs.
-        if (linked) await rename(tmp, alsoPath).catch(() => unlink(tmp).catch(() => {}))
-        else await put(opts.alsoAs!, body).catch(() => undefined)
+        if (linked) {
+          try {
+            renameSync(tmp, alsoPath)
+          } catch {
+            await unlink(tmp).catch(() => {})
+          }
+        } else await put(opts.alsoAs!, body).catch(() => undefined)
       } else if (linked) await unlink(tmp).catch(() => {})
       return { etag }
     }
