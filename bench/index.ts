@@ -11,10 +11,10 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createStorage } from '../src/node.js'
-import type { DataStorage, Table } from '../src/types.js'
+import type { DataStorage, Table, WriteResult } from '../src/types.js'
 import { type BarsSpec, generateBars } from './data.js'
 import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, openDuck } from './duckdb.js'
-import { fmtMs, ratio, type Timing, table, timeRuns, verdict, writeJson } from './report.js'
+import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
 import { runS3, type S3Results } from './s3.js'
 
 const DATASET = 'bars_1m'
@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     order: { type: 'string', default: 'symbol' },
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '5' },
     'skip-s3': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
@@ -109,33 +109,33 @@ async function main() {
 
     console.log(`\nwrite (after an untimed warm-up of ${warm.rows.toLocaleString('en-US')} rows each)`)
     const ourLakes: string[] = []
-    const oursWrite = await timeRuns(
-      RUNS,
-      'ours  storage.write',
-      (i) => {
-        const dir = join(root, `ours-${i}`)
-        ourLakes.push(dir)
-        return { dir, s: localStorage(dir) }
-      },
-      ({ s }) => s.write(DATASET, bars.columns),
-      async (res, { s }) => {
-        await s.close()
-        if (res.rowsWritten !== bars.rows) throw new Error(`write: ${res.rowsWritten} rows, expected ${bars.rows}`)
-        if (res.partitions.length !== expectedPartitions)
-          throw new Error(`write: ${res.partitions.length} partitions, expected ${expectedPartitions}`)
-      },
-    )
     const duckDirs: string[] = []
-    const duckWrite = await timeRuns(
-      RUNS,
-      'duckdb COPY PARTITION_BY',
-      (i) => {
-        const dir = join(root, `duck-${i}`)
-        duckDirs.push(dir)
-        return dir
+    const [oursWrite, duckWrite] = await timeInterleaved(RUNS, [
+      {
+        label: 'ours  storage.write',
+        setup: (i: number) => {
+          const dir = join(root, `ours-${i}`)
+          ourLakes.push(dir)
+          return { dir, s: localStorage(dir) }
+        },
+        fn: ({ s }: { s: DataStorage }) => s.write(DATASET, bars.columns),
+        check: async (res: WriteResult, { s }: { s: DataStorage }) => {
+          await s.close()
+          if (res.rowsWritten !== bars.rows) throw new Error(`write: ${res.rowsWritten} rows, expected ${bars.rows}`)
+          if (res.partitions.length !== expectedPartitions)
+            throw new Error(`write: ${res.partitions.length} partitions, expected ${expectedPartitions}`)
+        },
       },
-      (dir) => copyPartitioned(duck, dir),
-    )
+      {
+        label: 'duckdb COPY PARTITION_BY',
+        setup: (i: number) => {
+          const dir = join(root, `duck-${i}`)
+          duckDirs.push(dir)
+          return dir
+        },
+        fn: (dir: string) => copyPartitioned(duck, dir),
+      },
+    ])
     const ourLake = ourLakes[ourLakes.length - 1]
     const duckLake = duckDirs[duckDirs.length - 1]
     for (const d of [...ourLakes.slice(0, -1), ...duckDirs.slice(0, -1)]) await rm(d, { recursive: true, force: true })
@@ -159,43 +159,31 @@ async function main() {
     }
     const ourTable = await readOurs() // warm-up, and the cross-check below
     expectRows('ours read')(ourTable.length)
-    const oursRead = await timeRuns(
-      RUNS,
-      'ours  storage.read',
-      () => undefined,
-      readOurs,
-      (t) => expectRows('ours read')(t.length),
-    )
     const duckQuery = `SELECT * FROM ${ourGlob}`
     expectRows('duckdb read')(await materialize(duck, duckQuery))
-    const duckRead = await timeRuns(
-      RUNS,
-      'duckdb read our lake',
-      () => undefined,
-      () => materialize(duck, duckQuery),
-      expectRows('duckdb read'),
-    )
-    const duckReadJs = await timeRuns(
-      RUNS,
-      'duckdb read our lake -> JS arrays',
-      () => undefined,
-      () => materializeToJs(duck, duckQuery),
-      expectRows('duckdb read js'),
-    )
-    const duckReadSorted = await timeRuns(
-      RUNS,
-      'duckdb read our lake ORDER BY',
-      () => undefined,
-      () => materialize(duck, `${duckQuery} ORDER BY symbol, timestamp`),
-      expectRows('duckdb read sorted'),
-    )
-    const duckReadOwn = await timeRuns(
-      RUNS,
-      'duckdb read its own COPY output',
-      () => undefined,
-      () => materialize(duck, `SELECT * FROM ${duckGlob}`),
-      expectRows('duckdb read own'),
-    )
+    const none = () => undefined
+    const [oursRead, duckRead, duckReadJs, duckReadSorted, duckReadOwn] = await timeInterleaved(RUNS, [
+      { label: 'ours  storage.read', setup: none, fn: readOurs, check: (t: Table) => expectRows('ours read')(t.length) },
+      { label: 'duckdb read our lake', setup: none, fn: () => materialize(duck, duckQuery), check: expectRows('duckdb read') },
+      {
+        label: 'duckdb read our lake -> JS arrays',
+        setup: none,
+        fn: () => materializeToJs(duck, duckQuery),
+        check: expectRows('duckdb read js'),
+      },
+      {
+        label: 'duckdb read our lake ORDER BY',
+        setup: none,
+        fn: () => materialize(duck, `${duckQuery} ORDER BY symbol, timestamp`),
+        check: expectRows('duckdb read sorted'),
+      },
+      {
+        label: 'duckdb read its own COPY output',
+        setup: none,
+        fn: () => materialize(duck, `SELECT * FROM ${duckGlob}`),
+        check: expectRows('duckdb read own'),
+      },
+    ])
 
     // same data both ways (untimed)
     const sums = (await duck.con.runAndReadAll(`SELECT sum(close) AS c, sum(volume) AS v FROM ${ourGlob}`)).getRowObjectsJS()[0]

@@ -1,5 +1,6 @@
 /** Timing runs, their medians, and rendering results as a text table and a JSON file. */
 
+import { execFileSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
@@ -45,6 +46,49 @@ export async function timeRuns<S, R>(
     process.stdout.write(`  ${label} run ${i + 1}/${n}: ${fmtMs(ms)} (cpu ${fmtMs(cpu)})\n`)
   }
   return { medianMs: median(runs), runs, cpuMedianMs: median(cpuRuns), cpuRuns }
+}
+
+/** One timed step of an interleaved comparison. */
+export interface Step<S = any, R = any> {
+  label: string
+  setup: (run: number) => Promise<S> | S
+  fn: (state: S) => Promise<R>
+  check?: (result: R, state: S) => Promise<void> | void
+}
+
+/**
+ * Times several steps `n` times each, interleaved (A1 B1 A2 B2 ...), so that a burst of noise on
+ * a shared machine hits every side alike. Before each timed run the page cache's dirty pages are
+ * flushed (`sync`, untimed): otherwise one side pays for the writeback of the other's files.
+ */
+export async function timeInterleaved(n: number, steps: Step[]): Promise<Timing[]> {
+  const out = steps.map(() => ({ runs: [] as number[], cpuRuns: [] as number[] }))
+  for (let i = 0; i < n; i++) {
+    for (const [k, step] of steps.entries()) {
+      const state = await step.setup(i)
+      flushDirtyPages()
+      const c0 = process.cpuUsage()
+      const t0 = performance.now()
+      const result = await step.fn(state)
+      const ms = performance.now() - t0
+      const c = process.cpuUsage(c0)
+      const cpu = (c.user + c.system) / 1000
+      out[k].runs.push(ms)
+      out[k].cpuRuns.push(cpu)
+      if (step.check) await step.check(result, state)
+      process.stdout.write(`  ${step.label} run ${i + 1}/${n}: ${fmtMs(ms)} (cpu ${fmtMs(cpu)})\n`)
+    }
+  }
+  return out.map((o) => ({ medianMs: median(o.runs), runs: o.runs, cpuMedianMs: median(o.cpuRuns), cpuRuns: o.cpuRuns }))
+}
+
+/** Writes dirty pages back to disk so that a timed step does not inherit earlier writes' I/O. */
+export function flushDirtyPages(): void {
+  try {
+    execFileSync('sync')
+  } catch {
+    // no sync(1): timings include whatever writeback happens
+  }
 }
 
 export function fmtMs(ms: number): string {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, describe, expect, it } from 'vitest'
 import { useNativeCodecs } from '../src/backends/node/native-codecs.js'
-import { decodeParquet, encodeParquet, setSnappyCompressor } from '../src/parquet/index.js'
+import { decodeParquet, encodeParquet, setSnappyCompressor, setSnappyDecompressor } from '../src/parquet/index.js'
 import type { Table } from '../src/types.js'
 
 function bars(n: number): Table {
@@ -34,6 +34,7 @@ describe('native snappy (Node entry)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'friday-native-'))
   afterAll(() => {
     setSnappyCompressor(undefined)
+    setSnappyDecompressor(undefined)
     rmSync(dir, { recursive: true, force: true })
   })
 
@@ -51,6 +52,10 @@ describe('native snappy (Node entry)', () => {
     )
     expect(Array.from(back.columns.close.values as Float64Array)).toEqual(Array.from(table.columns.close.values as Float64Array))
     expect(Math.abs(native.length - js.length)).toBeLessThan(js.length * 0.2)
+    // the native decompressor reads what the JS compressor wrote, and the other way round
+    expect((await decodeParquet(js)).columns.close.values).toEqual(table.columns.close.values)
+    setSnappyDecompressor(undefined)
+    expect((await decodeParquet(native)).columns.close.values).toEqual(table.columns.close.values)
 
     const path = join(dir, 'native.parquet')
     writeFileSync(path, native)

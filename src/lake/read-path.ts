@@ -124,6 +124,7 @@ export function fileMatches(file: ManifestFile, f: RowFilter): boolean {
 
 /** Keeps rows inside the filter; returns the same table when all rows match. */
 export function filterRows(t: Table, f: RowFilter): Table {
+  if (f.symbols === null && f.start === Number.NEGATIVE_INFINITY && f.end === Number.POSITIVE_INFINITY) return t
   const sym = t.columns.symbol.values as string[]
   const ts = t.columns.timestamp.values as Float64Array
   let all = true

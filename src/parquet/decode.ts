@@ -34,13 +34,19 @@ export type Decompressor = (input: Uint8Array, outputLength: number) => Uint8Arr
  * hyparquet decompresses snappy itself; zstd defaults to fzstd (pure JS: fine on Workers).
  * `initZstd()` swaps in its WebAssembly build, about 10x faster.
  */
-const COMPRESSORS: { ZSTD: Decompressor } = {
+const COMPRESSORS: { ZSTD: Decompressor; SNAPPY?: Decompressor } = {
   ZSTD: (input, outputLength) => zstdDecompress(input, new Uint8Array(outputLength)),
 }
 
 /** Replaces the zstd page decompressor used by `decodeParquet`. */
 export function setZstdDecompressor(decompress: Decompressor): void {
   COMPRESSORS.ZSTD = decompress
+}
+
+/** Replaces hyparquet's pure-JS Snappy page decompressor (e.g. with native `snappy`); nothing restores it. */
+export function setSnappyDecompressor(decompress?: Decompressor): void {
+  if (decompress) COMPRESSORS.SNAPPY = decompress
+  else delete COMPRESSORS.SNAPPY
 }
 
 /** Footer bytes fetched up front from a remote file: one request for most footers. */

@@ -7,6 +7,7 @@ export {
   fileSchema,
   type ParquetSource,
   readParquetMetadata,
+  setSnappyDecompressor,
   setZstdDecompressor,
 } from './decode.js'
 export {

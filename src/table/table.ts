@@ -23,6 +23,21 @@ export function nullColumn(type: ColumnType, n: number): Column {
   }
 }
 
+/** A column of `n` entries to be overwritten entirely (int64 gets a zeroed null mask). */
+function uninitializedColumn(type: ColumnType, n: number): Column {
+  switch (type) {
+    case 'float64':
+    case 'timestamp':
+      return { type, values: new Float64Array(n) }
+    case 'int64':
+      return { type, values: new BigInt64Array(n), nulls: new Uint8Array(n) }
+    case 'boolean':
+      return { type, values: new Uint8Array(n) }
+    case 'string':
+      return { type, values: new Array<string | null>(n) }
+  }
+}
+
 export function emptyTable(schema: Schema): Table {
   const columns: Record<string, Column> = {}
   for (const c of schema) columns[c.name] = nullColumn(c.type, 0)
@@ -104,7 +119,8 @@ export function concat(tables: Table[], schema: Schema): Table {
   const n = parts.reduce((s, t) => s + t.length, 0)
   const columns: Record<string, Column> = {}
   for (const { name, type } of schema) {
-    const out = nullColumn(type, n)
+    // no need to pre-fill nulls when every part has the column
+    const out = parts.every((t) => t.columns[name]) ? uninitializedColumn(type, n) : nullColumn(type, n)
     let off = 0
     for (const t of parts) {
       const col = t.columns[name]

@@ -23,6 +23,7 @@ import {
   openSync,
   readSync,
   renameSync,
+  statSync,
   write as writeCb,
   writeSync,
 } from 'node:fs'
@@ -145,6 +146,8 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
 
   /** Synchronous read when the wanted span is small; `undefined` means "use the async path". */
   function getSync(key: string, path: string, range?: ByteRange): GetResult | null | undefined {
+    // a miss (e.g. probing for the next manifest version) without building an exception
+    if (!statSync(path, { throwIfNoEntry: false })) return null
     let fd: number
     try {
       fd = openSync(path, 'r')

@@ -1,4 +1,8 @@
-/** Native codecs for Node/Bun: the `snappy` package (napi-rs prebuilt binary) for Parquet pages. */
+/**
+ * Native codecs for Node/Bun: the `snappy` package (napi-rs prebuilt binary) compresses Parquet
+ * pages. Decompression stays in JS: measured on the benchmark's small pages, the native call's
+ * overhead ate its gain.
+ */
 
 import { createRequire } from 'node:module'
 import { setSnappyCompressor } from '../../parquet/index.js'
@@ -7,7 +11,7 @@ let installed: boolean | undefined
 
 /**
  * Makes Parquet encoding use native Snappy, several times faster than the pure-JS compressor
- * and byte-compatible with it. Returns false (and changes nothing) where the native binary is
+ * and format-compatible with it. Returns false (and changes nothing) where the native binary is
  * not available for the platform: the JS compressor keeps working.
  */
 export function useNativeCodecs(): boolean {
