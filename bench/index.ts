@@ -20,7 +20,7 @@ import { runS3, type S3Results } from './s3.js'
 const DATASET = 'bars_1m'
 /** What the figures do not show by themselves. */
 const NOTES = [
-  'ours fsyncs every file it publishes (data file, manifest version, manifest hint: 3 per partition); DuckDB COPY issues no fsync (checked with strace)',
+  'neither side fsyncs (ours: local_parquet.fsync defaults to false; DuckDB COPY issues none, checked with strace); a sync runs untimed before every timed run',
   'duckdb "native" = result materialized in DuckDB chunks (no JS values); "-> JS arrays" also copies every value into JS typed arrays / string[]',
   'ours returns rows sorted by (symbol, timestamp); plain DuckDB SELECT * has no order guarantee (see the ORDER BY row)',
 ]

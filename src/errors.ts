@@ -108,3 +108,46 @@ export class ClosedError extends StorageError {
     super(500, 'closed', 'storage is closed')
   }
 }
+
+/** The request body exceeds the configured limit; nothing was stored. */
+export class PayloadTooLargeError extends StorageError {
+  constructor(limitBytes: number) {
+    super(413, 'payload_too_large', `request body exceeds the limit of ${limitBytes} bytes`, { limitBytes })
+  }
+}
+
+/** The request body's media type is not one the route accepts. */
+export class UnsupportedMediaTypeError extends StorageError {
+  constructor(got: string | null, accepted: string[]) {
+    super(
+      415,
+      'unsupported_media_type',
+      `unsupported content type ${JSON.stringify(got)}: expected one of ${accepted.join(', ')}`,
+      {
+        got,
+        accepted,
+      },
+    )
+  }
+}
+
+/** No or an unknown bearer token. */
+export class UnauthorizedError extends StorageError {
+  constructor(message = 'a bearer token is required') {
+    super(401, 'unauthorized', message)
+  }
+}
+
+/** A valid token without the scope the route needs. */
+export class ForbiddenError extends StorageError {
+  constructor(scope: string) {
+    super(403, 'forbidden', `this token lacks the '${scope}' scope`, { scope })
+  }
+}
+
+/** A route or resource that does not exist. */
+export class NotFoundError extends StorageError {
+  constructor(what: string) {
+    super(404, 'not_found', `${what} not found`)
+  }
+}
