@@ -22,9 +22,13 @@ export class StorageError extends Error {
   }
 }
 
-/** One problem with one input row or field. `row` is the 0-based index in the batch. */
+/**
+ * One problem with one input row or field. `row` is the 0-based index of the data row in the
+ * batch; `line` the 1-based line of a CSV or NDJSON body where the row starts.
+ */
 export interface FieldIssue {
   row?: number
+  line?: number
   field: string
   message: string
 }
@@ -34,7 +38,8 @@ export class ValidationError extends StorageError {
   readonly issues: FieldIssue[]
   constructor(issues: FieldIssue[], extra?: ErrorDetails) {
     const first = issues[0]
-    const where = first ? (first.row !== undefined ? `row ${first.row}, field '${first.field}'` : `field '${first.field}'`) : ''
+    const line = first?.line !== undefined ? ` (line ${first.line})` : ''
+    const where = first ? (first.row !== undefined ? `row ${first.row}${line}, field '${first.field}'` : `field '${first.field}'`) : ''
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''
     super(400, 'validation_error', first ? `${where}: ${first.message}${more}` : 'invalid input', { issues, ...extra })
     this.issues = issues
