@@ -2,7 +2,7 @@
  * `npm run bench`: our partitioned Parquet lake against DuckDB on the same ~1M minute bars
  * (write, full read), then cold reads on S3 (radosgw) with request counts. Prints a table and
  * writes every figure to bench/results/latest.json. Options: `--quick` (~100k rows),
- * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--keep` (keep
+ * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--keep` (keep
  * the temp lakes and the bucket).
  */
 
@@ -14,6 +14,7 @@ import { createStorage } from '../src/node.js'
 import type { DataStorage, Table, WriteResult } from '../src/types.js'
 import { type BarsSpec, generateBars } from './data.js'
 import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, openDuck } from './duckdb.js'
+import { type HttpResults, runHttpBench } from './http.js'
 import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
 import { runS3, type S3Results } from './s3.js'
 
@@ -26,6 +27,8 @@ const NOTES = [
 ]
 const TARGET_RATIO = 1.5
 const TARGET_SYMBOL_DAY_REQUESTS = 3
+const TARGET_HTTP_ROWS_PER_SEC = 300_000
+const TARGET_HTTP_P50_MS = 10
 
 const { values: args } = parseArgs({
   options: {
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     order: { type: 'string', default: 'symbol' },
     runs: { type: 'string', default: '5' },
     'skip-s3': { type: 'boolean', default: false },
+    'skip-http': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -206,6 +210,14 @@ async function main() {
       if (s3.skipped) console.log(`  S3 skipped: ${s3.reason}`)
     }
 
+    // ---- HTTP ------------------------------------------------------------------------------
+    let http: HttpResults | { skipped: true; reason: string }
+    if (args['skip-http']) http = { skipped: true, reason: '--skip-http' }
+    else {
+      console.log('\nhttp (functions/node.ts in a child process; autocannon here)')
+      http = await runHttpBench({ quick: args.quick, root })
+    }
+
     // ---- report ----------------------------------------------------------------------------
     const writeRatio = ratio(oursWrite.medianMs, duckWrite.medianMs)
     const readRatio = ratio(oursRead.medianMs, duckRead.medianMs)
@@ -291,6 +303,30 @@ async function main() {
       console.log('(cold = fresh storage instance per run; its HeadBucket check is not counted by requestStats())')
     }
 
+    if ('skipped' in http) console.log(`\n=== HTTP: skipped (${http.reason}) ===`)
+    else {
+      console.log(`\n=== HTTP (local lake, node entry; ${http.rowsPerBody.toLocaleString('en-US')}-row bodies, 4 clients) ===`)
+      console.log(
+        table(
+          ['step', 'result', 'detail', `target`],
+          [
+            ...(['ndjson', 'csv'] as const).map((f) => [
+              `ingest ${f}`,
+              `${(http.ingest[f].rowsPerSec / 1000).toFixed(0)}k rows/s`,
+              `${http.ingest[f].bodies} bodies in ${http.ingest[f].seconds.toFixed(1)} s, non-2xx ${http.ingest[f].non2xx}, errors ${http.ingest[f].errors}`,
+              `>=${TARGET_HTTP_ROWS_PER_SEC / 1000}k ${verdict(http.ingest[f].rowsPerSec >= TARGET_HTTP_ROWS_PER_SEC && http.ingest[f].non2xx === 0)}`,
+            ]),
+            [
+              'query symbol-day p50',
+              `${http.query.p50Ms} ms`,
+              `p99 ${http.query.p99Ms} ms, ${http.query.requests} requests of ${http.query.rows} rows, non-2xx ${http.query.non2xx}`,
+              `<=${TARGET_HTTP_P50_MS} ms ${verdict(http.query.p50Ms <= TARGET_HTTP_P50_MS && http.query.non2xx === 0)}`,
+            ],
+          ],
+        ),
+      )
+    }
+
     const results = {
       date: new Date().toISOString(),
       environment: {
@@ -329,6 +365,7 @@ async function main() {
       s3: s3.skipped
         ? s3
         : { ...s3, symbolDay: { ...s3.symbolDay, target: TARGET_SYMBOL_DAY_REQUESTS, verdict: verdict(!!symbolDayPass) } },
+      http,
       notes: NOTES,
       totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     }

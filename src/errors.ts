@@ -39,7 +39,11 @@ export class ValidationError extends StorageError {
   constructor(issues: FieldIssue[], extra?: ErrorDetails) {
     const first = issues[0]
     const line = first?.line !== undefined ? ` (line ${first.line})` : ''
-    const where = first ? (first.row !== undefined ? `row ${first.row}${line}, field '${first.field}'` : `field '${first.field}'`) : ''
+    const where = first
+      ? first.row !== undefined
+        ? `row ${first.row}${line}, field '${first.field}'`
+        : `field '${first.field}'`
+      : ''
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''
     super(400, 'validation_error', first ? `${where}: ${first.message}${more}` : 'invalid input', { issues, ...extra })
     this.issues = issues

@@ -1,0 +1,134 @@
+/**
+ * HTTP benchmark: ingest rows/s (NDJSON and CSV bodies of 10k rows, 4 concurrent clients) and
+ * symbol-day query latency (p50/p99), against the real Node entry point (functions/node.ts) on
+ * a fresh local lake, driven by autocannon from this process (the server runs in its own).
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+
+export interface HttpResults {
+  rowsPerBody: number
+  ingest: Record<'ndjson' | 'csv', { bodies: number; seconds: number; rowsPerSec: number; non2xx: number; errors: number }>
+  query: { path: string; rows: number; requests: number; p50Ms: number; p99Ms: number; non2xx: number }
+}
+
+const ROWS_PER_BODY = 10_000
+const SYMBOLS = 20
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+async function waitHealthy(url: string, child: ChildProcess, timeoutMs = 30_000): Promise<void> {
+  const t0 = Date.now()
+  while (Date.now() - t0 < timeoutMs) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
+    try {
+      const r = await fetch(`${url}/healthz`)
+      if (r.ok) return
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('server did not become healthy')
+}
+
+/** Body k: 10k consecutive minute bars of symbol k % 20, each body on its own stretch of time. */
+function body(k: number, format: 'ndjson' | 'csv'): string {
+  const symbol = `SYM${String(k % SYMBOLS).padStart(2, '0')}`
+  const start = Date.UTC(2024, 0, 1) + Math.floor(k / SYMBOLS) * ROWS_PER_BODY * 60_000
+  const lines: string[] = format === 'csv' ? ['symbol,timestamp,open,high,low,close,volume'] : []
+  let price = 100 + (k % SYMBOLS)
+  for (let i = 0; i < ROWS_PER_BODY; i++) {
+    const o = price
+    price += Math.sin(k * 31 + i) * 0.05
+    const ts = new Date(start + i * 60_000).toISOString()
+    const hi = Math.max(o, price) + 0.01
+    const lo = Math.min(o, price) - 0.01
+    const vol = 1000 + ((k * 7919 + i * 104729) % 9000)
+    lines.push(
+      format === 'csv'
+        ? `${symbol},${ts},${o},${hi},${lo},${price},${vol}`
+        : JSON.stringify({ symbol, timestamp: ts, open: o, high: hi, low: lo, close: price, volume: vol }),
+    )
+  }
+  return `${lines.join('\n')}\n`
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)))
+  })
+}
+
+export async function runHttpBench(options: { quick: boolean; root?: string }): Promise<HttpResults> {
+  const dir = await mkdtemp(join(options.root ?? tmpdir(), 'friday-http-bench-'))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/node.ts'], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, DATA_DIR: dir, PORT: String(port), HOST: '127.0.0.1', API_TOKENS: '' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  try {
+    await waitHealthy(url, child)
+    const bodies = options.quick ? 20 : 100
+    const ingest = {} as HttpResults['ingest']
+    for (const format of ['ndjson', 'csv'] as const) {
+      const payloads = Array.from({ length: bodies }, (_, k) => body(k, format))
+      let next = 0
+      const contentType = format === 'csv' ? 'text/csv' : 'application/x-ndjson'
+      const result = await run({
+        url,
+        connections: 4,
+        amount: bodies,
+        timeout: 120,
+        requests: [
+          {
+            method: 'POST',
+            setupRequest: (req) => ({
+              ...req,
+              path: `/v1/datasets/http_${format}/rows`,
+              headers: { 'content-type': contentType },
+              body: payloads[next++ % payloads.length],
+            }),
+          },
+        ],
+      })
+      const seconds = result.duration
+      ingest[format] = {
+        bodies: result.requests.total,
+        seconds,
+        rowsPerSec: Math.round((result['2xx'] * ROWS_PER_BODY) / seconds),
+        non2xx: result.non2xx,
+        errors: result.errors,
+      }
+    }
+    // symbol-day latency: one client, sequential requests
+    const day = new Date(Date.UTC(2024, 0, 2)).toISOString().slice(0, 10)
+    const path = `/v1/datasets/http_ndjson/rows?symbols=SYM00&start=${day}T00:00:00Z&end=${day}T23:59:59.999Z&format=json`
+    const rows = ((await (await fetch(url + path)).json()) as unknown[]).length
+    const q = await run({ url: url + path, connections: 1, duration: options.quick ? 3 : 10 })
+    return {
+      rowsPerBody: ROWS_PER_BODY,
+      ingest,
+      query: { path, rows, requests: q.requests.total, p50Ms: q.latency.p50, p99Ms: q.latency.p99, non2xx: q.non2xx },
+    }
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r).once('error', r))
+    await rm(dir, { recursive: true, force: true })
+  }
+}

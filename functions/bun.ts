@@ -1,0 +1,41 @@
+/**
+ * Bun entry: the HTTP API with `Bun.serve` on HOST:PORT (default 127.0.0.1:8787) over the storage
+ * that the environment configures (local Parquet in ./data by default). `bun functions/bun.ts`
+ */
+
+import { prepareServer, serverBanner } from '../src/server/node-server.js'
+
+/** The part of Bun's API used here (the project does not install `bun-types`). */
+declare const Bun: {
+  serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): {
+    port: number
+    url: URL
+    stop(closeActiveConnections?: boolean): Promise<void>
+  }
+}
+
+const { HOST, PORT } = process.env
+
+try {
+  const { app, storage, host, port, open } = prepareServer({
+    host: HOST,
+    port: PORT ? Number(PORT) : undefined,
+    env: process.env,
+  })
+  const server = Bun.serve({ hostname: host, port, fetch: app.fetch })
+  for (const line of serverBanner(server.url.origin, open)) console.log(line)
+  const stop = () => {
+    server
+      .stop()
+      .then(() => storage.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+} catch (err) {
+  console.error(`friday: ${(err as Error).message}`)
+  process.exit(1)
+}

@@ -1,0 +1,54 @@
+/**
+ * Cloudflare Workers entry: the HTTP API over the S3 Parquet lake (R2 through its S3 API, or any
+ * S3-compatible store). Wiring only: config from the Worker's vars and secrets, storage, app.
+ * Imports the Web-standard entry (`src/index.ts`), never `src/node.ts`.
+ */
+
+import { DOMParser as XmlDomParser, Node as XmlNode } from '@xmldom/xmldom'
+import type { ExecutionContext, Hono } from 'hono'
+import { createApp } from '../src/http/app.js'
+import { httpOptionsFromEnv } from '../src/http/config.js'
+import { createStorage, StorageError } from '../src/index.js'
+
+/**
+ * Vars (wrangler.toml `[vars]`) and secrets (`wrangler secret put`): STORAGE_BACKEND, S3_BUCKET,
+ * S3_PREFIX, S3_FORCE_PATH_STYLE, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, API_TOKENS, and whatever else `httpOptionsFromEnv` reads.
+ */
+export type WorkerEnv = Record<string, string | undefined>
+
+/**
+ * The AWS SDK's browser build (the one wrangler bundles) parses S3's XML answers with the global
+ * `DOMParser` and `Node`, which workerd lacks. Install xmldom's, only where they are missing.
+ */
+function installXmlGlobals(): void {
+  const g = globalThis as Record<string, unknown>
+  g.DOMParser ??= XmlDomParser
+  g.Node ??= XmlNode
+}
+
+let app: Hono | undefined
+
+/** The app of this isolate, built on the first request; a failed build is retried on the next. */
+function appFor(env: WorkerEnv): Hono {
+  if (app) return app
+  installXmlGlobals()
+  const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
+  const storage = createStorage({ storage: { default_backend: 's3_parquet' } }, env)
+  app = createApp({ storage, ...http, openWrites: false })
+  return app
+}
+
+export default {
+  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Response | Promise<Response> {
+    let current: Hono
+    try {
+      current = appFor(env)
+    } catch (err) {
+      // A bad config (e.g. a missing S3_BUCKET) as the app would render it; nothing is cached.
+      if (err instanceof StorageError) return Response.json(err.toJSON(), { status: err.status })
+      throw err
+    }
+    return current.fetch(request, env, ctx)
+  },
+}

@@ -1,0 +1,347 @@
+/**
+ * The HTTP API (`/v1`) over one `DataStorage`, as a Hono app: Web-standard only, so the same app
+ * runs on Workers, Bun and Node. Every parameter is validated (valibot, `params.ts`) before the
+ * storage is touched; every error is a `StorageError` rendered by one handler as
+ * `{ "error": { "code", "message", "details" } }` (`details` always present, `{}` when empty).
+ *
+ * | route                                              | scope | success |
+ * |----------------------------------------------------|-------|---------|
+ * | `GET /healthz`                                     | none  | 200 `{ ok, backend, checkedMs }` (503 `unhealthy`) |
+ * | `GET /v1/stats`                                    | admin | 200 `StatsSnapshot` |
+ * | `GET /v1/datasets`                                 | read  | 200 `{ datasets }` |
+ * | `GET /v1/datasets/:dataset`                        | read  | 200 `DatasetDescription` |
+ * | `GET /v1/datasets/:dataset/partitions`             | read  | 200 `{ partitions }` (`symbol`, `symbols`, `start`, `end`) |
+ * | `GET /v1/datasets/:dataset/partitions/:symbol/:date` | read | 200 `PartitionManifest` |
+ * | `GET /v1/datasets/:dataset/rows`                   | read  | 200 rows as json/ndjson/csv/parquet (`symbols`, `start`, `end`, `columns`, `limit`, `format`) |
+ * | `POST /v1/datasets/:dataset/rows`                  | write | 200 `{ rowsWritten, partitions }` (`mode`) |
+ * | `DELETE /v1/datasets/:dataset/rows`                | write | 200 `{ rowsDeleted, partitions }` (`symbols`, `start`, `end` or `all=true`) |
+ *
+ * Decisions:
+ * - Unknown datasets: every dataset-scoped route answers 404 `not_found` for a dataset that does
+ *   not exist (rows GET/DELETE, partitions, describe, manifest); only `POST .../rows` creates one.
+ *   The check costs nothing when there are results: it runs only when a read, delete or
+ *   partition listing comes back empty (`describe` for rows, which also gives the empty result
+ *   its columns; `listDatasets` for the others).
+ * - Unknown query parameters are a 400 (a typo like `?symbol=` would otherwise read everything);
+ *   a scalar parameter given twice is a 400; `symbols`/`columns` may repeat or be comma lists.
+ * - `DELETE .../rows` with no filter needs `all=true`; `all=true` together with a filter is a
+ *   400 (ambiguous).
+ * - `start`/`end`: epoch milliseconds (digits) or ISO-8601; `end` before `start` is a 400.
+ * - With no tokens: reads and `/v1/stats` are open; writes are open only with `openWrites`.
+ *   Auth runs before parameter validation, so an unauthenticated caller learns nothing else.
+ * - Unknown paths are 404 before auth; a known path with another method is 405 with `Allow`.
+ * - Rows are streamed; the first batch is read before the response starts, so a bad filter
+ *   (e.g. an unknown column) is still a 400 rather than a broken 200.
+ * - `bytes.in`/`bytes.out` in stats count request/response bodies as streamed; latency is time
+ *   to the response (headers), not to the last byte of a stream.
+ */
+
+import { type Context, Hono } from 'hono'
+import { cors } from 'hono/cors'
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
+import { emptyTable } from '../table/table.js'
+import type { DataStorage, Table } from '../types.js'
+import { createAuth } from './auth.js'
+import { bodyFormat, outputFormat, parseBody, tableResponse } from './formats/index.js'
+import {
+  DatasetParam,
+  DeleteQuery,
+  NoQuery,
+  PartitionsQuery,
+  PeriodParam,
+  parseParam,
+  queryObject,
+  ReadQuery,
+  SymbolParam,
+  WriteQuery,
+} from './params.js'
+import { HttpStats } from './stats.js'
+
+export interface ApiToken {
+  token: string
+  scopes: ('read' | 'write' | 'admin')[]
+  name?: string
+}
+
+export interface AppOptions {
+  storage: DataStorage
+  /** None/empty: no auth, see `openWrites`. */
+  tokens?: ApiToken[]
+  /**
+   * With no tokens: `true` lets writes through (a local server bound to 127.0.0.1); `false`
+   * (the default, e.g. a Worker) refuses writes and deletes with 403 'writes disabled: configure API_TOKENS'.
+   */
+  openWrites?: boolean
+  /** `undefined`: no CORS headers; `['*']`: any origin. */
+  cors?: { origins: string[] }
+  /** Request body limit in bytes (default 64 MiB): 413 `payload_too_large`. */
+  maxBodyBytes?: number
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+/** `GET /healthz` gives up on the backend after this long (503). */
+export const HEALTH_TIMEOUT_MS = 5_000
+
+/** A route exists at this path, but not for this method. */
+export class MethodNotAllowedError extends StorageError {
+  readonly allowed: string[]
+  constructor(method: string, allowed: string[]) {
+    super(405, 'method_not_allowed', `method ${method} not allowed here: expected ${allowed.join(', ')}`, { method, allowed })
+    this.allowed = allowed
+  }
+}
+
+/** The health check could not reach or use the backend. */
+export class UnhealthyError extends StorageError {
+  constructor(backend: string, checkedMs: number, reason: string, cause?: unknown) {
+    super(503, 'unhealthy', `backend ${backend} check failed: ${reason}`, { ok: false, backend, checkedMs }, { cause })
+  }
+}
+
+type Env = { Variables: { op: string; errorCode: string } }
+
+/** A JSON error body for any thrown value; logs what is not a `StorageError` (and 5xx ones). */
+function renderError(err: unknown, c: Context<Env>): Response {
+  let e: StorageError
+  if (err instanceof StorageError) e = err
+  else if (err instanceof HTTPException)
+    e = new StorageError(err.status, err.status === 404 ? 'not_found' : 'http_error', err.message)
+  else {
+    console.error(`[http] ${c.req.method} ${c.req.path} failed:`, err)
+    e = new StorageError(500, 'internal_error', 'internal error')
+  }
+  if (e.status >= 500 && err instanceof StorageError) console.error(`[http] ${c.req.method} ${c.req.path} failed:`, err)
+  c.set('errorCode', e.code)
+  if (e instanceof MethodNotAllowedError) c.header('Allow', e.allowed.join(', '))
+  if (e.status === 401) c.header('WWW-Authenticate', 'Bearer')
+  return c.json({ error: { code: e.code, message: e.message, details: e.details ?? {} } }, e.status as ContentfulStatusCode)
+}
+
+class HealthTimeout extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HealthTimeout(`timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Why the health check failed, safe for an unauthenticated caller: a typed storage error's code
+ * and message, the timeout, or else only the error's code/name (`ECONNREFUSED`, `TypeError`),
+ * never a raw message that could carry hosts or paths (that goes to the log).
+ */
+function healthReason(err: unknown): string {
+  if (err instanceof StorageError) return `${err.code}: ${err.message}`
+  if (err instanceof HealthTimeout) return err.message
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code
+  return err instanceof Error ? err.name : 'unknown error'
+}
+
+export function createApp(options: AppOptions): Hono {
+  const { storage } = options
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  const stats = new HttpStats()
+  const requireScope = createAuth({ tokens: options.tokens ?? [], openWrites: options.openWrites ?? false })
+  const app = new Hono<Env>()
+
+  // ---- cross-cutting ---------------------------------------------------------------------
+
+  app.use('*', async (c, next) => {
+    const t0 = performance.now()
+    await next()
+    const ms = performance.now() - t0
+    stats.record(c.get('op') ?? (c.res.status === 404 ? 'not_found' : 'other'), c.res.status, c.get('errorCode'), ms)
+    if (c.res.body) c.res = new Response(c.res.body.pipeThrough(stats.counter('out')), c.res)
+  })
+
+  if (options.cors) {
+    const origins = options.cors.origins
+    app.use(
+      '*',
+      cors({
+        origin: origins.length === 1 && origins[0] === '*' ? '*' : origins,
+        allowMethods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
+        allowHeaders: ['Authorization', 'Content-Type', 'Accept'],
+        exposeHeaders: ['Content-Type', 'WWW-Authenticate'],
+        maxAge: 600,
+      }),
+    )
+  }
+
+  app.onError((err, c) => renderError(err, c))
+  app.notFound((c) => renderError(new NotFoundError(`route ${c.req.method} ${c.req.path}`), c))
+
+  const op = (name: string) => async (c: Context<Env>, next: () => Promise<void>) => {
+    c.set('op', name)
+    await next()
+  }
+  const dataset = (c: Context<Env>) => parseParam(DatasetParam, c.req.param('dataset'), 'dataset')
+  const query = <S extends Parameters<typeof parseParam>[0]>(schema: S, c: Context<Env>) =>
+    parseParam(schema, queryObject(c.req.queries()), 'query')
+  const datasetNotFound = (name: string) => new NotFoundError(`dataset '${name}'`)
+  const assertDataset = async (name: string) => {
+    if (!(await storage.listDatasets()).includes(name)) throw datasetNotFound(name)
+  }
+
+  // ---- health and stats ------------------------------------------------------------------
+
+  app.get('/healthz', op('healthz'), async (c) => {
+    const t0 = performance.now()
+    try {
+      await withTimeout(storage.listDatasets(), HEALTH_TIMEOUT_MS)
+    } catch (err) {
+      const checkedMs = Math.round(performance.now() - t0)
+      throw new UnhealthyError(storage.backend, checkedMs, healthReason(err), err)
+    }
+    return c.json({ ok: true, backend: storage.backend, checkedMs: Math.round(performance.now() - t0) })
+  })
+
+  app.get('/v1/stats', op('stats'), requireScope('admin'), (c) => {
+    query(NoQuery, c)
+    return c.json(stats.snapshot(storage.requestStats()))
+  })
+
+  // ---- catalog ---------------------------------------------------------------------------
+
+  app.get('/v1/datasets', op('datasets.list'), requireScope('read'), async (c) => {
+    query(NoQuery, c)
+    return c.json({ datasets: await storage.listDatasets() })
+  })
+
+  app.get('/v1/datasets/:dataset', op('datasets.describe'), requireScope('read'), async (c) => {
+    const name = dataset(c)
+    query(NoQuery, c)
+    const description = await storage.describe(name)
+    if (!description) throw datasetNotFound(name)
+    return c.json(description)
+  })
+
+  app.get('/v1/datasets/:dataset/partitions', op('partitions.list'), requireScope('read'), async (c) => {
+    const name = dataset(c)
+    const q = query(PartitionsQuery, c)
+    const symbols =
+      q.symbol !== undefined || q.symbols ? [...(q.symbol !== undefined ? [q.symbol] : []), ...(q.symbols ?? [])] : undefined
+    const partitions = await storage.listPartitions(name, { symbols, start: q.start, end: q.end })
+    if (partitions.length === 0) await assertDataset(name)
+    return c.json({ partitions })
+  })
+
+  /**
+   * The manifest of one partition of a dataset partitioned by symbol and day (`:date` =
+   * `YYYY-MM-DD`) or symbol and month (`:date` = `YYYY-MM`). `:symbol` is percent-encoded in the
+   * URL (`EUR%2FUSD`, `%5EGSPC`).
+   */
+  app.get('/v1/datasets/:dataset/partitions/:symbol/:date', op('partitions.manifest'), requireScope('read'), async (c) => {
+    const name = dataset(c)
+    const symbol = parseParam(SymbolParam, c.req.param('symbol'), 'symbol')
+    const period = parseParam(PeriodParam, c.req.param('date'), 'date')
+    query(NoQuery, c)
+    const values: Record<string, string> = period.length === 10 ? { symbol, date: period } : { symbol, month: period }
+    const manifest = await storage.getManifest(name, values)
+    if (!manifest) {
+      await assertDataset(name)
+      throw new NotFoundError(`partition ${Object.values(values).join('/')} of dataset '${name}'`)
+    }
+    return c.json(manifest)
+  })
+
+  // ---- rows ------------------------------------------------------------------------------
+
+  /** Streams the rows; the first batch is read before the response starts, so filter errors are still a 400. */
+  app.get('/v1/datasets/:dataset/rows', op('rows.read'), requireScope('read'), async (c) => {
+    const name = dataset(c)
+    const q = query(ReadQuery, c)
+    const format = outputFormat(q.format, c.req.header('accept'))
+    const it = storage
+      .scan(name, { symbols: q.symbols, start: q.start, end: q.end, columns: q.columns, limit: q.limit })
+      [Symbol.asyncIterator]()
+    const first = await it.next()
+    let batches: AsyncIterable<Table>
+    if (first.done) {
+      const description = await storage.describe(name)
+      if (!description) throw datasetNotFound(name)
+      const want = new Set(['symbol', 'timestamp', ...(q.columns ?? description.schema.map((s) => s.name))])
+      batches = (async function* () {
+        yield emptyTable(description.schema.filter((s) => want.has(s.name)))
+      })()
+    } else {
+      batches = (async function* () {
+        yield first.value
+        yield* { [Symbol.asyncIterator]: () => it }
+      })()
+    }
+    return tableResponse(batches, format)
+  })
+
+  app.post('/v1/datasets/:dataset/rows', op('rows.write'), requireScope('write'), async (c) => {
+    const name = dataset(c)
+    const { mode } = query(WriteQuery, c)
+    const format = bodyFormat(c.req.header('content-type'))
+    const lengthHeader = c.req.header('content-length')
+    let declaredLength: number | undefined
+    if (lengthHeader !== undefined) {
+      if (!/^\d+$/.test(lengthHeader)) {
+        throw new ValidationError([
+          { field: 'content-length', message: `expected a byte count, got ${JSON.stringify(lengthHeader)}` },
+        ])
+      }
+      declaredLength = Number(lengthHeader)
+      if (declaredLength > maxBodyBytes) {
+        await c.req.raw.body?.cancel().catch(() => {})
+        throw new PayloadTooLargeError(maxBodyBytes)
+      }
+    }
+    const emptyBody = () =>
+      new ValidationError([{ field: 'body', message: `the request body is empty: expected ${format} rows` }])
+    const raw = c.req.raw.body
+    if (!raw || declaredLength === 0) throw emptyBody()
+    let received = 0
+    const body = raw.pipeThrough(stats.counter('in', (n) => (received = n)))
+    const input = await parseBody(body, format, { maxBytes: maxBodyBytes, declaredLength })
+    if (received === 0) throw emptyBody()
+    return c.json(await storage.write(name, input, { mode }))
+  })
+
+  app.delete('/v1/datasets/:dataset/rows', op('rows.delete'), requireScope('write'), async (c) => {
+    const name = dataset(c)
+    const q = query(DeleteQuery, c)
+    const filtered = q.symbols !== undefined || q.start !== undefined || q.end !== undefined
+    if (q.all === 'true' && filtered) {
+      throw new ValidationError([
+        { field: 'all', message: 'all=true deletes every row; it cannot be combined with symbols, start or end' },
+      ])
+    }
+    if (!filtered && q.all !== 'true') {
+      throw new ValidationError([
+        { field: 'all', message: 'no filter given: pass symbols, start or end, or all=true to delete every row of the dataset' },
+      ])
+    }
+    const result = await storage.delete(name, { symbols: q.symbols, start: q.start, end: q.end })
+    if (result.rowsDeleted === 0) await assertDataset(name)
+    return c.json(result)
+  })
+
+  // ---- wrong methods ---------------------------------------------------------------------
+
+  const routes: [string, string[]][] = [
+    ['/healthz', ['GET', 'HEAD']],
+    ['/v1/stats', ['GET', 'HEAD']],
+    ['/v1/datasets', ['GET', 'HEAD']],
+    ['/v1/datasets/:dataset', ['GET', 'HEAD']],
+    ['/v1/datasets/:dataset/rows', ['GET', 'HEAD', 'POST', 'DELETE']],
+    ['/v1/datasets/:dataset/partitions', ['GET', 'HEAD']],
+    ['/v1/datasets/:dataset/partitions/:symbol/:date', ['GET', 'HEAD']],
+  ]
+  for (const [path, allowed] of routes) {
+    app.all(path, op('method_not_allowed'), (c) => {
+      throw new MethodNotAllowedError(c.req.method, allowed)
+    })
+  }
+
+  return app as unknown as Hono
+}

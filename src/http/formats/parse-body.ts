@@ -1,0 +1,49 @@
+/** A request body in any accepted format → columnar input for `storage.write`. */
+
+import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js'
+import { decodeParquet } from '../../parquet/index.js'
+import type { InputColumns, Table } from '../../types.js'
+import { parseCsvBody } from './csv-input.js'
+import { parseJsonBody, parseNdjsonBody } from './json-input.js'
+import type { BodyFormat } from './media-types.js'
+import { type BodyLimit, readAllBytes } from './read-body.js'
+
+/**
+ * Reads a whole body as a stream (never more than `maxBytes` bytes: `PayloadTooLargeError` as
+ * soon as the count passes it, or upfront when `declaredLength` says so) and turns it into
+ * columnar input for `storage.write`: per-column arrays built as rows arrive for NDJSON and CSV,
+ * a `Table` for Parquet. Bad syntax → `ValidationError` naming the 0-based data `row` and, for
+ * NDJSON and CSV, the 1-based `line` where that row starts. Values are not checked here: the
+ * storage validates them (and names row and field).
+ */
+export async function parseBody(
+  body: ReadableStream<Uint8Array> | null,
+  format: BodyFormat,
+  options: { maxBytes: number; declaredLength?: number },
+): Promise<InputColumns | Table> {
+  const limit: BodyLimit = { maxBytes: options.maxBytes, declaredLength: options.declaredLength }
+  switch (format) {
+    case 'json':
+      return parseJsonBody(body, limit)
+    case 'ndjson':
+      return parseNdjsonBody(body, limit)
+    case 'csv':
+      return parseCsvBody(body, limit)
+    case 'parquet':
+      return parseParquetBody(body, limit)
+    default:
+      await body?.cancel().catch(() => {})
+      throw new UnsupportedMediaTypeError(String(format), ['json', 'ndjson', 'csv', 'parquet'])
+  }
+}
+
+/** A whole Parquet file (it is read from its footer, so it is buffered), decoded to our Table. */
+async function parseParquetBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<Table> {
+  const bytes = await readAllBytes(body, limit)
+  try {
+    return await decodeParquet(bytes)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new ValidationError([{ field: 'body', message: `not a Parquet file: ${reason}` }])
+  }
+}

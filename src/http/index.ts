@@ -1,0 +1,25 @@
+/** The HTTP API (`/v1`) over a `DataStorage`: the Hono app, its auth, config from env, stats and body/response formats. */
+
+export {
+  type ApiToken,
+  type AppOptions,
+  createApp,
+  DEFAULT_MAX_BODY_BYTES,
+  HEALTH_TIMEOUT_MS,
+  MethodNotAllowedError,
+  UnhealthyError,
+} from './app.js'
+export { createAuth, hasScope, type Scope, timingSafeEqual, WritesDisabledError } from './auth.js'
+export { httpOptionsFromEnv, parseApiTokens } from './config.js'
+export {
+  type BodyFormat,
+  bodyFormat,
+  encodeTable,
+  OUTPUT_CONTENT_TYPES,
+  type OutputFormat,
+  outputFormat,
+  parseBody,
+  tableResponse,
+} from './formats/index.js'
+export { MAX_LIMIT } from './params.js'
+export { HttpStats, RESERVOIR_SIZE, type StatsSnapshot } from './stats.js'

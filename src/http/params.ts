@@ -1,0 +1,181 @@
+/**
+ * Valibot schemas for every path and query parameter of the HTTP API, and the one function that
+ * turns their issues into a `ValidationError` naming the parameter. Routes parse once, here, and
+ * trust the typed result afterwards.
+ */
+
+import * as v from 'valibot'
+import { ValidationError } from '../errors.js'
+import { columnNameProblem, isDatasetName, symbolProblem } from '../keys.js'
+import { parseTimeUs } from '../table/time.js'
+
+/** The largest `limit` a read accepts. */
+export const MAX_LIMIT = 10_000_000
+/** At most this many entries in a `symbols` or `columns` list. */
+export const MAX_LIST_ENTRIES = 10_000
+
+const DIGITS = /^\d+$/
+
+export const DatasetParam = v.pipe(
+  v.string(),
+  v.check(
+    isDatasetName,
+    (issue) =>
+      `invalid dataset name ${JSON.stringify(issue.input)}: expected 1-64 letters, digits, '_' or '-', starting with a letter or digit`,
+  ),
+)
+
+const SymbolEntry = v.pipe(
+  v.string(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const problem = symbolProblem(dataset.value)
+    if (problem) addIssue({ message: `invalid symbol ${JSON.stringify(dataset.value)}: ${problem}` })
+  }),
+)
+
+export const SymbolParam = SymbolEntry
+
+/** A partition period: a UTC day `YYYY-MM-DD` (partition_by date) or month `YYYY-MM` (partition_by month). */
+export const PeriodParam = v.pipe(
+  v.string(),
+  v.regex(
+    /^\d{4}-\d{2}(-\d{2})?$/,
+    (issue) => `expected a day YYYY-MM-DD or a month YYYY-MM, got ${JSON.stringify(issue.input)}`,
+  ),
+)
+
+/** `A,B,C` (or the parameter repeated, joined with commas before parsing): no empty entries. */
+function commaList<T extends v.GenericSchema<string, string>>(entry: T, what: string) {
+  return v.pipe(
+    v.string(),
+    v.transform((s) => s.split(',')),
+    v.check((list) => list.length <= MAX_LIST_ENTRIES, `at most ${MAX_LIST_ENTRIES} ${what} per request`),
+    v.check((list) => !list.includes(''), `empty entry in the comma-separated list of ${what}`),
+    v.array(entry),
+  )
+}
+
+const ColumnEntry = v.pipe(
+  v.string(),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const problem = columnNameProblem(dataset.value)
+    if (problem) addIssue({ message: `${JSON.stringify(dataset.value)}: ${problem}` })
+  }),
+)
+
+/** A time bound: epoch milliseconds (digits only) or an ISO-8601 date / date-time (no offset = UTC). */
+export const TimeParam = v.pipe(
+  v.string(),
+  v.transform((s): number | string => (DIGITS.test(s) ? Number(s) : s)),
+  v.check(
+    (t) => parseTimeUs(t) !== null,
+    (issue) => `cannot parse time ${JSON.stringify(String(issue.input))}: expected epoch milliseconds or ISO-8601`,
+  ),
+)
+
+const LimitParam = v.pipe(
+  v.string(),
+  v.regex(DIGITS, (issue) => `expected a non-negative integer, got ${JSON.stringify(issue.input)}`),
+  v.transform(Number),
+  v.maxValue(MAX_LIMIT, `must be at most ${MAX_LIMIT}`),
+)
+
+const picklist = <const T extends string[]>(options: T) =>
+  v.picklist(options, (issue) => `expected one of ${options.join(', ')}, got ${JSON.stringify(issue.input)}`)
+
+const bounds = {
+  start: v.optional(TimeParam),
+  end: v.optional(TimeParam),
+}
+
+/** `end` must not be before `start` (an equal pair is an empty range); the issue names `end`. */
+function orderedBounds<T extends { start?: number | string; end?: number | string }>() {
+  return v.rawCheck<T>(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const { start, end } = dataset.value
+    if (start === undefined || end === undefined || parseTimeUs(end)! >= parseTimeUs(start)!) return
+    addIssue({
+      message: `end ${JSON.stringify(String(end))} is before start ${JSON.stringify(String(start))}`,
+      path: [{ type: 'object', origin: 'value', input: dataset.value as Record<string, unknown>, key: 'end', value: end }],
+    })
+  })
+}
+
+export const WriteQuery = v.strictObject({
+  mode: v.optional(picklist(['upsert', 'append', 'replace']), 'upsert'),
+})
+
+export const ReadQuery = v.pipe(
+  v.strictObject({
+    symbols: v.optional(commaList(SymbolEntry, 'symbols')),
+    ...bounds,
+    columns: v.optional(commaList(ColumnEntry, 'columns')),
+    limit: v.optional(LimitParam),
+    /** Checked by `outputFormat` (formats/), the one list of format names (json, ndjson/jsonl, csv, parquet). */
+    format: v.optional(v.string()),
+  }),
+  orderedBounds(),
+)
+
+export const DeleteQuery = v.pipe(
+  v.strictObject({
+    symbols: v.optional(commaList(SymbolEntry, 'symbols')),
+    ...bounds,
+    all: v.optional(picklist(['true', 'false'])),
+  }),
+  orderedBounds(),
+)
+
+export const PartitionsQuery = v.pipe(
+  v.strictObject({
+    symbol: v.optional(SymbolEntry),
+    symbols: v.optional(commaList(SymbolEntry, 'symbols')),
+    ...bounds,
+  }),
+  orderedBounds(),
+)
+
+export const NoQuery = v.strictObject({})
+
+/** Query parameters whose repetitions are joined with commas (`?symbols=A&symbols=B` = `A,B`). */
+const LIST_PARAMS = new Set(['symbols', 'columns'])
+
+/**
+ * Query parameters as a flat object for the schemas. A list parameter may repeat; any other
+ * given twice is an error rather than a silent first-wins.
+ */
+export function queryObject(queries: Record<string, string[]>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, values] of Object.entries(queries)) {
+    if (values.length > 1 && !LIST_PARAMS.has(key)) {
+      throw new ValidationError([{ field: key, message: `query parameter '${key}' given ${values.length} times, expected once` }])
+    }
+    out[key] = values.join(',')
+  }
+  return out
+}
+
+function fieldOf(issue: v.BaseIssue<unknown>, fallback: string): string {
+  const keys = issue.path?.filter((p) => p.type === 'object').map((p) => String(p.key))
+  return keys?.length ? keys.join('.') : fallback
+}
+
+function messageOf(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === 'strict_object' && issue.path?.length) {
+    const key = String(issue.path[issue.path.length - 1].key)
+    return `unknown query parameter '${key}'`
+  }
+  return issue.message
+}
+
+/**
+ * Parses `input` with `schema` or throws a `ValidationError` whose issues name each offending
+ * parameter (`field`; `fallback` when the issue has no key, e.g. a path parameter).
+ */
+export function parseParam<S extends v.GenericSchema>(schema: S, input: unknown, fallback: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true })
+  if (result.success) return result.output
+  throw new ValidationError(result.issues.map((issue) => ({ field: fieldOf(issue, fallback), message: messageOf(issue) })))
+}

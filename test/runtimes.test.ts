@@ -1,0 +1,361 @@
+/**
+ * One smoke test per runtime: the real entry point runs as a child process on a free port of
+ * 127.0.0.1 and is driven over HTTP (POST rows as JSON, GET them back as JSON and CSV, /healthz).
+ * - Worker: `wrangler dev` (local workerd) on functions/worker.ts with the repo's wrangler.toml,
+ *   its S3 settings pointing at the real S3 server (radosgw) and a fresh bucket; the test then
+ *   lists the bucket with the S3 SDK to see the Parquet file.
+ * - Bun: `bun functions/bun.ts`; Node: `node --import tsx functions/node.ts` (local lake in a tmp dir).
+ * Under CI nothing skips: a missing wrangler, bun or S3 server fails. Elsewhere a runtime whose
+ * tool is missing skips and says why.
+ */
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
+
+const ROOT = resolve(import.meta.dirname, '..')
+const BIN = join(ROOT, 'node_modules', '.bin')
+const CI = Boolean(process.env.CI)
+const TOKEN = `smoke-${crypto.randomUUID()}`
+const DATASET = 'bars_1m'
+
+const ROWS = [
+  { symbol: 'AAPL', timestamp: '2024-01-02T14:30:00.000Z', close: 187.3, volume: 120300 },
+  { symbol: 'AAPL', timestamp: '2024-01-02T14:31:00.000Z', close: 187.45, volume: 98100 },
+  { symbol: 'MSFT', timestamp: '2024-01-02T14:30:00.000Z', close: 370.1, volume: 51000 },
+]
+const CSV_LINES = [
+  'symbol,timestamp,close,volume',
+  'AAPL,2024-01-02T14:30:00.000Z,187.3,120300',
+  'AAPL,2024-01-02T14:31:00.000Z,187.45,98100',
+  'MSFT,2024-01-02T14:30:00.000Z,370.1,51000',
+]
+
+/** Variables that would steer a child's config away from what each test sets. */
+const CONFIG_VARS = /^(STORAGE_BACKEND|DATA_DIR|S3_.*|AWS_.*|API_TOKENS|CORS_ORIGINS|MAX_BODY_BYTES|FRIDAY_ENV|HOST|PORT)$/
+
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!CONFIG_VARS.test(k)) env[k] = v
+  return { ...env, AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1', ...extra }
+}
+
+/** Why a runtime cannot run here, or null. Under CI a reason is a failure (thrown in beforeAll). */
+function missingBinary(name: string): string | null {
+  const path = join(BIN, name)
+  if (!existsSync(path)) return `${path} not found (npm ci installs it)`
+  const r = spawnSync(path, ['--version'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: childEnv({ WRANGLER_SEND_METRICS: 'false' }),
+  })
+  return r.status === 0 ? null : `${path} --version failed: ${r.error?.message ?? r.stderr.trim()}`
+}
+
+const s3 = await s3TestConfig()
+const noWrangler = missingBinary('wrangler')
+const missing = {
+  bundle: noWrangler,
+  worker: noWrangler ?? (s3 ? null : 'no S3 endpoint reachable (start ../shared/tools/s3-server/start-rgw.sh)'),
+  bun: missingBinary('bun'),
+  node: null,
+}
+
+/** `describe` that, outside CI, skips (saying why) when its runtime's tool is missing. */
+function describeRuntime(name: keyof typeof missing, title: string, body: () => void): void {
+  const reason = missing[name]
+  if (reason && !CI) {
+    console.warn(`runtime smoke test '${title}' skipped: ${reason}`)
+    describe.skip(title, body)
+    return
+  }
+  describe(title, () => {
+    beforeAll(() => {
+      if (reason) throw new Error(`runtime smoke test '${title}' cannot run under CI: ${reason}`)
+    })
+    body()
+  })
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address()
+      srv.close(() => (address && typeof address === 'object' ? resolvePort(address.port) : reject(new Error('no port'))))
+    })
+  })
+}
+
+interface Running {
+  url: string
+  child: ChildProcess
+  output: () => string
+  startupMs: number
+}
+
+/**
+ * Spawns `command` in its own process group (so the whole tree can be killed) and waits until
+ * GET /healthz answers 200, or answers anything else for 10 s in a row (the health test then
+ * shows why). Throws with the child's output if it exits or times out first.
+ */
+async function start(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; port: number; timeoutMs: number },
+): Promise<Running> {
+  const t0 = performance.now()
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let log = ''
+  child.stdout?.on('data', (d) => (log += d))
+  child.stderr?.on('data', (d) => (log += d))
+  const url = `http://127.0.0.1:${options.port}`
+  const running: Running = { url, child, output: () => log, startupMs: 0 }
+  const deadline = Date.now() + options.timeoutMs
+  let unhealthySince: number | undefined
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await stop(running)
+      throw new Error(`${command} exited (${child.exitCode ?? child.signalCode}) before serving:\n${log}`)
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })
+      await res.body?.cancel()
+      unhealthySince = res.ok ? undefined : (unhealthySince ?? Date.now())
+      if (res.ok || Date.now() - unhealthySince! > 10_000) {
+        running.startupMs = Math.round(performance.now() - t0)
+        return running
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  await stop(running)
+  throw new Error(`${command} did not answer /healthz within ${options.timeoutMs} ms:\n${log}`)
+}
+
+/** SIGTERM to the child's process group, SIGKILL to whatever of it is left after 5 s. */
+async function stop(running: Running | undefined): Promise<void> {
+  const pid = running?.child.pid
+  if (!running || pid === undefined) return
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal)
+    } catch {
+      // the group is gone
+    }
+  }
+  const exited =
+    running.child.exitCode !== null || running.child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => running.child.once('exit', () => r()))
+  signalGroup('SIGTERM')
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))])
+  signalGroup('SIGKILL') // workerd and any other straggler of the group
+}
+
+/** The smoke checks every runtime passes; `auth` is sent with every request but /healthz. */
+function smokeTests(server: () => Running, auth: Record<string, string>): void {
+  it('answers GET /healthz', async () => {
+    const res = await fetch(`${server().url}/healthz`)
+    expect(res.status, await res.clone().text()).toBe(200)
+    expect(await res.json()).toMatchObject({ ok: true })
+  })
+
+  it('stores rows POSTed as JSON and returns them as JSON and CSV', async () => {
+    const { url } = server()
+    const t0 = performance.now()
+    const post = await fetch(`${url}/v1/datasets/${DATASET}/rows`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(ROWS),
+    })
+    expect(post.status, await post.clone().text()).toBe(200)
+    expect(await post.json()).toMatchObject({ rowsWritten: 3 })
+
+    const json = await fetch(`${url}/v1/datasets/${DATASET}/rows?format=json`, { headers: auth })
+    expect(json.status).toBe(200)
+    expect(json.headers.get('content-type')).toMatch(/^application\/json/)
+    expect(await json.json()).toEqual(ROWS)
+
+    const csv = await fetch(`${url}/v1/datasets/${DATASET}/rows?symbols=AAPL,MSFT&format=csv`, { headers: auth })
+    expect(csv.status).toBe(200)
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/)
+    expect((await csv.text()).trim().split(/\r?\n/)).toEqual(CSV_LINES)
+    console.log(`  ${server().url}: write + 2 reads in ${Math.round(performance.now() - t0)} ms`)
+  })
+}
+
+describeRuntime('bundle', 'Worker bundle (wrangler deploy --dry-run)', () => {
+  it('has no node:* import and neither src/node.ts nor src/backends/node/', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'friday-bundle-'))
+    try {
+      await copyFile(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
+      const args = ['deploy', join(ROOT, 'functions', 'worker.ts'), '--config', join(dir, 'wrangler.toml'), '--dry-run']
+      const r = spawnSync(join(BIN, 'wrangler'), [...args, '--outdir', join(dir, 'dist')], {
+        cwd: dir,
+        env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
+        encoding: 'utf8',
+        timeout: 120_000,
+      })
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
+      const code = await readFile(join(dir, 'dist', 'worker.js'), 'utf8')
+      expect(code.match(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'`]node:[\w/]+["'`]/g) ?? []).toEqual([])
+      const { sources } = JSON.parse(await readFile(join(dir, 'dist', 'worker.js.map'), 'utf8')) as { sources: string[] }
+      const own = sources.filter((s) => !s.includes('node_modules/'))
+      expect(own.some((s) => s.endsWith('/src/index.ts'))).toBe(true)
+      expect(own.filter((s) => /\/src\/node\.ts$|\/src\/backends\/node\//.test(s))).toEqual([])
+      console.log(`  worker.js: ${(code.length / 1024).toFixed(0)} KiB, ${own.length} project modules`)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via wrangler dev, data in S3', () => {
+  let running: Running | undefined
+  let bucket: Awaited<ReturnType<typeof createTestBucketStore>> | undefined
+  let dir: string | undefined
+
+  beforeAll(async () => {
+    if (!s3) throw new Error('no S3 endpoint')
+    bucket = await createTestBucketStore('runtime-worker')
+    dir = await mkdtemp(join(tmpdir(), 'friday-worker-'))
+    // The repo's wrangler.toml, verbatim, run from a temp dir so wrangler's .wrangler/ state and
+    // build output stay out of the repo; the entry is passed explicitly. The env file overrides
+    // its [vars] to point at the test bucket; the secrets would come from `wrangler secret put`.
+    await copyFile(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
+    const vars = {
+      STORAGE_BACKEND: 's3_parquet',
+      S3_BUCKET: bucket.bucket,
+      AWS_ENDPOINT_URL: s3.endpoint,
+      AWS_REGION: s3.region,
+      S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      API_TOKENS: `${TOKEN}=read+write`,
+    }
+    await writeFile(
+      join(dir, 'worker.env'),
+      Object.entries(vars)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    )
+    const [port, inspectorPort] = [await freePort(), await freePort()]
+    running = await start(
+      join(BIN, 'wrangler'),
+      [
+        'dev',
+        join(ROOT, 'functions', 'worker.ts'),
+        '--config',
+        join(dir, 'wrangler.toml'),
+        '--env-file',
+        join(dir, 'worker.env'),
+        '--persist-to',
+        join(dir, 'state'),
+        '--local',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--inspector-port',
+        String(inspectorPort),
+        '--show-interactive-dev-session=false',
+      ],
+      {
+        cwd: dir,
+        env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
+        port,
+        timeoutMs: 90_000,
+      },
+    )
+    console.log(`  workerd (wrangler dev) served /healthz after ${running.startupMs} ms`)
+  }, 120_000)
+
+  afterAll(async () => {
+    await stop(running)
+    await bucket?.cleanup()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  smokeTests(() => running!, { authorization: `Bearer ${TOKEN}` })
+
+  it('refuses a write without a token', async () => {
+    const res = await fetch(`${running!.url}/v1/datasets/${DATASET}/rows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(ROWS),
+    })
+    expect(res.status).toBe(401)
+  })
+
+  it('wrote the Parquet files to the real S3 bucket', async () => {
+    const listing = await bucket!.client.send(new ListObjectsV2Command({ Bucket: bucket!.bucket, Prefix: `${DATASET}/` }))
+    const keys = (listing.Contents ?? []).map((o) => o.Key ?? '')
+    expect(keys.filter((k) => /^bars_1m\/symbol=AAPL\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
+    expect(keys.filter((k) => /^bars_1m\/symbol=MSFT\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
+    expect(keys).toContain('bars_1m/symbol=AAPL/date=2024-01-02/_manifest.json')
+  })
+})
+
+/** A Node or Bun entry on a fresh local lake, no API tokens (loopback only, writes open). */
+function localEntry(name: 'bun' | 'node', title: string, command: () => [string, string[]]): void {
+  describeRuntime(name, title, () => {
+    let running: Running | undefined
+    let dir: string | undefined
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), `friday-${name}-`))
+      const port = await freePort()
+      const [cmd, args] = command()
+      running = await start(cmd, args, {
+        cwd: ROOT,
+        env: childEnv({ DATA_DIR: join(dir, 'data'), PORT: String(port) }),
+        port,
+        timeoutMs: 60_000,
+      })
+      console.log(`  ${title} served /healthz after ${running.startupMs} ms`)
+    }, 90_000)
+
+    afterAll(async () => {
+      await stop(running)
+      if (dir) await rm(dir, { recursive: true, force: true })
+    })
+
+    it('prints its URL, that the API is open, and a curl example', () => {
+      const out = running!.output()
+      expect(out).toContain(running!.url)
+      expect(out).toMatch(/API is open/)
+      expect(out).toContain(`curl ${running!.url}/healthz`)
+    })
+
+    smokeTests(() => running!, {})
+
+    it('wrote the Parquet files under DATA_DIR', () => {
+      expect(existsSync(join(dir!, 'data', DATASET, 'symbol=AAPL', 'date=2024-01-02', '_manifest.json'))).toBe(true)
+    })
+
+    it('refuses to listen on a non-loopback address without API tokens', () => {
+      const [cmd, args] = command()
+      const r = spawnSync(cmd, args, {
+        cwd: ROOT,
+        env: childEnv({ DATA_DIR: join(dir!, 'other'), HOST: '0.0.0.0', PORT: '0' }),
+        encoding: 'utf8',
+        timeout: 60_000,
+      })
+      expect(r.status).toBe(1)
+      expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0 without API tokens/)
+    })
+  })
+}
+
+localEntry('bun', 'Bun entry (functions/bun.ts)', () => [join(BIN, 'bun'), ['functions/bun.ts']])
+localEntry('node', 'Node entry (functions/node.ts)', () => [process.execPath, ['--import', 'tsx', 'functions/node.ts']])
