@@ -26,7 +26,49 @@ export function parseTimeUs(value: unknown): number | null {
   return null
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+function digits(t: string, at: number, count: number): number {
+  let v = 0
+  for (let i = at; i < at + count; i++) {
+    const c = t.charCodeAt(i) - 48
+    if (c < 0 || c > 9) return -1
+    v = v * 10 + c
+  }
+  return v
+}
+
+/**
+ * The canonical form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what most feeds and our own output send)
+ * without a regex or a Date object. `undefined` means "not this form": use the general parser.
+ */
+function canonicalIsoUs(t: string): number | null | undefined {
+  const n = t.length
+  if (n < 20 || n > 30 || t.charCodeAt(n - 1) !== 90 || t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45) return undefined
+  if (t.charCodeAt(10) !== 84 || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return undefined
+  const year = digits(t, 0, 4)
+  const month = digits(t, 5, 2)
+  const day = digits(t, 8, 2)
+  const hour = digits(t, 11, 2)
+  const minute = digits(t, 14, 2)
+  const second = digits(t, 17, 2)
+  if (year < 100 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined
+  let fraction = 0
+  if (n > 20) {
+    if (t.charCodeAt(19) !== 46 || n === 21) return undefined
+    const f = digits(t, 20, Math.min(6, n - 21))
+    if (f < 0 || digits(t, 20, n - 21) < 0) return undefined
+    fraction = f * 10 ** (6 - Math.min(6, n - 21))
+  }
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return null
+  return Date.UTC(year, month - 1, day, hour, minute, second) * US_PER_MS + fraction
+}
+
 export function parseIsoUs(text: string): number | null {
+  const fast = canonicalIsoUs(text)
+  if (fast !== undefined) return fast
   const m = ISO_RE.exec(text.trim())
   if (!m) return null
   const year = +m[1]

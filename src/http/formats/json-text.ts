@@ -4,7 +4,11 @@
  * random marker; the caller turns tagged strings back into BigInts (`JsonText.revive`).
  */
 
-const BIG_RUN = /\d{16}/
+/**
+ * Pre-check for a possible big integer: 16+ digits after a non-digit that is not a decimal
+ * point. (A bare `\d{16}` restarts at every digit of a long fraction: quadratic per number.)
+ */
+const BIG_RUN = /(?:^|[^\d.])\d{16}/
 const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y
 
 export interface ParsedJson {
