@@ -6,6 +6,7 @@
  * the temp lakes and the bucket).
  */
 
+import { execFileSync } from 'node:child_process'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +15,7 @@ import { createStorage } from '../src/node.js'
 import type { DataStorage, Table, WriteResult } from '../src/types.js'
 import { type BarsSpec, generateBars } from './data.js'
 import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, openDuck } from './duckdb.js'
-import { type HttpResults, runHttpBench } from './http.js'
+import type { HttpResults } from './http.js'
 import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
 import { runS3, type S3Results } from './s3.js'
 
@@ -214,8 +215,17 @@ async function main() {
     let http: HttpResults | { skipped: true; reason: string }
     if (args['skip-http']) http = { skipped: true, reason: '--skip-http' }
     else {
-      console.log('\nhttp (functions/node.ts in a child process; autocannon here)')
-      http = await runHttpBench({ quick: args.quick, root })
+      console.log('\nhttp (functions/node.ts and the load generator each in a fresh child process)')
+      const out = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'http-main.ts'), ...(args.quick ? ['--quick'] : [])],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+          maxBuffer: 16 * 1024 * 1024,
+        },
+      )
+      http = JSON.parse(out.trim().split('\n').at(-1)!) as HttpResults
     }
 
     // ---- report ----------------------------------------------------------------------------

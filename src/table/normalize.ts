@@ -119,13 +119,21 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
   // symbol
   const symIn = data.symbol
   const symbols = new Array<string>(n)
+  let lastValid: unknown // a batch is mostly runs of one symbol: check each distinct run once
   for (let i = 0; i < n; i++) {
     const s = symIn[i]
+    if (s === lastValid) {
+      symbols[i] = s as string
+      continue
+    }
     const problem = s === undefined || s === null ? 'missing: every row needs a symbol' : symbolProblem(s)
     if (problem) {
       issues.add(i, 'symbol', problem)
       if (issues.full) break
-    } else symbols[i] = s as string
+    } else {
+      symbols[i] = s as string
+      lastValid = s
+    }
   }
 
   // time: per row, the first alias present wins; more than one present in a row is ambiguous

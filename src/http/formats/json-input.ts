@@ -3,7 +3,7 @@
 import { type FieldIssue, ValidationError } from '../../errors.js'
 import { describeValue } from '../../keys.js'
 import type { InputColumns } from '../../types.js'
-import { findBadElement, parseJson } from './json-text.js'
+import { BIG_RUN, findBadElement, parseJson } from './json-text.js'
 import { type BodyLimit, decodeUtf8, readAllBytes, textChunks } from './read-body.js'
 
 /**
@@ -72,14 +72,14 @@ export async function parseJsonBody(body: ReadableStream<Uint8Array> | null, lim
 export async function parseNdjsonBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<InputColumns> {
   const builder = new ColumnBuilder()
   let line = 0
-  const takeLine = (raw: string): void => {
+  const takeLine = (raw: string, mayHoldBigInts: boolean): void => {
     line++
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw
     if (text.trim() === '') return
     const row = builder.length
     let parsed: ReturnType<typeof parseJson>
     try {
-      parsed = parseJson(text)
+      parsed = parseJson(text, mayHoldBigInts)
     } catch (error) {
       throw new ValidationError([{ row, line, field: 'body', message: syntaxMessage(error) }])
     }
@@ -92,16 +92,18 @@ export async function parseNdjsonBody(body: ReadableStream<Uint8Array> | null, l
   // Only the newly arrived text is searched for newlines, so a very long line costs linear time.
   let pending = ''
   for await (const text of textChunks(body, limit)) {
+    // one big-integer pre-check per chunk (with the carried-over partial line), not per line
+    const big = BIG_RUN.test(pending) || BIG_RUN.test(text) || BIG_RUN.test(pending.slice(-20) + text.slice(0, 20))
     let start = 0
     let nl = text.indexOf('\n')
     while (nl >= 0) {
-      takeLine(pending + text.slice(start, nl))
+      takeLine(pending + text.slice(start, nl), big)
       pending = ''
       start = nl + 1
       nl = text.indexOf('\n', start)
     }
     pending += text.slice(start)
   }
-  if (pending !== '') takeLine(pending)
+  if (pending !== '') takeLine(pending, true)
   return builder.finish()
 }

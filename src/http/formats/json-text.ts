@@ -8,7 +8,7 @@
  * Pre-check for a possible big integer: 16+ digits after a non-digit that is not a decimal
  * point. (A bare `\d{16}` restarts at every digit of a long fraction: quadratic per number.)
  */
-const BIG_RUN = /(?:^|[^\d.])\d{16}/
+export const BIG_RUN = /(?:^|[^\d.])\d{16}/
 const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y
 
 export interface ParsedJson {
@@ -30,9 +30,10 @@ function randomMarker(): string {
 /**
  * Parses JSON text; throws the `SyntaxError` of `JSON.parse` on the original text. Integer
  * literals beyond ±(2^53 − 1) come back as tagged strings that `revive` converts to BigInt.
+ * `mayHoldBigInts: false` skips the pre-check (the caller ran BIG_RUN over a larger text).
  */
-export function parseJson(text: string): ParsedJson {
-  if (!BIG_RUN.test(text)) return { value: JSON.parse(text), revive: identity }
+export function parseJson(text: string, mayHoldBigInts = true): ParsedJson {
+  if (!mayHoldBigInts || !BIG_RUN.test(text)) return { value: JSON.parse(text), revive: identity }
   const parts: string[] = []
   let marker: string | undefined
   let last = 0
