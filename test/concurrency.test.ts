@@ -8,13 +8,11 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DeleteBucketCommand } from '@aws-sdk/client-s3'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createStorage } from '../src/node.js'
-import { createS3Store } from '../src/stores/s3-store.js'
 import { keyOf, rowsOf, uniqueDataset } from './conformance/storage.case.js'
 import { type BatchLog, keyAt, type WriterArgs, type WriterLog } from './fixtures/concurrent-writer.js'
-import { requireS3OrSkip, s3TestClient } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
 
 const WRITERS = 8
 const BATCHES = 20
@@ -141,18 +139,7 @@ describe.skipIf(!s3)('multi-process concurrent upserts on S3', () => {
   const bucket = `friday-conc-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
 
   afterAll(async () => {
-    const client = s3TestClient(s3!)
-    const store = createS3Store({ bucket, client })
-    try {
-      const { objects } = await store.list('')
-      await store.delete(objects.map((o) => o.key))
-      await client.send(new DeleteBucketCommand({ Bucket: bucket }))
-    } catch {
-      // never created
-    } finally {
-      await store.close()
-      client.destroy()
-    }
+    await deleteTestBucket(s3!, bucket)
   })
 
   it(`s3_parquet: ${WRITERS} processes x ${BATCHES} overlapping batches keep every key once and linearizable`, async () => {

@@ -3,13 +3,12 @@
  * request-count checks: object storage bills per request, so a read must not LIST its way around.
  */
 
-import { DeleteBucketCommand } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStorage } from '../src/node.js'
 import { createS3Store } from '../src/stores/s3-store.js'
 import type { DataStorage, StoreRequestStats } from '../src/types.js'
 import { bars, expectedBars, midnight, rowsOf, testStorage, uniqueDataset } from './conformance/storage.case.js'
-import { requireS3OrSkip, type S3TestConfig, s3TestClient } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3TestClient } from './helpers/s3.js'
 
 const s3 = await requireS3OrSkip()
 const bucket = `friday-lake-s3-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
@@ -36,19 +35,7 @@ function s3Storage(config: S3TestConfig, partitionBy: string[] = ['symbol', 'dat
 }
 
 afterAll(async () => {
-  if (!s3) return
-  const client = s3TestClient(s3)
-  const store = createS3Store({ bucket, client })
-  try {
-    const { objects } = await store.list('')
-    await store.delete(objects.map((o) => o.key))
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }))
-  } catch {
-    // the bucket was never created: nothing to clean up
-  } finally {
-    await store.close()
-    client.destroy()
-  }
+  if (s3) await deleteTestBucket(s3, bucket)
 })
 
 testStorage({

@@ -1,5 +1,6 @@
 /** Building manifest entries: per-file column statistics, checksums and partition summaries. */
 
+import { timeRange } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import { BOOL_NULL, type ColumnStats, type ManifestFile, type PartitionManifest, type Table } from '../types.js'
 
@@ -92,13 +93,7 @@ export function distinctSymbols(table: Table): string[] {
 }
 
 export function fileEntry(name: string, bytes: Uint8Array, checksum: string, table: Table): ManifestFile {
-  const ts = table.columns.timestamp.values as Float64Array
-  let minTs = Number.POSITIVE_INFINITY
-  let maxTs = Number.NEGATIVE_INFINITY
-  for (let i = 0; i < ts.length; i++) {
-    if (ts[i] < minTs) minTs = ts[i]
-    if (ts[i] > maxTs) maxTs = ts[i]
-  }
+  const { min: minTs, max: maxTs } = timeRange(table)
   return {
     name,
     rows: table.length,

@@ -9,7 +9,7 @@ export class FileVanishedError extends StoreError {
   }
 }
 
-import { concat, dedupeLastWins, sortTable, tablesEqual, take } from '../table/table.js'
+import { concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, readDataFile } from './context.js'
@@ -23,14 +23,7 @@ export interface Span {
 }
 
 export function spanOf(table: Table): Span {
-  const ts = table.columns.timestamp.values as Float64Array
-  let min = Number.POSITIVE_INFINITY
-  let max = Number.NEGATIVE_INFINITY
-  for (let i = 0; i < ts.length; i++) {
-    if (ts[i] < min) min = ts[i]
-    if (ts[i] > max) max = ts[i]
-  }
-  return { min, max, symbols: new Set(table.columns.symbol.values as string[]) }
+  return { ...timeRange(table), symbols: new Set(table.columns.symbol.values as string[]) }
 }
 
 export function touches(f: ManifestFile, span: Span): boolean {

@@ -8,6 +8,18 @@ export const KEY_SCHEMA: Schema = [
   { name: 'timestamp', type: 'timestamp' },
 ]
 
+/** Smallest and largest `timestamp` of a table (epoch µs); ±Infinity when empty. */
+export function timeRange(table: Table): { min: number; max: number } {
+  const ts = table.columns.timestamp.values as Float64Array
+  let min = Number.POSITIVE_INFINITY
+  let max = Number.NEGATIVE_INFINITY
+  for (let i = 0; i < ts.length; i++) {
+    if (ts[i] < min) min = ts[i]
+    if (ts[i] > max) max = ts[i]
+  }
+  return { min, max }
+}
+
 /** A column of `n` nulls. */
 export function nullColumn(type: ColumnType, n: number): Column {
   switch (type) {

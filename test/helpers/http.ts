@@ -7,14 +7,12 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DeleteBucketCommand } from '@aws-sdk/client-s3'
 import type { Hono } from 'hono'
 import { type AppOptions, createApp } from '../../src/http/index.js'
 import { createStorage } from '../../src/node.js'
-import { createS3Store } from '../../src/stores/s3-store.js'
 import { toRows } from '../../src/table/table.js'
 import type { DataStorage } from '../../src/types.js'
-import { requireS3OrSkip, s3TestClient } from './s3.js'
+import { deleteTestBucket, requireS3OrSkip } from './s3.js'
 
 export interface TestLake {
   name: 'local' | 's3'
@@ -63,18 +61,7 @@ export async function s3Lake(): Promise<TestLake | null> {
     storage,
     async cleanup() {
       await storage.close()
-      const client = s3TestClient(config)
-      const store = createS3Store({ bucket, client })
-      try {
-        const { objects } = await store.list('')
-        await store.delete(objects.map((o) => o.key))
-        await client.send(new DeleteBucketCommand({ Bucket: bucket }))
-      } catch {
-        // the bucket was never created: nothing to clean up
-      } finally {
-        await store.close()
-        client.destroy()
-      }
+      await deleteTestBucket(config, bucket)
     },
   }
 }

@@ -70,6 +70,22 @@ export function s3TestClient(config: S3TestConfig, extra: Partial<S3ClientConfig
   })
 }
 
+/** Empties and removes a test bucket; a bucket that was never created is fine. */
+export async function deleteTestBucket(config: S3TestConfig, bucket: string): Promise<void> {
+  const client = s3TestClient(config)
+  const store = createS3Store({ bucket, client })
+  try {
+    const { objects } = await store.list('')
+    await store.delete(objects.map((o) => o.key))
+    await client.send(new DeleteBucketCommand({ Bucket: bucket }))
+  } catch {
+    // the bucket was never created: nothing to clean up
+  } finally {
+    await store.close()
+    client.destroy()
+  }
+}
+
 /** A store on a fresh, uniquely named bucket; `cleanup` empties and removes the bucket. */
 export async function createTestBucketStore(
   name = 'test',
