@@ -48,6 +48,8 @@ describe('defaults', () => {
           validate_partitioning: true,
           row_group_size: 100_000,
         },
+        postgres: { driver: 'auto', schema: 'public', pool_max: 10 },
+        mongodb: { database: 'friday' },
       },
     })
   })
@@ -135,7 +137,7 @@ describe('environment variable overrides', () => {
     expect(issues).toEqual([
       {
         path: 'storage.default_backend',
-        message: "expected 'local_parquet' | 's3_parquet', got 'sqlite' (from env STORAGE_BACKEND)",
+        message: "expected 'local_parquet' | 's3_parquet' | 'postgres' | 'mongodb', got 'sqlite' (from env STORAGE_BACKEND)",
       },
       { path: 'storage.s3_parquet.endpoint', message: "expected an http(s) URL, got 'minio:9000' (from env AWS_ENDPOINT_URL)" },
     ])
@@ -402,5 +404,54 @@ describe('backend selection by config only', () => {
         else process.env[key] = value
       }
     }
+  })
+})
+
+describe('database backends', () => {
+  it('DATABASE_URL, POSTGRES_DRIVER, MONGODB_URL and MONGODB_DB fill their sections', () => {
+    const c = parseConfig(
+      {},
+      {
+        STORAGE_BACKEND: 'postgres',
+        DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/market',
+        POSTGRES_DRIVER: 'neon',
+        MONGODB_URL: 'mongodb://127.0.0.1:27017',
+        MONGODB_DB: 'bars',
+      },
+    )
+    expect(c.storage.default_backend).toBe('postgres')
+    expect(c.storage.postgres).toEqual({
+      url: 'postgres://u:p@127.0.0.1:5432/market',
+      driver: 'neon',
+      schema: 'public',
+      pool_max: 10,
+    })
+    expect(c.storage.mongodb).toEqual({ url: 'mongodb://127.0.0.1:27017', database: 'bars' })
+  })
+
+  it('choosing a database backend without its URL names the missing setting and its variable', () => {
+    expect(issuesOf(() => parseConfig({ storage: { default_backend: 'postgres' } }, {}))).toEqual([
+      {
+        path: 'storage.postgres.url',
+        message: "required when storage.default_backend is 'postgres' (set it in the config or with DATABASE_URL)",
+      },
+    ])
+    expect(issuesOf(() => parseConfig({}, { STORAGE_BACKEND: 'mongodb' }))).toEqual([
+      {
+        path: 'storage.mongodb.url',
+        message: "required when storage.default_backend is 'mongodb' (set it in the config or with MONGODB_URL)",
+      },
+    ])
+  })
+
+  it('a URL of the wrong kind or an unknown driver is rejected with the path and what was expected', () => {
+    const issues = issuesOf(() =>
+      parseConfig({ storage: { postgres: { url: 'mysql://x', driver: 'odbc' }, mongodb: { url: 'http://x' } } }, {}),
+    )
+    expect(issues.map((i) => i.path).sort()).toEqual(['storage.mongodb.url', 'storage.postgres.driver', 'storage.postgres.url'])
+    expect(issues.find((i) => i.path === 'storage.postgres.url')?.message).toContain(
+      'expected a postgres:// or postgresql:// URL',
+    )
+    expect(issues.find((i) => i.path === 'storage.postgres.driver')?.message).toContain("expected 'auto' | 'neon' | 'pg'")
   })
 })

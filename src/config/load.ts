@@ -37,6 +37,10 @@ const ENV_OVERRIDES: { name: string; path: string[]; boolean?: true }[] = [
   { name: 'AWS_ACCESS_KEY_ID', path: ['storage', 's3_parquet', 'access_key_id'] },
   { name: 'AWS_SECRET_ACCESS_KEY', path: ['storage', 's3_parquet', 'secret_access_key'] },
   { name: 'AWS_SESSION_TOKEN', path: ['storage', 's3_parquet', 'session_token'] },
+  { name: 'DATABASE_URL', path: ['storage', 'postgres', 'url'] },
+  { name: 'POSTGRES_DRIVER', path: ['storage', 'postgres', 'driver'] },
+  { name: 'MONGODB_URL', path: ['storage', 'mongodb', 'url'] },
+  { name: 'MONGODB_DB', path: ['storage', 'mongodb', 'database'] },
 ]
 
 /**

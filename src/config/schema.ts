@@ -131,6 +131,28 @@ export const S3ParquetSchema = v.strictObject({
   ...lakeEntries,
 })
 
+const DbUrl = (scheme: RegExp, what: string) =>
+  v.pipe(
+    v.string(),
+    v.check((u) => scheme.test(u), expected(what)),
+  )
+
+export const PostgresSchema = v.strictObject({
+  /** Required when `postgres` is the default backend (DATABASE_URL). */
+  url: v.optional(DbUrl(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL')),
+  /** `neon` (@neondatabase/serverless: WebSocket, runs on Workers/Bun/Node), `pg` (TCP), `auto`: neon for *.neon.tech, else pg. */
+  driver: v.optional(v.picklist(['auto', 'neon', 'pg']), 'auto'),
+  /** The PostgreSQL schema holding the dataset tables. */
+  schema: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]{0,62}$/, expected('a lower-case SQL identifier'))), 'public'),
+  pool_max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 10),
+})
+
+export const MongodbSchema = v.strictObject({
+  /** Required when `mongodb` is the default backend (MONGODB_URL). */
+  url: v.optional(DbUrl(/^mongodb(\+srv)?:\/\//, 'a mongodb:// or mongodb+srv:// URL')),
+  database: v.optional(NonEmptyString('a database name'), 'friday'),
+})
+
 /**
  * One section per backend, keyed by the backend's name. Adding a backend (postgres, mongodb)
  * is one entry here: its name becomes a valid `default_backend` and its section gets defaults.
@@ -138,6 +160,8 @@ export const S3ParquetSchema = v.strictObject({
 const backendSections = {
   local_parquet: v.optional(LocalParquetSchema, {}),
   s3_parquet: v.optional(S3ParquetSchema, {}),
+  postgres: v.optional(PostgresSchema, {}),
+  mongodb: v.optional(MongodbSchema, {}),
 }
 
 export type BackendName = keyof typeof backendSections
@@ -161,6 +185,8 @@ type StorageInput = v.InferInput<typeof StorageSchema>
 export type StorageConfig = v.InferOutput<typeof StorageSchema>
 export type LocalParquetConfig = StorageConfig['local_parquet']
 export type S3ParquetConfig = StorageConfig['s3_parquet']
+export type PostgresConfig = StorageConfig['postgres']
+export type MongodbConfig = StorageConfig['mongodb']
 
 /** Rebuilds strict objects with every key optional and no defaults; leaves are kept as they are. */
 function deepPartial(schema: v.GenericSchema): v.GenericSchema {
@@ -207,6 +233,28 @@ const s3Path = (key: keyof S3ParquetConfig) => ['storage', 's3_parquet', key] as
 /** The effective config (profile and environment applied): the file schema plus cross-field rules. */
 export const ConfigSchema = v.pipe(
   ConfigFileSchema,
+  v.forward(
+    v.partialCheck(
+      [
+        ['storage', 'default_backend'],
+        ['storage', 'postgres', 'url'],
+      ],
+      (c: ConfigShape) => c.storage.default_backend !== 'postgres' || c.storage.postgres.url !== undefined,
+      "required when storage.default_backend is 'postgres' (set it in the config or with DATABASE_URL)",
+    ),
+    ['storage', 'postgres', 'url'] as const,
+  ),
+  v.forward(
+    v.partialCheck(
+      [
+        ['storage', 'default_backend'],
+        ['storage', 'mongodb', 'url'],
+      ],
+      (c: ConfigShape) => c.storage.default_backend !== 'mongodb' || c.storage.mongodb.url !== undefined,
+      "required when storage.default_backend is 'mongodb' (set it in the config or with MONGODB_URL)",
+    ),
+    ['storage', 'mongodb', 'url'] as const,
+  ),
   v.forward(
     v.partialCheck(
       [['storage', 'default_backend'], s3Path('bucket')],
