@@ -1,10 +1,17 @@
 /** Web-standard entry (Workers, browsers, Deno, Node): config, the S3 Parquet backend and the storage contract. */
 
-import { createStorageWith, s3ParquetFactory } from './config/factory.js'
+import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
 import type { DataStorage } from './types.js'
 
-export { type BackendFactory, createStorageWith, lakeOptionsFromConfig, s3ParquetFactory } from './config/factory.js'
+export { createNeonPool, createPostgresStorage, type PgPoolLike } from './backends/postgres/index.js'
+export {
+  type BackendFactory,
+  createStorageWith,
+  lakeOptionsFromConfig,
+  postgresFactory,
+  s3ParquetFactory,
+} from './config/factory.js'
 export { type ConfigIssue, defaultConfig, type Env, parseConfig } from './config/load.js'
 export type {
   BackendName,
@@ -29,8 +36,12 @@ export { BOOL_NULL } from './types.js'
 
 /**
  * Storage from a config object and environment variables (e.g. a Worker's `env`). Supports the
- * backends that need no filesystem: `s3_parquet`. For `local_parquet` use the Node/Bun entry.
+ * backends that need no filesystem: `s3_parquet` and `postgres` (through Neon's WebSocket driver).
+ * For `local_parquet` use the Node/Bun entry.
  */
 export function createStorage(config?: unknown, env: Env = {}): DataStorage {
-  return createStorageWith({ s3_parquet: (c) => s3ParquetFactory(c) }, parseConfig(config, env))
+  return createStorageWith(
+    { s3_parquet: (c) => s3ParquetFactory(c), postgres: (c) => postgresFactory(c) },
+    parseConfig(config, env),
+  )
 }

@@ -1,23 +1,39 @@
 /** Node/Bun entry: everything in the Web entry plus the local filesystem (`local_parquet`) backend. */
 
+import ws from 'ws'
 import { localParquetFactory } from './backends/node/local-parquet.js'
 import { useNativeCodecs } from './backends/node/native-codecs.js'
-import { createStorageWith, s3ParquetFactory } from './config/factory.js'
+import { choosePostgresDriver, createNeonPool } from './backends/postgres/index.js'
+import { createPgPool } from './backends/postgres/node.js'
+import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
+import type { FridayConfig } from './config/schema.js'
 import type { DataStorage } from './types.js'
 
 export { createLocalFsStore, type LocalFsStoreOptions } from './backends/node/local-fs-store.js'
 export { localParquetFactory } from './backends/node/local-parquet.js'
 export { useNativeCodecs } from './backends/node/native-codecs.js'
+export { createPgPool, createPostgresPool } from './backends/postgres/node.js'
 export * from './index.js'
 
 /** Storage from a config object and environment variables (default `process.env`): `local_parquet` or `s3_parquet`. */
 export function createStorage(config?: unknown, env: Env = process.env): DataStorage {
   useNativeCodecs()
   return createStorageWith(
-    { local_parquet: localParquetFactory, s3_parquet: (c) => s3ParquetFactory(c) },
+    { local_parquet: localParquetFactory, s3_parquet: (c) => s3ParquetFactory(c), postgres: nodePostgresFactory },
     parseConfig(config, env),
   )
+}
+
+/** postgres on Node/Bun: `pg` over TCP for ordinary servers, Neon's driver (with `ws`) for Neon hosts. */
+function nodePostgresFactory(config: FridayConfig): DataStorage {
+  const p = config.storage.postgres
+  if (!p.url) return postgresFactory(config)
+  const pool =
+    choosePostgresDriver(p.url, p.driver) === 'pg'
+      ? createPgPool(p.url, { max: p.pool_max })
+      : createNeonPool(p.url, { max: p.pool_max, webSocketConstructor: ws })
+  return postgresFactory(config, { pool, ownsPool: true })
 }
 
 let defaultStorage: DataStorage | undefined

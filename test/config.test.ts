@@ -48,8 +48,8 @@ describe('defaults', () => {
           validate_partitioning: true,
           row_group_size: 100_000,
         },
-        postgres: { driver: 'auto', schema: 'public', pool_max: 10 },
-        mongodb: { database: 'friday' },
+        postgres: { driver: 'auto', schema: 'public', pool_max: 10, partition_by: ['symbol', 'date'] },
+        mongodb: { database: 'friday', partition_by: ['symbol', 'date'] },
       },
     })
   })
@@ -425,8 +425,9 @@ describe('database backends', () => {
       driver: 'neon',
       schema: 'public',
       pool_max: 10,
+      partition_by: ['symbol', 'date'],
     })
-    expect(c.storage.mongodb).toEqual({ url: 'mongodb://127.0.0.1:27017', database: 'bars' })
+    expect(c.storage.mongodb).toEqual({ url: 'mongodb://127.0.0.1:27017', database: 'bars', partition_by: ['symbol', 'date'] })
   })
 
   it('choosing a database backend without its URL names the missing setting and its variable', () => {

@@ -4,6 +4,7 @@
  */
 
 import type { S3Client } from '@aws-sdk/client-s3'
+import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../backends/postgres/index.js'
 import { ConfigError } from '../errors.js'
 import { LakeStorage } from '../lake/lake-storage.js'
 import type { LakeOptions } from '../lake/options.js'
@@ -73,5 +74,23 @@ export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client
     store,
     requireConditionalWrites: s3.require_conditional_writes,
     ...lakeOptionsFromConfig(s3, config),
+  })
+}
+
+/**
+ * The `postgres` backend: one table per dataset. The Web build reaches Postgres through Neon's
+ * WebSocket driver; the Node entry passes a `pg` pool for ordinary servers (`deps.pool`).
+ */
+export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike; ownsPool?: boolean } = {}): DataStorage {
+  const pg = config.storage.postgres
+  if (!pg.url && !deps.pool) {
+    const message = "required when storage.default_backend is 'postgres' (set it in the config or with DATABASE_URL)"
+    throw new ConfigError(`storage.postgres.url: ${message}`, [{ path: 'storage.postgres.url', message }])
+  }
+  return createPostgresStorage({
+    pool: deps.pool ?? createNeonPool(pg.url!, { max: pg.pool_max }),
+    schema: pg.schema,
+    partitionBy: [...pg.partition_by],
+    ownsPool: deps.pool ? (deps.ownsPool ?? false) : true,
   })
 }

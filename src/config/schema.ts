@@ -145,12 +145,15 @@ export const PostgresSchema = v.strictObject({
   /** The PostgreSQL schema holding the dataset tables. */
   schema: v.optional(v.pipe(v.string(), v.regex(/^[a-z_][a-z0-9_]{0,62}$/, expected('a lower-case SQL identifier'))), 'public'),
   pool_max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 10),
+  /** Partitions reported by listPartitions/getManifest/verify (the data itself is one table). */
+  partition_by: v.optional(PartitionBy, () => ['symbol', 'date'] as PartitionKey[]),
 })
 
 export const MongodbSchema = v.strictObject({
   /** Required when `mongodb` is the default backend (MONGODB_URL). */
   url: v.optional(DbUrl(/^mongodb(\+srv)?:\/\//, 'a mongodb:// or mongodb+srv:// URL')),
   database: v.optional(NonEmptyString('a database name'), 'friday'),
+  partition_by: v.optional(PartitionBy, () => ['symbol', 'date'] as PartitionKey[]),
 })
 
 /**

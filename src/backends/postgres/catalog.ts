@@ -1,0 +1,155 @@
+/**
+ * The metadata tables of the Postgres backend and the per-dataset data tables.
+ *
+ * - `friday_datasets`: one row per dataset: its schema (the source of truth, like the lake's
+ *   `_dataset.json`), partitioning and data table name.
+ * - `friday_partitions`: one row per (dataset, partition path): version, commit id, rows,
+ *   canonical bytes, min/max µs, checksum and symbols; updated in the data's transaction.
+ * - `ds_<dataset>`: the rows, primary key (symbol, timestamp), symbol in the "C" collation so
+ *   ORDER BY matches the contract's code-unit order for BMP symbols.
+ */
+
+import type { PartitionKey } from '../../lake/options.js'
+import type { ColumnSchema, Schema } from '../../types.js'
+import type { PgQueryable, Session } from './session.js'
+import { ident, qualified, SQL_TYPES, tableNameOf } from './sql.js'
+
+export interface DatasetRow {
+  name: string
+  table: string
+  schema: Schema
+  partitionBy: PartitionKey[]
+}
+
+export class Catalog {
+  readonly datasets: string
+  readonly partitions: string
+
+  constructor(
+    private readonly session: Session,
+    readonly schemaName: string,
+  ) {
+    this.datasets = qualified(schemaName, 'friday_datasets')
+    this.partitions = qualified(schemaName, 'friday_partitions')
+  }
+
+  dataTable(row: Pick<DatasetRow, 'table'>): string {
+    return qualified(this.schemaName, row.table)
+  }
+
+  /**
+   * Creates the schema and metadata tables if missing. Idempotent, and safe when several
+   * instances start at once: one transaction serialized by an advisory lock.
+   */
+  async setup(): Promise<void> {
+    const s = this.session
+    await s.transaction(async (c) => {
+      await s.run(c, 'head', 'SELECT pg_advisory_xact_lock(hashtext($1))', [`friday.postgres.setup:${this.schemaName}`])
+      const exists = await s.run(c, 'head', 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schemaName])
+      if (!exists.rows.length) await s.run(c, 'put', `CREATE SCHEMA IF NOT EXISTS ${ident(this.schemaName)}`)
+      await s.run(
+        c,
+        'put',
+        `CREATE TABLE IF NOT EXISTS ${this.datasets} (
+          name text COLLATE "C" PRIMARY KEY,
+          table_name text NOT NULL,
+          schema jsonb NOT NULL,
+          partition_by jsonb NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )`,
+      )
+      await s.run(
+        c,
+        'put',
+        `CREATE TABLE IF NOT EXISTS ${this.partitions} (
+          dataset text COLLATE "C" NOT NULL REFERENCES ${this.datasets} (name) ON DELETE CASCADE,
+          path text COLLATE "C" NOT NULL,
+          symbol text COLLATE "C",
+          period text,
+          lo timestamptz,
+          hi timestamptz,
+          version integer NOT NULL DEFAULT 0,
+          commit_id text,
+          committed_at timestamptz,
+          rows bigint NOT NULL DEFAULT 0,
+          bytes bigint NOT NULL DEFAULT 0,
+          min_ts bigint,
+          max_ts bigint,
+          checksum text,
+          symbols text[] NOT NULL DEFAULT '{}',
+          PRIMARY KEY (dataset, path)
+        )`,
+      )
+    })
+  }
+
+  private parse(r: { name: string; table_name: string; schema: Schema; partition_by: PartitionKey[] }): DatasetRow {
+    return { name: r.name, table: r.table_name, schema: r.schema, partitionBy: r.partition_by }
+  }
+
+  /** The dataset row, optionally locked (`SHARE` by writers, `UPDATE` to change the schema). */
+  async load(db: PgQueryable, name: string, lock?: 'SHARE' | 'UPDATE'): Promise<DatasetRow | null> {
+    const res = await this.session.run(
+      db,
+      'head',
+      `SELECT name, table_name, schema, partition_by FROM ${this.datasets} WHERE name = $1${lock ? ` FOR ${lock}` : ''}`,
+      [name],
+    )
+    return res.rows.length ? this.parse(res.rows[0]) : null
+  }
+
+  async names(db: PgQueryable): Promise<string[]> {
+    const res = await this.session.run(db, 'list', `SELECT name FROM ${this.datasets}`)
+    return res.rows.map((r) => r.name as string).sort()
+  }
+
+  /**
+   * Creates the dataset row and its data table (inside the caller's transaction) unless another
+   * transaction did; returns the row locked FOR UPDATE.
+   */
+  async create(db: PgQueryable, name: string, schema: Schema, partitionBy: PartitionKey[]): Promise<DatasetRow> {
+    const s = this.session
+    const table = tableNameOf(name)
+    const inserted = await s.run(
+      db,
+      'put',
+      `INSERT INTO ${this.datasets} (name, table_name, schema, partition_by) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [name, table, JSON.stringify(schema), JSON.stringify(partitionBy)],
+    )
+    if (inserted.rows.length) {
+      const cols = schema
+        .filter((c) => c.name !== 'symbol' && c.name !== 'timestamp')
+        .map((c) => `, ${ident(c.name)} ${SQL_TYPES[c.type]}`)
+        .join('')
+      const t = qualified(this.schemaName, table)
+      await s.run(
+        db,
+        'put',
+        `CREATE TABLE IF NOT EXISTS ${t} (symbol text COLLATE "C" NOT NULL, "timestamp" timestamptz NOT NULL${cols},
+         PRIMARY KEY (symbol, "timestamp"))`,
+      )
+      if (partitionBy[0] !== 'symbol') {
+        await s.run(db, 'put', `CREATE INDEX IF NOT EXISTS ${ident(`${table.slice(0, 55)}_ts`)} ON ${t} ("timestamp")`)
+      }
+    }
+    const row = await this.load(db, name, 'UPDATE')
+    if (!row) throw new Error(`dataset ${name} vanished while being created`)
+    return row
+  }
+
+  /** Adds columns to the data table and the dataset schema; the caller holds the row FOR UPDATE. */
+  async addColumns(db: PgQueryable, row: DatasetRow, columns: ColumnSchema[]): Promise<DatasetRow> {
+    const s = this.session
+    const add = columns.filter((c) => !row.schema.some((x) => x.name === c.name))
+    if (!add.length) return row
+    await s.run(
+      db,
+      'put',
+      `ALTER TABLE ${this.dataTable(row)} ${add.map((c) => `ADD COLUMN IF NOT EXISTS ${ident(c.name)} ${SQL_TYPES[c.type]}`).join(', ')}`,
+    )
+    const schema = [...row.schema, ...add]
+    await s.run(db, 'put', `UPDATE ${this.datasets} SET schema = $2 WHERE name = $1`, [row.name, JSON.stringify(schema)])
+    return { ...row, schema }
+  }
+}

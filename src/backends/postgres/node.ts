@@ -1,0 +1,22 @@
+/** Node-only part of the PostgreSQL backend: the `pg` pool and a pool for a URL by driver choice. */
+
+import { choosePostgresDriver, type PostgresDriver } from './driver.js'
+import { createNeonPool, type NeonPoolOptions } from './neon-pool.js'
+import { createPgPool, type PgPoolOptions } from './pg-pool.js'
+import type { PgPoolLike } from './session.js'
+
+export { createPgPool, type PgPoolOptions } from './pg-pool.js'
+
+/** A pool for `url`: node-postgres, or Neon over WebSocket (`ws` as the WebSocket on Node). */
+export async function createPostgresPool(
+  url: string,
+  options: { driver?: PostgresDriver | 'auto'; max?: number; pg?: PgPoolOptions; neon?: NeonPoolOptions } = {},
+): Promise<PgPoolLike> {
+  const driver = choosePostgresDriver(url, options.driver)
+  if (driver === 'pg') return createPgPool(url, { max: options.max, ...options.pg })
+  const neon = { max: options.max, ...options.neon }
+  if (neon.webSocketConstructor === undefined && typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'function') {
+    neon.webSocketConstructor = (await import('ws')).default
+  }
+  return createNeonPool(url, neon)
+}

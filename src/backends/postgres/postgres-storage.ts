@@ -1,0 +1,419 @@
+/**
+ * `DataStorage` on PostgreSQL: one table per dataset, metadata tables for schemas and
+ * partitions (see `catalog.ts`). Web-standard: it receives a pool (`pg.Pool` or Neon's `Pool`).
+ */
+
+import { ClosedError, ConfigError, ValidationError } from '../../errors.js'
+import { checkDatasetName } from '../../keys.js'
+import { newId } from '../../lake/ids.js'
+import type { PartitionKey } from '../../lake/options.js'
+import { checkPartitionBy, parsePath, pathOf } from '../../lake/partitioning.js'
+import { emptyTable, KEY_SCHEMA } from '../../table/table.js'
+import { formatUs } from '../../table/time.js'
+import type {
+  DataStorage,
+  DatasetDescription,
+  DeleteOptions,
+  DeleteResult,
+  GcOptions,
+  GcReport,
+  InputColumns,
+  InputRow,
+  PartitionFilter,
+  PartitionInfo,
+  PartitionManifest,
+  ReadOptions,
+  ScanOptions,
+  StoreRequestStats,
+  Table,
+  VerifyProblem,
+  VerifyReport,
+  WriteMode,
+  WriteOptions,
+  WriteResult,
+} from '../../types.js'
+import { Catalog, type DatasetRow } from './catalog.js'
+import {
+  infoOf,
+  manifestOf,
+  PARTITION_COLUMNS,
+  type PartitionRow,
+  Partitions,
+  parsePartitionRow,
+  refOfDay,
+  statsSubquery,
+} from './partitions.js'
+import { checkLimit, filterSql, projection, type RowFilter, rowFilter, selectList, tableFromRows } from './read.js'
+import { type PgPoolLike, Session } from './session.js'
+import { tsParam } from './sql.js'
+import { prepareBatch, type WriteContext, writeBatch } from './write.js'
+
+export interface PostgresStorageOptions {
+  /** A `pg.Pool`, a Neon `Pool`, or anything with `query` and `connect` (see `PgPoolLike`). */
+  pool: PgPoolLike
+  /** PostgreSQL schema for all tables (default `public`); created if missing. */
+  schema?: string
+  /** Backend name reported by `storage.backend` (default `postgres`). */
+  backend?: string
+  /** Partitioning of new datasets, as in the lake (default `['symbol', 'date']`). */
+  partitionBy?: PartitionKey[]
+  /** `close()` also ends the pool (default false: whoever created the pool ends it). */
+  ownsPool?: boolean
+}
+
+const WRITE_MODES: WriteMode[] = ['upsert', 'append', 'replace']
+const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+const DATASET_TTL_MS = 5_000
+
+export class PostgresStorage implements DataStorage {
+  readonly backend: string
+  private readonly session: Session
+  private readonly catalog: Catalog
+  private readonly partitions: Partitions
+  private readonly partitionBy: PartitionKey[]
+  private readonly ownsPool: boolean
+  private ready: Promise<void> | null = null
+  private closed = false
+  private readonly cache = new Map<string, { row: DatasetRow; at: number }>()
+
+  constructor(options: PostgresStorageOptions) {
+    const schema = options.schema ?? 'public'
+    if (!SCHEMA_RE.test(schema)) {
+      const message = `expected a PostgreSQL schema name (letters, digits, '_'), got ${JSON.stringify(schema)}`
+      throw new ConfigError(`postgres schema: ${message}`, [{ path: 'schema', message }])
+    }
+    if (!options.pool || typeof options.pool.query !== 'function' || typeof options.pool.connect !== 'function') {
+      throw new ConfigError('postgres: a pool with query() and connect() is required', [{ path: 'pool', message: 'required' }])
+    }
+    this.backend = options.backend ?? 'postgres'
+    this.partitionBy = checkPartitionBy(options.partitionBy ?? ['symbol', 'date'])
+    this.ownsPool = options.ownsPool ?? false
+    this.session = new Session(options.pool)
+    this.catalog = new Catalog(this.session, schema)
+    this.partitions = new Partitions(this.session, this.catalog)
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** Metadata tables exist (created once per instance; a failure is retried on the next call). */
+  private ensureReady(): Promise<void> {
+    if (this.closed) throw new ClosedError()
+    this.ready ??= this.catalog.setup().catch((err) => {
+      this.ready = null
+      throw err
+    })
+    return this.ready
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.ownsPool) await this.session.pool.end?.()
+  }
+
+  requestStats(): StoreRequestStats {
+    return this.session.stats()
+  }
+
+  /**
+   * The dataset row. Reads load it fresh (one indexed lookup) so they see columns other
+   * instances added; writes may use a cached copy because they re-check it in their transaction.
+   */
+  private async dataset(name: string, fresh = true): Promise<DatasetRow | null> {
+    const ds = checkDatasetName(name)
+    await this.ensureReady()
+    const hit = this.cache.get(ds)
+    if (!fresh && hit && Date.now() - hit.at < DATASET_TTL_MS) return hit.row
+    const row = await this.catalog.load(this.session.pool, ds)
+    if (row) this.cache.set(ds, { row, at: Date.now() })
+    else this.cache.delete(ds)
+    return row
+  }
+
+  private context(): WriteContext {
+    return {
+      session: this.session,
+      catalog: this.catalog,
+      partitions: this.partitions,
+      partitionBy: this.partitionBy,
+      newCommitId: newId,
+    }
+  }
+
+  // ---- writes ----------------------------------------------------------------------------
+
+  async write(dataset: string, data: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+    const name = checkDatasetName(dataset)
+    const mode = options.mode ?? 'upsert'
+    if (!WRITE_MODES.includes(mode)) {
+      throw new ValidationError([
+        { field: 'mode', message: `expected one of ${WRITE_MODES.join(', ')}, got ${JSON.stringify(mode)}` },
+      ])
+    }
+    const known = await this.dataset(name, false)
+    // validate everything before the first statement that writes
+    const prepared = prepareBatch(data, known?.schema ?? null, mode)
+    if (prepared.table.length === 0) return { rowsWritten: 0, partitions: [] }
+    const { result, ds } = await this.session.transaction((db) => writeBatch(this.context(), db, name, data, mode, prepared))
+    this.cache.set(name, { row: ds, at: Date.now() })
+    return result
+  }
+
+  async delete(dataset: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const name = checkDatasetName(dataset)
+    const f = rowFilter(options)
+    if (!(await this.dataset(name))) return { rowsDeleted: 0, partitions: [] }
+    if (f.symbols?.length === 0) return { rowsDeleted: 0, partitions: [] }
+    return this.session.transaction(async (db) => {
+      const ds = await this.catalog.load(db, name, 'SHARE')
+      if (!ds) return { rowsDeleted: 0, partitions: [] }
+      const locked = await this.partitions.lockOverlapping(db, ds, f.symbols, f.start, f.end - 1)
+      const values: unknown[] = []
+      const conds = filterSql(f, values)
+      const res = await this.session.run(
+        db,
+        'delete',
+        `WITH d AS (DELETE FROM ${this.catalog.dataTable(ds)} t ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''}
+                    RETURNING t.symbol, t."timestamp")
+         SELECT symbol, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::bigint AS n FROM d GROUP BY 1, 2`,
+        values,
+      )
+      const counts = new Map<string, { ref: ReturnType<typeof refOfDay>; n: number }>()
+      for (const r of res.rows) {
+        const ref = refOfDay(ds.partitionBy, r.symbol, r.day)
+        const e = counts.get(ref.path)
+        if (e) e.n += Number(r.n)
+        else counts.set(ref.path, { ref, n: Number(r.n) })
+      }
+      const lockedPaths = new Set(locked.map((r) => r.path))
+      const refs = [...counts.values()].map((e) => e.ref).sort((a, b) => (a.path < b.path ? -1 : 1))
+      await this.partitions.lock(
+        db,
+        ds,
+        refs.filter((r) => !lockedPaths.has(r.path)),
+      )
+      await this.partitions.commit(
+        db,
+        ds,
+        refs.map((r) => r.path),
+        newId(),
+      )
+      let rowsDeleted = 0
+      for (const e of counts.values()) rowsDeleted += e.n
+      return { rowsDeleted, partitions: refs }
+    })
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
+    const limit = checkLimit(options.limit)
+    const f = rowFilter(options)
+    const ds = await this.dataset(dataset)
+    if (!ds) return emptyTable(KEY_SCHEMA)
+    const schema = projection(ds.name, ds.schema, options.columns)
+    if (limit === 0 || f.symbols?.length === 0) return emptyTable(schema)
+    return this.page(ds, schema, f, limit, null)
+  }
+
+  /** One ordered query; `after` = the last key of the previous page (keyset pagination). */
+  private async page(ds: DatasetRow, schema: Table['schema'], f: RowFilter, limit: number, after: [string, number] | null) {
+    const values: unknown[] = []
+    const conds = filterSql(f, values)
+    if (after) {
+      values.push(after[0], tsParam(after[1]))
+      conds.push(`(t.symbol, t."timestamp") > ($${values.length - 1}::text, $${values.length}::timestamptz)`)
+    }
+    let text = `SELECT ${selectList(schema)} FROM ${this.catalog.dataTable(ds)} t`
+    if (conds.length) text += ` WHERE ${conds.join(' AND ')}`
+    text += ' ORDER BY t.symbol, t."timestamp"'
+    if (Number.isFinite(limit)) {
+      values.push(limit)
+      text += ` LIMIT $${values.length}`
+    }
+    const res = await this.session.run(this.session.pool, 'get', text, values, true)
+    return tableFromRows(schema, res.rows)
+  }
+
+  async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
+    const batchSize = options.batchSize ?? 65_536
+    if (typeof batchSize !== 'number' || !(batchSize >= 1)) {
+      throw new ValidationError([{ field: 'batchSize', message: 'expected a positive integer' }])
+    }
+    let remaining = checkLimit(options.limit)
+    const f = rowFilter(options)
+    const ds = await this.dataset(dataset)
+    if (!ds || f.symbols?.length === 0) return
+    const schema = projection(ds.name, ds.schema, options.columns)
+    let after: [string, number] | null = null
+    while (remaining > 0) {
+      const want = Math.min(Math.floor(batchSize), remaining)
+      const t = await this.page(ds, schema, f, want, after)
+      if (t.length === 0) return
+      remaining -= t.length
+      after = [(t.columns.symbol.values as string[])[t.length - 1], (t.columns.timestamp.values as Float64Array)[t.length - 1]]
+      yield t
+      if (t.length < want) return
+    }
+  }
+
+  // ---- catalog ---------------------------------------------------------------------------
+
+  async listDatasets(): Promise<string[]> {
+    await this.ensureReady()
+    return this.catalog.names(this.session.pool)
+  }
+
+  private async partitionRows(ds: DatasetRow, filter: PartitionFilter = {}): Promise<PartitionRow[]> {
+    const f = rowFilter(filter)
+    if (f.symbols?.length === 0) return []
+    const values: unknown[] = [ds.name]
+    const conds = ['dataset = $1', 'rows > 0']
+    if (f.symbols) {
+      values.push(f.symbols)
+      conds.push(`symbols && $${values.length}::text[]`)
+    }
+    if (Number.isFinite(f.start)) {
+      values.push(f.start)
+      conds.push(`max_ts >= $${values.length}`)
+    }
+    if (Number.isFinite(f.end)) {
+      values.push(f.end)
+      conds.push(`min_ts < $${values.length}`)
+    }
+    const res = await this.session.run(
+      this.session.pool,
+      'list',
+      `SELECT ${PARTITION_COLUMNS} FROM ${this.catalog.partitions} WHERE ${conds.join(' AND ')}`,
+      values,
+    )
+    return res.rows.map(parsePartitionRow).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  }
+
+  async describe(dataset: string): Promise<DatasetDescription | null> {
+    const ds = await this.dataset(dataset)
+    if (!ds) return null
+    const rows = await this.partitionRows(ds)
+    const symbols = new Set<string>()
+    let n = 0
+    let bytes = 0
+    let min: number | null = null
+    let max: number | null = null
+    for (const p of rows) {
+      n += p.rows
+      bytes += p.bytes
+      for (const s of p.symbols) symbols.add(s)
+      if (p.minTs !== null && (min === null || p.minTs < min)) min = p.minTs
+      if (p.maxTs !== null && (max === null || p.maxTs > max)) max = p.maxTs
+    }
+    return {
+      name: ds.name,
+      schema: ds.schema,
+      partitionBy: ds.partitionBy,
+      symbols: [...symbols].sort(),
+      start: min === null ? null : formatUs(min),
+      end: max === null ? null : formatUs(max),
+      rows: n,
+      bytes,
+      partitions: rows.length,
+      files: rows.length,
+    }
+  }
+
+  async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
+    const ds = await this.dataset(dataset)
+    if (!ds) return []
+    return (await this.partitionRows(ds, filter)).map((p) => infoOf(ds.partitionBy, p))
+  }
+
+  async getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null> {
+    const ds = await this.dataset(dataset)
+    if (!ds) return null
+    let path: string | null = null
+    if (typeof partition === 'string') {
+      const values = parsePath(ds.partitionBy, partition)
+      path = values ? pathOf(ds.partitionBy, values) : null
+    } else if (partition && typeof partition === 'object') {
+      const ok =
+        ds.partitionBy.every((k) => typeof partition[k] === 'string') && Object.keys(partition).length === ds.partitionBy.length
+      const candidate = ok ? pathOf(ds.partitionBy, partition) : null
+      path = candidate && parsePath(ds.partitionBy, candidate) ? candidate : null
+    }
+    if (!path) return null
+    const res = await this.session.run(
+      this.session.pool,
+      'get',
+      `SELECT ${PARTITION_COLUMNS} FROM ${this.catalog.partitions} WHERE dataset = $1 AND path = $2 AND version > 0`,
+      [ds.name, path],
+    )
+    if (!res.rows.length) return null
+    return manifestOf(ds.name, ds.partitionBy, ds.schema, parsePartitionRow(res.rows[0]))
+  }
+
+  // ---- maintenance -----------------------------------------------------------------------
+
+  /**
+   * Recomputes every non-empty partition's row count, canonical size and checksum from the
+   * data and compares them with the metadata; rows outside every partition are reported too.
+   */
+  async verify(dataset?: string): Promise<VerifyReport> {
+    await this.ensureReady()
+    const names = dataset === undefined ? await this.listDatasets() : [checkDatasetName(dataset)]
+    const report: VerifyReport = { ok: true, datasets: 0, partitions: 0, files: 0, bytes: 0, problems: [] }
+    for (const name of names) {
+      const ds = await this.dataset(name)
+      if (!ds) continue
+      report.datasets++
+      const res = await this.session.run(
+        this.session.pool,
+        'get',
+        `SELECT pp.path, pp.rows AS meta_rows, pp.bytes AS meta_bytes, pp.checksum AS meta_checksum, st.rows, st.bytes, st.checksum
+         FROM ${this.catalog.partitions} pp CROSS JOIN LATERAL (${statsSubquery(this.catalog, ds)}) st
+         WHERE pp.dataset = $1 AND pp.rows > 0 ORDER BY pp.path`,
+        [ds.name],
+      )
+      let covered = 0
+      for (const r of res.rows) {
+        report.partitions++
+        report.files++
+        report.bytes += Number(r.meta_bytes)
+        covered += Number(r.meta_rows)
+        const problem = (kind: VerifyProblem['problem'], message: string) =>
+          report.problems.push({ dataset: ds.name, partition: r.path, problem: kind, message })
+        if (Number(r.rows) !== Number(r.meta_rows))
+          problem('row-count-mismatch', `metadata says ${r.meta_rows} rows, the table has ${r.rows}`)
+        else if (Number(r.bytes) !== Number(r.meta_bytes))
+          problem('size-mismatch', `metadata says ${r.meta_bytes} bytes, the rows make ${r.bytes}`)
+        else if (r.checksum !== r.meta_checksum)
+          problem('checksum-mismatch', `metadata says ${r.meta_checksum}, the rows give ${r.checksum}`)
+      }
+      const total = await this.session.run(
+        this.session.pool,
+        'get',
+        `SELECT count(*)::bigint AS n FROM ${this.catalog.dataTable(ds)}`,
+      )
+      if (Number(total.rows[0].n) !== covered) {
+        report.problems.push({
+          dataset: ds.name,
+          partition: '*',
+          problem: 'row-count-mismatch',
+          message: `the table has ${total.rows[0].n} rows, the partitions' metadata ${covered}`,
+        })
+      }
+    }
+    report.ok = report.problems.length === 0
+    return report
+  }
+
+  /** Nothing to collect: PostgreSQL reclaims space itself (VACUUM); reports zeros. */
+  async gc(options: GcOptions = {}): Promise<GcReport> {
+    if (options.dataset !== undefined) checkDatasetName(options.dataset)
+    await this.ensureReady()
+    return { filesDeleted: 0, bytesDeleted: 0, keys: [] }
+  }
+}
+
+/** A Postgres-backed `DataStorage`; nothing is contacted until the first call. */
+export function createPostgresStorage(options: PostgresStorageOptions): DataStorage {
+  return new PostgresStorage(options)
+}

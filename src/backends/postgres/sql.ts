@@ -1,0 +1,127 @@
+/**
+ * SQL building blocks for the Postgres backend: quoted identifiers, column types, exact
+ * microsecond conversions, parameter encoding of columns and the canonical row text that
+ * partition checksums are computed over.
+ */
+
+import { checkDatasetName } from '../../keys.js'
+import { formatUs } from '../../table/time.js'
+import { BOOL_NULL, type Column, type ColumnType, type Schema } from '../../types.js'
+
+const IDENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/
+
+/** A double-quoted identifier. Only names that passed the repo's name rules get here; checked again. */
+export function ident(name: string): string {
+  if (!IDENT_RE.test(name)) throw new Error(`not a safe SQL identifier: ${JSON.stringify(name)}`)
+  return `"${name}"`
+}
+
+/** `"schema"."name"` */
+export function qualified(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`
+}
+
+/** FNV-1a, 32 bits, hex: keeps long dataset names unique once shortened to fit 63 bytes. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0).toString(16).padStart(8, '0')
+}
+
+/** The data table of a dataset: `ds_<dataset>`, or `ds_<first 50 chars>_<hash>` past 60 characters. */
+export function tableNameOf(dataset: string): string {
+  checkDatasetName(dataset)
+  return dataset.length <= 60 ? `ds_${dataset}` : `ds_${dataset.slice(0, 50)}_${fnv1a(dataset)}`
+}
+
+export const SQL_TYPES: Record<ColumnType, string> = {
+  float64: 'double precision',
+  int64: 'bigint',
+  string: 'text',
+  boolean: 'boolean',
+  timestamp: 'timestamptz',
+}
+
+const ARRAY_CASTS: Record<ColumnType, string> = {
+  float64: 'float8[]',
+  int64: 'int8[]',
+  string: 'text[]',
+  boolean: 'bool[]',
+  timestamp: 'timestamptz[]',
+}
+
+export function arrayCast(type: ColumnType): string {
+  return ARRAY_CASTS[type]
+}
+
+/**
+ * Epoch microseconds of a timestamptz expression as bigint, exact on every PostgreSQL version
+ * (`extract(epoch ...)` is float8 before 14): whole seconds times 10^6 plus the µs of the second.
+ */
+export function usOf(expr: string): string {
+  return `((extract(epoch from date_trunc('second', ${expr})))::bigint * 1000000 + (extract(microseconds from ${expr}))::bigint % 1000000)`
+}
+
+/** A timestamptz parameter from epoch microseconds: an ISO string with µs parses exactly. */
+export function tsParam(us: number): string {
+  return formatUs(us)
+}
+
+/** A column's values as one array parameter (nulls as `null`, int64 as decimal strings). */
+export function columnParam(col: Column | undefined, type: ColumnType, start: number, end: number): unknown[] {
+  const out = new Array(end - start)
+  if (!col) return out.fill(null)
+  switch (col.type) {
+    case 'float64':
+      for (let i = start; i < end; i++) out[i - start] = Number.isNaN(col.values[i]) ? null : col.values[i]
+      break
+    case 'timestamp':
+      for (let i = start; i < end; i++) out[i - start] = Number.isNaN(col.values[i]) ? null : formatUs(col.values[i])
+      break
+    case 'int64':
+      for (let i = start; i < end; i++) out[i - start] = col.nulls?.[i] === 1 ? null : col.values[i].toString()
+      break
+    case 'boolean':
+      for (let i = start; i < end; i++) out[i - start] = col.values[i] === BOOL_NULL ? null : col.values[i] === 1
+      break
+    case 'string':
+      for (let i = start; i < end; i++) out[i - start] = col.values[i]
+      break
+  }
+  if (col.type !== type) throw new Error(`column type ${col.type} where ${type} was expected`)
+  return out
+}
+
+/** The select-list expression that reads a column back in the form `readColumn` decodes. */
+export function selectExpr(alias: string, name: string, type: ColumnType): string {
+  const col = `${alias}.${ident(name)}`
+  return type === 'timestamp' ? usOf(col) : col
+}
+
+/**
+ * The canonical text of one row, the unit partition checksums and sizes are computed over:
+ * `symbol` (JSON), epoch µs, then `name:value` for each non-null column (float64 as the hex of
+ * its 8 IEEE bytes, strings as JSON). Null columns are left out (concat_ws skips NULLs), so
+ * adding a column to the dataset does not change the checksum of existing rows. Independent of
+ * session settings (TimeZone, extra_float_digits).
+ */
+export function rowTextExpr(alias: string, schema: Schema): string {
+  const parts = [`to_json(${alias}.symbol)::text`, `${usOf(`${alias}."timestamp"`)}::text`]
+  for (const { name, type } of schema) {
+    if (name === 'symbol' || name === 'timestamp') continue
+    const col = `${alias}.${ident(name)}`
+    const value =
+      type === 'float64'
+        ? `encode(float8send(${col}), 'hex')`
+        : type === 'string'
+          ? `to_json(${col})::text`
+          : type === 'timestamp'
+            ? `${usOf(col)}::text`
+            : `${col}::text`
+    parts.push(`'${name}:' || ${value}`)
+  }
+  return `concat_ws(',', ${parts.join(', ')})`
+}

@@ -1,0 +1,185 @@
+/**
+ * The write path of the Postgres backend: one transaction per write, set-based statements of
+ * up to `CHUNK_ROWS` rows (`INSERT ... SELECT FROM unnest($1::text[], ...)`), never one
+ * statement per row.
+ */
+
+import { DuplicateKeyError, SchemaConflictError, ValidationError } from '../../errors.js'
+import type { PartitionKey } from '../../lake/options.js'
+import { groupByPartition } from '../../lake/partitioning.js'
+import { type Normalized, normalizeInput } from '../../table/normalize.js'
+import { dedupeLastWins, duplicateKeys, KEY_SCHEMA, sortTable } from '../../table/table.js'
+import { formatUs } from '../../table/time.js'
+import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
+import type { Catalog, DatasetRow } from './catalog.js'
+import { type Partitions, refOfDay } from './partitions.js'
+import type { PgQueryable, Session } from './session.js'
+import { arrayCast, columnParam, ident, tsParam, usOf } from './sql.js'
+
+export const CHUNK_ROWS = 10_000
+
+export interface WriteContext {
+  session: Session
+  catalog: Catalog
+  partitions: Partitions
+  partitionBy: PartitionKey[]
+  newCommitId: () => string
+}
+
+/** Validates the batch against `schema` (null = new dataset); append rejects in-batch duplicates. */
+export function prepareBatch(data: InputRow[] | InputColumns | Table, schema: Schema | null, mode: WriteMode): Normalized {
+  const normalized = normalizeInput(data, schema)
+  const t = normalized.table
+  if (t.length === 0) return normalized
+  for (const c of t.schema) {
+    const col = t.columns[c.name]
+    if (col.type !== 'string') continue
+    for (let i = 0; i < t.length; i++) {
+      const v = col.values[i]
+      if (v?.includes('\u0000')) {
+        throw new ValidationError([
+          { row: i, field: c.name, message: 'contains a NUL character, which PostgreSQL text cannot store' },
+        ])
+      }
+    }
+  }
+  if (mode === 'append') {
+    const dups = duplicateKeys(t)
+    if (dups.length) {
+      throw new ValidationError(
+        dups
+          .slice(0, 20)
+          .map(([a, b]) => ({ row: b, field: 'timestamp', message: `duplicate key: same symbol and timestamp as row ${a}` })),
+      )
+    }
+    return { table: sortTable(t), newColumns: normalized.newColumns }
+  }
+  return { table: dedupeLastWins(t), newColumns: normalized.newColumns }
+}
+
+/** The dataset row for this write, created or widened as needed; the batch re-validated if the schema moved. */
+async function datasetFor(
+  ctx: WriteContext,
+  db: PgQueryable,
+  name: string,
+  data: InputRow[] | InputColumns | Table,
+  mode: WriteMode,
+  prepared: Normalized,
+): Promise<{ ds: DatasetRow; batch: Table }> {
+  let ds = await ctx.catalog.load(db, name, prepared.newColumns.length ? 'UPDATE' : 'SHARE')
+  if (!ds) ds = await ctx.catalog.create(db, name, [...KEY_SCHEMA, ...prepared.newColumns], ctx.partitionBy)
+  let batch = prepared.table
+  const stored = new Map(ds.schema.map((c) => [c.name, c.type]))
+  const stale = batch.schema.some((c) => stored.has(c.name) && stored.get(c.name) !== c.type)
+  if (stale) batch = prepareBatch(data, ds.schema, mode).table // converts, or throws SchemaConflictError
+  for (const c of batch.schema) {
+    const type = stored.get(c.name)
+    if (type && type !== c.type) throw new SchemaConflictError(c.name, type, c.type)
+  }
+  const missing = batch.schema.filter((c) => !stored.has(c.name))
+  if (missing.length) {
+    ds = (await ctx.catalog.load(db, name, 'UPDATE')) ?? ds
+    ds = await ctx.catalog.addColumns(db, ds, missing)
+  }
+  return { ds, batch }
+}
+
+/** Runs one write in the caller's transaction. */
+export async function writeBatch(
+  ctx: WriteContext,
+  db: PgQueryable,
+  name: string,
+  data: InputRow[] | InputColumns | Table,
+  mode: WriteMode,
+  prepared: Normalized,
+): Promise<{ result: WriteResult; ds: DatasetRow }> {
+  const { ds, batch } = await datasetFor(ctx, db, name, data, mode, prepared)
+  const groups = groupByPartition(batch, ds.partitionBy).map((g) => g.ref)
+  const touched = new Map<string, PartitionRef>(groups.map((r) => [r.path, r]))
+  const commitId = ctx.newCommitId()
+  const table = ctx.catalog.dataTable(ds)
+  const sym = batch.columns.symbol.values as string[]
+  const ts = batch.columns.timestamp.values as Float64Array
+
+  if (mode === 'replace') {
+    let min = Number.POSITIVE_INFINITY
+    let max = Number.NEGATIVE_INFINITY
+    for (let i = 0; i < batch.length; i++) {
+      if (ts[i] < min) min = ts[i]
+      if (ts[i] > max) max = ts[i]
+    }
+    const symbols = [...new Set(sym)]
+    const existing = await ctx.partitions.lockOverlapping(db, ds, symbols, min, max)
+    await ctx.partitions.lock(db, ds, [...groups, ...existing])
+    const res = await ctx.session.run(
+      db,
+      'delete',
+      `WITH d AS (DELETE FROM ${table} t WHERE t.symbol = ANY($1::text[]) AND t."timestamp" >= $2::timestamptz
+                  AND t."timestamp" <= $3::timestamptz RETURNING t.symbol, t."timestamp")
+       SELECT symbol, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day FROM d GROUP BY 1, 2`,
+      [symbols, tsParam(min), tsParam(max)],
+    )
+    const deleted = res.rows.map((r) => refOfDay(ds.partitionBy, r.symbol, r.day))
+    const unlocked = deleted.filter((r) => !touched.has(r.path) && !existing.some((e) => e.path === r.path))
+    await ctx.partitions.lock(db, ds, unlocked) // created by a writer that committed meanwhile
+    for (const r of deleted) if (!touched.has(r.path)) touched.set(r.path, r)
+  } else {
+    await ctx.partitions.lock(db, ds, groups)
+  }
+
+  if (mode === 'append') await assertNoExistingKeys(ctx, db, table, sym, ts)
+
+  const cols = batch.schema
+  const dataCols = ds.schema.filter((c) => c.name !== 'symbol' && c.name !== 'timestamp')
+  const conflict =
+    mode === 'upsert'
+      ? dataCols.length
+        ? ` ON CONFLICT (symbol, "timestamp") DO UPDATE SET ${dataCols.map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`).join(', ')}`
+        : ' ON CONFLICT (symbol, "timestamp") DO NOTHING'
+      : ''
+  const text = `INSERT INTO ${table} (${cols.map((c) => ident(c.name)).join(', ')})
+    SELECT * FROM unnest(${cols.map((c, i) => `$${i + 1}::${arrayCast(c.type)}`).join(', ')})${conflict}`
+  for (let start = 0; start < batch.length; start += CHUNK_ROWS) {
+    const end = Math.min(batch.length, start + CHUNK_ROWS)
+    const values = cols.map((c) => columnParam(batch.columns[c.name], c.type, start, end))
+    try {
+      await ctx.session.run(db, 'put', text, values)
+    } catch (err) {
+      if ((err as { details?: { sqlstate?: string } }).details?.sqlstate === '23505') {
+        throw new DuplicateKeyError([], 1) // unreachable while partitions are locked; kept as a safety net
+      }
+      throw err
+    }
+  }
+
+  const refs = [...touched.values()]
+  await ctx.partitions.commit(
+    db,
+    ds,
+    refs.map((r) => r.path),
+    commitId,
+  )
+  return { result: { rowsWritten: batch.length, partitions: refs }, ds }
+}
+
+/** `append`: rejects the batch, naming the keys, if any key is stored already. */
+async function assertNoExistingKeys(ctx: WriteContext, db: PgQueryable, table: string, sym: string[], ts: Float64Array) {
+  const keys: { symbol: string; timestamp: string }[] = []
+  let total = 0
+  for (let start = 0; start < sym.length; start += CHUNK_ROWS) {
+    const end = Math.min(sym.length, start + CHUNK_ROWS)
+    const stamps = new Array<string>(end - start)
+    for (let i = start; i < end; i++) stamps[i - start] = tsParam(ts[i])
+    const res = await ctx.session.run(
+      db,
+      'get',
+      `SELECT t.symbol, ${usOf('t."timestamp"')} AS us, count(*) OVER () AS total
+       FROM ${table} t JOIN unnest($1::text[], $2::timestamptz[]) AS k(symbol, ts) ON t.symbol = k.symbol AND t."timestamp" = k.ts
+       ORDER BY t.symbol, t."timestamp" LIMIT 100`,
+      [sym.slice(start, end), stamps],
+    )
+    if (res.rows.length) total += Number(res.rows[0].total)
+    for (const r of res.rows) if (keys.length < 100) keys.push({ symbol: r.symbol, timestamp: formatUs(Number(r.us)) })
+  }
+  if (total) throw new DuplicateKeyError(keys, total)
+}

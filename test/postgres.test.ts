@@ -1,0 +1,236 @@
+/**
+ * The storage conformance suite on PostgreSQL, through node-postgres (`pg`) and through the Neon
+ * serverless driver (WebSocket, via the relay in `helpers/ws-relay.ts`), plus Postgres-specific
+ * checks: exact µs and int64, concurrent writers and set-ups, quoted identifiers, parameters only.
+ */
+
+import type { Pool as NeonPool } from '@neondatabase/serverless'
+import { afterAll, describe, expect, it } from 'vitest'
+import ws from 'ws'
+import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
+import { createPgPool } from '../src/backends/postgres/node.js'
+import type { DataStorage } from '../src/types.js'
+import { bars, rowsOf, shuffle, testStorage, tms, uniqueDataset, us } from './conformance/storage.case.js'
+import { requirePostgresOrSkip } from './helpers/postgres.js'
+import { startWsRelay, type WsRelay } from './helpers/ws-relay.js'
+
+const server = await requirePostgresOrSkip()
+const relay: WsRelay | null = server ? await startWsRelay() : null
+const RUN = Math.random().toString(36).slice(2, 8)
+/** Schemas this run creates (dropped at the end, so a reused DATABASE_URL stays clean). */
+const SCHEMAS = {
+  pg: `friday_t_${RUN}_pg`,
+  neon: `friday_t_${RUN}_neon`,
+  date: `friday_t_${RUN}_date`,
+  extra: `friday_t_${RUN}_x`,
+}
+
+function neonPool(max = 10): NeonPool {
+  if (!server || !relay) throw new Error('no server')
+  const port = relay.port
+  return createNeonPool(server.url, {
+    max,
+    webSocketConstructor: ws,
+    wsProxy: (host, p) => `127.0.0.1:${port}/v1?address=${host}:${p}`,
+    useSecureWebSocket: false,
+    pipelineConnect: false,
+  })
+}
+
+const pgPool = server ? createPgPool(server.url, { max: 20 }) : null
+const neon = server ? neonPool() : null
+const skip = server ? false : 'no PostgreSQL (set DATABASE_URL or install PostgreSQL)'
+
+afterAll(async () => {
+  if (pgPool) {
+    for (const s of Object.values(SCHEMAS)) await pgPool.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`)
+    await pgPool.end()
+  }
+  await neon?.end()
+  await relay?.close()
+  await server?.stop()
+})
+
+testStorage({
+  name: 'postgres via pg',
+  create: async () => createPostgresStorage({ pool: pgPool as PgPoolLike, schema: SCHEMAS.pg }),
+  skip,
+})
+
+testStorage({
+  name: 'postgres via @neondatabase/serverless (WebSocket relay)',
+  create: async () => createPostgresStorage({ pool: neon as PgPoolLike, schema: SCHEMAS.neon }),
+  skip,
+})
+
+testStorage({
+  name: 'postgres via pg, partition_by=[date]',
+  create: async () => createPostgresStorage({ pool: pgPool as PgPoolLike, schema: SCHEMAS.date, partitionBy: ['date'] }),
+  skip,
+})
+
+describe.skipIf(Boolean(skip))('postgres backend specifics', () => {
+  const storage = (schema = SCHEMAS.extra): DataStorage => createPostgresStorage({ pool: pgPool as PgPoolLike, schema })
+
+  it('keeps microseconds exactly, before and after 1970, and stores them as timestamptz', async () => {
+    const s = storage()
+    const ds = uniqueDataset('micro')
+    const times = [
+      '2024-01-02T09:30:00.123457Z',
+      '2024-01-02T09:30:00.999999Z',
+      '1969-12-31T23:59:59.999999Z',
+      '1900-01-01T00:00:00.000001Z',
+      '2255-06-05T23:47:34.740991Z', // 2^53 - 1 µs: the last exact float64 integer,
+    ]
+    await s.write(
+      ds,
+      times.map((t, i) => ({ symbol: 'A', timestamp: t, close: i, at: new Date(Date.UTC(2024, 0, 1, 0, 0, 0, i)) })),
+    )
+    const t = await s.read(ds)
+    const expected = times.map((x) => Date.parse(x.slice(0, 23) + 'Z') * 1000 + Number(x.slice(23, 26))).sort((a, b) => a - b)
+    expect(Array.from(t.columns.timestamp.values as Float64Array)).toEqual(expected)
+    expect(Array.from(t.columns.at.values as Float64Array).sort()).toEqual(
+      [0, 1, 2, 3, 4].map((i) => (Date.UTC(2024, 0, 1) + i) * 1000).sort(),
+    )
+    const res = await pgPool!.query(
+      `SELECT to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS t FROM "${SCHEMAS.extra}"."ds_${ds}" ORDER BY 1`,
+    )
+    expect(res.rows.map((r) => `${r.t}Z`).sort()).toEqual([...times].sort())
+    await s.close()
+  })
+
+  it('keeps int64 beyond 2^53 exactly, including the extremes', async () => {
+    const s = storage()
+    const ds = uniqueDataset('int64')
+    const values = [2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n, -(2n ** 53n) - 3n, 0n]
+    await s.write(
+      ds,
+      values.map((v, i) => ({ symbol: 'A', timestamp: tms(0, i), volume: v })),
+    )
+    const t = await s.read(ds)
+    expect(Array.from(t.columns.volume.values as BigInt64Array)).toEqual(values)
+    await s.close()
+  })
+
+  it('8 writers on 8 instances (own pools) into the same partitions lose nothing; versions count the commits', async () => {
+    const ds = uniqueDataset('conc8')
+    const pools = Array.from({ length: 8 }, () => createPgPool(server!.url, { max: 2 }))
+    const storages = pools.map((pool) => createPostgresStorage({ pool, schema: SCHEMAS.extra }))
+    try {
+      const expected = new Map<string, number>()
+      const batches = storages.map((_, w) => {
+        const rows = []
+        for (const symbol of ['AAPL', 'MSFT'])
+          for (let m = 0; m < 50; m++) {
+            // every writer writes its own keys plus a column only it has (concurrent ALTER TABLEs)
+            rows.push({ symbol, timestamp: tms(0, m * 8 + w), close: w, [`c${w}`]: m })
+            expected.set(`${symbol}@${m * 8 + w}`, w)
+          }
+        return shuffle(rows, w)
+      })
+      await Promise.all(storages.map((s, w) => s.write(ds, batches[w])))
+      const t = await storages[0].read(ds)
+      expect(t.length).toBe(expected.size)
+      expect(t.schema.map((c) => c.name).sort()).toEqual(
+        ['symbol', 'timestamp', 'close', ...Array.from({ length: 8 }, (_, w) => `c${w}`)].sort(),
+      )
+      const parts = await storages[0].listPartitions(ds)
+      expect(parts.map((p) => p.version)).toEqual([8, 8])
+      expect(parts.reduce((s, p) => s + p.rows, 0)).toBe(expected.size)
+      expect((await storages[0].verify(ds)).ok).toBe(true)
+    } finally {
+      for (const s of storages) await s.close()
+      for (const p of pools) await p.end()
+    }
+  })
+
+  it('two instances setting up a fresh schema at once both succeed', async () => {
+    const schema = `friday_t_${RUN}_setup`
+    const pools = [createPgPool(server!.url, { max: 2 }), createPgPool(server!.url, { max: 2 })]
+    const [a, b] = pools.map((pool) => createPostgresStorage({ pool, schema }))
+    try {
+      const ds = uniqueDataset('setup')
+      const [ra, rb] = await Promise.all([a.write(ds, bars(['A'], [0], 3)), b.write(ds, bars(['A'], [0], 3))])
+      expect(ra.rowsWritten).toBe(3)
+      expect(rb.rowsWritten).toBe(3)
+      expect(await a.listDatasets()).toEqual([ds])
+      const tables = await pgPool!.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [
+        schema,
+      ])
+      expect(tables.rows.map((r) => r.table_name)).toEqual([`ds_${ds}`, 'friday_datasets', 'friday_partitions'])
+    } finally {
+      await a.close()
+      await b.close()
+      for (const p of pools) await p.end()
+      await pgPool!.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    }
+  })
+
+  it('quotes identifiers: a dataset and columns named with reserved words work', async () => {
+    const s = storage()
+    for (const ds of ['select', 'table', 'Order-By']) {
+      await s.write(ds, [{ symbol: 'A', timestamp: tms(0, 0), from: 1, where: 'x', group: true, user: 5n }])
+      expect(rowsOf(await s.read(ds, { columns: ['from', 'user'] }))).toEqual([
+        { symbol: 'A', timestamp: us(tms(0, 0)), from: 1, user: 5n },
+      ])
+    }
+    expect((await s.listDatasets()).filter((n) => ['select', 'table', 'Order-By'].includes(n))).toEqual([
+      'Order-By',
+      'select',
+      'table',
+    ])
+    await s.close()
+  })
+
+  it('passes values only as parameters: SQL in symbols and strings round-trips', async () => {
+    const s = storage()
+    const ds = uniqueDataset('inject')
+    const evil = ["'); DROP TABLE x; --", 'a"b\\c{d},e', 'NULL', "O'Brien", '$1']
+    const rows = evil.map((symbol, i) => ({ symbol, timestamp: tms(0, i), note: evil[(i + 1) % evil.length] }))
+    await s.write(ds, rows)
+    const t = await s.read(ds)
+    expect(rowsOf(t)).toEqual(
+      rows.map((r) => ({ ...r, timestamp: us(r.timestamp) })).sort((a, b) => (a.symbol < b.symbol ? -1 : 1)),
+    )
+    for (const symbol of evil) expect((await s.read(ds, { symbols: [symbol] })).length).toBe(1)
+    expect((await s.delete(ds, { symbols: [evil[0]] })).rowsDeleted).toBe(1)
+    expect((await s.verify(ds)).ok).toBe(true)
+    await s.close()
+  })
+
+  it('verify() notices a row changed behind its back', async () => {
+    const s = storage()
+    const ds = uniqueDataset('tamper')
+    await s.write(ds, bars(['AAPL', 'MSFT'], [0], 3))
+    expect((await s.verify(ds)).ok).toBe(true)
+    await pgPool!.query(`UPDATE "${SCHEMAS.extra}"."ds_${ds}" SET close = close + 1 WHERE symbol = 'MSFT'`)
+    const report = await s.verify(ds)
+    expect(report.ok).toBe(false)
+    expect(report.problems).toHaveLength(1)
+    expect(report.problems[0]).toMatchObject({ problem: 'checksum-mismatch', partition: 'symbol=MSFT/date=2024-01-02' })
+    await s.close()
+  })
+
+  it('the Neon driver ends cleanly through the relay (Terminate closes the TCP side)', async () => {
+    const pool = neonPool(2)
+    const s = createPostgresStorage({ pool, schema: SCHEMAS.extra, ownsPool: true })
+    const ds = uniqueDataset('neonend')
+    await s.write(ds, bars(['A'], [0], 2))
+    expect((await s.read(ds)).length).toBe(2)
+    await s.close() // ends the pool: must not hang
+    await new Promise((r) => setTimeout(r, 50))
+    const other = await pgPool!.query('SELECT 1 AS one')
+    expect(other.rows[0].one).toBe(1)
+  })
+
+  it('an unreachable server is a StoreError, and the next call retries the set-up', async () => {
+    const pool = createPgPool('postgres://postgres@127.0.0.1:1/postgres', { connectionTimeoutMillis: 1000 })
+    const s = createPostgresStorage({ pool })
+    const err = await s.listDatasets().catch((e) => e)
+    expect(err.code).toBe('store_error')
+    expect(err.status).toBe(502)
+    const again = await s.listDatasets().catch((e) => e)
+    expect(again.code).toBe('store_error')
+    await pool.end()
+  })
+})
