@@ -1,6 +1,7 @@
 /** Node/Bun entry: everything in the Web entry plus the local filesystem (`local_parquet`) backend. */
 
 import ws from 'ws'
+import { mongodbFactory } from './backends/mongodb/index.js'
 import { localParquetFactory } from './backends/node/local-parquet.js'
 import { useNativeCodecs } from './backends/node/native-codecs.js'
 import { choosePostgresDriver, createNeonPool } from './backends/postgres/index.js'
@@ -10,17 +11,23 @@ import { type Env, parseConfig } from './config/load.js'
 import type { FridayConfig } from './config/schema.js'
 import type { DataStorage } from './types.js'
 
+export { createMongoStorage, MongoStorage, type MongoStorageOptions, mongodbFactory } from './backends/mongodb/index.js'
 export { createLocalFsStore, type LocalFsStoreOptions } from './backends/node/local-fs-store.js'
 export { localParquetFactory } from './backends/node/local-parquet.js'
 export { useNativeCodecs } from './backends/node/native-codecs.js'
 export { createPgPool, createPostgresPool } from './backends/postgres/node.js'
 export * from './index.js'
 
-/** Storage from a config object and environment variables (default `process.env`): `local_parquet` or `s3_parquet`. */
+/** Storage from a config object and environment variables (default `process.env`): `local_parquet`, `s3_parquet`, `postgres` or `mongodb`. */
 export function createStorage(config?: unknown, env: Env = process.env): DataStorage {
   useNativeCodecs()
   return createStorageWith(
-    { local_parquet: localParquetFactory, s3_parquet: (c) => s3ParquetFactory(c), postgres: nodePostgresFactory },
+    {
+      local_parquet: localParquetFactory,
+      s3_parquet: (c) => s3ParquetFactory(c),
+      postgres: nodePostgresFactory,
+      mongodb: (c) => mongodbFactory(c),
+    },
     parseConfig(config, env),
   )
 }

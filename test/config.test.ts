@@ -456,3 +456,23 @@ describe('database backends', () => {
     expect(issues.find((i) => i.path === 'storage.postgres.driver')?.message).toContain("expected 'auto' | 'neon' | 'pg'")
   })
 })
+
+describe('switching to a database backend is configuration only', () => {
+  it('the Node entry builds postgres and mongodb storages from env; the Web entry refuses mongodb with a hint', async () => {
+    const node = await import('../src/node.js')
+    const web = await import('../src/index.js')
+    // both clients connect lazily: building the storage touches no server
+    const pg = node.createStorage({}, { STORAGE_BACKEND: 'postgres', DATABASE_URL: 'postgres://u@127.0.0.1:1/db' })
+    expect(pg.backend).toBe('postgres')
+    await pg.close()
+    const mongo = node.createStorage({}, { STORAGE_BACKEND: 'mongodb', MONGODB_URL: 'mongodb://127.0.0.1:1' })
+    expect(mongo.backend).toBe('mongodb')
+    await mongo.close()
+    expect(() => web.createStorage({}, { STORAGE_BACKEND: 'mongodb', MONGODB_URL: 'mongodb://127.0.0.1:1' })).toThrow(
+      /storage backend 'mongodb' is not available in this runtime: the MongoDB driver needs Node or Bun/,
+    )
+    expect(web.createStorage({}, { STORAGE_BACKEND: 'postgres', DATABASE_URL: 'postgres://u@127.0.0.1:1/db' }).backend).toBe(
+      'postgres',
+    )
+  })
+})

@@ -17,6 +17,7 @@ export type BackendFactory = (config: FridayConfig) => DataStorage
 /** Why a backend may be missing from a runtime, and what to do about it. */
 const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
   local_parquet: 'it needs a local filesystem: use the Node/Bun entry point (src/node.ts), or s3_parquet in a Worker',
+  mongodb: 'the MongoDB driver needs Node or Bun: use the Node/Bun entry point (src/node.ts)',
 }
 
 /** Calls the factory of `config.storage.default_backend`; `ConfigError` when this runtime has none. */

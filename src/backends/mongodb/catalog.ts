@@ -1,0 +1,299 @@
+/**
+ * Dataset and partition metadata in MongoDB. Every update is optimistic (`version` compare and
+ * set on `_id`), so concurrent writers never lose a schema change or a partition commit, and a
+ * partition's stats are always recomputed from its rows, never incremented.
+ */
+
+import { createHash } from 'node:crypto'
+import { BSON, type Filter } from 'mongodb'
+import { CommitConflictError } from '../../errors.js'
+import { newId } from '../../lake/ids.js'
+import { columnStats, distinctSymbols } from '../../lake/manifest.js'
+import type { PartitionKey } from '../../lake/options.js'
+import { timeRangeOf } from '../../lake/partitioning.js'
+import { KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
+import type { ColumnSchema, ColumnStats, PartitionRef, Schema, Table } from '../../types.js'
+import {
+  backoff,
+  countRead,
+  countWritten,
+  DATASETS,
+  isDuplicateKey,
+  type MongoContext,
+  PARTITIONS,
+  rowsCollection,
+} from './context.js'
+import { metaId, projectionOf, type RowDoc, TableBuilder } from './documents.js'
+
+export interface DatasetMeta {
+  name: string
+  /** Grows by one per schema change. */
+  version: number
+  partitionBy: PartitionKey[]
+  schema: Schema
+  createdAt: string
+  committedAt: string
+}
+
+export interface PartitionStats {
+  rows: number
+  /** BSON bytes of the partition's documents as the server returns them. */
+  bytes: number
+  minTs: number | null
+  maxTs: number | null
+  /** `sha256:<hex>` over the partition's rows in (symbol, timestamp) order (see `tableChecksum`). */
+  checksum: string
+  symbols: string[]
+  columns: Record<string, ColumnStats>
+}
+
+export interface PartitionMeta extends PartitionStats {
+  dataset: string
+  path: string
+  values: Record<string, string>
+  /** Starts at 1; +1 per commit. */
+  version: number
+  commitId: string
+  committedAt: string
+  schema: Schema
+}
+
+const MAX_ATTEMPTS = 50
+
+const datasetId = (name: string) => metaId('dataset', name)
+const partitionId = (ds: string, path: string) => metaId('partition', ds, path)
+
+export async function loadDataset(ctx: MongoContext, name: string): Promise<DatasetMeta | null> {
+  ctx.stats.get++
+  const doc = await ctx.db
+    .collection<DatasetMeta>(DATASETS)
+    .findOne({ _id: datasetId(name), name } as Filter<DatasetMeta>, { projection: { _id: 0 } })
+  if (doc) countRead(ctx, [doc])
+  return doc
+}
+
+export async function listDatasetNames(ctx: MongoContext): Promise<string[]> {
+  ctx.stats.list++
+  const docs = await ctx.db
+    .collection<DatasetMeta>(DATASETS)
+    .find({}, { projection: { _id: 0, name: 1 } })
+    .toArray()
+  countRead(ctx, docs)
+  return docs.map((d) => d.name).sort()
+}
+
+/**
+ * Creates the dataset or appends `newColumns` to its schema, if `current` is still the stored
+ * version. Returns the new descriptor, or null when another writer got there first (re-read,
+ * re-validate, retry).
+ */
+export async function commitSchema(
+  ctx: MongoContext,
+  name: string,
+  current: DatasetMeta | null,
+  partitionBy: PartitionKey[],
+  newColumns: ColumnSchema[],
+): Promise<DatasetMeta | null> {
+  const col = ctx.db.collection<DatasetMeta>(DATASETS)
+  const now = new Date().toISOString()
+  ctx.stats.put++
+  if (!current) {
+    const doc: DatasetMeta = {
+      name,
+      version: 1,
+      partitionBy,
+      schema: [...KEY_SCHEMA, ...newColumns],
+      createdAt: now,
+      committedAt: now,
+    }
+    countWritten(ctx, [doc])
+    try {
+      await col.insertOne({ _id: datasetId(name), ...doc } as DatasetMeta)
+      return doc
+    } catch (err) {
+      if (isDuplicateKey(err)) return null
+      throw err
+    }
+  }
+  const next: DatasetMeta = {
+    ...current,
+    version: current.version + 1,
+    schema: [...current.schema, ...newColumns],
+    committedAt: now,
+  }
+  countWritten(ctx, [next])
+  const res = await col.updateOne({ _id: datasetId(name), name, version: current.version } as Filter<DatasetMeta>, {
+    $set: { version: next.version, schema: next.schema, committedAt: now },
+  })
+  return res.matchedCount === 1 ? next : null
+}
+
+/** The query selecting the rows of one partition. */
+export function partitionQuery(values: Record<string, string>): Filter<RowDoc> {
+  const q: Filter<RowDoc> = {}
+  if (values.symbol !== undefined) q.symbol = values.symbol
+  const [start, end] = timeRangeOf(values)
+  if (Number.isFinite(start)) q.t = { $gte: start, $lt: end }
+  return q
+}
+
+/** Reads a partition's rows and summarizes them (rows, bytes, time range, checksum, column stats). */
+export async function partitionStats(ctx: MongoContext, ds: string, ref: PartitionRef, schema: Schema): Promise<PartitionStats> {
+  ctx.stats.get++
+  const docs = await ctx.db
+    .collection<RowDoc>(rowsCollection(ds))
+    .find(partitionQuery(ref.values), { projection: projectionOf(schema), useBigInt64: true })
+    .toArray()
+  const builder = new TableBuilder(schema, docs.length)
+  let bytes = 0
+  for (const d of docs) {
+    builder.push(d)
+    bytes += BSON.calculateObjectSize(d)
+  }
+  ctx.stats.bytesRead += bytes
+  // sort here, not on the server: the order must be JavaScript code-unit order whatever the server's collation
+  const table = sortTable(builder.build())
+  const { min, max } = table.length ? timeRange(table) : { min: null, max: null }
+  return {
+    rows: table.length,
+    bytes,
+    minTs: min,
+    maxTs: max,
+    checksum: tableChecksum(table),
+    symbols: distinctSymbols(table),
+    columns: table.length ? columnStats(table) : {},
+  }
+}
+
+/**
+ * SHA-256 over the table's key columns and every data column that has a value in some row, in
+ * schema order (all-null columns are skipped, so adding a column to the dataset does not change
+ * the checksum of partitions that never had it).
+ */
+export function tableChecksum(table: Table): string {
+  const h = createHash('sha256')
+  h.update(JSON.stringify(table.columns.symbol.values))
+  for (const c of table.schema.slice(1)) {
+    const col = table.columns[c.name]
+    if (c.name !== 'timestamp' && allNull(table, c.name)) continue
+    h.update(`\u0000${c.name}:${c.type}\u0000`)
+    if (col.type === 'string') h.update(JSON.stringify(col.values))
+    else {
+      h.update(new Uint8Array(col.values.buffer, col.values.byteOffset, col.values.byteLength))
+      if (col.type === 'int64') h.update(col.nulls ?? new Uint8Array(table.length))
+    }
+  }
+  return `sha256:${h.digest('hex')}`
+}
+
+function allNull(table: Table, name: string): boolean {
+  const col = table.columns[name]
+  for (let i = 0; i < table.length; i++) {
+    switch (col.type) {
+      case 'float64':
+      case 'timestamp':
+        if (col.values[i] === col.values[i]) return false
+        break
+      case 'int64':
+        if (col.nulls?.[i] !== 1) return false
+        break
+      case 'boolean':
+        if (col.values[i] !== 255) return false
+        break
+      case 'string':
+        if (col.values[i] !== null) return false
+        break
+    }
+  }
+  return true
+}
+
+export async function loadPartition(ctx: MongoContext, ds: string, path: string): Promise<PartitionMeta | null> {
+  ctx.stats.get++
+  const doc = await ctx.db
+    .collection<PartitionMeta>(PARTITIONS)
+    .findOne({ _id: partitionId(ds, path), dataset: ds, path } as Filter<PartitionMeta>, { projection: { _id: 0 } })
+  if (doc) countRead(ctx, [doc])
+  return doc
+}
+
+/**
+ * Partition documents of a dataset overlapping the filter (non-empty ones; all with
+ * `withEmpty`), sorted by path, without their column stats and schema.
+ */
+export async function loadPartitions(
+  ctx: MongoContext,
+  ds: string,
+  f: { symbols: Set<string> | null; start: number; end: number },
+  withEmpty = false,
+): Promise<PartitionMeta[]> {
+  ctx.stats.list++
+  const q: Filter<PartitionMeta> = { dataset: ds }
+  if (!withEmpty) {
+    q.rows = { $gt: 0 }
+    if (f.symbols) q.symbols = { $in: [...f.symbols] }
+    if (Number.isFinite(f.start)) q.maxTs = { $gte: f.start }
+    if (Number.isFinite(f.end)) q.minTs = { $lt: f.end }
+  }
+  const docs = await ctx.db
+    .collection<PartitionMeta>(PARTITIONS)
+    .find(q, { projection: { _id: 0, columns: 0, schema: 0 } })
+    .toArray()
+  countRead(ctx, docs)
+  return docs
+    .filter((m) => {
+      if (m.rows === 0 || m.minTs === null || m.maxTs === null) return withEmpty
+      if (m.maxTs < f.start || m.minTs >= f.end) return false
+      return !f.symbols || m.symbols.some((s) => f.symbols!.has(s))
+    })
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+}
+
+/**
+ * Recomputes a partition's stats from its rows and commits them as a new version, unless they
+ * are unchanged and `force` is false. Optimistic: the commit applies only if the version read
+ * first is still current; otherwise everything (schema, stats) is re-read and the commit
+ * retried. So the last commit always reflects every row write that finished before it.
+ * Returns whether this call committed a version.
+ */
+export async function refreshPartition(ctx: MongoContext, ds: string, ref: PartitionRef, force: boolean): Promise<boolean> {
+  const col = ctx.db.collection<PartitionMeta>(PARTITIONS)
+  const id = partitionId(ds, ref.path)
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (attempt > 0) await backoff(attempt)
+    const current = await loadPartition(ctx, ds, ref.path)
+    const dataset = await loadDataset(ctx, ds) // fresh: a concurrent writer may have added columns
+    if (!dataset) return false
+    const stats = await partitionStats(ctx, ds, ref, dataset.schema)
+    if (!force) {
+      if (!current && stats.rows === 0) return false
+      if (current && current.rows === stats.rows && current.checksum === stats.checksum) return false
+    }
+    const next: PartitionMeta = {
+      dataset: ds,
+      path: ref.path,
+      values: ref.values,
+      version: (current?.version ?? 0) + 1,
+      commitId: newId(),
+      committedAt: new Date().toISOString(),
+      schema: dataset.schema,
+      ...stats,
+    }
+    ctx.stats.put++
+    countWritten(ctx, [next])
+    if (!current) {
+      try {
+        await col.insertOne({ _id: id, ...next } as PartitionMeta)
+        return true
+      } catch (err) {
+        if (isDuplicateKey(err)) continue
+        throw err
+      }
+    }
+    const res = await col.updateOne({ _id: id, dataset: ds, path: ref.path, version: current.version } as Filter<PartitionMeta>, {
+      $set: next,
+    })
+    if (res.matchedCount === 1) return true
+  }
+  throw new CommitConflictError(`${ds}/${ref.path}`, MAX_ATTEMPTS)
+}
