@@ -11,9 +11,14 @@ import { decodeParquet, encodeParquet } from '../src/parquet/index.js'
 import type { DataStorage, Table } from '../src/types.js'
 import { closeOf, rowsOf, T0, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { json, LAKES, localLake, postJson, type TestLake, testApp } from './helpers/http.js'
+import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { requireS3OrSkip } from './helpers/s3.js'
 
 const s3Available = (await requireS3OrSkip()) !== null
+// a throwaway cluster only answers this question when DATABASE_URL is not set (CI sets it)
+const pgProbe = await requirePostgresOrSkip()
+const pgAvailable = pgProbe !== null
+await pgProbe?.stop()
 
 /** Rows of `bars` as row objects with ISO timestamps (what a client sends). */
 function barRows(symbols: string[], days: number[], perDay: number): { symbol: string; timestamp: string; close: number }[] {
@@ -90,7 +95,7 @@ const BODIES = {
 } as const
 
 describe.each(LAKES)('HTTP API over the $name lake', ({ name, open }) => {
-  const skip = name === 's3' && !s3Available
+  const skip = (name === 's3' && !s3Available) || (name === 'postgres' && !pgAvailable)
   let lake: TestLake
   let app: ReturnType<typeof createApp>
   let storage: DataStorage
@@ -356,7 +361,7 @@ describe.each(LAKES)('HTTP API over the $name lake', ({ name, open }) => {
       const body = await json(res)
       expect(body).toEqual({
         ok: true,
-        backend: name === 'local' ? 'local_parquet' : 's3_parquet',
+        backend: { local: 'local_parquet', s3: 's3_parquet', postgres: 'postgres' }[name],
         checkedMs: expect.any(Number),
       })
     })

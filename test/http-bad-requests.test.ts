@@ -12,9 +12,14 @@ import { encodeParquet } from '../src/parquet/index.js'
 import type { DataStorage } from '../src/types.js'
 import { tms, uniqueDataset } from './conformance/storage.case.js'
 import { json, LAKES, snapshot, type TestLake } from './helpers/http.js'
+import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { requireS3OrSkip } from './helpers/s3.js'
 
 const s3Available = (await requireS3OrSkip()) !== null
+// a throwaway cluster only answers this question when DATABASE_URL is not set (CI sets it)
+const pgProbe = await requirePostgresOrSkip()
+const pgAvailable = pgProbe !== null
+await pgProbe?.stop()
 
 const TOKENS = parseApiTokens('admin-token=admin,reader-token=read,writer-token=write')
 /** The body limit of the `small` app. */
@@ -1008,7 +1013,7 @@ const CASES: BadRequest[] = [
 ]
 
 describe.each(LAKES)('bad requests over the $name lake', ({ name, open }) => {
-  const skip = name === 's3' && !s3Available
+  const skip = (name === 's3' && !s3Available) || (name === 'postgres' && !pgAvailable)
   let lake: TestLake
   let storage: DataStorage
   let app: Hono

@@ -8,14 +8,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
+import { createPgPool } from '../../src/backends/postgres/node.js'
 import { type AppOptions, createApp } from '../../src/http/index.js'
 import { createStorage } from '../../src/node.js'
 import { toRows } from '../../src/table/table.js'
 import type { DataStorage } from '../../src/types.js'
+import { requirePostgresOrSkip } from './postgres.js'
 import { deleteTestBucket, requireS3OrSkip } from './s3.js'
 
 export interface TestLake {
-  name: 'local' | 's3'
+  name: 'local' | 's3' | 'postgres'
   storage: DataStorage
   /** Closes the storage and removes the temp dir or bucket. */
   cleanup: () => Promise<void>
@@ -66,10 +68,39 @@ export async function s3Lake(): Promise<TestLake | null> {
   }
 }
 
-/** The lakes the route tests run over: `describe.each(LAKES)`; `skip` set when S3 is absent. */
-export const LAKES: { name: 'local' | 's3'; open: () => Promise<TestLake | null> }[] = [
+/**
+ * The same API over the `postgres` backend (issue 4: the HTTP tests run once more on it), in a
+ * fresh PostgreSQL schema; null when no PostgreSQL is available (throws under CI).
+ */
+export async function postgresLake(): Promise<TestLake | null> {
+  const server = await requirePostgresOrSkip()
+  if (!server) return null
+  const schema = `http_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`
+  const storage = createStorage(
+    { storage: { default_backend: 'postgres', postgres: { url: server.url, driver: 'pg', schema } } },
+    {},
+  )
+  return {
+    name: 'postgres',
+    storage,
+    async cleanup() {
+      await storage.close()
+      const pool = createPgPool(server.url, { max: 1 })
+      try {
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      } finally {
+        await pool.end()
+        await server.stop()
+      }
+    },
+  }
+}
+
+/** The lakes the route tests run over: `describe.each(LAKES)`; a lake whose server is absent opens as null. */
+export const LAKES: { name: TestLake['name']; open: () => Promise<TestLake | null> }[] = [
   { name: 'local', open: localLake },
   { name: 's3', open: s3Lake },
+  { name: 'postgres', open: postgresLake },
 ]
 
 /** An app over `storage` with open writes unless the options say otherwise. */
