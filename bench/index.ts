@@ -2,8 +2,8 @@
  * `npm run bench`: our partitioned Parquet lake against DuckDB on the same ~1M minute bars
  * (write, full read), then cold reads on S3 (radosgw) with request counts. Prints a table and
  * writes every figure to bench/results/latest.json. Options: `--quick` (~100k rows),
- * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--keep` (keep
- * the temp lakes and the bucket).
+ * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--skip-db`,
+ * `--keep` (keep the temp lakes and the bucket).
  */
 
 import { execFileSync } from 'node:child_process'
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { createStorage } from '../src/node.js'
 import type { DataStorage, Table, WriteResult } from '../src/types.js'
 import { type BarsSpec, generateBars } from './data.js'
+import { type DbResults, formatDb } from './db.js'
 import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, openDuck } from './duckdb.js'
 import type { HttpResults } from './http.js'
 import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '5' },
     'skip-s3': { type: 'boolean', default: false },
     'skip-http': { type: 'boolean', default: false },
+    'skip-db': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -228,6 +230,19 @@ async function main() {
       http = JSON.parse(out.trim().split('\n').at(-1)!) as HttpResults
     }
 
+    // ---- DB (postgres via neon / pg, mongodb, local lake reference) ---------------------------
+    let db: DbResults
+    if (args['skip-db']) db = { skipped: true, reason: '--skip-db' }
+    else {
+      console.log('\ndb (postgres via the neon driver and pg, mongodb; in a child process)')
+      const out = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'db-main.ts'), ...(args.quick ? ['--quick'] : [])],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024 },
+      )
+      db = JSON.parse(out.trim().split('\n').at(-1)!) as DbResults
+    }
+
     // ---- report ----------------------------------------------------------------------------
     const writeRatio = ratio(oursWrite.medianMs, duckWrite.medianMs)
     const readRatio = ratio(oursRead.medianMs, duckRead.medianMs)
@@ -337,6 +352,8 @@ async function main() {
       )
     }
 
+    console.log(`\n${formatDb(db)}`)
+
     const results = {
       date: new Date().toISOString(),
       environment: {
@@ -376,6 +393,7 @@ async function main() {
         ? s3
         : { ...s3, symbolDay: { ...s3.symbolDay, target: TARGET_SYMBOL_DAY_REQUESTS, verdict: verdict(!!symbolDayPass) } },
       http,
+      db,
       notes: NOTES,
       totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     }
