@@ -6,9 +6,10 @@ import { checkDatasetName, isDatasetName } from '../keys.js'
 import { initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
+import { parseRowFilter } from '../table/filter.js'
 import { normalizeInput } from '../table/normalize.js'
 import { concat, dedupeLastWins, duplicateKeys, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
-import { formatUs, parseTimeUs } from '../table/time.js'
+import { formatUs } from '../table/time.js'
 import type {
   DataStorage,
   DatasetDescription,
@@ -286,24 +287,7 @@ export class LakeStorage implements DataStorage {
   // ---- reads -----------------------------------------------------------------------------
 
   private rowFilter(o: { symbols?: string[]; start?: unknown; end?: unknown }): RowFilter {
-    const issues = []
-    let start = Number.NEGATIVE_INFINITY
-    let end = Number.POSITIVE_INFINITY
-    if (o.start !== undefined && o.start !== null) {
-      const us = parseTimeUs(o.start)
-      if (us === null) issues.push({ field: 'start', message: `cannot parse time ${JSON.stringify(String(o.start))}` })
-      else start = us
-    }
-    if (o.end !== undefined && o.end !== null) {
-      const us = parseTimeUs(o.end)
-      if (us === null) issues.push({ field: 'end', message: `cannot parse time ${JSON.stringify(String(o.end))}` })
-      else end = us
-    }
-    if (o.symbols !== undefined && (!Array.isArray(o.symbols) || o.symbols.some((s) => typeof s !== 'string'))) {
-      issues.push({ field: 'symbols', message: 'expected an array of strings' })
-    }
-    if (issues.length) throw new ValidationError(issues)
-    return { symbols: o.symbols ? new Set(o.symbols) : null, start, end }
+    return parseRowFilter(o)
   }
 
   private projection(doc: DatasetDoc, columns?: string[]): { schema: Schema; columns?: string[] } {

@@ -1,8 +1,8 @@
 /** Read/delete options → validated filters → MongoDB queries over the rows collection. */
 
 import type { Filter } from 'mongodb'
-import { type FieldIssue, ValidationError } from '../../errors.js'
-import { parseTimeUs } from '../../table/time.js'
+import { ValidationError } from '../../errors.js'
+import { parseRowFilter } from '../../table/filter.js'
 import type { Schema } from '../../types.js'
 import type { RowDoc } from './documents.js'
 
@@ -14,24 +14,7 @@ export interface RowFilter {
 }
 
 export function rowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): RowFilter {
-  const issues: FieldIssue[] = []
-  let start = Number.NEGATIVE_INFINITY
-  let end = Number.POSITIVE_INFINITY
-  if (o.start !== undefined && o.start !== null) {
-    const us = parseTimeUs(o.start)
-    if (us === null) issues.push({ field: 'start', message: `cannot parse time ${JSON.stringify(String(o.start))}` })
-    else start = us
-  }
-  if (o.end !== undefined && o.end !== null) {
-    const us = parseTimeUs(o.end)
-    if (us === null) issues.push({ field: 'end', message: `cannot parse time ${JSON.stringify(String(o.end))}` })
-    else end = us
-  }
-  if (o.symbols !== undefined && (!Array.isArray(o.symbols) || o.symbols.some((s) => typeof s !== 'string'))) {
-    issues.push({ field: 'symbols', message: 'expected an array of strings' })
-  }
-  if (issues.length) throw new ValidationError(issues)
-  return { symbols: o.symbols ? new Set(o.symbols as string[]) : null, start, end }
+  return parseRowFilter(o)
 }
 
 /** The MongoDB filter for a row filter (served by the `{ symbol: 1, t: 1 }` index). */

@@ -3,7 +3,7 @@
  */
 
 import { ValidationError } from '../../errors.js'
-import { parseTimeUs } from '../../table/time.js'
+import { parseRowFilter } from '../../table/filter.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
 import { selectExpr, tsParam } from './sql.js'
 
@@ -16,26 +16,10 @@ export interface RowFilter {
   end: number
 }
 
-/** Parses and checks `symbols`, `start`, `end` (as the lake does). */
+/** Parses and checks `symbols`, `start`, `end` (shared with every backend). */
 export function rowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): RowFilter {
-  const issues = []
-  let start = Number.NEGATIVE_INFINITY
-  let end = Number.POSITIVE_INFINITY
-  if (o.start !== undefined && o.start !== null) {
-    const us = parseTimeUs(o.start)
-    if (us === null) issues.push({ field: 'start', message: `cannot parse time ${JSON.stringify(String(o.start))}` })
-    else start = us
-  }
-  if (o.end !== undefined && o.end !== null) {
-    const us = parseTimeUs(o.end)
-    if (us === null) issues.push({ field: 'end', message: `cannot parse time ${JSON.stringify(String(o.end))}` })
-    else end = us
-  }
-  if (o.symbols !== undefined && (!Array.isArray(o.symbols) || o.symbols.some((s) => typeof s !== 'string'))) {
-    issues.push({ field: 'symbols', message: 'expected an array of strings' })
-  }
-  if (issues.length) throw new ValidationError(issues)
-  return { symbols: o.symbols ? [...new Set(o.symbols as string[])] : null, start, end }
+  const f = parseRowFilter(o)
+  return { symbols: f.symbols ? [...f.symbols] : null, start: f.start, end: f.end }
 }
 
 /** `WHERE` conditions on table alias `t` for a filter; parameters are appended to `values`. */

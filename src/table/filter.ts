@@ -1,0 +1,35 @@
+/** The read/delete filter every backend accepts: symbols, and a [start, end) time range. */
+
+import { ValidationError } from '../errors.js'
+import { parseTimeUs } from './time.js'
+
+export interface TimeSymbolFilter {
+  /** null = all symbols */
+  symbols: Set<string> | null
+  /** Epoch µs, inclusive; -Infinity = open. */
+  start: number
+  /** Epoch µs, exclusive; +Infinity = open. */
+  end: number
+}
+
+/** Parses and checks `symbols`, `start`, `end`; a ValidationError names each bad field. */
+export function parseRowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): TimeSymbolFilter {
+  const issues = []
+  let start = Number.NEGATIVE_INFINITY
+  let end = Number.POSITIVE_INFINITY
+  if (o.start !== undefined && o.start !== null) {
+    const us = parseTimeUs(o.start)
+    if (us === null) issues.push({ field: 'start', message: `cannot parse time ${JSON.stringify(String(o.start))}` })
+    else start = us
+  }
+  if (o.end !== undefined && o.end !== null) {
+    const us = parseTimeUs(o.end)
+    if (us === null) issues.push({ field: 'end', message: `cannot parse time ${JSON.stringify(String(o.end))}` })
+    else end = us
+  }
+  if (o.symbols !== undefined && (!Array.isArray(o.symbols) || o.symbols.some((s) => typeof s !== 'string'))) {
+    issues.push({ field: 'symbols', message: 'expected an array of strings' })
+  }
+  if (issues.length) throw new ValidationError(issues)
+  return { symbols: o.symbols ? new Set(o.symbols as string[]) : null, start, end }
+}
