@@ -6,7 +6,7 @@ import { checkDatasetName, isDatasetName } from '../keys.js'
 import { initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
-import { parseRowFilter } from '../table/filter.js'
+import { parseRowFilter, projectSchema } from '../table/filter.js'
 import { normalizeInput } from '../table/normalize.js'
 import { concat, dedupeLastWins, duplicateKeys, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
 import { formatUs } from '../table/time.js'
@@ -291,16 +291,8 @@ export class LakeStorage implements DataStorage {
   }
 
   private projection(doc: DatasetDoc, columns?: string[]): { schema: Schema; columns?: string[] } {
-    if (!columns) return { schema: doc.schema }
-    if (!Array.isArray(columns)) throw new ValidationError([{ field: 'columns', message: 'expected an array of column names' }])
-    const unknown = columns.filter((c) => !doc.schema.some((s) => s.name === c))
-    if (unknown.length) {
-      throw new ValidationError(
-        unknown.map((c) => ({ field: 'columns', message: `unknown column '${c}' in dataset '${doc.name}'` })),
-      )
-    }
-    const want = new Set(['symbol', 'timestamp', ...columns])
-    const schema = doc.schema.filter((c) => want.has(c.name))
+    if (columns === undefined || columns === null) return { schema: doc.schema }
+    const schema = projectSchema(doc.name, doc.schema, columns)
     return { schema, columns: schema.map((c) => c.name) }
   }
 

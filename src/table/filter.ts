@@ -1,6 +1,7 @@
 /** The read/delete filter every backend accepts: symbols, and a [start, end) time range. */
 
 import { ValidationError } from '../errors.js'
+import type { Schema } from '../types.js'
 import { parseTimeUs } from './time.js'
 
 export interface TimeSymbolFilter {
@@ -32,4 +33,21 @@ export function parseRowFilter(o: { symbols?: unknown; start?: unknown; end?: un
   }
   if (issues.length) throw new ValidationError(issues)
   return { symbols: o.symbols ? new Set(o.symbols as string[]) : null, start, end }
+}
+
+/**
+ * The schema of a read: the key columns plus the requested ones, in schema order (all columns
+ * when `columns` is absent). Unknown names are a ValidationError naming each.
+ */
+export function projectSchema(dataset: string, schema: Schema, columns?: unknown): Schema {
+  if (columns === undefined || columns === null) return schema
+  if (!Array.isArray(columns)) throw new ValidationError([{ field: 'columns', message: 'expected an array of column names' }])
+  const unknown = columns.filter((c) => !schema.some((s) => s.name === c))
+  if (unknown.length) {
+    throw new ValidationError(
+      unknown.map((c) => ({ field: 'columns', message: `unknown column '${String(c)}' in dataset '${dataset}'` })),
+    )
+  }
+  const want = new Set(['symbol', 'timestamp', ...columns])
+  return schema.filter((c) => want.has(c.name))
 }

@@ -1,9 +1,7 @@
 /** Read/delete options → validated filters → MongoDB queries over the rows collection. */
 
 import type { Filter } from 'mongodb'
-import { ValidationError } from '../../errors.js'
-import { parseRowFilter } from '../../table/filter.js'
-import type { Schema } from '../../types.js'
+import { parseRowFilter, projectSchema } from '../../table/filter.js'
 import type { RowDoc } from './documents.js'
 
 /** Symbols (null = all) and the time range [start, end) in epoch µs (infinite = open). */
@@ -35,15 +33,4 @@ export function isEmptyFilter(f: RowFilter): boolean {
 }
 
 /** The schema of a read: key columns plus the requested ones (all when `columns` is absent). */
-export function projectSchema(dataset: string, schema: Schema, columns?: unknown): Schema {
-  if (columns === undefined) return schema
-  if (!Array.isArray(columns)) throw new ValidationError([{ field: 'columns', message: 'expected an array of column names' }])
-  const unknown = columns.filter((c) => !schema.some((s) => s.name === c))
-  if (unknown.length) {
-    throw new ValidationError(
-      unknown.map((c) => ({ field: 'columns', message: `unknown column '${String(c)}' in dataset '${dataset}'` })),
-    )
-  }
-  const want = new Set(['symbol', 'timestamp', ...columns])
-  return schema.filter((c) => want.has(c.name))
-}
+export { projectSchema }

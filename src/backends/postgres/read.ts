@@ -3,7 +3,7 @@
  */
 
 import { ValidationError } from '../../errors.js'
-import { parseRowFilter } from '../../table/filter.js'
+import { parseRowFilter, projectSchema } from '../../table/filter.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
 import { selectExpr, tsParam } from './sql.js'
 
@@ -41,18 +41,7 @@ export function filterSql(f: RowFilter, values: unknown[]): string[] {
 }
 
 /** The columns to return: the key columns plus those asked for, in schema order. */
-export function projection(dataset: string, schema: Schema, columns?: unknown): Schema {
-  if (columns === undefined) return schema
-  if (!Array.isArray(columns)) throw new ValidationError([{ field: 'columns', message: 'expected an array of column names' }])
-  const unknown = columns.filter((c) => !schema.some((s) => s.name === c))
-  if (unknown.length) {
-    throw new ValidationError(
-      unknown.map((c) => ({ field: 'columns', message: `unknown column '${c}' in dataset '${dataset}'` })),
-    )
-  }
-  const want = new Set(['symbol', 'timestamp', ...columns])
-  return schema.filter((c) => want.has(c.name))
-}
+export const projection = projectSchema
 
 export function checkLimit(limit: unknown): number {
   const n = limit ?? Number.POSITIVE_INFINITY
