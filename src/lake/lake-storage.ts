@@ -8,7 +8,7 @@ import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { parseRowFilter, projectSchema } from '../table/filter.js'
 import { normalizeInput } from '../table/normalize.js'
-import { concat, dedupeLastWins, duplicateKeys, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
+import { assertUniqueKeys, concat, dedupeLastWins, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import type {
   DataStorage,
@@ -193,20 +193,10 @@ export class LakeStorage implements DataStorage {
     const existing = await this.loadDoc(ds)
     const first = normalizeInput(data, existing?.schema ?? null)
     if (first.table.length === 0) return { rowsWritten: 0, partitions: [] }
-    let batch: Table
-    if (mode === 'append') {
-      const dups = duplicateKeys(first.table)
-      if (dups.length) {
-        throw new ValidationError(
-          dups
-            .slice(0, 20)
-            .map(([a, b]) => ({ row: b, field: 'timestamp', message: `duplicate key: same symbol and timestamp as row ${a}` })),
-        )
-      }
-    }
+    if (mode === 'append') assertUniqueKeys(first.table)
     const { doc, batch: normalized } = await this.prepare(ds, data)
     if (!doc) throw new Error('unreachable: dataset descriptor missing after prepare')
-    batch = mode === 'append' ? sortTable(normalized) : dedupeLastWins(normalized)
+    const batch = mode === 'append' ? sortTable(normalized) : dedupeLastWins(normalized)
     const schema = doc.schema
     const partitionBy = doc.partitionBy
     const groups = groupByPartition(batch, partitionBy).map((g) => ({ ref: g.ref, rows: take(batch, g.index) }))

@@ -1,5 +1,6 @@
 /** Columnar table operations: build, take, concatenate, sort, de-duplicate, compare. */
 
+import { ValidationError } from '../errors.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../types.js'
 import { formatUs } from './time.js'
 
@@ -228,6 +229,18 @@ export function duplicateKeys(table: Table): [number, number][] {
     if (sym[a] === sym[b] && ts[a] === ts[b]) out.push([a, b])
   }
   return out
+}
+
+/** Throws a ValidationError naming each later row whose key repeats an earlier one (append batches). */
+export function assertUniqueKeys(table: Table): void {
+  const dups = duplicateKeys(table)
+  if (dups.length) {
+    throw new ValidationError(
+      dups
+        .slice(0, 20)
+        .map(([a, b]) => ({ row: b, field: 'timestamp', message: `duplicate key: same symbol and timestamp as row ${a}` })),
+    )
+  }
 }
 
 /** Cell-by-cell equality of two tables over `schema` (NaN equals NaN). */

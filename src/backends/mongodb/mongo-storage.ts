@@ -30,7 +30,7 @@ import { checkDatasetName } from '../../keys.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from '../../lake/partitioning.js'
 import { normalizeInput } from '../../table/normalize.js'
-import { dedupeLastWins, duplicateKeys, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
+import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
 import type {
   DataStorage,
   DatasetDescription,
@@ -199,14 +199,7 @@ export class MongoStorage implements DataStorage {
     let { table, newColumns } = normalizeInput(data, meta?.schema ?? null)
     if (table.length === 0) return { rowsWritten: 0, partitions: [] }
     if (mode === 'append') {
-      const dups = duplicateKeys(table)
-      if (dups.length) {
-        throw new ValidationError(
-          dups
-            .slice(0, 20)
-            .map(([a, b]) => ({ row: b, field: 'timestamp', message: `duplicate key: same symbol and timestamp as row ${a}` })),
-        )
-      }
+      assertUniqueKeys(table)
     }
     // new dataset or new columns: compare-and-set on the dataset document, re-validating on a lost race
     for (let attempt = 0; !meta || newColumns.length; attempt++) {

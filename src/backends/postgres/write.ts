@@ -8,7 +8,7 @@ import { DuplicateKeyError, SchemaConflictError, ValidationError } from '../../e
 import type { PartitionKey } from '../../lake/options.js'
 import { groupByPartition } from '../../lake/partitioning.js'
 import { type Normalized, normalizeInput } from '../../table/normalize.js'
-import { dedupeLastWins, duplicateKeys, KEY_SCHEMA, sortTable } from '../../table/table.js'
+import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../table/table.js'
 import { formatUs } from '../../table/time.js'
 import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
 import type { Catalog, DatasetRow } from './catalog.js'
@@ -44,14 +44,7 @@ export function prepareBatch(data: InputRow[] | InputColumns | Table, schema: Sc
     }
   }
   if (mode === 'append') {
-    const dups = duplicateKeys(t)
-    if (dups.length) {
-      throw new ValidationError(
-        dups
-          .slice(0, 20)
-          .map(([a, b]) => ({ row: b, field: 'timestamp', message: `duplicate key: same symbol and timestamp as row ${a}` })),
-      )
-    }
+    assertUniqueKeys(t)
     return { table: sortTable(t), newColumns: normalized.newColumns }
   }
   return { table: dedupeLastWins(t), newColumns: normalized.newColumns }
