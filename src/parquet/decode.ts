@@ -4,6 +4,7 @@ import { decompress as zstdDecompress } from 'fzstd'
 import type { AsyncBuffer, ColumnData, FileMetaData, ParquetParsers, SchemaElement } from 'hyparquet'
 import { parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet/src/index.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../types.js'
+import { decodeChunk, Unsupported } from './flat-decode.js'
 
 /** File bytes, or a random-access reader (e.g. ranged GETs against object storage). */
 export type ParquetSource =
@@ -18,6 +19,11 @@ export interface DecodeOptions {
   maxTs?: number
   /** Metadata from `readParquetMetadata`, to avoid reading the footer twice. */
   metadata?: FileMetaData
+  /**
+   * `auto` (default): the in-memory fast path when it applies, else hyparquet's general reader.
+   * `fast` fails instead of falling back; `general` always uses hyparquet (both for tests).
+   */
+  engine?: 'auto' | 'fast' | 'general'
 }
 
 /** Statistics and (for foreign files) values come back as epoch-µs numbers, never Dates. */
@@ -258,6 +264,13 @@ export async function decodeParquet(source: ParquetSource, options: DecodeOption
     return plain
   })
 
+  const engine = options.engine ?? 'auto'
+  if (engine !== 'general' && source instanceof Uint8Array && length > 0) {
+    const fast = decodeInMemory(source, metadata, rowGroups, schema, length, units)
+    if (fast) return { length, schema, columns: fast }
+  }
+  if (engine === 'fast' && length > 0) throw new Error('this file needs the general Parquet reader')
+
   const columns: Record<string, Column> = {}
   const sinks = new Map<string, Sink>()
   for (const { name, type } of schema) {
@@ -277,4 +290,73 @@ export async function decodeParquet(source: ParquetSource, options: DecodeOption
     onChunk: ({ columnName, columnData, rowStart }) => sinks.get(columnName)?.(columnData, rowStart),
   })
   return { length, schema, columns }
+}
+
+/** Annotations the fast path reproduces exactly as hyparquet's reader + our sinks would. */
+function fastElement(e: SchemaElement, type: ColumnType): boolean {
+  const logical = e.logical_type?.type
+  switch (type) {
+    case 'string':
+      return (!logical || logical === 'STRING') && (!e.converted_type || e.converted_type === 'UTF8')
+    case 'timestamp':
+      return timestampUnit(e) !== 'NANOS'
+    case 'int64': {
+      const signed = !e.converted_type || ['INT_8', 'INT_16', 'INT_32', 'INT_64'].includes(e.converted_type)
+      return signed && (!logical || (e.logical_type?.type === 'INTEGER' && e.logical_type.isSigned))
+    }
+    default:
+      return !e.converted_type && !logical
+  }
+}
+
+/**
+ * Our own decoder for a whole file in memory (see `flat-decode.ts`), or null when the file needs
+ * hyparquet's general reader.
+ */
+function decodeInMemory(
+  bytes: Uint8Array,
+  metadata: FileMetaData,
+  rowGroups: FileMetaData['row_groups'],
+  schema: Schema,
+  length: number,
+  units: Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>,
+): Record<string, Column> | null {
+  const leafIndex = new Map<string, number>()
+  const elements = metadata.schema
+  let leaf = 0
+  for (let i = 1; i < elements.length; i = skipSubtree(elements, i)) {
+    if (!elements[i].num_children) leafIndex.set(elements[i].name, leaf)
+    leaf += countLeaves(elements, i)
+  }
+  const columns: Record<string, Column> = {}
+  try {
+    for (const { name, type } of schema) {
+      const element = elements.find((e, i) => i > 0 && e.name === name && !e.num_children)!
+      if (!fastElement(element, type)) return null
+      const column = allocate(type, length, undefined).column
+      const idx = leafIndex.get(name)!
+      let row = 0
+      for (const group of rowGroups) {
+        const chunk = group.columns[idx]
+        if (chunk?.meta_data?.path_in_schema.length !== 1 || chunk.meta_data.path_in_schema[0] !== name) return null
+        const unit = units.get(name) as 'MILLIS' | 'MICROS' | undefined
+        const n = decodeChunk(bytes, chunk, element, column, row, unit, COMPRESSORS)
+        if (n !== Number(group.num_rows)) return null
+        row += n
+      }
+      columns[name] = column
+    }
+  } catch (err) {
+    if (err instanceof Unsupported) return null
+    throw err
+  }
+  return columns
+}
+
+/** Leaf columns under (and including) the element at `i`. */
+function countLeaves(elements: SchemaElement[], i: number): number {
+  const end = skipSubtree(elements, i)
+  let n = 0
+  for (let k = i; k < end; k++) if (!elements[k].num_children) n++
+  return n
 }

@@ -1,14 +1,18 @@
-/** Table → Parquet bytes, on hyparquet-writer, with fast paths for our typed-array columns. */
+/**
+ * Table → Parquet bytes: our typed-array columns written straight into pages (see
+ * `file-writer.ts`); compression by hyparquet-writer's JS Snappy unless a faster codec is set.
+ */
 
-import type { SchemaElement } from 'hyparquet'
-import { ByteWriter, type ColumnSource, ParquetWriter } from 'hyparquet-writer/src/index.js'
+import { snappyCompress as jsSnappyCompress } from 'hyparquet-writer/src/snappy.js'
 import { BOOL_NULL, type Column, type Table } from '../types.js'
+import { CodecId, type PageCodec } from './column-chunk.js'
 import { type Decompressor, setZstdDecompressor } from './decode.js'
+import { type FileColumn, ParquetFileWriter } from './file-writer.js'
 
-export type ParquetCompression = 'snappy' | 'zstd'
+export type ParquetCompression = 'snappy' | 'zstd' | 'none'
 
 export interface EncodeOptions {
-  /** Page compression; default `snappy`. `zstd` needs `initZstd()` to have resolved first. */
+  /** Page compression; default `snappy`. `zstd` needs `initZstd()` to have resolved first; `none` writes pages uncompressed. */
   compression?: ParquetCompression
   /** Rows per row group (default 100,000). Smaller groups let readers skip more by time range. */
   rowGroupSize?: number
@@ -69,70 +73,50 @@ export function initZstd(codec?: { compress: Compressor; decompress?: Decompress
   return zstdInit
 }
 
+/** The page codec for `compression`, with the compressors installed so far. */
+export function pageCodec(compression: ParquetCompression): PageCodec {
+  switch (compression) {
+    case 'none':
+      return { id: CodecId.UNCOMPRESSED, compress: null }
+    case 'snappy':
+      return { id: CodecId.SNAPPY, compress: snappyCompress ?? jsSnappyCompress }
+    case 'zstd':
+      if (!zstdCompress) {
+        throw new Error(
+          "zstd compression is not initialized: await initZstd() before encodeParquet(..., { compression: 'zstd' })",
+        )
+      }
+      return { id: CodecId.ZSTD, compress: zstdCompress }
+  }
+}
+
 /**
  * Encodes a table as one Parquet file. `symbol` and `timestamp` are REQUIRED (a null there
- * throws); every other column is OPTIONAL when it holds a null (or `alwaysOptional`), else REQUIRED. Timestamps are INT64 TIMESTAMP(MICROS, UTC), which
- * DuckDB reads as `TIMESTAMP WITH TIME ZONE`; strings are UTF-8 STRING; float64 DOUBLE; int64
- * INT64; boolean BOOLEAN. An empty table gives a valid file with no row groups.
+ * throws); every other column is OPTIONAL when it holds a null (or `alwaysOptional`), else
+ * REQUIRED. Timestamps are INT64 TIMESTAMP(MICROS, UTC), which DuckDB reads as
+ * `TIMESTAMP WITH TIME ZONE`; strings are UTF-8 STRING (dictionary-encoded); float64 DOUBLE;
+ * int64 INT64; boolean BOOLEAN. An empty table gives a valid file with no row groups.
  */
 export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8Array {
   const { compression = 'snappy', rowGroupSize = DEFAULT_ROW_GROUP_SIZE, kvMetadata, alwaysOptional = false } = options
-  if (compression === 'zstd' && !zstdCompress) {
-    throw new Error("zstd compression is not initialized: await initZstd() before encodeParquet(..., { compression: 'zstd' })")
-  }
+  const codec = pageCodec(compression)
   if (!(Number.isInteger(rowGroupSize) && rowGroupSize > 0)) throw new Error(`rowGroupSize must be a positive integer`)
-
-  const schema: SchemaElement[] = [{ name: 'root', num_children: table.schema.length }]
-  const columnData: ColumnSource[] = []
-  /** Timestamp elements get their logical type only after the pages are written (see below). */
-  const timestampElements: SchemaElement[] = []
-  for (const { name, type } of table.schema) {
+  const columns: FileColumn[] = table.schema.map(({ name, type }) => {
     const column = table.columns[name]
     if (!column) throw new Error(`column '${name}' is in the schema but has no data`)
     if (column.type !== type) throw new Error(`column '${name}' is declared ${type} but holds ${column.type}`)
-    if (columnLength(column) !== table.length) {
-      throw new Error(`column '${name}' has ${columnLength(column)} values, the table has ${table.length} rows`)
+    if (column.values.length !== table.length) {
+      throw new Error(`column '${name}' has ${column.values.length} values, the table has ${table.length} rows`)
     }
-    const required = REQUIRED_COLUMNS.has(name) || (!alwaysOptional && !hasNull(column))
-    const element: SchemaElement = { name, type: 'INT64', repetition_type: required ? 'REQUIRED' : 'OPTIONAL' }
-    if (column.type === 'string') {
-      element.type = 'BYTE_ARRAY'
-      element.converted_type = 'UTF8'
-      element.logical_type = { type: 'STRING' }
-    } else if (column.type === 'float64') {
-      element.type = 'DOUBLE'
-    } else if (column.type === 'boolean') {
-      element.type = 'BOOLEAN'
-    } else if (column.type === 'timestamp') {
-      timestampElements.push(element)
-    }
-    schema.push(element)
-    // Numeric columns skip hyparquet-writer's dictionary trial: market data rarely wins from it
-    // and the trial (a Map over every value) is the single largest encode cost.
-    const encoding = column.type === 'float64' || column.type === 'int64' || column.type === 'timestamp' ? 'PLAIN' : undefined
-    columnData.push({ name, data: physicalValues(name, column, required) as ColumnSource['data'], encoding })
-  }
-
-  const writer = new ByteWriter(Math.max(1024, table.length * table.schema.length * 9))
-  const pq = new ParquetWriter({
-    writer,
-    schema,
-    codec: compression === 'zstd' ? 'ZSTD' : 'SNAPPY',
-    compressors: { ...(zstdCompress ? { ZSTD: zstdCompress } : {}), ...(snappyCompress ? { SNAPPY: snappyCompress } : {}) },
-    kvMetadata: kvMetadata ? Object.entries(kvMetadata).map(([key, value]) => ({ key, value })) : undefined,
-    createdBy: 'friday-market-data (hyparquet-writer 0.17.0)',
+    return { name, type, required: REQUIRED_COLUMNS.has(name) || (!alwaysOptional && !hasNull(column)) }
   })
-  // hyparquet-writer converts every value of a TIMESTAMP column with BigInt(). Our values are
-  // already physical INT64 micros, so the pages and statistics are written from a plain INT64
-  // element, and the logical type is set before the footer (which is all it affects) is written.
-  pq.write({ columnData, rowGroupSize })
-  for (const element of timestampElements) {
-    element.converted_type = 'TIMESTAMP_MICROS'
-    element.logical_type = { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MICROS' }
+  const capacity = 1024 + table.length * table.schema.length * 9
+  const writer = new ParquetFileWriter(columns, { codec, kvMetadata }, capacity)
+  for (let from = 0; from < table.length; from += rowGroupSize) {
+    writer.writeRowGroup(table, from, Math.min(table.length, from + rowGroupSize))
   }
-  pq.finish()
-  // a copy, so the (over-sized) write buffer is not kept alive by the result
-  return new Uint8Array(writer.getBuffer())
+  writer.finish()
+  return writer.take()
 }
 
 function hasNull(column: Column): boolean {
@@ -146,65 +130,6 @@ function hasNull(column: Column): boolean {
       return column.values.includes(BOOL_NULL)
     case 'string':
       return column.values.includes(null)
-  }
-}
-
-function columnLength(column: Column): number {
-  return column.values.length
-}
-
-/** Our null encodings → what hyparquet-writer expects: a typed array when there are no nulls. */
-function physicalValues(name: string, column: Column, required: boolean): ArrayLike<unknown> {
-  const n = column.values.length
-  const nullError = (i: number) => new Error(`column '${name}' is required but row ${i} is null`)
-  switch (column.type) {
-    case 'float64': {
-      const v = column.values
-      const firstNull = v.findIndex(Number.isNaN)
-      if (firstNull < 0) return v
-      if (required) throw nullError(firstNull)
-      const out: (number | null)[] = new Array(n)
-      for (let i = 0; i < n; i++) out[i] = Number.isNaN(v[i]) ? null : v[i]
-      return out
-    }
-    case 'timestamp': {
-      const v = column.values
-      const firstNull = v.findIndex(Number.isNaN)
-      if (firstNull < 0) return microsToInt64(v)
-      if (required) throw nullError(firstNull)
-      const out: (bigint | null)[] = new Array(n)
-      for (let i = 0; i < n; i++) out[i] = Number.isNaN(v[i]) ? null : BigInt(v[i])
-      return out
-    }
-    case 'int64': {
-      const { values, nulls } = column
-      const firstNull = nulls ? nulls.indexOf(1) : -1
-      if (firstNull < 0) return values
-      if (required) throw nullError(firstNull)
-      const out: (bigint | null)[] = new Array(n)
-      for (let i = 0; i < n; i++) out[i] = nulls![i] === 1 ? null : values[i]
-      return out
-    }
-    case 'boolean': {
-      const v = column.values
-      const out: (boolean | null)[] = new Array(n)
-      for (let i = 0; i < n; i++) {
-        const b = v[i]
-        if (b === BOOL_NULL) {
-          if (required) throw nullError(i)
-          out[i] = null
-        } else out[i] = b === 1
-      }
-      return out
-    }
-    case 'string': {
-      const v = column.values
-      if (required) {
-        const firstNull = v.indexOf(null)
-        if (firstNull >= 0) throw nullError(firstNull)
-      }
-      return v
-    }
   }
 }
 

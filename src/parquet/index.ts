@@ -17,5 +17,7 @@ export {
   initZstd,
   microsToInt64,
   type ParquetCompression,
+  pageCodec,
   setSnappyCompressor,
 } from './encode.js'
+export { type FileColumn, ParquetFileWriter } from './file-writer.js'

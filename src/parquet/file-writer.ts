@@ -1,0 +1,192 @@
+/**
+ * A Parquet file writer for our flat columnar tables: row groups written as they come (so a
+ * response can stream), then the footer (FileMetaData, Thrift compact). Files use v1 data pages,
+ * PLAIN numbers, dictionary-encoded strings, min/max/null-count statistics and column orders,
+ * the combination DuckDB, Polars, Spark, Athena and pyarrow all read.
+ */
+
+import type { ColumnType, Table } from '../types.js'
+import { Bytes } from './bytes.js'
+import { type ChunkMeta, type PageCodec, physicalType, writeColumnChunk } from './column-chunk.js'
+import { CompactWriter, TType } from './thrift-compact.js'
+
+export interface FileColumn {
+  name: string
+  type: ColumnType
+  required: boolean
+}
+
+export interface FileWriterOptions {
+  codec: PageCodec
+  kvMetadata?: Record<string, string>
+  /** `<app> version <semver>`: the form parquet-mr parses before trusting string statistics. */
+  createdBy?: string
+}
+
+interface RowGroupMeta {
+  chunks: { offset: number; meta: ChunkMeta }[]
+  numRows: number
+  offset: number
+  totalByteSize: number
+  compressedSize: number
+}
+
+const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]) // PAR1
+const CONVERTED_UTF8 = 0
+const CONVERTED_TIMESTAMP_MICROS = 10
+
+export class ParquetFileWriter {
+  private readonly out: Bytes
+  /** File offset of `out`'s first byte (bytes before it were taken). */
+  private base = 0
+  private numRows = 0
+  private readonly groups: RowGroupMeta[] = []
+
+  constructor(
+    readonly columns: FileColumn[],
+    private readonly options: FileWriterOptions,
+    capacity = 64 * 1024,
+  ) {
+    this.out = new Bytes(capacity)
+    this.out.bytes(MAGIC)
+  }
+
+  /** Appends rows [from, to) of `table` as one row group; its columns are matched by name. */
+  writeRowGroup(table: Table, from = 0, to = table.length): void {
+    if (to <= from) return
+    const offset = this.base + this.out.pos
+    const chunks: RowGroupMeta['chunks'] = []
+    let totalByteSize = 0
+    for (const { name, type, required } of this.columns) {
+      const col = table.columns[name]
+      if (!col) throw new Error(`column '${name}' is in the schema but has no data`)
+      if (col.type !== type) throw new Error(`column '${name}' is declared ${type} but holds ${col.type}`)
+      const chunkOffset = this.base + this.out.pos
+      const meta = writeColumnChunk(this.out, name, col, from, to, required, this.options.codec)
+      const shift = this.base
+      meta.dataPageOffset += shift
+      if (meta.dictionaryPageOffset !== undefined) meta.dictionaryPageOffset += shift
+      chunks.push({ offset: chunkOffset, meta })
+      totalByteSize += meta.uncompressedSize
+    }
+    this.groups.push({
+      chunks,
+      numRows: to - from,
+      offset,
+      totalByteSize,
+      compressedSize: this.base + this.out.pos - offset,
+    })
+    this.numRows += to - from
+  }
+
+  /** The bytes written since the last `take` (a copy). */
+  take(): Uint8Array {
+    const bytes = this.out.written().slice()
+    this.base += this.out.pos
+    this.out.pos = 0
+    return bytes
+  }
+
+  /** Writes the footer; `take()` then returns the rest of the file. */
+  finish(): void {
+    const footerStart = this.out.pos
+    this.writeFooter(new CompactWriter(this.out))
+    this.out.u32(this.out.pos - footerStart)
+    this.out.bytes(MAGIC)
+  }
+
+  private writeFooter(t: CompactWriter): void {
+    const { columns, groups } = this
+    t.begin()
+    t.i32(1, 2)
+    t.list(2, TType.STRUCT, columns.length + 1)
+    t.begin()
+    t.string(4, 'schema')
+    t.i32(5, columns.length)
+    t.end()
+    for (const c of columns) {
+      t.begin()
+      t.i32(1, physicalType(c.type))
+      t.i32(3, c.required ? 0 : 1)
+      t.string(4, c.name)
+      if (c.type === 'string') {
+        t.i32(6, CONVERTED_UTF8)
+        t.struct(10) // LogicalType
+        t.struct(1) // STRING
+        t.end()
+        t.end()
+      } else if (c.type === 'timestamp') {
+        t.i32(6, CONVERTED_TIMESTAMP_MICROS)
+        t.struct(10) // LogicalType
+        t.struct(8) // TIMESTAMP
+        t.bool(1, true) // isAdjustedToUTC
+        t.struct(2) // unit
+        t.struct(2) // MICROS
+        t.end()
+        t.end()
+        t.end()
+        t.end()
+      }
+      t.end()
+    }
+    t.i64(3, this.numRows)
+    t.list(4, TType.STRUCT, groups.length)
+    groups.forEach((g, ordinal) => {
+      t.begin()
+      t.list(1, TType.STRUCT, g.chunks.length)
+      for (let i = 0; i < g.chunks.length; i++) writeColumnChunkMeta(t, g.chunks[i].offset, g.chunks[i].meta, columns[i].name)
+      t.i64(2, g.totalByteSize)
+      t.i64(3, g.numRows)
+      t.i64(5, g.offset)
+      t.i64(6, g.compressedSize)
+      t.i16(7, ordinal)
+      t.end()
+    })
+    const kv = Object.entries(this.options.kvMetadata ?? {})
+    if (kv.length) {
+      t.list(5, TType.STRUCT, kv.length)
+      for (const [key, value] of kv) {
+        t.begin()
+        t.string(1, key)
+        t.string(2, value)
+        t.end()
+      }
+    }
+    t.string(6, this.options.createdBy ?? 'friday-market-data version 0.1.0')
+    t.list(7, TType.STRUCT, columns.length)
+    for (let i = 0; i < columns.length; i++) {
+      t.begin()
+      t.struct(1) // TYPE_ORDER
+      t.end()
+      t.end()
+    }
+    t.end()
+  }
+}
+
+function writeColumnChunkMeta(t: CompactWriter, offset: number, m: ChunkMeta, name: string): void {
+  t.begin()
+  t.i64(2, offset)
+  t.struct(3)
+  t.i32(1, m.type)
+  t.list(2, TType.I32, m.encodings.length)
+  for (const e of m.encodings) t.elemI32(e)
+  t.list(3, TType.BINARY, 1)
+  t.elemString(name)
+  t.i32(4, m.codec)
+  t.i64(5, m.numValues)
+  t.i64(6, m.uncompressedSize)
+  t.i64(7, m.compressedSize)
+  t.i64(9, m.dataPageOffset)
+  if (m.dictionaryPageOffset !== undefined) t.i64(11, m.dictionaryPageOffset)
+  t.struct(12)
+  const s = m.stats
+  if (s.legacy && s.max) t.binary(1, s.max)
+  if (s.legacy && s.min) t.binary(2, s.min)
+  t.i64(3, s.nullCount)
+  if (s.max) t.binary(5, s.max)
+  if (s.min) t.binary(6, s.min)
+  t.end()
+  t.end()
+  t.end()
+}
