@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, describe, expect, it } from 'vitest'
 import { useNativeCodecs } from '../src/backends/node/native-codecs.js'
+import { setSha256, sha256 } from '../src/lake/manifest.js'
 import { decodeParquet, encodeParquet, setSnappyCompressor, setSnappyDecompressor } from '../src/parquet/index.js'
 import type { Table } from '../src/types.js'
 
@@ -70,5 +71,24 @@ describe('native snappy (Node entry)', () => {
       6,
     )
     expect(row.t).toBe(BigInt(1_704_205_800_000_000 + 4999 * 60_000_000))
+  })
+})
+
+describe('synchronous SHA-256 (Node entry)', () => {
+  afterAll(() => setSha256(undefined))
+
+  it('gives the same checksums as Web Crypto', async () => {
+    const inputs = [new Uint8Array(0), new TextEncoder().encode('abc'), encodeParquet(bars(1000))]
+    setSha256(undefined)
+    const web = await Promise.all(inputs.map(sha256))
+    expect(web[1]).toBe('sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+    useNativeCodecs()
+    const native = await Promise.all(inputs.map(sha256))
+    // node:crypto answers synchronously: the promises are already settled when created
+    let settled = 0
+    for (const p of inputs.map((b) => sha256(b))) void p.then(() => settled++)
+    await Promise.resolve()
+    expect(settled).toBe(inputs.length)
+    expect(native).toEqual(web)
   })
 })

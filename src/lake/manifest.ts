@@ -4,7 +4,23 @@ import { timeRange } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import { BOOL_NULL, type ColumnStats, type ManifestFile, type PartitionManifest, type Table } from '../types.js'
 
+/** A synchronous SHA-256 returning lowercase hex (e.g. node:crypto's), when the runtime has one. */
+export type Sha256Hex = (bytes: Uint8Array) => string
+
+let syncSha256: Sha256Hex | undefined
+
+/**
+ * Makes `sha256` use a synchronous hash (the Node entry point installs node:crypto's): Web
+ * Crypto's `digest` is asynchronous, and for the many small files of a lake write its per-call
+ * overhead is larger than the hashing. Pass nothing to go back to Web Crypto.
+ */
+export function setSha256(fn?: Sha256Hex): void {
+  syncSha256 = fn
+}
+
+/** `sha256:<hex>` of `bytes`. */
 export async function sha256(bytes: Uint8Array): Promise<string> {
+  if (syncSha256) return `sha256:${syncSha256(bytes)}`
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)
   const b = new Uint8Array(digest)
   let hex = ''
