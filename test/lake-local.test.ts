@@ -7,9 +7,11 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
+import { LakeStorage } from '../src/lake/lake-storage.js'
 import { createStorage } from '../src/node.js'
 import type { DataStorage } from '../src/types.js'
-import { bars, rowsOf, testStorage, tms, uniqueDataset } from './conformance/storage.case.js'
+import { bars, expectedBars, rowsOf, testStorage, tms, uniqueDataset } from './conformance/storage.case.js'
 
 const dirs: string[] = []
 afterAll(async () => {
@@ -102,6 +104,60 @@ describe('local_parquet layout on disk', () => {
           .map((r) => r.close),
       )
       expect((await storage.verify(ds)).ok).toBe(true)
+    } finally {
+      await storage.close()
+    }
+  })
+
+  it('a whole read whose file is replaced and collected under it reads that partition again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'friday-lake-'))
+    dirs.push(dir)
+    const fs = createLocalFsStore({ baseDir: dir })
+    const ds = uniqueDataset('replaced')
+    let hooked = ''
+    let storage: LakeStorage | undefined
+    // a store whose first GET of an AAPL data file lets an upsert and a gc run before it reads
+    const store = new Proxy(fs, {
+      get(target, prop, receiver) {
+        if (prop !== 'get') return Reflect.get(target, prop, receiver)
+        return async (key: string, range?: unknown) => {
+          if (!hooked && key.endsWith('.parquet') && key.includes('symbol=AAPL')) {
+            hooked = key
+            const newer = bars(['AAPL'], [0, 1], 5).map((r) => ({ ...r, close: (r.close as number) + 1000 }))
+            await storage!.write(ds, newer)
+            await storage!.gc({ graceMs: 0, dataset: ds })
+          }
+          return target.get(key, range as never)
+        }
+      },
+    })
+    storage = new LakeStorage({ backend: 'local_parquet', store })
+    try {
+      const rows = bars(['AAPL', 'MSFT'], [0, 1], 5)
+      await storage.write(ds, rows)
+      const got = rowsOf(await storage.read(ds))
+      expect(hooked).not.toBe('')
+      expect(got.length).toBe(rows.length)
+      // every partition is one version: all its closes old or all new
+      for (const day of [0, 1]) {
+        const part = got.filter(
+          (r) =>
+            r.symbol === 'AAPL' &&
+            (r.timestamp as number) >= tms(day, 0) * 1000 &&
+            (r.timestamp as number) < tms(day + 1, 0) * 1000,
+        )
+        expect(part.length).toBe(5)
+        const isNew = part.map((r) => (r.close as number) >= 1000)
+        expect(new Set(isNew).size).toBe(1)
+        // the partition whose file vanished was read again, at its new version
+        if (hooked.includes(`date=${new Date(tms(day, 0)).toISOString().slice(0, 10)}`)) expect(isNew[0]).toBe(true)
+      }
+      expect(got.filter((r) => r.symbol === 'MSFT')).toEqual(expectedBars(rows).filter((r) => r.symbol === 'MSFT'))
+      expect(
+        rowsOf(await storage.read(ds))
+          .filter((r) => r.symbol === 'AAPL')
+          .every((r) => (r.close as number) >= 1000),
+      ).toBe(true)
     } finally {
       await storage.close()
     }

@@ -44,7 +44,7 @@ export async function writeDataFile(ctx: LakeContext, ds: string, path: string, 
 }
 
 /** Files up to 1 MiB (a symbol-day is ~20-50 KB) are fetched with one GET; larger ones by ranges: footer, then only the needed column chunks. */
-const WHOLE_FILE_MAX = 1024 * 1024
+export const WHOLE_FILE_MAX = 1024 * 1024
 
 /**
  * Reads one data file (only `columns`, only row groups that can hold [minTs, maxTs]).

@@ -32,6 +32,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../types.js'
+import { readIntoOne } from './bulk-read.js'
 import { type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommitId } from './context.js'
 import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
@@ -292,6 +293,10 @@ export class LakeStorage implements DataStorage {
     let n = 0
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     if (!(limit >= 0)) throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
+    if (limit === Number.POSITIVE_INFINITY) {
+      const whole = await this.readWhole(dataset, options)
+      if (whole) return whole
+    }
     for await (const { table, schema: s } of this.partitions(dataset, options)) {
       schema = s
       parts.push(table)
@@ -301,6 +306,18 @@ export class LakeStorage implements DataStorage {
     let t = concat(parts, schema)
     if (!this.symbolMajor(dataset)) t = sortTable(t)
     return t.length > limit ? slice(t, 0, limit) : t
+  }
+
+  /** The whole result decoded into one table (see `bulk-read.ts`); null when it must be read partition by partition. */
+  private async readWhole(dataset: string, options: ReadOptions): Promise<Table | null> {
+    const doc = await this.datasetOrNull(dataset)
+    const f = this.rowFilter(options)
+    if (!doc) return null
+    const proj = this.projection(doc, options.columns)
+    const refs = await findPartitions(this.ctx, doc.name, doc.partitionBy, f)
+    const t = await readIntoOne(this.ctx, doc.name, refs, f, proj.schema, proj.columns)
+    if (!t) return null
+    return this.symbolMajor(dataset) ? t : sortTable(t)
   }
 
   async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {

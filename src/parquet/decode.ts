@@ -321,36 +321,86 @@ function decodeInMemory(
   length: number,
   units: Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>,
 ): Record<string, Column> | null {
-  const leafIndex = new Map<string, number>()
+  const columns: Record<string, Column> = {}
+  for (const { name, type } of schema) columns[name] = allocate(type, length, undefined).column
+  return decodeColumnsInto(bytes, metadata, rowGroups, schema, units, columns, 0) ? columns : null
+}
+
+/** Decodes `schema`'s columns of `rowGroups` into `columns` from row `offset`; false if unsupported. */
+function decodeColumnsInto(
+  bytes: Uint8Array,
+  metadata: FileMetaData,
+  rowGroups: FileMetaData['row_groups'],
+  schema: Schema,
+  units: Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>,
+  columns: Record<string, Column>,
+  offset: number,
+): boolean {
+  const leaves = new Map<string, { element: SchemaElement; leaf: number }>()
   const elements = metadata.schema
   let leaf = 0
   for (let i = 1; i < elements.length; i = skipSubtree(elements, i)) {
-    if (!elements[i].num_children) leafIndex.set(elements[i].name, leaf)
+    if (!elements[i].num_children) leaves.set(elements[i].name, { element: elements[i], leaf })
     leaf += countLeaves(elements, i)
   }
-  const columns: Record<string, Column> = {}
   try {
     for (const { name, type } of schema) {
-      const element = elements.find((e, i) => i > 0 && e.name === name && !e.num_children)!
-      if (!fastElement(element, type)) return null
-      const column = allocate(type, length, undefined).column
-      const idx = leafIndex.get(name)!
-      let row = 0
+      const found = leaves.get(name)
+      const column = columns[name]
+      if (!found || column?.type !== type || !fastElement(found.element, type)) return false
+      let row = offset
       for (const group of rowGroups) {
-        const chunk = group.columns[idx]
-        if (chunk?.meta_data?.path_in_schema.length !== 1 || chunk.meta_data.path_in_schema[0] !== name) return null
+        const chunk = group.columns[found.leaf]
+        if (chunk?.meta_data?.path_in_schema.length !== 1 || chunk.meta_data.path_in_schema[0] !== name) return false
         const unit = units.get(name) as 'MILLIS' | 'MICROS' | undefined
-        const n = decodeChunk(bytes, chunk, element, column, row, unit, COMPRESSORS)
-        if (n !== Number(group.num_rows)) return null
+        const n = decodeChunk(bytes, chunk, found.element, column, row, unit, COMPRESSORS)
+        if (n !== Number(group.num_rows)) return false
         row += n
       }
-      columns[name] = column
     }
   } catch (err) {
-    if (err instanceof Unsupported) return null
+    if (err instanceof Unsupported) return false
     throw err
   }
-  return columns
+  return true
+}
+
+/** Timestamp units of a file's INT64 timestamp columns, by name. */
+function timestampUnits(metadata: FileMetaData): Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined> {
+  const units = new Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>()
+  metadata.schema.forEach((element, i) => {
+    const unit = i > 0 ? timestampUnit(element) : undefined
+    if (unit) units.set(element.name, unit)
+  })
+  return units
+}
+
+/**
+ * Decodes a whole file held in memory into existing columns, rows `offset ..` (every row group;
+ * the caller knows the file's row count). Decodes the requested `columns` the file has; each
+ * must already exist in `into` with the same type. Rows of int64 columns are marked non-null
+ * first. Returns false, having possibly written part of the rows, when the file needs the
+ * general reader: decode it with `decodeParquet` and copy instead. Returns the rows decoded, or
+ * null in that case.
+ */
+export async function decodeParquetInto(
+  bytes: Uint8Array,
+  into: Record<string, Column>,
+  offset: number,
+  columns?: string[],
+): Promise<number | null> {
+  const metadata = await readParquetMetadata(bytes)
+  const wanted = columns ? new Set(columns) : undefined
+  const schema = fileSchema(metadata).filter((c) => !wanted || wanted.has(c.name))
+  let length = 0
+  for (const group of metadata.row_groups) length += Number(group.num_rows)
+  for (const { name, type } of schema) {
+    const col = into[name]
+    if (!col || col.type !== type || col.values.length < offset + length) return null
+    if (col.type === 'int64') col.nulls?.fill(0, offset, offset + length)
+  }
+  const done = decodeColumnsInto(bytes, metadata, metadata.row_groups, schema, timestampUnits(metadata), into, offset)
+  return done ? length : null
 }
 
 /** Leaf columns under (and including) the element at `i`. */

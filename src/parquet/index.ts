@@ -4,6 +4,7 @@ export {
   type DecodeOptions,
   type Decompressor,
   decodeParquet,
+  decodeParquetInto,
   fileSchema,
   type ParquetSource,
   readParquetMetadata,

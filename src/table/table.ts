@@ -37,7 +37,7 @@ export function nullColumn(type: ColumnType, n: number): Column {
 }
 
 /** A column of `n` entries to be overwritten entirely (int64 gets a zeroed null mask). */
-function uninitializedColumn(type: ColumnType, n: number): Column {
+export function uninitializedColumn(type: ColumnType, n: number): Column {
   switch (type) {
     case 'float64':
     case 'timestamp':
@@ -143,6 +143,64 @@ export function concat(tables: Table[], schema: Schema): Table {
     columns[name] = out
   }
   return { length: n, schema, columns }
+}
+
+/** Writes `t`'s rows into `columns` (those of `schema`) from row `offset`; columns `t` lacks are null there. */
+export function placeRows(columns: Record<string, Column>, schema: Schema, t: Table, offset: number): void {
+  for (const { name, type } of schema) {
+    const out = columns[name]
+    const col = t.columns[name]
+    if (col) copyInto(out, col, offset)
+    else copyInto(out, nullColumn(type, t.length), offset)
+  }
+}
+
+/** Sets rows [from, to) of a column to null. */
+export function fillNull(col: Column, from: number, to: number): void {
+  switch (col.type) {
+    case 'float64':
+    case 'timestamp':
+      col.values.fill(Number.NaN, from, to)
+      return
+    case 'int64':
+      col.nulls ??= new Uint8Array(col.values.length)
+      col.nulls.fill(1, from, to)
+      return
+    case 'boolean':
+      col.values.fill(BOOL_NULL, from, to)
+      return
+    case 'string':
+      col.values.fill(null, from, to)
+      return
+  }
+}
+
+/** Moves rows [from, from + n) down to row `to` (`to <= from`) in every column of `schema`. */
+export function moveRows(columns: Record<string, Column>, schema: Schema, from: number, to: number, n: number): void {
+  if (from === to || n === 0) return
+  for (const { name } of schema) {
+    const col = columns[name]
+    if (col.type === 'string') {
+      const v = col.values
+      for (let i = 0; i < n; i++) v[to + i] = v[from + i]
+    } else {
+      col.values.copyWithin(to, from, from + n)
+      if (col.type === 'int64') col.nulls?.copyWithin(to, from, from + n)
+    }
+  }
+}
+
+/** The first `n` rows of `columns` as a table (copies unless `n` is all of them). */
+export function truncateColumns(columns: Record<string, Column>, schema: Schema, n: number): Table {
+  const out: Record<string, Column> = {}
+  for (const { name } of schema) {
+    const col = columns[name]
+    if (col.values.length === n) out[name] = col
+    else if (col.type === 'string') out[name] = { type: 'string', values: col.values.slice(0, n) }
+    else if (col.type === 'int64') out[name] = { type: 'int64', values: col.values.slice(0, n), nulls: col.nulls?.slice(0, n) }
+    else out[name] = { type: col.type, values: col.values.slice(0, n) } as Column
+  }
+  return { length: n, schema, columns: out }
 }
 
 function copyInto(out: Column, col: Column, off: number): void {

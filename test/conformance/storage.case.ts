@@ -588,6 +588,31 @@ export function testStorage(opts: StorageCase): void {
         const d = await storage.describe(ds)
         expect(d?.schema.map((c) => c.name).sort()).toEqual(t.schema.map((c) => c.name).sort())
       })
+
+      it('a column added later reads as null in older partitions, whole and projected', async () => {
+        const ds = uniqueDataset('evolve2')
+        await storage.write(ds, bars(['AAPL', 'MSFT'], [0], 3))
+        await storage.write(ds, [
+          { symbol: 'AAPL', timestamp: tms(1, 0), close: 2, venue: 'x', trades: 7n, halted: true },
+          { symbol: 'MSFT', timestamp: tms(1, 0), close: 3, venue: null, trades: 8n, halted: false },
+        ])
+        const all = rowsOf(await storage.read(ds))
+        expect(all.length).toBe(8)
+        for (const r of all) {
+          if ((r.timestamp as number) < us(tms(1, 0))) expect([r.venue, r.trades, r.halted]).toEqual([null, null, null])
+        }
+        expect(all.filter((r) => r.timestamp === us(tms(1, 0)))).toEqual([
+          { symbol: 'AAPL', timestamp: us(tms(1, 0)), close: 2, venue: 'x', trades: 7n, halted: true },
+          { symbol: 'MSFT', timestamp: us(tms(1, 0)), close: 3, venue: null, trades: 8n, halted: false },
+        ])
+        const projected = rowsOf(await storage.read(ds, { columns: ['trades', 'venue'], symbols: ['MSFT'] }))
+        expect(projected.map((r) => [r.trades, r.venue])).toEqual([
+          [null, null],
+          [null, null],
+          [null, null],
+          [8n, null],
+        ])
+      })
     })
 
     // -------------------------------------------------------------------------------------------
