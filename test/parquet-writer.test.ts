@@ -9,9 +9,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
+import type { FileMetaData } from 'hyparquet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compareCodePoints } from '../src/parquet/column-chunk.js'
-import { decodeParquet, encodeParquet, initZstd, type ParquetCompression } from '../src/parquet/index.js'
+import { readFooterLite } from '../src/parquet/footer-lite.js'
+import { decodeParquet, encodeParquet, initZstd, type ParquetCompression, readParquetMetadata } from '../src/parquet/index.js'
 import { BOOL_NULL, type Column, type Table } from '../src/types.js'
 
 /** Deterministic PRNG (mulberry32). */
@@ -268,5 +270,58 @@ describe('in-memory fast decoder', () => {
         expect(plain(fast.columns[name], 5000), `${codec} ${name}`).toEqual(plain(general.columns[name], 5000))
       expect(plain(fast.columns.n, 5).slice(1, 3)).toEqual([1000000000n, 2000000000n])
     }
+  })
+})
+
+describe('lean footer reader', () => {
+  /** The fields the fast decoder uses, as hyparquet's full reader and ours give them. */
+  function essentials(m: FileMetaData) {
+    return {
+      schema: m.schema.map((e) => ({
+        name: e.name,
+        type: e.type,
+        repetition_type: e.repetition_type,
+        num_children: e.num_children,
+        converted_type: e.converted_type,
+        logical_type: e.logical_type
+          ? Object.fromEntries(
+              Object.entries(e.logical_type).filter(([k]) =>
+                ['type', 'unit', 'isAdjustedToUTC', 'bitWidth', 'isSigned'].includes(k),
+              ),
+            )
+          : undefined,
+      })),
+      num_rows: Number(m.num_rows),
+      row_groups: m.row_groups.map((g) => ({
+        num_rows: Number(g.num_rows),
+        columns: g.columns.map((c) => ({
+          file_path: c.file_path,
+          path: c.meta_data?.path_in_schema,
+          type: c.meta_data?.type,
+          codec: c.meta_data?.codec,
+          num_values: Number(c.meta_data?.num_values),
+          size: Number(c.meta_data?.total_compressed_size),
+          data: Number(c.meta_data?.data_page_offset),
+          dict: c.meta_data?.dictionary_page_offset === undefined ? undefined : Number(c.meta_data.dictionary_page_offset),
+        })),
+      })),
+    }
+  }
+
+  it('reads what hyparquet reads from our files and DuckDB files', async () => {
+    const files: Uint8Array[] = [encodeParquet(randomTable(2500, 3, 40), { rowGroupSize: 1000, kvMetadata: { a: 'b' } })]
+    const file = join(dir, 'duck-footer.parquet')
+    await query(
+      `COPY (SELECT i::INTEGER AS i32, i::BIGINT AS n, (i % 200)::UTINYINT AS u8, (i / 3)::DECIMAL(10, 2) AS d, 'x' || i AS s,
+                    make_timestamp(i) AS ts, make_timestamp(i)::TIMESTAMPTZ AS tz, i::DOUBLE AS x
+             FROM range(3000) t(i)) TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE 1024)`,
+    )
+    files.push(new Uint8Array(await (await import('node:fs/promises')).readFile(file)))
+    for (const bytes of files) {
+      const lite = readFooterLite(bytes)
+      expect(lite).not.toBeNull()
+      expect(essentials(lite!)).toEqual(essentials(await readParquetMetadata(bytes)))
+    }
+    expect(readFooterLite(new Uint8Array(20))).toBeNull()
   })
 })

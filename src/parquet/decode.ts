@@ -5,6 +5,7 @@ import type { AsyncBuffer, ColumnData, FileMetaData, ParquetParsers, SchemaEleme
 import { parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet/src/index.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../types.js'
 import { decodeChunk, Unsupported } from './flat-decode.js'
+import { readFooterLite } from './footer-lite.js'
 
 /** File bytes, or a random-access reader (e.g. ranged GETs against object storage). */
 export type ParquetSource =
@@ -389,7 +390,13 @@ export async function decodeParquetInto(
   offset: number,
   columns?: string[],
 ): Promise<number | null> {
-  const metadata = await readParquetMetadata(bytes)
+  let metadata: FileMetaData | null
+  try {
+    metadata = readFooterLite(bytes)
+  } catch {
+    metadata = null // damaged: the general reader reports it properly
+  }
+  if (!metadata) return null
   const wanted = columns ? new Set(columns) : undefined
   const schema = fileSchema(metadata).filter((c) => !wanted || wanted.has(c.name))
   let length = 0
