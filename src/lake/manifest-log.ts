@@ -48,10 +48,12 @@ export class ManifestLog {
     const head = await this.store.get(`${base}.json`)
     let doc = head ? (JSON.parse(dec.decode(head.body)) as T) : null
     if (this.strategy === 'cas') return { doc, token: { kind: 'cas', etag: head?.etag ?? null, version: doc?.version ?? 0 } }
-    // chain: the hint may lag behind; probe for newer versions
+    // chain: the hint may lag behind; probe for newer versions (a HEAD: usually there is none)
     let version = doc?.version ?? 0
     for (;;) {
-      const next = await this.store.get(versionKey(base, version + 1))
+      const key = versionKey(base, version + 1)
+      if (!(await this.store.head(key))) break
+      const next = await this.store.get(key)
       if (!next) break
       doc = JSON.parse(dec.decode(next.body)) as T
       version = doc.version

@@ -125,8 +125,9 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
     const path = pathOf(key)
     counters.head++
     try {
-      const st = await stat(path, { bigint: true })
-      return st.isFile() ? infoOf(key, st) : null
+      // a microsecond syscall, and a miss builds no exception (manifest readers probe with it)
+      const st = statSync(path, { bigint: true, throwIfNoEntry: false })
+      return st?.isFile() ? infoOf(key, st) : null
     } catch (err) {
       if (isMissing(err)) return null
       throw err
@@ -146,8 +147,6 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
 
   /** Synchronous read when the wanted span is small; `undefined` means "use the async path". */
   function getSync(key: string, path: string, range?: ByteRange): GetResult | null | undefined {
-    // a miss (e.g. probing for the next manifest version) without building an exception
-    if (!statSync(path, { throwIfNoEntry: false })) return null
     let fd: number
     try {
       fd = openSync(path, 'r')
