@@ -45,6 +45,13 @@ import { findPartitions, type RowFilter, readPartition } from './read-path.js'
 const DOC_TTL_MS = 5_000
 const WRITE_MODES = ['upsert', 'append', 'replace']
 
+/** The rows at `index` (ascending): a view when they are contiguous, as in a sorted batch under symbol-major layouts. */
+function rowsOf(batch: Table, index: number[]): Table {
+  const first = index[0]
+  const last = index[index.length - 1]
+  return last - first + 1 === index.length ? slice(batch, first, last + 1) : take(batch, index)
+}
+
 export class LakeStorage implements DataStorage {
   readonly backend: string
   private readonly ctx: LakeContext
@@ -200,7 +207,7 @@ export class LakeStorage implements DataStorage {
     const batch = mode === 'append' ? sortTable(normalized) : dedupeLastWins(normalized)
     const schema = doc.schema
     const partitionBy = doc.partitionBy
-    const groups = groupByPartition(batch, partitionBy).map((g) => ({ ref: g.ref, rows: take(batch, g.index) }))
+    const groups = groupByPartition(batch, partitionBy).map((g) => ({ ref: g.ref, rows: rowsOf(batch, g.index) }))
     const limit = pLimit(this.ctx.concurrency)
 
     if (mode === 'append') {
