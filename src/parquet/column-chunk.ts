@@ -164,35 +164,51 @@ function writePage(out: Bytes, type: number, numValues: number, encoding: number
 
 /** 1 = value present, 0 = null, for rows [from, to); null when the column has no null there. */
 function presence(col: Column, from: number, to: number): Uint8Array | null {
-  const isNull = nullTest(col)
-  if (!isNull) return null
-  let first = from
-  while (first < to && !isNull(first)) first++
-  if (first === to) return null
+  const first = firstNull(col, from, to)
+  if (first < 0) return null
   const mask = new Uint8Array(to - from).fill(1)
-  for (let i = first; i < to; i++) if (isNull(i)) mask[i - from] = 0
+  for (let i = first; i < to; i++) if (isNullAt(col, i)) mask[i - from] = 0
   return mask
 }
 
-function nullTest(col: Column): ((i: number) => boolean) | null {
+/** Index of the first null in rows [from, to), or -1 (tight loops: this runs on every column chunk). */
+export function firstNull(col: Column, from: number, to: number): number {
   switch (col.type) {
     case 'float64':
     case 'timestamp': {
       const v = col.values
-      return (i) => v[i] !== v[i]
+      for (let i = from; i < to; i++) if (v[i] !== v[i]) return i
+      return -1
     }
     case 'int64': {
       const nulls = col.nulls
-      return nulls ? (i) => nulls[i] === 1 : null
+      if (nulls) for (let i = from; i < to; i++) if (nulls[i] === 1) return i
+      return -1
     }
     case 'boolean': {
       const v = col.values
-      return (i) => v[i] === BOOL_NULL
+      for (let i = from; i < to; i++) if (v[i] === BOOL_NULL) return i
+      return -1
     }
     case 'string': {
       const v = col.values
-      return (i) => v[i] === null
+      for (let i = from; i < to; i++) if (v[i] === null) return i
+      return -1
     }
+  }
+}
+
+function isNullAt(col: Column, i: number): boolean {
+  switch (col.type) {
+    case 'float64':
+    case 'timestamp':
+      return col.values[i] !== col.values[i]
+    case 'int64':
+      return col.nulls?.[i] === 1
+    case 'boolean':
+      return col.values[i] === BOOL_NULL
+    case 'string':
+      return col.values[i] === null
   }
 }
 

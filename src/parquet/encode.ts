@@ -4,8 +4,8 @@
  */
 
 import { snappyCompress as jsSnappyCompress } from 'hyparquet-writer/src/snappy.js'
-import { BOOL_NULL, type Column, type Table } from '../types.js'
-import { CodecId, type PageCodec } from './column-chunk.js'
+import type { Column, Table } from '../types.js'
+import { CodecId, firstNull, type PageCodec } from './column-chunk.js'
 import { type Decompressor, setZstdDecompressor } from './decode.js'
 import { type FileColumn, ParquetFileWriter } from './file-writer.js'
 
@@ -120,17 +120,7 @@ export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8A
 }
 
 function hasNull(column: Column): boolean {
-  switch (column.type) {
-    case 'float64':
-    case 'timestamp':
-      return column.values.some(Number.isNaN)
-    case 'int64':
-      return column.nulls?.includes(1) === true
-    case 'boolean':
-      return column.values.includes(BOOL_NULL)
-    case 'string':
-      return column.values.includes(null)
-  }
+  return firstNull(column, 0, column.values.length) >= 0
 }
 
 /**
