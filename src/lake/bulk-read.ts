@@ -100,5 +100,11 @@ export async function readIntoOne(
     moveRows(out, schema, slot.offset, rows, slot.used)
     rows += slot.used
   }
-  return truncateColumns(out, schema, rows)
+  const t = truncateColumns(out, schema, rows)
+  // an int64 column without nulls carries no mask, as decoded files do
+  for (const { name } of schema) {
+    const col = t.columns[name]
+    if (col.type === 'int64' && col.nulls && !col.nulls.includes(1)) t.columns[name] = { type: 'int64', values: col.values }
+  }
+  return t
 }
