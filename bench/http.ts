@@ -2,11 +2,12 @@
  * HTTP benchmark: ingest rows/s (NDJSON and CSV bodies of 10k rows, 4 concurrent clients) and
  * symbol-day query latency (p50/p99), against the real Node entry point (functions/node.ts) on
  * a fresh local lake. Ingest is driven by 4 fetch clients from this process, latency by
- * autocannon; the server runs in its own process.
+ * autocannon; the server runs in its own process. To profile the server, pass Node flags for it in
+ * HTTP_BENCH_SERVER_ARGS, e.g. `HTTP_BENCH_SERVER_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +15,18 @@ import autocannon from 'autocannon'
 
 export interface HttpResults {
   rowsPerBody: number
-  ingest: Record<'ndjson' | 'csv', { bodies: number; seconds: number; rowsPerSec: number; non2xx: number; errors: number }>
+  ingest: Record<
+    'ndjson' | 'csv',
+    {
+      bodies: number
+      seconds: number
+      rowsPerSec: number
+      /** Server CPU time (user + system, all its threads) per row; null where /proc is absent. */
+      serverCpuUsPerRow: number | null
+      non2xx: number
+      errors: number
+    }
+  >
   query: { path: string; rows: number; requests: number; p50Ms: number; p99Ms: number; non2xx: number }
 }
 
@@ -68,6 +80,20 @@ function body(k: number, format: 'ndjson' | 'csv'): string {
   return `${lines.join('\n')}\n`
 }
 
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); null elsewhere.
+ * Per row, it moves less than rows/s when other processes compete for the cores (but it moves).
+ */
+async function cpuSeconds(pid: number | undefined): Promise<number | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return null
+  }
+}
+
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)))
@@ -78,7 +104,8 @@ export async function runHttpBench(options: { quick: boolean; root?: string }): 
   const dir = await mkdtemp(join(options.root ?? tmpdir(), 'friday-http-bench-'))
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/node.ts'], {
+  const serverArgs = (process.env.HTTP_BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...serverArgs, '--import', 'tsx', 'functions/node.ts'], {
     cwd: join(import.meta.dirname, '..'),
     env: { ...process.env, DATA_DIR: dir, PORT: String(port), HOST: '127.0.0.1', API_TOKENS: '' },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -96,6 +123,7 @@ export async function runHttpBench(options: { quick: boolean; root?: string }): 
       let ok = 0
       let non2xx = 0
       let errors = 0
+      const cpu0 = await cpuSeconds(child.pid)
       const t0 = performance.now()
       await Promise.all(
         Array.from({ length: 4 }, async () => {
@@ -117,10 +145,13 @@ export async function runHttpBench(options: { quick: boolean; root?: string }): 
         }),
       )
       const seconds = (performance.now() - t0) / 1000
+      const cpu1 = await cpuSeconds(child.pid)
       ingest[format] = {
         bodies: payloads.length,
         seconds,
         rowsPerSec: Math.round((ok * ROWS_PER_BODY) / seconds),
+        serverCpuUsPerRow:
+          cpu0 === null || cpu1 === null ? null : Math.round(((cpu1 - cpu0) * 1e8) / (payloads.length * ROWS_PER_BODY)) / 100,
         non2xx,
         errors,
       }

@@ -46,9 +46,14 @@ function bodyOf(text: string): ReadableStream<Uint8Array> {
   return new Response(text).body!
 }
 
-async function parse(text: string, format: BodyFormat, chunkSize?: number): Promise<InputColumns> {
+/**
+ * The parsed columns as plain arrays: the parsers give numbers-only columns as Float64Array and
+ * ISO time columns as EpochMicros (test/http-formats-parsers.test.ts checks those types).
+ */
+async function parse(text: string, format: BodyFormat, chunkSize?: number): Promise<Record<string, unknown[]>> {
   const body = chunkSize ? chunked(text, chunkSize) : bodyOf(text)
-  return (await parseBody(body, format, LIMIT)) as InputColumns
+  const cols = (await parseBody(body, format, LIMIT)) as InputColumns
+  return Object.fromEntries(Object.entries(cols).map(([name, values]) => [name, Array.from(values)]))
 }
 
 /** The ValidationError a promise rejects with. */

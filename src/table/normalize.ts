@@ -23,6 +23,12 @@ const TIME_ALIASES = ['timestamp', 'datetime', 'date'] as const
 const RESERVED = new Set(['date', 'month', 'datetime'])
 const MAX_ISSUES = 20
 
+/**
+ * A time column already parsed to UTC epoch microseconds (e.g. ISO strings read by a body
+ * parser), taken as is. A plain number in a time column is epoch milliseconds.
+ */
+export class EpochMicros extends Float64Array {}
+
 export interface Normalized {
   /** Key columns first, then the batch's columns with their resolved types. */
   table: Table
@@ -141,8 +147,10 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
   for (let i = 0; i < n && !issues.full; i++) {
     let field: string | undefined
     let value: unknown
+    let micros = false
     for (const a of present) {
-      const v = data[a][i]
+      const col = data[a]
+      const v = col[i]
       if (v === undefined || v === null) continue
       if (field !== undefined) {
         issues.add(i, a, `ambiguous time: both '${field}' and '${a}' are given`)
@@ -150,12 +158,13 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
       }
       field = a
       value = v
+      micros = col instanceof EpochMicros
     }
     if (field === undefined) {
       issues.add(i, present[0], "missing: every row needs a time ('timestamp', 'datetime' or 'date')")
       continue
     }
-    const us = parseTimeUs(value)
+    const us = micros ? (Number.isFinite(value) ? (value as number) : null) : parseTimeUs(value)
     if (us === null) {
       issues.add(
         i,

@@ -1,46 +1,18 @@
 /**
- * CSV bodies → columnar input, parsed as the text arrives with papaparse's core parser (RFC 4180
- * quoting, fields spanning lines). Cells are typed one by one (see `csvCell`) straight into one
- * array per header column.
+ * CSV bodies → typed columns, parsed as the text arrives. Text without quotes is split at line
+ * breaks and commas here (papaparse's own "fast mode", without an object per row); anything else
+ * goes through papaparse's core parser (RFC 4180 quoting, fields spanning lines, error messages).
+ * Either way the rows go to `CsvRows`, which types the cells into column vectors.
  */
 
 import Papa from 'papaparse'
-import { ValidationError } from '../../errors.js'
 import type { InputColumns } from '../../types.js'
+import { CsvRows } from './csv-rows.js'
 import { type BodyLimit, textChunks } from './read-body.js'
-
-const TIME_COLUMNS = new Set(['timestamp', 'datetime', 'date'])
-const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
-const INTEGER_RE = /^[+-]?\d+$/
-
-type Kind = 'symbol' | 'time' | 'data'
-
-/**
- * One cell's value: empty → null; the symbol column stays text; `true`/`false` → boolean; a
- * finite number → number (an integer beyond ±(2^53 − 1) → BigInt, except in the time column,
- * where numbers are epoch milliseconds); anything else → the string as written.
- */
-export function csvCell(cell: string, kind: Kind): unknown {
-  if (cell === '') return null
-  if (kind === 'symbol') return cell
-  if (kind === 'data') {
-    if (cell === 'true') return true
-    if (cell === 'false') return false
-  }
-  if (!NUMBER_RE.test(cell)) return cell
-  const n = Number(cell)
-  if (!Number.isFinite(n)) return cell
-  if (kind === 'data' && !Number.isSafeInteger(n) && INTEGER_RE.test(cell)) return BigInt(cell)
-  return n
-}
 
 /** The first line is the header; each further non-blank line is a row with as many cells. */
 export async function parseCsvBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<InputColumns> {
-  let header: string[] | undefined
-  let kinds: Kind[] = []
-  let columns: unknown[][] = []
-  let rows = 0
-
+  const rows = new CsvRows()
   let pending = '' // text not yet turned into rows
   let baseIndex = 0 // absolute offset of pending[0]
   let line = 1 // line number of pending[0]
@@ -50,34 +22,6 @@ export async function parseCsvBody(body: ReadableStream<Uint8Array> | null, limi
   let input = ''
   let rowStart = 0 // start of the current row in `input`
 
-  const takeRow = (cells: string[], errors: Papa.ParseError[], rowLine: number): void => {
-    if (errors.length) {
-      const message = `malformed CSV: ${errors[0].message}`
-      if (!header) throw new ValidationError([{ line: rowLine, field: 'header', message }])
-      throw new ValidationError([{ row: rows, line: rowLine, field: 'row', message }])
-    }
-    if (cells.length === 1 && cells[0] === '') return // blank line
-    if (!header) {
-      header = cells.map((c) => c.trim())
-      const seen = new Set<string>()
-      for (let i = 0; i < header.length; i++) {
-        const name = header[i]
-        const problem = name === '' ? `column ${i + 1} has an empty name` : seen.has(name) ? `duplicate column '${name}'` : ''
-        if (problem) throw new ValidationError([{ line: rowLine, field: 'header', message: `${problem} (line ${rowLine})` }])
-        seen.add(name)
-      }
-      kinds = header.map((h) => (h === 'symbol' ? 'symbol' : TIME_COLUMNS.has(h) ? 'time' : 'data'))
-      columns = header.map(() => [])
-      return
-    }
-    if (cells.length !== header.length) {
-      const message = `expected ${header.length} cells like the header, got ${cells.length}`
-      throw new ValidationError([{ row: rows, line: rowLine, field: 'row', message }])
-    }
-    for (let c = 0; c < cells.length; c++) columns[c].push(csvCell(cells[c], kinds[c]))
-    rows++
-  }
-
   const countLines = (from: number, to: number): number => {
     const nl = newline === '\r' ? '\r' : '\n'
     let count = 0
@@ -85,7 +29,39 @@ export async function parseCsvBody(body: ReadableStream<Uint8Array> | null, limi
     return count
   }
 
-  const parse = (final: boolean): void => {
+  /**
+   * Rows of `input` (which has no quotes) from `rowStart`, split at `\n` or `\r\n` as papaparse
+   * splits such text; unless `final`, the last, unterminated row is left. False when it stopped
+   * at a lone `\n` in `\r\n` text (a line break inside a row, which papaparse counts as a line).
+   */
+  const splitRows = (final: boolean): boolean => {
+    const crlf = newline === '\r\n'
+    for (;;) {
+      const nl = input.indexOf('\n', rowStart)
+      if (nl < 0) break
+      let end = nl
+      if (crlf) {
+        if (nl === rowStart || input.charCodeAt(nl - 1) !== 13) return false
+        end = nl - 1
+      }
+      rows.span(input, rowStart, end, line)
+      line++
+      rowStart = nl + 1
+    }
+    if (final && rowStart < input.length) {
+      rows.span(input, rowStart, input.length, line)
+      rowStart = input.length
+    }
+    return true
+  }
+
+  /** Rows of `input` from `rowStart` through papaparse. */
+  const parseRows = (final: boolean): void => {
+    if (rowStart > 0) {
+      input = input.slice(rowStart)
+      baseIndex += rowStart
+      rowStart = 0
+    }
     parser ??= new Papa.Parser({
       delimiter: ',',
       newline,
@@ -93,14 +69,19 @@ export async function parseCsvBody(body: ReadableStream<Uint8Array> | null, limi
       // the core parser hands `step` a one-row batch: data = [cells]
       step: (result: Papa.ParseStepResult<string[][]>) => {
         const end = result.meta.cursor - baseIndex
-        takeRow(result.data[0], result.errors, line)
+        if (result.errors.length) rows.malformed(result.errors[0].message, line)
+        rows.cells(result.data[0], line)
         line += countLines(rowStart, end)
         rowStart = end
       },
     })
+    parser.parse(input, baseIndex, !final)
+  }
+
+  const parse = (final: boolean): void => {
     input = pending
     rowStart = 0
-    parser.parse(input, baseIndex, !final)
+    if (newline === '\r' || input.includes('"') || !splitRows(final)) parseRows(final)
     pending = input.slice(rowStart)
     baseIndex += rowStart
     retryAt = rowStart === 0 ? input.length * 2 : 0
@@ -118,7 +99,5 @@ export async function parseCsvBody(body: ReadableStream<Uint8Array> | null, limi
   }
   newline ??= pending.includes('\r') ? '\r' : '\n'
   if (pending !== '') parse(true)
-
-  if (!header) return {}
-  return Object.fromEntries(header.map((name, c) => [name, columns[c]]))
+  return rows.finish()
 }

@@ -26,6 +26,9 @@
  *   as strings and numbers as epoch milliseconds. A row with another number of cells than the
  *   header is a 400 naming `row` and `line` (the line where the row starts; quoted fields may
  *   span lines).
+ * - JSON, NDJSON and CSV columns are handed over typed, with no object per row: a numbers-only
+ *   column as a Float64Array, a time column of ISO strings as `EpochMicros` (read once here,
+ *   to exactly the microseconds the storage's own parser gives), anything else as an array.
  * - Parquet: a whole file (buffered: Parquet is read from its footer), decoded to a Table; bytes
  *   that are not Parquet are a 400 on field `body` ("not a Parquet file: ..."). It needs a
  *   string `symbol` and a TIMESTAMP `timestamp` column; columns of other shapes (nested,

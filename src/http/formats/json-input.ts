@@ -1,37 +1,16 @@
-/** JSON (an array of row objects) and NDJSON (one row object per line) bodies → columnar input. */
+/**
+ * JSON (an array of row objects) and NDJSON (one row object per line) bodies → typed columns.
+ * An NDJSON line goes through `JSON.parse` straight into the columns when its values are plain
+ * (`TypedColumns.addPlainRow`), else through `parseJson`, which keeps big integers exact and
+ * words syntax errors.
+ */
 
 import { type FieldIssue, ValidationError } from '../../errors.js'
 import { describeValue } from '../../keys.js'
 import type { InputColumns } from '../../types.js'
-import { BIG_RUN, findBadElement, parseJson } from './json-text.js'
+import { findBadElement, parseJson } from './json-text.js'
 import { type BodyLimit, decodeUtf8, readAllBytes, textChunks } from './read-body.js'
-
-/**
- * Per-column arrays filled as rows arrive. A column first seen at row k starts with k nulls;
- * rows that lack a column get null. Arrays are only ever appended to (no holes).
- */
-export class ColumnBuilder {
-  private readonly columns = new Map<string, unknown[]>()
-  length = 0
-
-  addRow(row: Record<string, unknown>, revive: (v: unknown) => unknown): void {
-    const i = this.length
-    for (const key in row) {
-      let values = this.columns.get(key)
-      if (!values) {
-        values = new Array(i).fill(null)
-        this.columns.set(key, values)
-      } else while (values.length < i) values.push(null)
-      values.push(revive(row[key]))
-    }
-    this.length = i + 1
-  }
-
-  finish(): InputColumns {
-    for (const values of this.columns.values()) while (values.length < this.length) values.push(null)
-    return Object.fromEntries(this.columns)
-  }
-}
+import { TypedColumns } from './typed-columns.js'
 
 function isRowObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -57,7 +36,7 @@ export async function parseJsonBody(body: ReadableStream<Uint8Array> | null, lim
   if (!Array.isArray(rows)) {
     throw new ValidationError([{ field: 'body', message: `expected a JSON array of row objects, got ${describeValue(rows)}` }])
   }
-  const builder = new ColumnBuilder()
+  const builder = new TypedColumns()
   const issues: FieldIssue[] = []
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]
@@ -70,16 +49,16 @@ export async function parseJsonBody(body: ReadableStream<Uint8Array> | null, lim
 
 /** One JSON object per line; blank lines are skipped (but counted for line numbers). */
 export async function parseNdjsonBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<InputColumns> {
-  const builder = new ColumnBuilder()
+  const columns = new TypedColumns()
   let line = 0
-  const takeLine = (raw: string, mayHoldBigInts: boolean): void => {
-    line++
-    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw
-    if (text.trim() === '') return
-    const row = builder.length
+  /** The exact way: blank lines skipped, big integers kept, errors worded. */
+  const parseLine = (raw: string): void => {
+    const trimmed = raw.endsWith('\r') ? raw.slice(0, -1) : raw
+    if (trimmed.trim() === '') return
+    const row = columns.length
     let parsed: ReturnType<typeof parseJson>
     try {
-      parsed = parseJson(text, mayHoldBigInts)
+      parsed = parseJson(trimmed)
     } catch (error) {
       throw new ValidationError([{ row, line, field: 'body', message: syntaxMessage(error) }])
     }
@@ -87,23 +66,40 @@ export async function parseNdjsonBody(body: ReadableStream<Uint8Array> | null, l
       const message = `expected a JSON object on each line, got ${describeValue(parsed.value)}`
       throw new ValidationError([{ row, line, field: 'row', message }])
     }
-    builder.addRow(parsed.value, parsed.revive)
+    columns.addRow(parsed.value, parsed.revive)
   }
-  // Only the newly arrived text is searched for newlines, so a very long line costs linear time.
-  let pending = ''
-  for await (const text of textChunks(body, limit)) {
-    // one big-integer pre-check per chunk (with the carried-over partial line), not per line
-    const big = BIG_RUN.test(pending) || BIG_RUN.test(text) || BIG_RUN.test(pending.slice(-20) + text.slice(0, 20))
-    let start = 0
-    let nl = text.indexOf('\n')
-    while (nl >= 0) {
-      takeLine(pending + text.slice(start, nl), big)
-      pending = ''
-      start = nl + 1
-      nl = text.indexOf('\n', start)
+  const readLine = (raw: string): void => {
+    line++
+    let row: unknown
+    try {
+      row = JSON.parse(raw)
+    } catch {
+      row = undefined // parseLine throws the error (or skips a blank line)
     }
-    pending += text.slice(start)
+    if (!isRowObject(row) || !columns.addPlainRow(row)) parseLine(raw)
   }
-  if (pending !== '') takeLine(pending, true)
-  return builder.finish()
+  // Complete lines are read as soon as they arrive; only the newly arrived text is searched for
+  // the last newline, so a very long line costs linear time.
+  let pending = '' // the start of a line, no newline in it
+  for await (const chunk of textChunks(body, limit)) {
+    const last = chunk.lastIndexOf('\n')
+    if (last < 0) {
+      pending += chunk
+      continue
+    }
+    let start = 0
+    if (pending !== '') {
+      const nl = chunk.indexOf('\n')
+      readLine(pending + chunk.slice(0, nl))
+      start = nl + 1
+    }
+    while (start <= last) {
+      const nl = chunk.indexOf('\n', start)
+      readLine(chunk.slice(start, nl))
+      start = nl + 1
+    }
+    pending = chunk.slice(last + 1)
+  }
+  if (pending !== '') readLine(pending)
+  return columns.finish()
 }

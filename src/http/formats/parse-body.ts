@@ -11,10 +11,10 @@ import { type BodyLimit, readAllBytes } from './read-body.js'
 /**
  * Reads a whole body as a stream (never more than `maxBytes` bytes: `PayloadTooLargeError` as
  * soon as the count passes it, or upfront when `declaredLength` says so) and turns it into
- * columnar input for `storage.write`: per-column arrays built as rows arrive for NDJSON and CSV,
- * a `Table` for Parquet. Bad syntax → `ValidationError` naming the 0-based data `row` and, for
- * NDJSON and CSV, the 1-based `line` where that row starts. Values are not checked here: the
- * storage validates them (and names row and field).
+ * columnar input for `storage.write`: typed column vectors built as rows arrive for JSON, NDJSON
+ * and CSV (see `TypedColumns`), a `Table` for Parquet. Bad syntax → `ValidationError` naming the
+ * 0-based data `row` and, for NDJSON and CSV, the 1-based `line` where that row starts. Values
+ * are not checked here: the storage validates them (and names row and field).
  */
 export async function parseBody(
   body: ReadableStream<Uint8Array> | null,

@@ -1,0 +1,168 @@
+/**
+ * Per-column vectors filled as body rows are read, with no object per row. A column holding only
+ * numbers is a growing Float64Array; the first null, gap or other value turns it into a plain
+ * array. At the end, a time column (`timestamp`, `datetime`, `date`) whose values are all ISO
+ * strings becomes an `EpochMicros` column, so the storage does not parse them again. Each column
+ * gets at most one value per row (callers have unique keys: CSV headers, JSON objects).
+ */
+
+import type { InputColumns } from '../../types.js'
+import { epochMicros } from './time-column.js'
+
+/** The columns the storage reads as the time of a row. */
+export const TIME_COLUMNS: ReadonlySet<string> = new Set(['timestamp', 'datetime', 'date'])
+const INITIAL_CAPACITY = 1024
+const TWO_53 = 2 ** 53
+
+export class TypedColumns {
+  /** Rows completed; the row being read is row `length`. */
+  length = 0
+  private readonly names: string[] = []
+  private readonly byName = new Map<string, number>()
+  /** Per column: its numbers while it has only numbers, else undefined. */
+  private readonly floats: (Float64Array | undefined)[] = []
+  /** Per column: its values once it is not all numbers (filled up to its last set row). */
+  private readonly values: unknown[][] = []
+  /** Per column: the last row that set a value. */
+  private readonly setRow: number[] = []
+  /** Per column: the row it was first seen on. */
+  private readonly bornRow: number[] = []
+  /** The columns of the last `addPlainRow` row's keys, by position. */
+  private readonly keyColumns: number[] = []
+
+  /** The column named `name` (created, null in every earlier row, when new). */
+  column(name: string): number {
+    const known = this.byName.get(name)
+    if (known !== undefined) return known
+    const c = this.names.length
+    const row = this.length
+    this.names.push(name)
+    this.byName.set(name, c)
+    this.floats.push(row === 0 ? new Float64Array(INITIAL_CAPACITY) : undefined)
+    this.values.push(row === 0 ? [] : new Array(row).fill(null))
+    this.setRow.push(row - 1)
+    this.bornRow.push(row)
+    return c
+  }
+
+  /** Sets column `c` of the current row to a number. */
+  number(c: number, v: number): void {
+    const row = this.length
+    const f = this.floats[c]
+    if (f === undefined || this.setRow[c] !== row - 1) {
+      this.value(c, v) // not (or no longer) numbers only
+      return
+    }
+    this.setRow[c] = row
+    if (row < f.length) f[row] = v
+    else this.grow(c, f)[row] = v
+  }
+
+  /** Sets column `c` of the current row to any value. */
+  value(c: number, v: unknown): void {
+    const row = this.length
+    if (this.floats[c] !== undefined) {
+      if (typeof v === 'number' && this.setRow[c] === row - 1) {
+        this.number(c, v)
+        return
+      }
+      this.toValues(c)
+    }
+    const values = this.values[c]
+    while (values.length < row) values.push(null)
+    values.push(v)
+    this.setRow[c] = row
+  }
+
+  /** Completes the current row (columns it did not set are null in it). */
+  endRow(): void {
+    this.length++
+  }
+
+  /**
+   * Forgets what the current row set, and drops the columns it created, so the row can be read
+   * again another way.
+   */
+  abortRow(): void {
+    const row = this.length
+    while (this.names.length > 0 && this.bornRow[this.names.length - 1] === row) {
+      this.byName.delete(this.names.pop() as string)
+      this.floats.pop()
+      this.values.pop()
+      this.setRow.pop()
+      this.bornRow.pop()
+    }
+    for (let c = 0; c < this.names.length; c++) {
+      if (this.setRow[c] !== row) continue
+      this.setRow[c] = row - 1
+      if (this.floats[c] === undefined) this.values[c].length = row
+    }
+  }
+
+  /** A row object, each value through `revive`; keys in `for...in` order. */
+  addRow(row: Record<string, unknown>, revive: (v: unknown) => unknown): void {
+    for (const key in row) this.value(this.column(key), revive(row[key]))
+    this.endRow()
+  }
+
+  /**
+   * A row object from `JSON.parse` whose values are all strings, booleans, nulls or numbers
+   * within ±2^53, which is what `parseJson` would give for its line too. Any other value (a
+   * number that may be a rounded big integer literal, a nested value) returns false having set
+   * nothing: the caller reads that line the exact, slower way. Keys are matched to columns by
+   * their position in the previous such row, without a map lookup.
+   */
+  addPlainRow(row: Record<string, unknown>): boolean {
+    let k = 0
+    for (const key in row) {
+      let c = this.keyColumns[k]
+      if (c === undefined || this.names[c] !== key) {
+        c = this.column(key)
+        this.keyColumns[k] = c
+      }
+      const v = row[key]
+      if (typeof v === 'number' && Math.abs(v) < TWO_53) this.number(c, v)
+      else if (typeof v === 'string' || typeof v === 'boolean' || v === null) this.value(c, v)
+      else {
+        this.abortRow()
+        return false
+      }
+      k++
+    }
+    this.endRow()
+    return true
+  }
+
+  /** The columns, each `length` long; numeric ones as Float64Array, ISO time ones as EpochMicros. */
+  finish(): InputColumns {
+    const n = this.length
+    const entries: [string, ArrayLike<unknown>][] = []
+    for (let c = 0; c < this.names.length; c++) {
+      const f = this.floats[c]
+      if (f !== undefined && this.setRow[c] === n - 1) {
+        entries.push([this.names[c], f.subarray(0, n)])
+        continue
+      }
+      if (f !== undefined) this.toValues(c)
+      const values = this.values[c]
+      while (values.length < n) values.push(null)
+      entries.push([this.names[c], (TIME_COLUMNS.has(this.names[c]) && epochMicros(values)) || values])
+    }
+    return Object.fromEntries(entries) // own properties, even for a column named __proto__
+  }
+
+  private grow(c: number, f: Float64Array): Float64Array {
+    const bigger = new Float64Array(f.length * 2)
+    bigger.set(f)
+    this.floats[c] = bigger
+    return bigger
+  }
+
+  /** Turns a numbers-only column into a plain array of its values so far. */
+  private toValues(c: number): void {
+    const f = this.floats[c] as Float64Array
+    const values = this.values[c]
+    for (let i = 0; i <= this.setRow[c]; i++) values.push(f[i])
+    this.floats[c] = undefined
+  }
+}
