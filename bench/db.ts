@@ -293,7 +293,8 @@ export async function runDbBench(options: { quick: boolean }): Promise<DbResults
       postgres = { url: server.url.replace(/:[^:@/]*@/, ':***@'), version }
       log(`postgres ${version} at ${server.host}:${server.port}; neon driver through the ws relay on :${relay.port}`)
 
-      // neon driver: fresh upsert, then the same upsert again (every row a conflict), then reads
+      // neon driver: fresh upsert, the same upsert again (every row a conflict, none changed), once more with
+      // every row changed, then reads
       const neon = (): DataStorage => createPostgresStorage({ pool: neonPool as PgPoolLike, schema: schemas.neon })
       const ns = neon()
       loads.push(
@@ -312,6 +313,16 @@ export async function runDbBench(options: { quick: boolean }): Promise<DbResults
           bars.rows,
           async () => (await ns.write(DATASET, bars.columns)).rowsWritten,
           TARGET_NEON_UPSERT_ROWS_PER_SEC,
+        ),
+      )
+      // the same keys once more, every row's close changed: unchanged rows are skipped above, not here
+      const changed = { ...bars.columns, close: bars.columns.close.map((x) => x + 0.01) }
+      loads.push(
+        await timeLoad(
+          'postgres (neon driver)',
+          'upsert again, every row changed',
+          bars.rows,
+          async () => (await ns.write(DATASET, changed)).rowsWritten,
         ),
       )
       await ns.close()

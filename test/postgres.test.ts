@@ -1,7 +1,8 @@
 /**
  * The storage conformance suite on PostgreSQL, through node-postgres (`pg`) and through the Neon
- * serverless driver (WebSocket, via the relay in `helpers/ws-relay.ts`), plus Postgres-specific
- * checks: exact µs and int64, concurrent writers and set-ups, quoted identifiers, parameters only.
+ * serverless driver (WebSocket, via the relay in `helpers/ws-relay.ts`), each also with every
+ * write on the bulk path (staging table loaded by COPY, or by unnest statements), plus
+ * Postgres-specific checks: exact µs and int64, concurrent writers and set-ups, quoted identifiers, parameters only.
  */
 
 import type { Pool as NeonPool } from '@neondatabase/serverless'
@@ -23,6 +24,9 @@ const SCHEMAS = {
   neon: `friday_t_${RUN}_neon`,
   date: `friday_t_${RUN}_date`,
   extra: `friday_t_${RUN}_x`,
+  pgCopy: `friday_t_${RUN}_pgcopy`,
+  neonCopy: `friday_t_${RUN}_neoncopy`,
+  unnest: `friday_t_${RUN}_unnest`,
 }
 
 function neonPool(max = 10): NeonPool {
@@ -60,6 +64,25 @@ testStorage({
 testStorage({
   name: 'postgres via @neondatabase/serverless (WebSocket relay)',
   create: async () => createPostgresStorage({ pool: neon as PgPoolLike, schema: SCHEMAS.neon }),
+  skip,
+})
+
+// bulkRows 0: every write takes the bulk path (staging table + set-based merge)
+testStorage({
+  name: 'postgres via pg, every write staged with binary COPY',
+  create: async () => createPostgresStorage({ pool: pgPool as PgPoolLike, schema: SCHEMAS.pgCopy, bulkRows: 0 }),
+  skip,
+})
+
+testStorage({
+  name: 'postgres via @neondatabase/serverless, every write staged with binary COPY',
+  create: async () => createPostgresStorage({ pool: neon as PgPoolLike, schema: SCHEMAS.neonCopy, bulkRows: 0 }),
+  skip,
+})
+
+testStorage({
+  name: 'postgres via pg, every write staged with unnest statements (copy: false)',
+  create: async () => createPostgresStorage({ pool: pgPool as PgPoolLike, schema: SCHEMAS.unnest, bulkRows: 0, copy: false }),
   skip,
 })
 

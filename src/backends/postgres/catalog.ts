@@ -24,6 +24,8 @@ export interface DatasetRow {
 export class Catalog {
   readonly datasets: string
   readonly partitions: string
+  /** `server_version_num` (e.g. 150004), known after `setup()`; 0 before. */
+  serverVersion = 0
 
   constructor(
     private readonly session: Session,
@@ -38,12 +40,14 @@ export class Catalog {
   }
 
   /**
-   * Creates the schema and metadata tables if missing. Idempotent, and safe when several
-   * instances start at once: one transaction serialized by an advisory lock.
+   * Creates the schema and metadata tables if missing, and learns the server version. Idempotent,
+   * and safe when several instances start at once: one transaction serialized by an advisory lock.
    */
   async setup(): Promise<void> {
     const s = this.session
     await s.transaction(async (c) => {
+      const version = await s.run(c, 'head', `SELECT current_setting('server_version_num')::int AS v`)
+      this.serverVersion = Number(version.rows[0].v)
       await s.run(c, 'head', 'SELECT pg_advisory_xact_lock(hashtext($1))', [`friday.postgres.setup:${this.schemaName}`])
       const exists = await s.run(c, 'head', 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [this.schemaName])
       if (!exists.rows.length) await s.run(c, 'put', `CREATE SCHEMA IF NOT EXISTS ${ident(this.schemaName)}`)
@@ -105,9 +109,15 @@ export class Catalog {
 
   /**
    * Creates the dataset row and its data table (inside the caller's transaction) unless another
-   * transaction did; returns the row locked FOR UPDATE.
+   * transaction did; returns the row locked FOR UPDATE, and whether this transaction created the
+   * table (then it is empty and invisible to everyone else until commit).
    */
-  async create(db: PgQueryable, name: string, schema: Schema, partitionBy: PartitionKey[]): Promise<DatasetRow> {
+  async create(
+    db: PgQueryable,
+    name: string,
+    schema: Schema,
+    partitionBy: PartitionKey[],
+  ): Promise<{ row: DatasetRow; created: boolean }> {
     const s = this.session
     const table = tableNameOf(name)
     const inserted = await s.run(
@@ -135,7 +145,7 @@ export class Catalog {
     }
     const row = await this.load(db, name, 'UPDATE')
     if (!row) throw new Error(`dataset ${name} vanished while being created`)
-    return row
+    return { row, created: inserted.rows.length > 0 }
   }
 
   /** Adds columns to the data table and the dataset schema; the caller holds the row FOR UPDATE. */

@@ -63,27 +63,33 @@ export function refOfDay(partitionBy: PartitionKey[], symbol: string, day: strin
   return { values, path: pathOf(partitionBy, values) }
 }
 
-/** SQL condition: table row `t` belongs to the partition of metadata row `pp`. */
-function memberOf(partitionBy: PartitionKey[]): string {
+/** SQL condition: table row `t` belongs to the partition of metadata row `alias`. */
+function memberOf(partitionBy: PartitionKey[], alias: string): string {
   const conds: string[] = []
-  if (partitionBy.includes('symbol')) conds.push('t.symbol = pp.symbol')
+  if (partitionBy.includes('symbol')) conds.push(`t.symbol = ${alias}.symbol`)
   if (partitionBy.includes('date') || partitionBy.includes('month'))
-    conds.push('t."timestamp" >= pp.lo AND t."timestamp" < pp.hi')
+    conds.push(`t."timestamp" >= ${alias}.lo AND t."timestamp" < ${alias}.hi`)
   return conds.join(' AND ') || 'true'
 }
 
 /**
- * A LATERAL subquery computing a partition's stats from its rows: count, canonical bytes,
- * min/max µs, `sha256:` of the concatenated per-row SHA-256 digests in key order, symbols.
+ * A subquery computing the stats of the partition of metadata row `alias` from its rows: count,
+ * canonical bytes, min/max µs, `sha256:` of the concatenated per-row SHA-256 digests in key
+ * order, symbols (sorted). The inner `OFFSET 0` keeps the row text a computed column, built once per row
+ * (inlined, it would be built once for the size and again for the digest).
  */
-export function statsSubquery(catalog: Catalog, ds: DatasetRow): string {
+export function statsSubquery(catalog: Catalog, ds: DatasetRow, alias = 'pp'): string {
+  // partitioned by symbol, every row has the partition's symbol: no need to sort them for DISTINCT
+  const symbols = ds.partitionBy.includes('symbol')
+    ? `CASE WHEN count(*) > 0 THEN ARRAY[${alias}.symbol] ELSE '{}' END`
+    : `coalesce(array_agg(DISTINCT r.symbol), '{}')`
   return `SELECT count(*)::bigint AS rows,
       coalesce(sum(octet_length(r.line)), 0)::bigint AS bytes,
-      min(r.us) AS min_ts, max(r.us) AS max_ts,
+      ${usOf('min(r.ts)')} AS min_ts, ${usOf('max(r.ts)')} AS max_ts,
       'sha256:' || encode(sha256(coalesce(string_agg(sha256(convert_to(r.line, 'UTF8')), ''::bytea ORDER BY r.symbol, r.ts), ''::bytea)), 'hex') AS checksum,
-      coalesce(array_agg(DISTINCT r.symbol), '{}') AS symbols
-    FROM (SELECT t.symbol, t."timestamp" AS ts, ${usOf('t."timestamp"')} AS us, ${rowTextExpr('t', ds.schema)} AS line
-          FROM ${catalog.dataTable(ds)} t WHERE ${memberOf(ds.partitionBy)}) r`
+      ${symbols}::text[] AS symbols
+    FROM (SELECT t.symbol, t."timestamp" AS ts, ${rowTextExpr('t', ds.schema)} AS line
+          FROM ${catalog.dataTable(ds)} t WHERE ${memberOf(ds.partitionBy, alias)} OFFSET 0) r`
 }
 
 export class Partitions {
@@ -158,17 +164,21 @@ export class Partitions {
     return res.rows.map((r) => refOfRow(ds.partitionBy, r))
   }
 
-  /** Recomputes the stats of the (locked) partitions `paths` from the data; version + 1 each. */
-  async commit(db: PgQueryable, ds: DatasetRow, paths: string[], commitId: string): Promise<void> {
+  /**
+   * Commits the (locked) partitions `paths`: version + 1 and the commit id each, and their stats
+   * recomputed from the data (`recompute` false: the write changed no row, the stats stand).
+   */
+  async commit(db: PgQueryable, ds: DatasetRow, paths: string[], commitId: string, recompute = true): Promise<void> {
     if (!paths.length) return
     const P = this.catalog.partitions
+    const stats = recompute
+      ? `, (rows, bytes, min_ts, max_ts, checksum, symbols) = (${statsSubquery(this.catalog, ds, 'p')})`
+      : ''
     await this.session.run(
       db,
       'put',
-      `UPDATE ${P} AS p SET version = p.version + 1, commit_id = $3, committed_at = now(),
-         rows = st.rows, bytes = st.bytes, min_ts = st.min_ts, max_ts = st.max_ts, checksum = st.checksum, symbols = st.symbols
-       FROM ${P} AS pp CROSS JOIN LATERAL (${statsSubquery(this.catalog, ds)}) st
-       WHERE p.dataset = $1 AND p.path = ANY($2::text[]) AND pp.dataset = p.dataset AND pp.path = p.path`,
+      `UPDATE ${P} AS p SET version = p.version + 1, commit_id = $3, committed_at = now()${stats}
+       WHERE p.dataset = $1 AND p.path = ANY($2::text[])`,
       [ds.name, [...new Set(paths)], commitId],
     )
   }

@@ -5,6 +5,7 @@
 
 import { StorageError, StoreError } from '../../errors.js'
 import type { StoreRequestStats } from '../../types.js'
+import { copyIn } from './copy-in.js'
 
 export interface PgQueryConfig {
   text: string
@@ -86,6 +87,23 @@ export class Session {
     }
     this.counts.bytesRead += resultBytes(res.rows)
     return res
+  }
+
+  /** `COPY ... FROM STDIN` on `db` (a client that passes `canCopy`) with `chunks` as its data; one put. */
+  async copy(db: PgQueryable, text: string, chunks: Iterable<Uint8Array>): Promise<number> {
+    this.counts.put++
+    const counts = this.counts
+    function* counted() {
+      for (const chunk of chunks) {
+        counts.bytesWritten += chunk.length
+        yield chunk
+      }
+    }
+    try {
+      return await copyIn(db, text, counted())
+    } catch (err) {
+      throw wrapDbError(err)
+    }
   }
 
   /**

@@ -8,6 +8,9 @@ import { checkDatasetName } from '../../keys.js'
 import { formatUs } from '../../table/time.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema } from '../../types.js'
 
+/** Rows per statement when a batch travels as array parameters (`unnest($1::text[], ...)`). */
+export const CHUNK_ROWS = 10_000
+
 const IDENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/
 
 /** A double-quoted identifier. Only names that passed the repo's name rules get here; checked again. */
@@ -70,13 +73,16 @@ export function tsParam(us: number): string {
   return formatUs(us)
 }
 
-/** A column's values as one array parameter (nulls as `null`, int64 as decimal strings). */
+/** A column's values as one array parameter (nulls as `null`, int64 as decimal strings, -0 as '-0'). */
 export function columnParam(col: Column | undefined, type: ColumnType, start: number, end: number): unknown[] {
   const out = new Array(end - start)
   if (!col) return out.fill(null)
   switch (col.type) {
     case 'float64':
-      for (let i = start; i < end; i++) out[i - start] = Number.isNaN(col.values[i]) ? null : col.values[i]
+      for (let i = start; i < end; i++) {
+        const v = col.values[i]
+        out[i - start] = Number.isNaN(v) ? null : Object.is(v, -0) ? '-0' : v // the drivers print -0 as '0'
+      }
       break
     case 'timestamp':
       for (let i = start; i < end; i++) out[i - start] = Number.isNaN(col.values[i]) ? null : formatUs(col.values[i])

@@ -1,7 +1,10 @@
 /**
- * The write path of the Postgres backend: one transaction per write, set-based statements of
- * up to `CHUNK_ROWS` rows (`INSERT ... SELECT FROM unnest($1::text[], ...)`), never one
- * statement per row.
+ * The write path of the Postgres backend: one transaction per write, never one statement per
+ * row. A batch of at least `bulkRows` rows goes through a staging table (`staging.ts`: binary
+ * COPY, or unnest statements when the client cannot COPY) and a few set-based statements
+ * (`merge.ts`); a smaller one is sent as `INSERT ... SELECT FROM unnest($1::text[], ...)`
+ * statements of up to `CHUNK_ROWS` rows, one round trip for most writes. The first bulk write
+ * of a dataset loads its (new, empty) table directly.
  */
 
 import { DuplicateKeyError, SchemaConflictError, ValidationError } from '../../errors.js'
@@ -12,11 +15,16 @@ import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../t
 import { formatUs } from '../../table/time.js'
 import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
 import type { Catalog, DatasetRow } from './catalog.js'
+import { assertNoStagedKeys, mergeStaged } from './merge.js'
 import { type Partitions, refOfDay } from './partitions.js'
 import type { PgQueryable, Session } from './session.js'
-import { arrayCast, columnParam, ident, tsParam, usOf } from './sql.js'
+import { arrayCast, CHUNK_ROWS, columnParam, ident, tsParam, usOf } from './sql.js'
+import { loadRows, stageBatch } from './staging.js'
 
-export const CHUNK_ROWS = 10_000
+export { CHUNK_ROWS } from './sql.js'
+
+/** Default `bulkRows`: batches this large are staged and merged; smaller ones are plain statements. */
+export const BULK_ROWS = 10_000
 
 export interface WriteContext {
   session: Session
@@ -24,6 +32,12 @@ export interface WriteContext {
   partitions: Partitions
   partitionBy: PartitionKey[]
   newCommitId: () => string
+  /** Batches of at least this many rows are staged and merged (see the file comment). */
+  bulkRows: number
+  /** Stage with COPY when the client supports it (false: always unnest statements). */
+  copy: boolean
+  /** The server has MERGE (PostgreSQL 15+). */
+  useMerge: boolean
 }
 
 /** Validates the batch against `schema` (null = new dataset); append rejects in-batch duplicates. */
@@ -50,7 +64,10 @@ export function prepareBatch(data: InputRow[] | InputColumns | Table, schema: Sc
   return { table: dedupeLastWins(t), newColumns: normalized.newColumns }
 }
 
-/** The dataset row for this write, created or widened as needed; the batch re-validated if the schema moved. */
+/**
+ * The dataset row for this write, created or widened as needed (`created`: this write created
+ * the data table); the batch re-validated if the schema moved.
+ */
 async function datasetFor(
   ctx: WriteContext,
   db: PgQueryable,
@@ -58,9 +75,10 @@ async function datasetFor(
   data: InputRow[] | InputColumns | Table,
   mode: WriteMode,
   prepared: Normalized,
-): Promise<{ ds: DatasetRow; batch: Table }> {
+): Promise<{ ds: DatasetRow; batch: Table; created: boolean }> {
   let ds = await ctx.catalog.load(db, name, prepared.newColumns.length ? 'UPDATE' : 'SHARE')
-  if (!ds) ds = await ctx.catalog.create(db, name, [...KEY_SCHEMA, ...prepared.newColumns], ctx.partitionBy)
+  let created = false
+  if (!ds) ({ row: ds, created } = await ctx.catalog.create(db, name, [...KEY_SCHEMA, ...prepared.newColumns], ctx.partitionBy))
   let batch = prepared.table
   const stored = new Map(ds.schema.map((c) => [c.name, c.type]))
   const stale = batch.schema.some((c) => stored.has(c.name) && stored.get(c.name) !== c.type)
@@ -74,7 +92,7 @@ async function datasetFor(
     ds = (await ctx.catalog.load(db, name, 'UPDATE')) ?? ds
     ds = await ctx.catalog.addColumns(db, ds, missing)
   }
-  return { ds, batch }
+  return { ds, batch, created }
 }
 
 /** Runs one write in the caller's transaction. */
@@ -86,7 +104,7 @@ export async function writeBatch(
   mode: WriteMode,
   prepared: Normalized,
 ): Promise<{ result: WriteResult; ds: DatasetRow }> {
-  const { ds, batch } = await datasetFor(ctx, db, name, data, mode, prepared)
+  const { ds, batch, created } = await datasetFor(ctx, db, name, data, mode, prepared)
   const groups = groupByPartition(batch, ds.partitionBy).map((g) => g.ref)
   const touched = new Map<string, PartitionRef>(groups.map((r) => [r.path, r]))
   const commitId = ctx.newCommitId()
@@ -120,8 +138,41 @@ export async function writeBatch(
     await ctx.partitions.lock(db, ds, groups)
   }
 
-  if (mode === 'append') await assertNoExistingKeys(ctx, db, table, sym, ts)
+  // rows inserted or changed, when known: a write that changes nothing keeps the partitions' stats
+  let changed: number | null = null
+  try {
+    if (batch.length >= ctx.bulkRows && created) {
+      // the table is this transaction's own and empty, the batch's keys unique: load it as is
+      await loadRows(ctx.session, db, table, batch, ctx.copy)
+      changed = batch.length
+    } else if (batch.length >= ctx.bulkRows) {
+      await stageBatch(ctx.session, db, table, batch, ctx.copy)
+      if (mode === 'append') await assertNoStagedKeys(ctx.session, db, table)
+      changed = await mergeStaged(ctx.session, db, table, ds, mode, ctx.useMerge)
+    } else {
+      if (mode === 'append') await assertNoExistingKeys(ctx, db, table, sym, ts)
+      await insertChunks(ctx, db, table, ds, batch, mode)
+    }
+  } catch (err) {
+    if ((err as { details?: { sqlstate?: string } }).details?.sqlstate === '23505') {
+      throw new DuplicateKeyError([], 1) // unreachable while partitions are locked; kept as a safety net
+    }
+    throw err
+  }
 
+  const refs = [...touched.values()]
+  await ctx.partitions.commit(
+    db,
+    ds,
+    refs.map((r) => r.path),
+    commitId,
+    mode === 'replace' || changed !== 0,
+  )
+  return { result: { rowsWritten: batch.length, partitions: refs }, ds }
+}
+
+/** The batch as `INSERT ... SELECT FROM unnest(...)` statements of `CHUNK_ROWS` rows (upsert: ON CONFLICT). */
+async function insertChunks(ctx: WriteContext, db: PgQueryable, table: string, ds: DatasetRow, batch: Table, mode: WriteMode) {
   const cols = batch.schema
   const dataCols = ds.schema.filter((c) => c.name !== 'symbol' && c.name !== 'timestamp')
   const conflict =
@@ -135,24 +186,8 @@ export async function writeBatch(
   for (let start = 0; start < batch.length; start += CHUNK_ROWS) {
     const end = Math.min(batch.length, start + CHUNK_ROWS)
     const values = cols.map((c) => columnParam(batch.columns[c.name], c.type, start, end))
-    try {
-      await ctx.session.run(db, 'put', text, values)
-    } catch (err) {
-      if ((err as { details?: { sqlstate?: string } }).details?.sqlstate === '23505') {
-        throw new DuplicateKeyError([], 1) // unreachable while partitions are locked; kept as a safety net
-      }
-      throw err
-    }
+    await ctx.session.run(db, 'put', text, values)
   }
-
-  const refs = [...touched.values()]
-  await ctx.partitions.commit(
-    db,
-    ds,
-    refs.map((r) => r.path),
-    commitId,
-  )
-  return { result: { rowsWritten: batch.length, partitions: refs }, ds }
 }
 
 /** `append`: rejects the batch, naming the keys, if any key is stored already. */
