@@ -2,7 +2,7 @@
  * `npm run bench`: our partitioned Parquet lake against DuckDB on the same ~1M minute bars
  * (write, full read), then cold reads on S3 (radosgw) with request counts. Prints a table and
  * writes every figure to bench/results/latest.json. Options: `--quick` (~100k rows),
- * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--skip-db`,
+ * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--skip-db`, `--skip-maintenance`,
  * `--keep` (keep the temp lakes and the bucket).
  */
 
@@ -17,6 +17,7 @@ import { type BarsSpec, generateBars } from './data.js'
 import { type DbResults, formatDb } from './db.js'
 import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, openDuck } from './duckdb.js'
 import type { HttpResults } from './http.js'
+import { formatMaintenance, type MaintenanceBenchResults, runMaintenanceBench } from './maintenance.js'
 import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
 import { runS3, type S3Results } from './s3.js'
 
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     'skip-s3': { type: 'boolean', default: false },
     'skip-http': { type: 'boolean', default: false },
     'skip-db': { type: 'boolean', default: false },
+    'skip-maintenance': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -243,6 +245,14 @@ async function main() {
       db = JSON.parse(out.trim().split('\n').at(-1)!) as DbResults
     }
 
+    // ---- maintenance (small batches, then compaction) ---------------------------------------
+    let maintenance: MaintenanceBenchResults | { skipped: true; reason: string }
+    if (args['skip-maintenance']) maintenance = { skipped: true, reason: '--skip-maintenance' }
+    else {
+      console.log('\nmaintenance (small batches into 100 partitions, then maintain())')
+      maintenance = await runMaintenanceBench(args.quick)
+    }
+
     // ---- report ----------------------------------------------------------------------------
     const writeRatio = ratio(oursWrite.medianMs, duckWrite.medianMs)
     const readRatio = ratio(oursRead.medianMs, duckRead.medianMs)
@@ -328,6 +338,8 @@ async function main() {
       console.log('(cold = fresh storage instance per run; its HeadBucket check is not counted by requestStats())')
     }
 
+    if ('skipped' in maintenance) console.log(`\n=== maintenance: skipped (${maintenance.reason}) ===`)
+    else console.log(formatMaintenance(maintenance))
     if ('skipped' in http) console.log(`\n=== HTTP: skipped (${http.reason}) ===`)
     else {
       console.log(`\n=== HTTP (local lake, node entry; ${http.rowsPerBody.toLocaleString('en-US')}-row bodies, 4 clients) ===`)
@@ -394,6 +406,7 @@ async function main() {
         : { ...s3, symbolDay: { ...s3.symbolDay, target: TARGET_SYMBOL_DAY_REQUESTS, verdict: verdict(!!symbolDayPass) } },
       http,
       db,
+      maintenance,
       notes: NOTES,
       totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     }

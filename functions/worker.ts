@@ -8,7 +8,7 @@ import { DOMParser as XmlDomParser, Node as XmlNode } from '@xmldom/xmldom'
 import type { ExecutionContext, Hono } from 'hono'
 import { createApp } from '../src/http/app.js'
 import { httpOptionsFromEnv } from '../src/http/config.js'
-import { createStorage, StorageError } from '../src/index.js'
+import { createStorage, type DataStorage, type OpLog, StorageError, scheduledMaintenance } from '../src/index.js'
 
 /**
  * Vars (wrangler.toml `[vars]`) and secrets (`wrangler secret put`): STORAGE_BACKEND, S3_BUCKET,
@@ -28,6 +28,8 @@ function installXmlGlobals(): void {
 }
 
 let app: Hono | undefined
+let oplog: OpLog | undefined
+let workerStorage: DataStorage | undefined
 
 /** The app of this isolate, built on the first request; a failed build is retried on the next. */
 function appFor(env: WorkerEnv): Hono {
@@ -36,6 +38,8 @@ function appFor(env: WorkerEnv): Hono {
   const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
   const storage = createStorage({ storage: { default_backend: 's3_parquet' } }, env)
   app = createApp({ storage, ...http, openWrites: false })
+  oplog = storage.oplog
+  workerStorage = storage
   return app
 }
 
@@ -49,6 +53,24 @@ export default {
       if (err instanceof StorageError) return Response.json(err.toJSON(), { status: err.status })
       throw err
     }
-    return current.fetch(request, env, ctx)
+    const response = current.fetch(request, env, ctx)
+    // The op log's pending batch is stored before the isolate may stop (settle never rejects).
+    const log = oplog
+    if (log)
+      ctx.waitUntil(
+        Promise.resolve(response).then(
+          () => log.settle(),
+          () => log.settle(),
+        ),
+      )
+    return response
+  },
+
+  /** Cron triggers (wrangler.toml `[triggers]`): one maintenance run under FILE_ROTATION_* (src/maintenance/scheduled.ts). */
+  async scheduled(controller: { cron: string }, env: WorkerEnv, ctx: ExecutionContext): Promise<void> {
+    appFor(env)
+    const run = scheduledMaintenance(workerStorage!, `cron ${controller.cron}`)
+    ctx.waitUntil(run.catch(() => undefined))
+    await run
   },
 }

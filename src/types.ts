@@ -4,6 +4,8 @@
  * `test/conformance/` is the executable form of this file.
  */
 
+import type { OpLog, OpLogStore, OpSink } from './oplog/types.js'
+
 /** Logical column types. `symbol` is always `string`, `timestamp` always `timestamp`. */
 export type ColumnType = 'timestamp' | 'float64' | 'int64' | 'string' | 'boolean'
 
@@ -222,6 +224,117 @@ export interface StoreRequestStats {
   bytesWritten: number
 }
 
+/** Options of `maintain()` (rotation, compaction, archiving, retention and gc in one run). */
+export interface MaintenanceOptions {
+  /** Only this dataset (default: every dataset). */
+  dataset?: string
+  /** Decide and report, change nothing. */
+  dryRun?: boolean
+  /** Receives one op-log record per step (rotate, compact, archive, retention, gc) and one `maintain` summary. */
+  sink?: OpSink
+  /** Clock for age decisions (file ages, archive, row and orphan retention), epoch ms. Default `Date.now`. */
+  now?: () => number
+  /**
+   * Who runs the job (default: a random id per call). A run whose lease is still held by the
+   * same owner takes it over at once: a restarted job resumes without waiting for the lease to expire.
+   */
+  owner?: string
+  /** Called as partitions are processed (for progress bars). */
+  onProgress?: (progress: { dataset: string; done: number; total: number }) => void
+}
+
+/** One partition compaction rewrote (or would rewrite, in a dry run). */
+export interface CompactedPartition {
+  partition: string
+  /** The policy threshold that triggered it, e.g. `count_based: 12 files > max_files 10`. */
+  reason: string
+  filesBefore: number
+  filesAfter: number
+  bytesBefore: number
+  bytesAfter: number
+  rows: number
+}
+
+/** What one `maintain()` run did to one dataset. */
+export interface DatasetMaintenance {
+  dataset: string
+  /** Set when the whole dataset was skipped (e.g. `lease held by <owner> until <time>`). */
+  skipped: string | null
+  partitionsChecked: number
+  compacted: CompactedPartition[]
+  /** Partitions looked at and left alone, with why (`under threshold: 3 files <= max_files 10`, `lost a race`...). Only those over no threshold are counted, not listed. */
+  partitionsSkipped: { partition: string; reason: string }[]
+  /** Compactions a crashed run had committed and this run finished archiving. */
+  resumed: number
+  archivesWritten: number
+  archiveBytesWritten: number
+  archivesRemoved: number
+  /** Rows removed by `row_retention_days`. */
+  rowsExpired: number
+  /** Unreferenced data files removed (older than the gc grace period). */
+  orphansRemoved: number
+  errors: { partition: string | null; message: string }[]
+}
+
+export interface MaintenanceReport {
+  backend: string
+  dryRun: boolean
+  startedAt: string
+  durationMs: number
+  datasets: DatasetMaintenance[]
+  totals: {
+    partitionsCompacted: number
+    /** Input files of the compactions. */
+    filesMerged: number
+    filesWritten: number
+    bytesBefore: number
+    bytesAfter: number
+    archivesWritten: number
+    archivesRemoved: number
+    rowsExpired: number
+    orphansRemoved: number
+    partitionsSkipped: number
+  }
+}
+
+/** A data file moved to the archive area by compaction or retention. */
+export interface ArchiveEntry {
+  /** Store key of the archived object (`<dataset>/_archive/<partition>/<name>[.gz|.zst]`); pass it to `restoreArchive`. */
+  key: string
+  dataset: string
+  /** Hive path of the partition the file came from. */
+  partition: string
+  /** The file's name while it was live. */
+  originalName: string
+  archivedAt: string
+  reason: 'compaction' | 'retention'
+  codec: 'gzip' | 'zstd' | 'none'
+  /** Size and `sha256:` checksum of the original Parquet bytes (as in its manifest entry). */
+  bytes: number
+  checksum: string
+  /** Size of the stored (compressed) object. */
+  storedBytes: number
+  rows: number
+  /** The file's manifest entry while it was live. */
+  file: ManifestFile
+}
+
+export interface RestoreOptions {
+  /**
+   * Write the original Parquet bytes to this store key instead (e.g. `restored/part-X.parquet`,
+   * outside any dataset's partitions); the partition is not touched. Fails if the key exists.
+   */
+  to?: string
+}
+
+export interface RestoreResult {
+  entry: ArchiveEntry
+  /** Rows that came back as live rows (keys the partition did not hold); 0 with `to`. */
+  rowsRestored: number
+  /** Where the file went: the new live file's key, or `to`. */
+  key: string
+}
+
 export interface DataStorage {
   /** Backend name, e.g. `local_parquet`. */
   readonly backend: string
@@ -274,6 +387,40 @@ export interface DataStorage {
   /** Requests made to the underlying store since creation. */
   requestStats(): StoreRequestStats
 
+  /**
+   * Optional capability: one maintenance run under the configured `file_rotation` policy.
+   * Parquet lakes: compact partitions over their threshold (archiving the replaced files), finish
+   * compactions a crashed run left, delete archives and rows past their retention, gc orphans.
+   * Database backends: row retention only. Safe to run concurrently (a per-dataset lease: the
+   * second run skips the dataset and says so). Nothing to do: a report of zeros.
+   */
+  maintain?(options?: MaintenanceOptions): Promise<MaintenanceReport>
+
+  /** Optional capability: archived files of a dataset (optionally of one partition path), oldest first. Unknown dataset: `[]`. */
+  listArchives?(dataset: string, filter?: { partition?: string }): Promise<ArchiveEntry[]>
+
+  /**
+   * Optional capability: brings an archived file back. By default its rows return to their
+   * partition through a manifest commit, for keys the partition does not hold now (current rows
+   * win; the archive entry stays). With `to`, the original bytes go to that key instead.
+   * `NotFoundError` for an unknown key.
+   */
+  restoreArchive?(dataset: string, key: string, options?: RestoreOptions): Promise<RestoreResult>
+
   /** Releases clients and handles. Further calls fail. */
   close(): Promise<void>
+
+  /**
+   * Optional capability of a backend: where it keeps the operation log durably, through its own
+   * client (lake: NDJSON batches under `_oplog/`; postgres: the `friday_oplog` table; mongodb:
+   * the `friday_oplog` collection). Absent: an attached op log is kept in memory only.
+   */
+  opLogStore?(): OpLogStore
+
+  /**
+   * The operation log attached to this storage (set by `withOpLog`, which `createStorage` applies
+   * when `storage.metadata_logging.enabled`); absent when none is attached. Maintenance jobs
+   * report through `oplog.record(...)`.
+   */
+  readonly oplog?: OpLog
 }

@@ -27,6 +27,17 @@ describe('defaults', () => {
       storage: {
         default_backend: 'local_parquet',
         gc_grace_period_seconds: 3600,
+        metadata_logging: { enabled: true, log_operations: true, log_performance: true, log_errors: true, retention_days: 30 },
+        file_rotation: {
+          enabled: false,
+          strategy: 'count_based',
+          max_file_size_mb: 64,
+          max_file_age_hours: 24,
+          max_files: 10,
+          compress_old_files: true,
+          archive_codec: 'gzip',
+          archive_retention_days: 30,
+        },
         local_parquet: {
           base_dir: './data',
           partition_by: ['symbol', 'date'],
@@ -371,6 +382,7 @@ describe('backend selection by config only', () => {
       storage: {
         gc_grace_period_seconds: 90,
         s3_parquet: { partition_by: ['symbol', 'month'], compression: 'zstd', row_group_size: 500 },
+        file_rotation: { enabled: true, max_file_size_mb: 0.5, compress_old_files: false, row_retention_days: 2 },
       },
     })
     expect(lakeOptionsFromConfig(config.storage.s3_parquet, config)).toEqual({
@@ -379,6 +391,16 @@ describe('backend selection by config only', () => {
       rowGroupSize: 500,
       validatePartitioning: true,
       gcGraceMs: 90_000,
+      rotation: {
+        enabled: true,
+        strategy: 'count_based',
+        maxFileBytes: 524_288,
+        maxFileAgeMs: 86_400_000,
+        maxFiles: 10,
+        archiveCodec: 'none',
+        archiveRetentionMs: 30 * 86_400_000,
+        rowRetentionMs: 2 * 86_400_000,
+      },
     })
   })
 

@@ -15,7 +15,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
@@ -304,6 +304,29 @@ describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via 
     expect(keys.filter((k) => /^bars_1m\/symbol=MSFT\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
     expect(keys).toContain('bars_1m/symbol=AAPL/date=2024-01-02/_manifest.json')
   })
+
+  it('stores its op log in the bucket after the response (ctx.waitUntil), readable at GET /v1/oplog', async () => {
+    const res = await fetch(`${running!.url}/v1/oplog?dataset=${DATASET}&op=write`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    })
+    expect(res.status, await res.clone().text()).toBe(200)
+    const { records } = (await res.json()) as { records: { op: string; rows: number; outcome: string }[] }
+    expect(records.map((r) => [r.op, r.rows, r.outcome])).toEqual([['write', 3, 'ok']])
+    // the batch lands within the op log's flush interval (5 s) of the request; wait up to 20 s
+    let lines: string[] = []
+    for (let i = 0; i < 80 && !lines.some((l) => l.includes('"op":"write"')); i++) {
+      const listing = await bucket!.client.send(new ListObjectsV2Command({ Bucket: bucket!.bucket, Prefix: '_oplog/' }))
+      lines = []
+      for (const o of listing.Contents ?? []) {
+        expect(o.Key).toMatch(/^_oplog\/date=\d{4}-\d{2}-\d{2}\/\d{13}-\d{13}-\d+-[0-9A-HJKMNP-TV-Z]{26}\.ndjson$/)
+        const got = await bucket!.client.send(new GetObjectCommand({ Bucket: bucket!.bucket, Key: o.Key }))
+        lines.push(...(await got.Body!.transformToString()).split('\n').filter(Boolean))
+      }
+      if (!lines.some((l) => l.includes('"op":"write"'))) await new Promise((r) => setTimeout(r, 250))
+    }
+    const writes = lines.map((l) => JSON.parse(l)).filter((r) => r.op === 'write' && r.dataset === DATASET)
+    expect(writes.map((r) => [r.rows, r.outcome])).toEqual([[3, 'ok']])
+  }, 30_000)
 })
 
 /** A Node or Bun entry on a fresh local lake, no API tokens (loopback only, writes open). */

@@ -8,6 +8,7 @@ import { CliError, formatError } from './errors.js'
 import { INPUT_FORMATS } from './files.js'
 import { DEFAULT_CHUNK_ROWS, ingest } from './ingest.js'
 import { listDatasets, listPartitions } from './ls.js'
+import { maintain } from './maintain.js'
 import { OUTPUT_FORMATS, query } from './query.js'
 import { serve } from './serve.js'
 
@@ -49,6 +50,7 @@ Examples:
   friday query --dataset bars_1m --symbols AAPL,EUR/USD --start 2024-01-02 --end 2024-01-03 --format csv
   friday query --dataset bars_1m --out bars.parquet
   friday ls bars_1m
+  friday maintain --dry-run
   friday serve --port 8787`,
     )
     .showHelpAfterError('(run with --help for usage)')
@@ -127,6 +129,20 @@ Examples:
         dataset ? listPartitions(storage, dataset, opts.json) : listDatasets(storage, opts.json),
       )
       process.stdout.write(`${text}\n`)
+    })
+
+  program
+    .command('maintain')
+    .description('rotate, compact, archive and expire under the file_rotation policy (for cron)')
+    .option('-d, --dataset <name>', 'only this dataset (default: all)')
+    .option('--dry-run', 'report what would be done, change nothing', false)
+    .option('--json', 'print the report as JSON', false)
+    .option('-q, --quiet', 'no progress bar and no per-dataset lines', false)
+    .action(async (opts: { dataset?: string; dryRun: boolean; json: boolean; quiet: boolean }, cmd: Command) => {
+      const ctx = await loadContext(globals(cmd))
+      result.code = await withStorage(ctx, (storage) =>
+        maintain(storage, { ...opts, progress: !opts.quiet && !opts.json && process.stderr.isTTY === true }),
+      )
     })
 
   return program

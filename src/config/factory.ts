@@ -8,7 +8,11 @@ import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../backe
 import { ConfigError } from '../errors.js'
 import { LakeStorage } from '../lake/lake-storage.js'
 import type { LakeOptions } from '../lake/options.js'
+import { rotationFromConfig } from '../lake/rotation-policy.js'
+import { maintainRows } from '../maintenance/db-retention.js'
+import { attachOpLog } from '../oplog/attach.js'
 import { createS3Store } from '../stores/s3-store.js'
+import type { ObjectStore } from '../stores/types.js'
 import type { DataStorage } from '../types.js'
 import type { BackendName, FridayConfig, LocalParquetConfig, S3ParquetConfig } from './schema.js'
 
@@ -20,7 +24,10 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
   mongodb: 'the MongoDB driver needs Node or Bun: use the Node/Bun entry point (src/node.ts)',
 }
 
-/** Calls the factory of `config.storage.default_backend`; `ConfigError` when this runtime has none. */
+/**
+ * Calls the factory of `config.storage.default_backend` (`ConfigError` when this runtime has none)
+ * and attaches the op log `config.storage.metadata_logging` asks for (`storage.oplog`).
+ */
 export function createStorageWith(factories: Partial<Record<BackendName, BackendFactory>>, config: FridayConfig): DataStorage {
   const backend = config.storage.default_backend
   const factory = factories[backend]
@@ -30,7 +37,20 @@ export function createStorageWith(factories: Partial<Record<BackendName, Backend
     const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
     throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
   }
-  return factory(config)
+  return attachOpLog(withRowMaintenance(factory(config), config), config.storage.metadata_logging)
+}
+
+/**
+ * Backends without their own `maintain` (postgres, mongodb) get row retention over the contract
+ * (`maintenance/db-retention.ts`), archiving to the S3 bucket of `storage.s3_parquet` when one is set.
+ */
+function withRowMaintenance(storage: DataStorage, config: FridayConfig): DataStorage {
+  if (storage.maintain) return storage
+  const policy = rotationFromConfig(config.storage.file_rotation)
+  const s3 = config.storage.s3_parquet
+  const archive = s3.bucket ? () => s3StoreFromConfig(s3) : undefined
+  storage.maintain = (options = {}) => maintainRows(storage, policy, options, archive)
+  return storage
 }
 
 /** The lake settings shared by the Parquet backends, mapped to `LakeOptions`. */
@@ -44,6 +64,7 @@ export function lakeOptionsFromConfig(
     rowGroupSize: section.row_group_size,
     validatePartitioning: section.validate_partitioning,
     gcGraceMs: config.storage.gc_grace_period_seconds * 1000,
+    rotation: rotationFromConfig(config.storage.file_rotation),
   }
 }
 
@@ -57,10 +78,21 @@ export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client
     const message = "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)"
     throw new ConfigError(`storage.s3_parquet.bucket: ${message}`, [{ path: 'storage.s3_parquet.bucket', message }])
   }
-  const store = createS3Store({
-    bucket: s3.bucket,
+  const store = s3StoreFromConfig(s3, deps.client)
+  return new LakeStorage({
+    backend: 's3_parquet',
+    store,
+    requireConditionalWrites: s3.require_conditional_writes,
+    ...lakeOptionsFromConfig(s3, config),
+  })
+}
+
+/** The S3 store `storage.s3_parquet` describes (its bucket must be set). */
+function s3StoreFromConfig(s3: S3ParquetConfig, client?: S3Client): ObjectStore {
+  return createS3Store({
+    bucket: s3.bucket!,
     prefix: s3.prefix,
-    client: deps.client,
+    client,
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: s3.force_path_style,
@@ -69,12 +101,6 @@ export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client
         ? { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, sessionToken: s3.session_token }
         : undefined,
     createBucket: s3.create_bucket,
-  })
-  return new LakeStorage({
-    backend: 's3_parquet',
-    store,
-    requireConditionalWrites: s3.require_conditional_writes,
-    ...lakeOptionsFromConfig(s3, config),
   })
 }
 

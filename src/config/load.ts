@@ -26,7 +26,7 @@ export interface ConfigIssue {
 }
 
 /** Environment variables that override one setting each. Empty values count as unset. */
-const ENV_OVERRIDES: { name: string; path: string[]; boolean?: true }[] = [
+const ENV_OVERRIDES: { name: string; path: string[]; boolean?: true; number?: true }[] = [
   { name: 'STORAGE_BACKEND', path: ['storage', 'default_backend'] },
   { name: 'DATA_DIR', path: ['storage', 'local_parquet', 'base_dir'] },
   { name: 'S3_BUCKET', path: ['storage', 's3_parquet', 'bucket'] },
@@ -41,6 +41,16 @@ const ENV_OVERRIDES: { name: string; path: string[]; boolean?: true }[] = [
   { name: 'POSTGRES_DRIVER', path: ['storage', 'postgres', 'driver'] },
   { name: 'MONGODB_URL', path: ['storage', 'mongodb', 'url'] },
   { name: 'MONGODB_DB', path: ['storage', 'mongodb', 'database'] },
+  { name: 'METADATA_LOGGING_ENABLED', path: ['storage', 'metadata_logging', 'enabled'], boolean: true },
+  { name: 'METADATA_LOGGING_RETENTION_DAYS', path: ['storage', 'metadata_logging', 'retention_days'], number: true },
+  { name: 'FILE_ROTATION_ENABLED', path: ['storage', 'file_rotation', 'enabled'], boolean: true },
+  { name: 'FILE_ROTATION_STRATEGY', path: ['storage', 'file_rotation', 'strategy'] },
+  { name: 'FILE_ROTATION_MAX_FILES', path: ['storage', 'file_rotation', 'max_files'], number: true },
+  { name: 'FILE_ROTATION_MAX_FILE_SIZE_MB', path: ['storage', 'file_rotation', 'max_file_size_mb'], number: true },
+  { name: 'FILE_ROTATION_MAX_FILE_AGE_HOURS', path: ['storage', 'file_rotation', 'max_file_age_hours'], number: true },
+  { name: 'FILE_ROTATION_ARCHIVE_CODEC', path: ['storage', 'file_rotation', 'archive_codec'] },
+  { name: 'ARCHIVE_RETENTION_DAYS', path: ['storage', 'file_rotation', 'archive_retention_days'], number: true },
+  { name: 'ROW_RETENTION_DAYS', path: ['storage', 'file_rotation', 'row_retention_days'], number: true },
 ]
 
 /**
@@ -87,13 +97,20 @@ function pickEnvironment(env: Env, issues: ConfigIssue[]): Environment | undefin
 function envLayer(env: Env, issues: ConfigIssue[]): { layer: Record<string, unknown>; sources: Map<string, string> } {
   const layer: Record<string, unknown> = {}
   const sources = new Map<string, string>()
-  for (const { name, path, boolean } of ENV_OVERRIDES) {
+  for (const { name, path, boolean, number } of ENV_OVERRIDES) {
     const raw = env[name]
     if (raw === undefined || raw === '') continue
     const dotPath = path.join('.')
     sources.set(dotPath, name)
-    let value: string | boolean = raw
-    if (boolean) {
+    let value: string | boolean | number = raw
+    if (number) {
+      const n = Number(raw.trim())
+      if (raw.trim() === '' || !Number.isFinite(n)) {
+        issues.push({ path: dotPath, message: `expected a number, got ${showValue(raw)} (from env ${name})` })
+        continue
+      }
+      value = n
+    } else if (boolean) {
       const lower = raw.trim().toLowerCase()
       if (lower === 'true' || lower === '1') value = true
       else if (lower === 'false' || lower === '0') value = false

@@ -157,6 +157,28 @@ export const MongodbSchema = v.strictObject({
 })
 
 /**
+ * The operation log (`src/oplog/`): what is recorded and for how long. Records are stored in the
+ * active backend; `enabled: false` attaches no op log at all.
+ */
+export const MetadataLoggingSchema = v.strictObject({
+  enabled: v.optional(v.boolean(), true),
+  /** Record every operation. */
+  log_operations: v.optional(v.boolean(), true),
+  /** Keep durations, request counts and bytes (else they are stored as 0). */
+  log_performance: v.optional(v.boolean(), true),
+  /** Record failed operations even when `log_operations` is off, and print them to the runtime's log. */
+  log_errors: v.optional(v.boolean(), true),
+  /** Records older than this many days are removed. */
+  retention_days: v.optional(
+    v.pipe(
+      v.number(),
+      v.check((n) => Number.isFinite(n) && n > 0, expected('a number of days > 0')),
+    ),
+    30,
+  ),
+})
+
+/**
  * One section per backend, keyed by the backend's name. Adding a backend (postgres, mongodb)
  * is one entry here: its name becomes a valid `default_backend` and its section gets defaults.
  */
@@ -170,8 +192,44 @@ const backendSections = {
 export type BackendName = keyof typeof backendSections
 export const BACKEND_NAMES = Object.keys(backendSections) as BackendName[]
 
+const PositiveNumber = v.pipe(
+  v.number(),
+  v.check((n) => Number.isFinite(n) && n > 0, expected('a number > 0')),
+)
+
+/**
+ * Rotation, compaction, archiving and retention (`maintain()`); see README "Maintenance".
+ * `strategy` picks what makes a lake partition due for compaction: `count_based` more than
+ * `max_files` live files; `size_based` a file over `max_file_size_mb`, or two or more files
+ * under half of it; `time_based` two or more files with the oldest `max_file_age_hours` old.
+ */
+export const FileRotationSchema = v.strictObject({
+  enabled: v.optional(v.boolean(), false),
+  strategy: v.optional(v.picklist(['size_based', 'time_based', 'count_based']), 'count_based'),
+  /** Target size of compacted files, and the size_based limit. */
+  max_file_size_mb: v.optional(PositiveNumber, 64),
+  max_file_age_hours: v.optional(PositiveNumber, 24),
+  max_files: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10),
+  /** Compress the files compaction replaces when it archives them. */
+  compress_old_files: v.optional(v.boolean(), true),
+  archive_codec: v.optional(v.picklist(['gzip', 'zstd']), 'gzip'),
+  /** Archived files older than this are deleted (0: never). */
+  archive_retention_days: v.optional(
+    v.pipe(
+      v.number(),
+      v.check((n) => Number.isFinite(n) && n >= 0, expected('a number >= 0')),
+    ),
+    30,
+  ),
+  /** Rows whose timestamp is older than this are archived and removed (unset: kept forever). */
+  row_retention_days: v.optional(PositiveNumber),
+})
+
+export type FileRotationConfig = v.InferOutput<typeof FileRotationSchema>
+
 export const StorageSchema = v.strictObject({
   default_backend: v.optional(v.picklist(BACKEND_NAMES), 'local_parquet'),
+  file_rotation: v.optional(FileRotationSchema, {}),
   gc_grace_period_seconds: v.optional(
     v.pipe(
       v.number(),
@@ -179,6 +237,7 @@ export const StorageSchema = v.strictObject({
     ),
     3600,
   ),
+  metadata_logging: v.optional(MetadataLoggingSchema, {}),
   ...backendSections,
 })
 
@@ -190,6 +249,7 @@ export type LocalParquetConfig = StorageConfig['local_parquet']
 export type S3ParquetConfig = StorageConfig['s3_parquet']
 export type PostgresConfig = StorageConfig['postgres']
 export type MongodbConfig = StorageConfig['mongodb']
+export type MetadataLoggingConfig = StorageConfig['metadata_logging']
 
 /** Rebuilds strict objects with every key optional and no defaults; leaves are kept as they are. */
 function deepPartial(schema: v.GenericSchema): v.GenericSchema {

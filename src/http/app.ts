@@ -7,7 +7,9 @@
  * | route                                              | scope | success |
  * |----------------------------------------------------|-------|---------|
  * | `GET /healthz`                                     | none  | 200 `{ ok, backend, checkedMs }` (503 `unhealthy`) |
- * | `GET /v1/stats`                                    | admin | 200 `StatsSnapshot` |
+ * | `GET /v1/stats`                                    | admin | 200 `StatsSnapshot` plus `oplog` (`OpLogSummary`, or `{ enabled: false }`) |
+ * | `GET /v1/oplog`                                    | read  | 200 `{ enabled, records, next }` (`since`, `until`, `dataset`, `op`, `limit`) |
+ * | `POST /v1/maintenance/run`                         | admin | 200 `MaintenanceReport` (`dataset`, `dry_run`); 501 `not_supported` |
  * | `GET /v1/datasets`                                 | read  | 200 `{ datasets }` |
  * | `GET /v1/datasets/:dataset`                        | read  | 200 `DatasetDescription` |
  * | `GET /v1/datasets/:dataset/partitions`             | read  | 200 `{ partitions }` (`symbol`, `symbols`, `start`, `end`) |
@@ -41,14 +43,19 @@ import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
+import { runMaintenance } from '../maintenance/run.js'
+import { pageOf } from '../oplog/records.js'
 import { emptyTable } from '../table/table.js'
+import { parseTimeUs } from '../table/time.js'
 import type { DataStorage, Table } from '../types.js'
 import { createAuth } from './auth.js'
 import { bodyFormat, outputFormat, parseBody, tableResponse } from './formats/index.js'
+import { MaintenanceQuery } from './maintenance-params.js'
 import {
   DatasetParam,
   DeleteQuery,
   NoQuery,
+  OplogQuery,
   PartitionsQuery,
   PeriodParam,
   parseParam,
@@ -203,7 +210,28 @@ export function createApp(options: AppOptions): Hono {
 
   app.get('/v1/stats', op('stats'), requireScope('admin'), (c) => {
     query(NoQuery, c)
-    return c.json(stats.snapshot(storage.requestStats()))
+    return c.json({ ...stats.snapshot(storage.requestStats()), oplog: storage.oplog?.summary() ?? { enabled: false } })
+  })
+
+  /**
+   * The operation log, newest first: flushed and not yet flushed records. Page back with the
+   * returned `next.until` (null: nothing older matches).
+   */
+  app.get('/v1/oplog', op('oplog.read'), requireScope('read'), async (c) => {
+    const q = query(OplogQuery, c)
+    const log = storage.oplog
+    if (!log) return c.json({ enabled: false, records: [], next: null })
+    const ms = (t: string | number | undefined) => (t === undefined ? undefined : parseTimeUs(t)! / 1000)
+    const filter = { since: ms(q.since), until: ms(q.until), dataset: q.dataset, op: q.op }
+    const page = pageOf(await log.query({ ...filter, limit: q.limit + 1 }), q.limit)
+    const next = page.nextUntil === null ? null : { until: new Date(page.nextUntil).toISOString() }
+    return c.json({ enabled: true, records: page.records, next })
+  })
+
+  /** One maintenance run (rotation, compaction, archiving, retention, gc) under the configured policy. */
+  app.post('/v1/maintenance/run', op('maintenance.run'), requireScope('admin'), async (c) => {
+    const q = query(MaintenanceQuery, c)
+    return c.json(await runMaintenance(storage, { dataset: q.dataset, dryRun: q.dry_run === 'true' }))
   })
 
   // ---- catalog ---------------------------------------------------------------------------
@@ -331,6 +359,8 @@ export function createApp(options: AppOptions): Hono {
   const routes: [string, string[]][] = [
     ['/healthz', ['GET', 'HEAD']],
     ['/v1/stats', ['GET', 'HEAD']],
+    ['/v1/oplog', ['GET', 'HEAD']],
+    ['/v1/maintenance/run', ['POST']],
     ['/v1/datasets', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset/rows', ['GET', 'HEAD', 'POST', 'DELETE']],

@@ -7,6 +7,7 @@
 import * as v from 'valibot'
 import { ValidationError } from '../errors.js'
 import { columnNameProblem, isDatasetName, symbolProblem } from '../keys.js'
+import { OP_KINDS } from '../oplog/types.js'
 import { parseTimeUs } from '../table/time.js'
 
 /** The largest `limit` a read accepts. */
@@ -135,6 +136,37 @@ export const PartitionsQuery = v.pipe(
     ...bounds,
   }),
   orderedBounds(),
+)
+
+/** The most records one `GET /v1/oplog` returns. */
+export const MAX_OPLOG_LIMIT = 10_000
+
+/** `GET /v1/oplog`: `since` inclusive, `until` exclusive (as `start`/`end`), `op` one of the op kinds. */
+export const OplogQuery = v.pipe(
+  v.strictObject({
+    since: v.optional(TimeParam),
+    until: v.optional(TimeParam),
+    dataset: v.optional(DatasetParam),
+    op: v.optional(picklist([...OP_KINDS])),
+    limit: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^[1-9]\d*$/, (issue) => `expected a positive integer, got ${JSON.stringify(issue.input)}`),
+        v.transform(Number),
+        v.maxValue(MAX_OPLOG_LIMIT, `must be at most ${MAX_OPLOG_LIMIT}`),
+      ),
+      '100',
+    ),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const { since, until } = dataset.value
+    if (since === undefined || until === undefined || parseTimeUs(until)! >= parseTimeUs(since)!) return
+    addIssue({
+      message: `until ${JSON.stringify(String(until))} is before since ${JSON.stringify(String(since))}`,
+      path: [{ type: 'object', origin: 'value', input: dataset.value as Record<string, unknown>, key: 'until', value: until }],
+    })
+  }),
 )
 
 export const NoQuery = v.strictObject({})

@@ -4,32 +4,10 @@
  * runs), and body bytes in and out. Per process/isolate; reset on restart.
  */
 
+import { Reservoir } from '../reservoir.js'
 import type { StoreRequestStats } from '../types.js'
 
-/** Latency samples kept per reservoir (Vitter's algorithm R: a uniform sample of all requests). */
-export const RESERVOIR_SIZE = 512
-
-class Reservoir {
-  private readonly samples = new Float64Array(RESERVOIR_SIZE)
-  private seen = 0
-
-  add(value: number): void {
-    if (this.seen < RESERVOIR_SIZE) this.samples[this.seen] = value
-    else {
-      const j = Math.floor(Math.random() * (this.seen + 1))
-      if (j < RESERVOIR_SIZE) this.samples[j] = value
-    }
-    this.seen++
-  }
-
-  /** Nearest-rank percentiles (0-100) of the sample, in ms rounded to 0.01; null when empty. */
-  percentiles(...ps: number[]): (number | null)[] {
-    const n = Math.min(this.seen, RESERVOIR_SIZE)
-    if (n === 0) return ps.map(() => null)
-    const sorted = this.samples.slice(0, n).sort()
-    return ps.map((p) => Math.round(sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))] * 100) / 100)
-  }
-}
+export { RESERVOIR_SIZE } from '../reservoir.js'
 
 interface OperationStats {
   count: number

@@ -1,16 +1,19 @@
 /** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
 
 import pLimit from 'p-limit'
-import { ClosedError, CommitConflictError, ConfigError, ValidationError } from '../errors.js'
+import { ClosedError, CommitConflictError, ConfigError, NotFoundError, ValidationError } from '../errors.js'
 import { checkDatasetName, isDatasetName } from '../keys.js'
+import { LakeOpLogStore } from '../oplog/lake-store.js'
+import type { OpLogStore } from '../oplog/types.js'
 import { initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { parseRowFilter, projectSchema } from '../table/filter.js'
-import { normalizeInput } from '../table/normalize.js'
+import { type Normalized, normalizeInput } from '../table/normalize.js'
 import { assertUniqueKeys, concat, dedupeLastWins, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import type {
+  ArchiveEntry,
   DataStorage,
   DatasetDescription,
   DeleteOptions,
@@ -19,11 +22,15 @@ import type {
   GcReport,
   InputColumns,
   InputRow,
+  MaintenanceOptions,
+  MaintenanceReport,
   PartitionFilter,
   PartitionInfo,
   PartitionManifest,
   PartitionRef,
   ReadOptions,
+  RestoreOptions,
+  RestoreResult,
   ScanOptions,
   Schema,
   StoreRequestStats,
@@ -32,8 +39,11 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../types.js'
+import { listArchiveEntries } from './archive.js'
+import { restoreArchived } from './archive-restore.js'
 import { readIntoOne } from './bulk-read.js'
 import { type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommitId } from './context.js'
+import { maintainLake } from './maintain.js'
 import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
 import { mutatePartition } from './mutate.js'
@@ -41,6 +51,7 @@ import type { LakeOptions, PartitionKey } from './options.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from './partitioning.js'
 import { appendPlanner, assertNoExistingKeys, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
+import { DEFAULT_ROTATION, type RotationPolicy } from './rotation-policy.js'
 
 const DOC_TTL_MS = 5_000
 const WRITE_MODES = ['upsert', 'append', 'replace']
@@ -58,6 +69,7 @@ export class LakeStorage implements DataStorage {
   private readonly partitionBy: PartitionKey[]
   private readonly requireConditionalWrites: boolean
   private readonly validatePartitioning: boolean
+  private readonly rotation: RotationPolicy
   private writable: Promise<void> | null = null
   private readable: Promise<void> | null = null
   private readonly docs = new Map<string, { doc: DatasetDoc; at: number }>()
@@ -68,6 +80,7 @@ export class LakeStorage implements DataStorage {
     this.partitionBy = checkPartitionBy(options.partitionBy ?? ['symbol', 'date'])
     this.requireConditionalWrites = options.requireConditionalWrites ?? true
     this.validatePartitioning = options.validatePartitioning ?? true
+    this.rotation = options.rotation ?? DEFAULT_ROTATION
     const store: ObjectStore = options.store
     this.ctx = {
       store,
@@ -124,6 +137,11 @@ export class LakeStorage implements DataStorage {
     return this.ctx.store.stats()
   }
 
+  /** The op log's NDJSON batches under `_oplog/` in this lake's store (see `src/oplog/lake-store.ts`). */
+  opLogStore(): OpLogStore {
+    return new LakeOpLogStore(this.ctx.store, () => this.ensureReadable())
+  }
+
   // ---- dataset descriptor ----------------------------------------------------------------
 
   private async loadDoc(ds: string, fresh = false): Promise<DatasetDoc | null> {
@@ -153,10 +171,16 @@ export class LakeStorage implements DataStorage {
   }
 
   /** Normalizes the input against the dataset schema, adding new columns with a conditional commit. */
-  private async prepare(ds: string, data: InputRow[] | InputColumns | Table): Promise<{ doc: DatasetDoc | null; batch: Table }> {
-    let doc = await this.loadDoc(ds)
+  /** `first`: the batch already normalized against `firstDoc`'s schema (reused while that stays current). */
+  private async prepare(
+    ds: string,
+    data: InputRow[] | InputColumns | Table,
+    firstDoc: DatasetDoc | null,
+    first: Normalized,
+  ): Promise<{ doc: DatasetDoc | null; batch: Table }> {
+    let doc = firstDoc
     for (let attempt = 0; attempt < 30; attempt++) {
-      const { table, newColumns } = normalizeInput(data, doc?.schema ?? null)
+      const { table, newColumns } = doc === firstDoc ? first : normalizeInput(data, doc?.schema ?? null)
       if (table.length === 0) return { doc, batch: table }
       if (doc && newColumns.length === 0) return { doc, batch: table }
       const { doc: current, token } = await this.ctx.log.load<DatasetDoc>(datasetBase(ds))
@@ -202,7 +226,7 @@ export class LakeStorage implements DataStorage {
     const first = normalizeInput(data, existing?.schema ?? null)
     if (first.table.length === 0) return { rowsWritten: 0, partitions: [] }
     if (mode === 'append') assertUniqueKeys(first.table)
-    const { doc, batch: normalized } = await this.prepare(ds, data)
+    const { doc, batch: normalized } = await this.prepare(ds, data, existing, first)
     if (!doc) throw new Error('unreachable: dataset descriptor missing after prepare')
     const batch = mode === 'append' ? sortTable(normalized) : dedupeLastWins(normalized)
     const schema = doc.schema
@@ -523,5 +547,35 @@ export class LakeStorage implements DataStorage {
     await this.ensureWritable()
     const names = options.dataset === undefined ? await this.listDatasets() : [checkDatasetName(options.dataset)]
     return collectGarbage(this.ctx, names, options.graceMs ?? this.ctx.gcGraceMs, options.dryRun ?? false)
+  }
+
+  /** Rotation, compaction, archiving, retention and gc under the rotation policy (see `maintain.ts`). */
+  async maintain(options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+    if (options.dryRun) await this.ensureReadable()
+    else await this.ensureWritable()
+    const names = options.dataset === undefined ? await this.listDatasets() : [checkDatasetName(options.dataset)]
+    const docs = await Promise.all(names.map((n) => this.loadDoc(n, true)))
+    return maintainLake(
+      this.ctx,
+      this.backend,
+      this.rotation,
+      docs.filter((d): d is DatasetDoc => d !== null),
+      options,
+    )
+  }
+
+  async listArchives(dataset: string, filter: { partition?: string } = {}): Promise<ArchiveEntry[]> {
+    const doc = await this.datasetOrNull(dataset)
+    if (!doc) return []
+    if (filter.partition !== undefined && !parsePath(doc.partitionBy, filter.partition)) return []
+    return listArchiveEntries(this.ctx, doc.name, filter.partition)
+  }
+
+  async restoreArchive(dataset: string, key: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+    const ds = checkDatasetName(dataset)
+    await this.ensureWritable()
+    const doc = await this.loadDoc(ds, true)
+    if (!doc) throw new NotFoundError(`dataset '${ds}'`)
+    return restoreArchived(this.ctx, ds, key, doc.partitionBy, doc.schema, options)
   }
 }

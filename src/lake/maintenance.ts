@@ -4,6 +4,7 @@ import pLimit from 'p-limit'
 import { readParquetMetadata } from '../parquet/index.js'
 import type { GcReport, PartitionManifest, VerifyProblem, VerifyReport } from '../types.js'
 import { type LakeContext, partitionDir } from './context.js'
+import { protectedByJournals } from './journal.js'
 import { sha256 } from './manifest.js'
 import { versionKey } from './manifest-log.js'
 
@@ -12,11 +13,28 @@ const KEEP_VERSIONS = 16
 const DATA_FILE_RE = /^(.*)\/(part-[^/]+\.parquet)$/
 const VERSION_RE = /^(.*)\/_manifest\.v(\d{20})\.json$/
 
-export async function collectGarbage(ctx: LakeContext, datasets: string[], graceMs: number, dryRun: boolean): Promise<GcReport> {
+/**
+ * Deletes unreferenced data files older than `graceMs` (and old chain manifest versions). Keys
+ * under `<dataset>/_...` (the archive, leases, journals) are never candidates, nor files a
+ * pending compaction journal names (replaced files waiting to be archived, and its new files).
+ */
+export async function collectGarbage(
+  ctx: LakeContext,
+  datasets: string[],
+  graceMs: number,
+  dryRun: boolean,
+  now = Date.now(),
+): Promise<GcReport> {
   const report: GcReport = { filesDeleted: 0, bytesDeleted: 0, keys: [] }
-  const cutoff = Date.now() - graceMs
+  const cutoff = now - graceMs
   for (const ds of datasets) {
-    const listed = await ctx.store.list(`${ds}/`)
+    const all = await ctx.store.list(`${ds}/`)
+    const internal = `${ds}/_`
+    const listed = { objects: all.objects.filter((o) => !o.key.startsWith(internal)) }
+    const journaled = await protectedByJournals(
+      ctx,
+      all.objects.filter((o) => o.key.startsWith(internal)).map((o) => o.key),
+    )
     const dirs = new Map<
       string,
       { files: { key: string; name: string; size: number; old: boolean }[]; versions: { key: string; v: number; old: boolean }[] }
@@ -49,7 +67,9 @@ export async function collectGarbage(ctx: LakeContext, datasets: string[], grace
           // load the manifest after listing: a file committed since the listing is referenced now
           const { doc } = await ctx.log.load<PartitionManifest>(`${dir}/_manifest`)
           const live = new Set(doc?.files.map((f) => f.name) ?? [])
-          const out = candidates.filter((f) => !live.has(f.name)).map((f) => ({ key: f.key, size: f.size }))
+          const out = candidates
+            .filter((f) => !live.has(f.name) && !journaled.has(f.key))
+            .map((f) => ({ key: f.key, size: f.size }))
           if (doc) {
             for (const v of oldVersions)
               if (v.v < doc.version - KEEP_VERSIONS) out.push({ key: versionKey(`${dir}/_manifest`, v.v), size: 0 })

@@ -25,6 +25,14 @@ export type Planner = (manifest: PartitionManifest | null) => Promise<Plan | nul
 
 const MAX_ATTEMPTS = 60
 
+/** Extra steps around the commit, for compaction (see `compaction.ts`). */
+export interface MutateHooks {
+  /** Runs after the new files are written and right before the commit; a throw aborts the attempt. */
+  beforeCommit?(next: PartitionManifest, change: Plan): Promise<void>
+  /** Leave the files the commit replaced in place (the caller archives them) instead of deleting them. */
+  keepReplaced?: boolean
+}
+
 export interface MutateResult {
   committed: boolean
   manifest: PartitionManifest | null
@@ -36,6 +44,7 @@ export async function mutatePartition(
   ref: PartitionRef,
   schema: Schema,
   plan: Planner,
+  hooks: MutateHooks = {},
 ): Promise<MutateResult> {
   const base = manifestBase(ds, ref.path)
   const written = new Map<Table, { file: ManifestFile; at: number }>()
@@ -84,9 +93,11 @@ export async function mutatePartition(
         schema: mergeSchemas(doc?.schema ?? [], schema, files),
         files,
       })
+      await hooks.beforeCommit?.(next, change)
       if (await ctx.log.commit(base, next, token)) {
         committed = true
         await cleanup(new Set(added))
+        if (hooks.keepReplaced) return { committed: true, manifest: next }
         const gone = change.remove.map((f) => `${partitionDir(ds, ref.path)}/${f.name}`)
         if (gone.length) await ctx.store.delete(gone).catch(() => undefined)
         return { committed: true, manifest: next }

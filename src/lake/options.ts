@@ -1,6 +1,7 @@
 /** Options of the partitioned Parquet lake (`LakeStorage`), shared by the local and S3 backends. */
 
 import type { ObjectStore } from '../stores/types.js'
+import type { RotationPolicy } from './rotation-policy.js'
 
 /** Partition keys. `date` is the UTC day (YYYY-MM-DD), `month` the UTC month (YYYY-MM). */
 export type PartitionKey = 'symbol' | 'date' | 'month'
@@ -31,4 +32,6 @@ export interface LakeOptions {
   validatePartitioning?: boolean
   /** Maximum partitions processed concurrently by one write or read (default 16). */
   concurrency?: number
+  /** What `maintain()` does (default: `DEFAULT_ROTATION`, i.e. no compaction, 30 days of archives). */
+  rotation?: RotationPolicy
 }

@@ -29,6 +29,7 @@ import { ClosedError, CommitConflictError, ConfigError, ValidationError } from '
 import { checkDatasetName } from '../../keys.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from '../../lake/partitioning.js'
+import type { OpLogStore } from '../../oplog/types.js'
 import { normalizeInput } from '../../table/normalize.js'
 import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
 import type {
@@ -62,6 +63,7 @@ import {
 } from './catalog.js'
 import { emptyStats, type MongoContext, PARTITIONS, rowsCollection } from './context.js'
 import type { RowDoc } from './documents.js'
+import { MongoOpLogStore } from './oplog-store.js'
 import { projectSchema, rowFilter, rowQuery } from './query.js'
 import { readAll, readLimited, scanRows } from './reads.js'
 import { verifyDatasets } from './verify.js'
@@ -160,6 +162,11 @@ export class MongoStorage implements DataStorage {
 
   requestStats(): StoreRequestStats {
     return { ...this.stats }
+  }
+
+  /** The op log's collection in this database, through this storage's client (see `oplog-store.ts`). */
+  opLogStore(): OpLogStore {
+    return new MongoOpLogStore(() => this.context())
   }
 
   private rows(ctx: MongoContext, ds: string) {

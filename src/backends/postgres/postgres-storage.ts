@@ -8,6 +8,7 @@ import { checkDatasetName } from '../../keys.js'
 import { newId } from '../../lake/ids.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, parsePath, pathOf } from '../../lake/partitioning.js'
+import type { OpLogStore } from '../../oplog/types.js'
 import { emptyTable, KEY_SCHEMA } from '../../table/table.js'
 import { formatUs } from '../../table/time.js'
 import type {
@@ -33,6 +34,8 @@ import type {
   WriteResult,
 } from '../../types.js'
 import { Catalog, type DatasetRow } from './catalog.js'
+import { MERGE_SINCE } from './merge.js'
+import { PostgresOpLogStore } from './oplog-store.js'
 import {
   infoOf,
   manifestOf,
@@ -46,7 +49,7 @@ import {
 import { checkLimit, filterSql, projection, type RowFilter, rowFilter, selectList, tableFromRows } from './read.js'
 import { type PgPoolLike, Session } from './session.js'
 import { tsParam } from './sql.js'
-import { prepareBatch, type WriteContext, writeBatch } from './write.js'
+import { BULK_ROWS, prepareBatch, type WriteContext, writeBatch } from './write.js'
 
 export interface PostgresStorageOptions {
   /** A `pg.Pool`, a Neon `Pool`, or anything with `query` and `connect` (see `PgPoolLike`). */
@@ -59,6 +62,17 @@ export interface PostgresStorageOptions {
   partitionBy?: PartitionKey[]
   /** `close()` also ends the pool (default false: whoever created the pool ends it). */
   ownsPool?: boolean
+  /**
+   * Writes of at least this many rows (default 10,000) are loaded into a staging table and merged
+   * with set-based statements; smaller ones are sent as `INSERT ... SELECT FROM unnest(...)`
+   * statements (fewer round trips). 0 stages every write.
+   */
+  bulkRows?: number
+  /**
+   * Load staging tables with a binary `COPY ... FROM STDIN` when the client supports it (`pg`
+   * and Neon clients do; default true); false, or a client without it: unnest statements.
+   */
+  copy?: boolean
 }
 
 const WRITE_MODES: WriteMode[] = ['upsert', 'append', 'replace']
@@ -72,6 +86,8 @@ export class PostgresStorage implements DataStorage {
   private readonly partitions: Partitions
   private readonly partitionBy: PartitionKey[]
   private readonly ownsPool: boolean
+  private readonly bulkRows: number
+  private readonly copy: boolean
   private ready: Promise<void> | null = null
   private closed = false
   private readonly cache = new Map<string, { row: DatasetRow; at: number }>()
@@ -88,6 +104,12 @@ export class PostgresStorage implements DataStorage {
     this.backend = options.backend ?? 'postgres'
     this.partitionBy = checkPartitionBy(options.partitionBy ?? ['symbol', 'date'])
     this.ownsPool = options.ownsPool ?? false
+    this.bulkRows = options.bulkRows ?? BULK_ROWS
+    if (typeof this.bulkRows !== 'number' || !(this.bulkRows >= 0)) {
+      const message = `expected a number >= 0, got ${JSON.stringify(options.bulkRows)}`
+      throw new ConfigError(`postgres bulkRows: ${message}`, [{ path: 'bulkRows', message }])
+    }
+    this.copy = options.copy ?? true
     this.session = new Session(options.pool)
     this.catalog = new Catalog(this.session, schema)
     this.partitions = new Partitions(this.session, this.catalog)
@@ -115,6 +137,11 @@ export class PostgresStorage implements DataStorage {
     return this.session.stats()
   }
 
+  /** The op log's table in this backend's schema, through this backend's pool (see `oplog-store.ts`). */
+  opLogStore(): OpLogStore {
+    return new PostgresOpLogStore(this.session, this.catalog.schemaName, () => this.ensureReady())
+  }
+
   /**
    * The dataset row. Reads load it fresh (one indexed lookup) so they see columns other
    * instances added; writes may use a cached copy because they re-check it in their transaction.
@@ -137,6 +164,9 @@ export class PostgresStorage implements DataStorage {
       partitions: this.partitions,
       partitionBy: this.partitionBy,
       newCommitId: newId,
+      bulkRows: this.bulkRows,
+      copy: this.copy,
+      useMerge: this.catalog.serverVersion >= MERGE_SINCE,
     }
   }
 

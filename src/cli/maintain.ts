@@ -1,0 +1,79 @@
+/**
+ * `friday maintain`: one maintenance run (rotation, compaction, archiving, retention, gc) under
+ * the configured `file_rotation` policy, with a progress bar on a terminal, one line per dataset
+ * and a summary on stdout. Suitable for cron: exit code 1 when any partition failed.
+ */
+
+import cliProgress from 'cli-progress'
+import { checkDatasetName } from '../keys.js'
+import { runMaintenance, summarizeReport } from '../maintenance/run.js'
+import type { DataStorage, DatasetMaintenance } from '../types.js'
+import { formatBytes, formatCount } from './text.js'
+
+export interface MaintainOptions {
+  dataset?: string
+  dryRun: boolean
+  json: boolean
+  /** Show a progress bar (stderr is a TTY and no `--quiet`). */
+  progress: boolean
+  quiet: boolean
+}
+
+function datasetLine(d: DatasetMaintenance, dry: boolean): string {
+  if (d.skipped) return `${d.dataset}: skipped (${d.skipped})`
+  const before = d.compacted.reduce((s, c) => s + c.bytesBefore, 0)
+  const after = d.compacted.reduce((s, c) => s + c.bytesAfter, 0)
+  const files = d.compacted.reduce((s, c) => s + c.filesBefore, 0)
+  const written = d.compacted.reduce((s, c) => s + c.filesAfter, 0)
+  return (
+    `${d.dataset}: ${d.partitionsChecked} partitions checked, ${d.compacted.length} ${dry ? 'due' : 'compacted'} ` +
+    `(${formatCount(files)} files -> ${formatCount(written)}, ${formatBytes(before)} -> ${formatBytes(after)}), ` +
+    `archives +${d.archivesWritten} -${d.archivesRemoved}, rows expired ${formatCount(d.rowsExpired)}, ` +
+    `orphans removed ${d.orphansRemoved}${d.resumed ? `, ${d.resumed} interrupted compactions finished` : ''}` +
+    `${d.errors.length ? `, ${d.errors.length} errors` : ''}`
+  )
+}
+
+/** Runs maintenance; returns the exit code (1 when anything failed). */
+export async function maintain(storage: DataStorage, opts: MaintainOptions): Promise<number> {
+  if (opts.dataset !== undefined) checkDatasetName(opts.dataset)
+  const bar = opts.progress
+    ? new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: ' {bar} {value}/{total} partitions | {dataset}',
+          hideCursor: true,
+          barsize: 24,
+          fps: 10,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null
+  let current = ''
+  try {
+    const report = await runMaintenance(storage, {
+      dataset: opts.dataset,
+      dryRun: opts.dryRun,
+      onProgress: ({ dataset, done, total }) => {
+        if (!bar) return
+        if (dataset !== current) {
+          current = dataset
+          bar.start(total, 0, { dataset })
+        }
+        bar.update(done, { dataset })
+      },
+    })
+    bar?.stop()
+    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+    else {
+      const lines = opts.quiet ? [] : report.datasets.map((d) => datasetLine(d, report.dryRun))
+      for (const d of report.datasets)
+        for (const e of d.errors) lines.push(`${d.dataset}${e.partition ? `/${e.partition}` : ''}: error: ${e.message}`)
+      lines.push(summarizeReport(report))
+      process.stdout.write(`${lines.join('\n')}\n`)
+    }
+    return report.datasets.some((d) => d.errors.length) ? 1 : 0
+  } finally {
+    bar?.stop()
+  }
+}

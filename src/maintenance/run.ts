@@ -1,0 +1,35 @@
+/** Running maintenance from an entry point (CLI, HTTP, the Worker's `scheduled`): the storage's op log as sink, a one-line summary. */
+
+import { StorageError } from '../errors.js'
+import type { DataStorage, MaintenanceOptions, MaintenanceReport } from '../types.js'
+
+/** The backend cannot run maintenance. */
+export class MaintenanceUnsupportedError extends StorageError {
+  constructor(backend: string) {
+    super(501, 'not_supported', `backend '${backend}' has no maintenance`, { backend })
+  }
+}
+
+/** `storage.maintain(options)`, reporting to the storage's op log unless `options.sink` says otherwise. */
+export async function runMaintenance(storage: DataStorage, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+  if (!storage.maintain) throw new MaintenanceUnsupportedError(storage.backend)
+  return storage.maintain({ sink: storage.oplog, ...options })
+}
+
+/** One line: what the run did (or would do, dry). */
+export function summarizeReport(r: MaintenanceReport): string {
+  const t = r.totals
+  const skipped = r.datasets.filter((d) => d.skipped).length
+  const errors = r.datasets.reduce((s, d) => s + d.errors.length, 0)
+  const parts = [
+    `${r.dryRun ? 'dry run: would compact' : 'compacted'} ${t.partitionsCompacted} partition${t.partitionsCompacted === 1 ? '' : 's'}`,
+    `${t.filesMerged} files -> ${t.filesWritten}`,
+    `${t.bytesBefore} -> ${t.bytesAfter} bytes`,
+    `archives +${t.archivesWritten} -${t.archivesRemoved}`,
+    `rows expired ${t.rowsExpired}`,
+    `orphans removed ${t.orphansRemoved}`,
+  ]
+  if (skipped) parts.push(`${skipped} dataset${skipped === 1 ? '' : 's'} skipped`)
+  if (errors) parts.push(`${errors} error${errors === 1 ? '' : 's'}`)
+  return `maintenance (${r.backend}, ${r.datasets.length} dataset${r.datasets.length === 1 ? '' : 's'}, ${r.durationMs} ms): ${parts.join(', ')}`
+}
