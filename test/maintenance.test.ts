@@ -252,7 +252,9 @@ describe('archive and restore', () => {
       expect(entries.map((e) => e.originalName).sort()).toEqual(live.map((f) => f.name).sort())
       for (const e of entries) {
         expect(e).toMatchObject({ dataset: 'bars', partition: P, reason: 'compaction', codec })
-        expect(e.key).toBe(`bars/_archive/${P}/${e.originalName}${codec === 'gzip' ? '.gz' : codec === 'zstd' ? '.zst' : ''}`)
+        expect(e.key).toBe(
+          `bars/_archive/${P}/${e.originalName}${codec === 'gzip' ? '.gz' : codec === 'zstd' ? '.zst' : '.archived'}`,
+        )
         const original = live.find((f) => f.name === e.originalName)!
         expect(e.checksum).toBe(original.checksum)
         expect(e.bytes).toBe(original.bytes)

@@ -4,7 +4,7 @@
  * and why, and its checksum.
  *
  * ```
- * <dataset>/_archive/<partition path>/<original name>[.gz|.zst]   the original Parquet bytes
+ * <dataset>/_archive/<partition path>/<original name>.gz|.zst|.archived   the original Parquet bytes
  * <dataset>/_archive/<partition path>/_archive.json               archive manifest (versioned like partition manifests)
  * ```
  *
@@ -98,7 +98,8 @@ export async function archiveFiles(
           const got = await ctx.store.get(`${partitionDir(ds, path)}/${f.name}`)
           if (!got) return null
           const stored = await compress(opts.codec, got.body)
-          const key = `${archiveDir(ds, path)}/${f.name}${codecSuffix(opts.codec)}`
+          // never `.parquet` at the end: a `<dataset>/**/*.parquet` glob must not read archives
+          const key = `${archiveDir(ds, path)}/${f.name}${codecSuffix(opts.codec) || '.archived'}`
           await ctx.store.put(key, stored)
           return {
             key,
