@@ -222,6 +222,12 @@ export interface StoreRequestStats {
   delete: number
   bytesRead: number
   bytesWritten: number
+  /**
+   * Work redone because of contention, when the backend counts it: lake partition commits lost
+   * to a concurrent writer (or re-planned after a file vanished) and tried again; Postgres
+   * transactions retried after a deadlock or serialization failure.
+   */
+  retries?: number
 }
 
 /** Options of `maintain()` (rotation, compaction, archiving, retention and gc in one run). */

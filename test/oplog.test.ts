@@ -12,17 +12,19 @@ import { join } from 'node:path'
 import type { MongoClient } from 'mongodb'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { createMongoStorage } from '../src/backends/mongodb/index.js'
+import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
 import { parseConfig } from '../src/config/load.js'
 import type { MetadataLoggingConfig } from '../src/config/schema.js'
 import { StorageError } from '../src/errors.js'
 import { createApp } from '../src/http/app.js'
-import type { LakeStorage } from '../src/lake/lake-storage.js'
+import { LakeStorage } from '../src/lake/lake-storage.js'
 import { createStorage } from '../src/node.js'
 import { attachOpLog } from '../src/oplog/attach.js'
 import { BufferedOpLog, type OpLogOptions } from '../src/oplog/buffered-op-log.js'
 import { newOpRecord } from '../src/oplog/records.js'
 import type { OpLog, OpRecord } from '../src/oplog/types.js'
+import type { PutOptions } from '../src/stores/types.js'
 import type { DataStorage } from '../src/types.js'
 import { bars, midnight, uniqueDataset } from './conformance/storage.case.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
@@ -608,6 +610,50 @@ describe('op log levels (local lake)', () => {
     await oplog.flush() // due again
     expect((await oplog.query({ dataset: ds, limit: 10 })).map((r) => r.at)).toEqual([new Date(now).toISOString(), fresh.at])
     await storage.close()
+  })
+})
+
+describe('op log retries (local lake)', () => {
+  it('a write that loses a commit race to another writer records the retry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'friday-oplog-retry-'))
+    try {
+      const ds = uniqueDataset('retry')
+      const other = new LakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: dir }) })
+      await other.write(ds, bars(['AAPL'], [0], 2))
+      let raced = false
+      const fs = createLocalFsStore({ baseDir: dir })
+      // the first manifest commit of this instance finds another writer's commit landed just before it
+      const store = new Proxy(fs, {
+        get(target, prop, receiver) {
+          if (prop !== 'put') return Reflect.get(target, prop, receiver)
+          return async (key: string, body: Uint8Array, opts?: PutOptions) => {
+            if (!raced && key.includes('/_manifest.v')) {
+              raced = true
+              await other.write(
+                ds,
+                bars(['AAPL'], [0], 3).map((r) => ({ ...r, close: 1 })),
+              )
+            }
+            return target.put(key, body, opts)
+          }
+        },
+      })
+      const { storage, oplog } = logged(new LakeStorage({ backend: 'local_parquet', store }))
+      await storage.write(
+        ds,
+        bars(['AAPL'], [0], 4).map((r) => ({ ...r, close: 2 })),
+      )
+      expect(raced).toBe(true)
+      const [rec] = await oplog.query({ dataset: ds, op: 'write', limit: 1 })
+      expect(rec.outcome).toBe('ok')
+      expect(rec.retries).toBe(1)
+      expect(storage.requestStats().retries).toBe(1)
+      expect((await storage.read(ds)).length).toBe(4)
+      await storage.close()
+      await other.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -15,6 +15,8 @@ export interface LakeContext {
   rowGroupSize: number
   gcGraceMs: number
   concurrency: number
+  /** Partition commits retried (lost race, or a file replaced while planning): reported in `requestStats().retries`. */
+  counters: { retries: number }
 }
 
 export interface DatasetDoc {

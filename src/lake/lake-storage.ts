@@ -89,6 +89,7 @@ export class LakeStorage implements DataStorage {
       rowGroupSize: options.rowGroupSize ?? 100_000,
       gcGraceMs: options.gcGraceMs ?? 3_600_000,
       concurrency: options.concurrency ?? 16,
+      counters: { retries: 0 },
     }
   }
 
@@ -134,7 +135,7 @@ export class LakeStorage implements DataStorage {
   }
 
   requestStats(): StoreRequestStats {
-    return this.ctx.store.stats()
+    return { ...this.ctx.store.stats(), retries: this.ctx.counters.retries }
   }
 
   /** The op log's NDJSON batches under `_oplog/` in this lake's store (see `src/oplog/lake-store.ts`). */

@@ -63,7 +63,10 @@ export async function mutatePartition(
         change = await plan(doc)
       } catch (err) {
         // a concurrent commit replaced a file we were reading: start over from its manifest
-        if (err instanceof FileVanishedError) continue
+        if (err instanceof FileVanishedError) {
+          ctx.counters.retries++
+          continue
+        }
         throw err
       }
       if (!change) {
@@ -103,6 +106,7 @@ export async function mutatePartition(
         return { committed: true, manifest: next }
       }
       // lost the race: back off with jitter, then plan again from the winner's state
+      ctx.counters.retries++
       await sleep(Math.min(200, 2 + attempt * 4) * Math.random())
     }
     throw new CommitConflictError(`${ds}/${ref.path}`, MAX_ATTEMPTS)

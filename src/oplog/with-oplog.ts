@@ -16,7 +16,9 @@
  *   the flag are exact.
  * - durationMs: from the call to its result; for `scan`, to the end of the iteration, including
  *   the time the consumer spent between batches. A scan abandoned without `return()` records nothing.
- * - retries: 0 (the contract does not report commit retries; the maintenance runner reports its own).
+ * - retries: the delta of `requestStats().retries` (lake commits lost to a concurrent writer and
+ *   redone, Postgres transactions retried after a deadlock); 0 where a backend does not count them
+ *   (MongoDB). Shared between overlapping calls like the request counts.
  * - outcome/error: a rejected call records `error` with the `StorageError` code (else
  *   `internal_error`) and re-throws unchanged. A `verify` that finds problems records
  *   `error`/`verify_failed` (it succeeded, but the data did not).
@@ -79,6 +81,7 @@ export function withOpLog<T extends DataStorage>(storage: T, oplog: BufferedOpLo
         ...figures,
         bytes: after.bytesRead - b.bytesRead + (after.bytesWritten - b.bytesWritten),
         durationMs: Math.round((performance.now() - s.t0) * 1000) / 1000,
+        retries: (after.retries ?? 0) - (b.retries ?? 0),
         requests: {
           get: after.get - b.get,
           put: after.put - b.put,

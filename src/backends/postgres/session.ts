@@ -71,8 +71,11 @@ export class Session {
 
   constructor(readonly pool: PgPoolLike) {}
 
+  /** Transactions retried after a deadlock or serialization failure. */
+  private retries = 0
+
   stats(): StoreRequestStats {
-    return { ...this.counts }
+    return { ...this.counts, retries: this.retries }
   }
 
   /** One statement on `db` (the pool or a transaction's client). */
@@ -133,6 +136,7 @@ export class Session {
         const cause = (err as StoreError)?.cause ?? err
         const code = (cause as { code?: string })?.code
         if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) {
+          this.retries++
           await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt))
           continue
         }
