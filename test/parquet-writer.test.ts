@@ -11,22 +11,11 @@ import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import type { FileMetaData } from 'hyparquet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mulberry32 as rng } from '../bench/data.js'
 import { compareCodePoints } from '../src/parquet/column-chunk.js'
 import { readFooterLite } from '../src/parquet/footer-lite.js'
 import { decodeParquet, encodeParquet, initZstd, type ParquetCompression, readParquetMetadata } from '../src/parquet/index.js'
 import { BOOL_NULL, type Column, type Table } from '../src/types.js'
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const WORDS = ['', 'a', 'AAPL', 'héllo', '😀', '\uffff', '\ue000x', '日本語', 'tab\there', 'quote"', 'x'.repeat(80)]
 

@@ -26,9 +26,10 @@ export function parseTimeUs(value: unknown): number | null {
   return null
 }
 
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+export const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-function digits(t: string, at: number, count: number): number {
+/** The decimal number in `t[at, at + count)`, or -1 if a character there is not a digit. */
+export function digits(t: string, at: number, count: number): number {
   let v = 0
   for (let i = at; i < at + count; i++) {
     const c = t.charCodeAt(i) - 48

@@ -7,20 +7,9 @@
  */
 
 import { EpochMicros } from '../../table/normalize.js'
-import { parseIsoUs } from '../../table/time.js'
+import { DAYS_IN_MONTH, digits, parseIsoUs } from '../../table/time.js'
 
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 const FRACTION_SCALE = [1, 100_000, 10_000, 1000, 100, 10, 1]
-
-function digits(t: string, at: number, count: number): number {
-  let v = 0
-  for (let i = at; i < at + count; i++) {
-    const c = t.charCodeAt(i) - 48
-    if (c < 0 || c > 9) return -1
-    v = v * 10 + c
-  }
-  return v
-}
 
 /** Reads canonical ISO strings; remembers the last calendar day's epoch milliseconds. */
 class CanonicalIso {
