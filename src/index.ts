@@ -48,3 +48,4 @@ export function createStorage(config?: unknown, env: Env = {}): DataStorage {
     parseConfig(config, env),
   )
 }
+export * from './training/index.js'

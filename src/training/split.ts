@@ -1,0 +1,214 @@
+/**
+ * Leakage-safe time splits over a `Table`: a chronological train/validation/test split across all
+ * symbols and walk-forward folds. Both cut on *distinct timestamps*, so a timestamp's rows are all
+ * in one segment: every validation timestamp is after every training one, every test timestamp
+ * after every validation one, and `gap` distinct timestamps between segments belong to none.
+ */
+
+import { ValidationError } from '../errors.js'
+import type { Table } from '../types.js'
+
+/** One segment of a split: the rows whose timestamp lies in [start, end]. */
+export interface TimeSegment {
+  /** Row indices into the input table, ascending (so (symbol, timestamp) order if the table is sorted). */
+  rows: Uint32Array
+  /** First and last distinct timestamp of the segment (epoch µs, inclusive); `null` when empty. */
+  start: number | null
+  end: number | null
+  /** Distinct timestamps in the segment. */
+  timestamps: number
+}
+
+export interface SplitOptions {
+  /** Fraction of distinct timestamps for the test segment (the latest), in [0, 1). */
+  testSize: number
+  /** Fraction of distinct timestamps for the validation segment (just before test), in [0, 1). Default 0. */
+  validationSize?: number
+  /** Distinct timestamps dropped between consecutive non-empty segments. Default 0. */
+  gap?: number
+}
+
+export interface ChronologicalSplit {
+  train: TimeSegment
+  validation: TimeSegment
+  test: TimeSegment
+  /** Distinct (non-null) timestamps in the table. */
+  distinctTimestamps: number
+  /** Rows in no segment: in a gap, or with a null timestamp. */
+  rowsDropped: number
+}
+
+export interface WalkForwardOptions {
+  /** Number of folds (≥ 1). */
+  folds: number
+  /** `expanding`: each fold trains on everything before its test block; `rolling`: on the last `trainSize`. Default `expanding`. */
+  window?: 'expanding' | 'rolling'
+  /** Distinct timestamps per test block. Default `floor(distinct / (folds + 1))`. */
+  testSize?: number
+  /** Rolling window length in distinct timestamps. Default: the first fold's training length. */
+  trainSize?: number
+  /** Distinct timestamps dropped between each fold's train and test blocks. Default 0. */
+  gap?: number
+}
+
+export interface WalkForwardFold {
+  train: TimeSegment
+  test: TimeSegment
+}
+
+/** Sorted distinct non-null values of the `timestamp` column. */
+export function distinctTimestamps(table: Table): Float64Array {
+  const ts = timestamps(table)
+  const sorted = new Float64Array(ts.length)
+  let n = 0
+  for (let i = 0; i < ts.length; i++) if (ts[i] === ts[i]) sorted[n++] = ts[i]
+  const view = sorted.subarray(0, n).sort()
+  let u = 0
+  for (let i = 0; i < n; i++) if (i === 0 || view[i] !== view[i - 1]) view[u++] = view[i]
+  return sorted.slice(0, u)
+}
+
+/**
+ * Splits by time across all symbols. Sizes are fractions of the distinct timestamps, rounded up
+ * (a positive fraction always gets at least one timestamp); training gets what remains after the
+ * test and validation blocks and the gaps. Throws `ValidationError` naming the segment that would
+ * be empty, rather than returning a split with no training rows.
+ */
+export function chronologicalSplit(table: Table, options: SplitOptions): ChronologicalSplit {
+  const testSize = fraction('testSize', options.testSize)
+  const validationSize = fraction('validationSize', options.validationSize ?? 0)
+  const gap = count('gap', options.gap ?? 0)
+  if (testSize + validationSize >= 1) {
+    throw new ValidationError([
+      { field: 'testSize', message: `testSize + validationSize must be < 1, got ${testSize} + ${validationSize}` },
+    ])
+  }
+  const distinct = distinctTimestamps(table)
+  const d = distinct.length
+  const nTest = ceilFraction(d, testSize)
+  const nVal = ceilFraction(d, validationSize)
+  const gaps = gap * ((nTest > 0 ? 1 : 0) + (nVal > 0 ? 1 : 0))
+  const nTrain = d - nTest - nVal - gaps
+  if (nTrain < 1) {
+    throw new ValidationError([
+      {
+        field: 'testSize',
+        message:
+          `train segment would be empty: ${d} distinct timestamps, test takes ${nTest}, validation ${nVal}, ` + `gaps ${gaps}`,
+      },
+    ])
+  }
+  // Index ranges into `distinct`, [lo, hi).
+  const trainHi = nTrain
+  const valLo = nVal > 0 ? trainHi + gap : trainHi
+  const valHi = valLo + nVal
+  const testLo = nTest > 0 ? valHi + gap : d
+  const ts = timestamps(table)
+  const train = segment(ts, distinct, 0, trainHi)
+  const validation = segment(ts, distinct, valLo, valHi)
+  const test = segment(ts, distinct, testLo, d)
+  return {
+    train,
+    validation,
+    test,
+    distinctTimestamps: d,
+    rowsDropped: table.length - train.rows.length - validation.rows.length - test.rows.length,
+  }
+}
+
+/**
+ * Walk-forward folds for backtesting: the last `folds × testSize` distinct timestamps form
+ * consecutive test blocks; each fold trains on the timestamps before its block (minus `gap`),
+ * all of them (`expanding`) or the last `trainSize` (`rolling`). Folds are in time order.
+ */
+export function walkForwardFolds(table: Table, options: WalkForwardOptions): WalkForwardFold[] {
+  const folds = count('folds', options.folds)
+  if (folds < 1) throw new ValidationError([{ field: 'folds', message: `must be ≥ 1, got ${folds}` }])
+  const gap = count('gap', options.gap ?? 0)
+  const distinct = distinctTimestamps(table)
+  const d = distinct.length
+  const testSize = count('testSize', options.testSize ?? Math.floor(d / (folds + 1)))
+  if (testSize < 1) {
+    throw new ValidationError([
+      { field: 'testSize', message: `test blocks would be empty: ${d} distinct timestamps for ${folds} folds` },
+    ])
+  }
+  const firstTestLo = d - folds * testSize
+  const firstTrainHi = firstTestLo - gap
+  if (firstTrainHi < 1) {
+    throw new ValidationError([
+      {
+        field: 'folds',
+        message: `first fold's train segment would be empty: ${d} distinct timestamps, ${folds} test blocks of ${testSize}, gap ${gap}`,
+      },
+    ])
+  }
+  if (options.window !== undefined && options.window !== 'expanding' && options.window !== 'rolling') {
+    throw new ValidationError([{ field: 'window', message: `expected 'expanding' or 'rolling', got '${options.window}'` }])
+  }
+  const rolling = options.window === 'rolling'
+  const trainSize = count('trainSize', options.trainSize ?? firstTrainHi)
+  if (rolling && trainSize < 1) throw new ValidationError([{ field: 'trainSize', message: 'must be ≥ 1' }])
+  const ts = timestamps(table)
+  const out: WalkForwardFold[] = []
+  for (let k = 0; k < folds; k++) {
+    const testLo = firstTestLo + k * testSize
+    const trainHi = testLo - gap
+    const trainLo = rolling ? Math.max(0, trainHi - trainSize) : 0
+    out.push({ train: segment(ts, distinct, trainLo, trainHi), test: segment(ts, distinct, testLo, testLo + testSize) })
+  }
+  return out
+}
+
+/**
+ * Segment id of every row (0 train, 1 validation, 2 test, 255 none): pass it as `within` to
+ * `fillMissing` so forward/backward fills never carry values across a segment boundary.
+ */
+export function segmentIds(length: number, split: Pick<ChronologicalSplit, 'train' | 'validation' | 'test'>): Uint8Array {
+  const ids = new Uint8Array(length).fill(255)
+  const parts = [split.train.rows, split.validation.rows, split.test.rows]
+  for (let s = 0; s < 3; s++) {
+    const rows = parts[s]
+    for (let i = 0; i < rows.length; i++) ids[rows[i]] = s
+  }
+  return ids
+}
+
+function segment(ts: Float64Array, distinct: Float64Array, lo: number, hi: number): TimeSegment {
+  if (hi <= lo) return { rows: new Uint32Array(0), start: null, end: null, timestamps: 0 }
+  const start = distinct[lo]
+  const end = distinct[hi - 1]
+  let n = 0
+  for (let i = 0; i < ts.length; i++) if (ts[i] >= start && ts[i] <= end) n++
+  const rows = new Uint32Array(n)
+  let j = 0
+  for (let i = 0; i < ts.length; i++) if (ts[i] >= start && ts[i] <= end) rows[j++] = i
+  return { rows, start, end, timestamps: hi - lo }
+}
+
+/** `ceil(d * f)`, forgiving floating-point noise (20 × 0.15 is 3, not 4). */
+function ceilFraction(d: number, f: number): number {
+  return Math.ceil(d * f - 1e-9)
+}
+
+function timestamps(table: Table): Float64Array {
+  const col = table.columns.timestamp
+  if (col?.type !== 'timestamp') {
+    throw new ValidationError([{ field: 'timestamp', message: 'the table has no timestamp column' }])
+  }
+  return col.values
+}
+
+function fraction(field: string, v: number): number {
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) {
+    throw new ValidationError([{ field, message: `expected a fraction in [0, 1), got ${v}` }])
+  }
+  return v
+}
+
+function count(field: string, v: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new ValidationError([{ field, message: `expected a non-negative integer, got ${v}` }])
+  }
+  return v
+}
