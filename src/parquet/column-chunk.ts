@@ -236,16 +236,7 @@ function writePlainValues(out: Bytes, col: Column, from: number, to: number, pre
       out.typed(compact(col.values, from, to, present))
       return
     case 'timestamp': {
-      // exact integer micros → INT64 words without a BigInt per value
-      const v = compact(col.values, from, to, present)
-      const words = new Int32Array(v.length * 2)
-      for (let i = 0; i < v.length; i++) {
-        const x = v[i]
-        const hi = Math.floor(x / TWO_32)
-        words[2 * i] = x - hi * TWO_32
-        words[2 * i + 1] = hi
-      }
-      out.typed(words)
+      out.typed(microsToInt64(compact(col.values, from, to, present)))
       return
     }
     case 'boolean': {
@@ -395,4 +386,21 @@ export function compareCodePoints(a: string, b: string): number {
     return x - y
   }
   return a.length - b.length
+}
+
+/**
+ * Exact integer epoch micros (|v| < 2^53) → INT64, without a BigInt per value: the low and high
+ * 32-bit halves go straight into a little-endian view of the same buffer.
+ */
+export function microsToInt64(values: Float64Array): BigInt64Array {
+  const n = values.length
+  const out = new BigInt64Array(n)
+  const words = new Int32Array(out.buffer)
+  for (let i = 0; i < n; i++) {
+    const v = values[i]
+    const hi = Math.floor(v / TWO_32)
+    words[2 * i] = v - hi * TWO_32 // in [0, 2^32): stored modulo 2^32 as the unsigned low word
+    words[2 * i + 1] = hi
+  }
+  return out
 }

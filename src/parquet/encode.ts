@@ -6,6 +6,9 @@
 import { snappyCompress as jsSnappyCompress } from 'hyparquet-writer/src/snappy.js'
 import type { Column, Table } from '../types.js'
 import { CodecId, firstNull, type PageCodec } from './column-chunk.js'
+
+export { microsToInt64 } from './column-chunk.js'
+
 import { type Decompressor, setZstdDecompressor } from './decode.js'
 import { type FileColumn, ParquetFileWriter } from './file-writer.js'
 
@@ -29,7 +32,6 @@ export interface EncodeOptions {
 /** Columns that are never null: written REQUIRED. */
 const REQUIRED_COLUMNS = new Set(['symbol', 'timestamp'])
 const DEFAULT_ROW_GROUP_SIZE = 100_000
-const TWO_32 = 4294967296
 
 /** A synchronous page compressor, as hyparquet-writer calls it. */
 export type Compressor = (input: Uint8Array) => Uint8Array
@@ -121,21 +123,4 @@ export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8A
 
 function hasNull(column: Column): boolean {
   return firstNull(column, 0, column.values.length) >= 0
-}
-
-/**
- * Exact integer epoch micros (|v| < 2^53) → INT64, without a BigInt per value: the low and high
- * 32-bit halves go straight into a little-endian view of the same buffer.
- */
-export function microsToInt64(values: Float64Array): BigInt64Array {
-  const n = values.length
-  const out = new BigInt64Array(n)
-  const words = new Int32Array(out.buffer)
-  for (let i = 0; i < n; i++) {
-    const v = values[i]
-    const hi = Math.floor(v / TWO_32)
-    words[2 * i] = v - hi * TWO_32 // in [0, 2^32): stored modulo 2^32 as the unsigned low word
-    words[2 * i + 1] = hi
-  }
-  return out
 }
