@@ -4,6 +4,10 @@
  * regular session per UTC day (14:30-20:59 UTC), prices a seeded random walk.
  */
 
+import { mulberry32 } from '../src/training/random.js'
+
+export { mulberry32 }
+
 export interface BarsSpec {
   symbols: number
   days: number
@@ -38,18 +42,6 @@ export interface Bars {
 const MINUTE_MS = 60_000
 const DAY_MS = 86_400_000
 const SESSION_OPEN_MS = (14 * 60 + 30) * MINUTE_MS
-
-/** mulberry32: a small, fast, seeded PRNG giving floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** `n` weekdays (UTC) from `firstMs` on. */
 export function weekdays(firstMs: number, n: number): number[] {

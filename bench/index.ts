@@ -2,7 +2,7 @@
  * `npm run bench`: our partitioned Parquet lake against DuckDB on the same ~1M minute bars
  * (write, full read), then cold reads on S3 (radosgw) with request counts. Prints a table and
  * writes every figure to bench/results/latest.json. Options: `--quick` (~100k rows),
- * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--skip-db`, `--skip-maintenance`,
+ * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--skip-db`, `--skip-maintenance`, `--skip-training`,
  * `--keep` (keep the temp lakes and the bucket).
  */
 
@@ -20,6 +20,7 @@ import type { HttpResults } from './http.js'
 import { formatMaintenance, type MaintenanceBenchResults, runMaintenanceBench } from './maintenance.js'
 import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
 import { runS3, type S3Results } from './s3.js'
+import { formatTraining, runTrainingBench, type TrainingBenchResults } from './training.js'
 
 const DATASET = 'bars_1m'
 /** What the figures do not show by themselves. */
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     'skip-http': { type: 'boolean', default: false },
     'skip-db': { type: 'boolean', default: false },
     'skip-maintenance': { type: 'boolean', default: false },
+    'skip-training': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -253,6 +255,14 @@ async function main() {
       maintenance = await runMaintenanceBench(args.quick)
     }
 
+    // ---- training (matrix + windows on this lake, streaming over 10M rows, read cache) -------
+    let training: TrainingBenchResults | { skipped: true; reason: string }
+    if (args['skip-training']) training = { skipped: true, reason: '--skip-training' }
+    else {
+      console.log('\ntraining (each step in a child process)')
+      training = await runTrainingBench(ourLake, args.quick, RUNS)
+    }
+
     // ---- report ----------------------------------------------------------------------------
     const writeRatio = ratio(oursWrite.medianMs, duckWrite.medianMs)
     const readRatio = ratio(oursRead.medianMs, duckRead.medianMs)
@@ -365,6 +375,8 @@ async function main() {
     }
 
     console.log(`\n${formatDb(db)}`)
+    if ('skipped' in training) console.log(`\n=== training: skipped (${training.reason}) ===`)
+    else console.log(`\n${formatTraining(training)}`)
 
     const results = {
       date: new Date().toISOString(),
@@ -407,6 +419,7 @@ async function main() {
       http,
       db,
       maintenance,
+      training,
       notes: NOTES,
       totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     }

@@ -160,3 +160,10 @@ export class NotFoundError extends StorageError {
     super(404, 'not_found', `${what} not found`)
   }
 }
+
+/** The request conflicts with the current state of the data (e.g. a link describes data since rewritten). */
+export class ConflictError extends StorageError {
+  constructor(message: string, details?: ErrorDetails) {
+    super(409, 'conflict', message, details)
+  }
+}

@@ -5,6 +5,7 @@ import { type Env, parseConfig } from './config/load.js'
 import type { DataStorage } from './types.js'
 
 export { createNeonPool, createPostgresStorage, type PgPoolLike } from './backends/postgres/index.js'
+export * from './cache/index.js'
 export {
   type BackendFactory,
   createStorageWith,

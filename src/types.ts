@@ -4,6 +4,7 @@
  * `test/conformance/` is the executable form of this file.
  */
 
+import type { ReadCache } from './cache/read-cache.js'
 import type { OpLog, OpLogStore, OpSink } from './oplog/types.js'
 
 /** Logical column types. `symbol` is always `string`, `timestamp` always `timestamp`. */
@@ -429,4 +430,10 @@ export interface DataStorage {
    * report through `oplog.record(...)`.
    */
   readonly oplog?: OpLog
+
+  /**
+   * The read cache in front of `read()` (set by `withReadCache`, which `createStorage` applies when
+   * `storage.read_cache.enabled`); absent when reads are not cached.
+   */
+  readonly readCache?: ReadCache
 }

@@ -28,6 +28,7 @@ describe('defaults', () => {
         default_backend: 'local_parquet',
         gc_grace_period_seconds: 3600,
         metadata_logging: { enabled: true, log_operations: true, log_performance: true, log_errors: true, retention_days: 30 },
+        read_cache: { enabled: false, ttl_seconds: 300, max_mb: 64 },
         file_rotation: {
           enabled: false,
           strategy: 'count_based',

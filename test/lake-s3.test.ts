@@ -13,11 +13,13 @@ import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3TestClient } fr
 const s3 = await requireS3OrSkip()
 const bucket = `friday-lake-s3-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
 
-function s3Storage(config: S3TestConfig, partitionBy: string[] = ['symbol', 'date']): DataStorage {
+/** `readCache: false` measures the lake's own requests (the read cache's are tested in read-cache.test.ts). */
+function s3Storage(config: S3TestConfig, partitionBy: string[] = ['symbol', 'date'], readCache = true): DataStorage {
   return createStorage(
     {
       storage: {
         default_backend: 's3_parquet',
+        read_cache: { enabled: readCache },
         s3_parquet: {
           bucket,
           endpoint: config.endpoint,
@@ -86,7 +88,7 @@ describe.skipIf(!s3)('s3_parquet request counts and layout', () => {
   })
 
   it('reading one partition (fresh storage) makes no LIST and at most 3 GETs', async () => {
-    const storage = s3Storage(s3!)
+    const storage = s3Storage(s3!, undefined, false)
     try {
       const before = storage.requestStats()
       const t = await storage.read(ds, { symbols: ['AAPL'], start: midnight(2), end: midnight(3) })
@@ -115,7 +117,7 @@ describe.skipIf(!s3)('s3_parquet request counts and layout', () => {
 
   it('reading one symbol over 5 days makes at most 1 LIST', async () => {
     for (const range of [{}, { start: midnight(0), end: midnight(5) }]) {
-      const storage = s3Storage(s3!)
+      const storage = s3Storage(s3!, undefined, false)
       try {
         const before = storage.requestStats()
         const t = await storage.read(ds, { symbols: ['EUR/USD'], ...range })

@@ -5,6 +5,7 @@
 
 import type { S3Client } from '@aws-sdk/client-s3'
 import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../backends/postgres/index.js'
+import { withReadCache } from '../cache/index.js'
 import { ConfigError } from '../errors.js'
 import { LakeStorage } from '../lake/lake-storage.js'
 import type { LakeOptions } from '../lake/options.js'
@@ -25,8 +26,10 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
 }
 
 /**
- * Calls the factory of `config.storage.default_backend` (`ConfigError` when this runtime has none)
- * and attaches the op log `config.storage.metadata_logging` asks for (`storage.oplog`).
+ * Calls the factory of `config.storage.default_backend` (`ConfigError` when this runtime has none),
+ * puts the read cache of `config.storage.read_cache` in front of it (`storage.readCache`) and
+ * attaches the op log `config.storage.metadata_logging` asks for (`storage.oplog`). The op log
+ * wraps the cache, so it records every read, cached or not (with the requests it really made).
  */
 export function createStorageWith(factories: Partial<Record<BackendName, BackendFactory>>, config: FridayConfig): DataStorage {
   const backend = config.storage.default_backend
@@ -37,7 +40,12 @@ export function createStorageWith(factories: Partial<Record<BackendName, Backend
     const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
     throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
   }
-  return attachOpLog(withRowMaintenance(factory(config), config), config.storage.metadata_logging)
+  const storage = withRowMaintenance(factory(config), config)
+  const cache = config.storage.read_cache
+  const cached = cache.enabled
+    ? withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
+    : storage
+  return attachOpLog(cached, config.storage.metadata_logging)
 }
 
 /**

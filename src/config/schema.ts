@@ -227,6 +227,24 @@ export const FileRotationSchema = v.strictObject({
 
 export type FileRotationConfig = v.InferOutput<typeof FileRotationSchema>
 
+/**
+ * The read cache (`src/cache/`): partitions recently returned by `read()` kept in memory. Every
+ * cached read first lists the partitions' current versions, so a write (by any process) is seen
+ * at once; `ttl_seconds` bounds how long an entry is kept, `max_mb` the memory of all entries
+ * (least recently used dropped first). `scan()` (and so `GET /v1/datasets/:dataset/rows`) is not cached.
+ * Off by default: a miss costs one partition listing more than a plain read, which pays off only
+ * when reads repeat (training jobs, a server answering the same ranges).
+ */
+export const ReadCacheSchema = v.strictObject({
+  enabled: v.optional(v.boolean(), false),
+  /** Seconds an entry is served after it was read (then read again). */
+  ttl_seconds: v.optional(PositiveNumber, 300),
+  /** Memory bound of all entries, in MiB (estimated from the rows' arrays and strings). */
+  max_mb: v.optional(PositiveNumber, 64),
+})
+
+export type ReadCacheConfig = v.InferOutput<typeof ReadCacheSchema>
+
 export const StorageSchema = v.strictObject({
   default_backend: v.optional(v.picklist(BACKEND_NAMES), 'local_parquet'),
   file_rotation: v.optional(FileRotationSchema, {}),
@@ -238,6 +256,7 @@ export const StorageSchema = v.strictObject({
     3600,
   ),
   metadata_logging: v.optional(MetadataLoggingSchema, {}),
+  read_cache: v.optional(ReadCacheSchema, {}),
   ...backendSections,
 })
 

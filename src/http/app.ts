@@ -9,6 +9,7 @@
  * | `GET /healthz`                                     | none  | 200 `{ ok, backend, checkedMs }` (503 `unhealthy`) |
  * | `GET /v1/stats`                                    | admin | 200 `StatsSnapshot` plus `oplog` (`OpLogSummary`, or `{ enabled: false }`) |
  * | `GET /v1/oplog`                                    | read  | 200 `{ enabled, records, next }` (`since`, `until`, `dataset`, `op`, `limit`) |
+ * | `GET /v1/cache/stats`                              | read  | 200 `ReadCacheStats` (hits, misses, evictions...), or `{ enabled: false }` |
  * | `POST /v1/maintenance/run`                         | admin | 200 `MaintenanceReport` (`dataset`, `dry_run`); 501 `not_supported` |
  * | `GET /v1/datasets`                                 | read  | 200 `{ datasets }` |
  * | `GET /v1/datasets/:dataset`                        | read  | 200 `DatasetDescription` |
@@ -17,6 +18,8 @@
  * | `GET /v1/datasets/:dataset/rows`                   | read  | 200 rows as json/ndjson/csv/parquet (`symbols`, `start`, `end`, `columns`, `limit`, `format`) |
  * | `POST /v1/datasets/:dataset/rows`                  | write | 200 `{ rowsWritten, partitions }` (`mode`) |
  * | `DELETE /v1/datasets/:dataset/rows`                | write | 200 `{ rowsDeleted, partitions }` (`symbols`, `start`, `end` or `all=true`) |
+ * | `POST /v1/datasets/:dataset/training-set`          | read  | 200 matrix/windows description + per-segment `.npy` (or Parquet) links or inline base64 (`training-routes.ts`) |
+ * | `GET /v1/datasets/:dataset/training-set/:segment/:part` | read | 200 `X.npy`, `y.npy`, `timestamps.npy`, `symbols.npy` or `data.parquet` (`spec`, `fp`); 409 `conflict` once the data changed |
  *
  * Decisions:
  * - Unknown datasets: every dataset-scoped route answers 404 `not_found` for a dataset that does
@@ -65,6 +68,7 @@ import {
   WriteQuery,
 } from './params.js'
 import { HttpStats } from './stats.js'
+import { registerTrainingRoutes } from './training-routes.js'
 
 export interface ApiToken {
   token: string
@@ -85,6 +89,8 @@ export interface AppOptions {
   cors?: { origins: string[] }
   /** Request body limit in bytes (default 64 MiB): 413 `payload_too_large`. */
   maxBodyBytes?: number
+  /** Cap on the bytes a training set embeds with `inline: true` (default 16 MiB): 413 `payload_too_large`. */
+  maxInlineBytes?: number
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -107,7 +113,7 @@ export class UnhealthyError extends StorageError {
   }
 }
 
-type Env = { Variables: { op: string; errorCode: string } }
+export type Env = { Variables: { op: string; errorCode: string } }
 
 /** A JSON error body for any thrown value; logs what is not a `StorageError` (and 5xx ones). */
 function renderError(err: unknown, c: Context<Env>): Response {
@@ -226,6 +232,13 @@ export function createApp(options: AppOptions): Hono {
     const page = pageOf(await log.query({ ...filter, limit: q.limit + 1 }), q.limit)
     const next = page.nextUntil === null ? null : { until: new Date(page.nextUntil).toISOString() }
     return c.json({ enabled: true, records: page.records, next })
+  })
+
+  /** Counters of the read cache (`storage.read_cache`); `{ enabled: false }` when the storage has none. */
+  app.get('/v1/cache/stats', op('cache_stats'), requireScope('read'), (c) => {
+    query(NoQuery, c)
+    const cache = storage.readCache
+    return c.json(cache ? cache.stats() : { enabled: false })
   })
 
   /** One maintenance run (rotation, compaction, archiving, retention, gc) under the configured policy. */
@@ -354,16 +367,21 @@ export function createApp(options: AppOptions): Hono {
     return c.json(result)
   })
 
+  registerTrainingRoutes(app, { storage, requireScope, op, stats, maxBodyBytes, maxInlineBytes: options.maxInlineBytes })
+
   // ---- wrong methods ---------------------------------------------------------------------
 
   const routes: [string, string[]][] = [
     ['/healthz', ['GET', 'HEAD']],
     ['/v1/stats', ['GET', 'HEAD']],
     ['/v1/oplog', ['GET', 'HEAD']],
+    ['/v1/cache/stats', ['GET', 'HEAD']],
     ['/v1/maintenance/run', ['POST']],
     ['/v1/datasets', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset/rows', ['GET', 'HEAD', 'POST', 'DELETE']],
+    ['/v1/datasets/:dataset/training-set', ['POST']],
+    ['/v1/datasets/:dataset/training-set/:segment/:part', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset/partitions', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset/partitions/:symbol/:date', ['GET', 'HEAD']],
   ]

@@ -1,5 +1,6 @@
-/** Leakage-safe training building blocks over a `Table`: time splits, scalers, missing-value fills. */
+/** Retrieval for model training: leakage-safe splits, scalers, fills, feature matrices, sequence windows, batches (in memory and streamed), `.npy`. */
 
+export { type Batch, type BatchOptions, batchIndices, rowBatches, windowBatches } from './batches.js'
 export {
   type ColumnFillReport,
   type FillMethod,
@@ -8,15 +9,68 @@ export {
   type FillSpec,
   fillMissing,
 } from './fill.js'
-export { type FitOptions, fitScaler, SCALER_TYPES, Scaler, type ScalerJSON, type ScalerType } from './scaler.js'
+export { type LoadOptions, loadSymbols } from './load.js'
+export {
+  type BuildOptions,
+  buildMatrix,
+  type FeatureMatrix,
+  getFeatureMatrix,
+  getTrainingData,
+  type MatrixArray,
+  type MatrixSegment,
+  type TrainingData,
+} from './matrix.js'
+export {
+  encodeNpy,
+  NPY_CONTENT_TYPE,
+  type NpyDtype,
+  type NpyTypedArray,
+  npyByteLength,
+  npyDtypeOf,
+  npyHeader,
+  npyStream,
+} from './npy.js'
+export {
+  DERIVED_TARGETS,
+  type DerivedTarget,
+  type MatrixOptions,
+  type MatrixOptionsInput,
+  MatrixOptionsSchema,
+  type TargetSpec,
+  type TrainingOptions,
+  type TrainingOptionsInput,
+  TrainingOptionsSchema,
+} from './options.js'
+export {
+  type PreparedData,
+  prepareTrainingData,
+  SEGMENTS,
+  type SegmentInfo,
+  type SegmentName,
+  type TrainingReport,
+} from './prepare.js'
+export { mulberry32, shuffleInPlace } from './random.js'
+export { type FitOptions, type FloatArray, fitScaler, SCALER_TYPES, Scaler, type ScalerJSON, type ScalerType } from './scaler.js'
 export {
   type ChronologicalSplit,
   chronologicalSplit,
   distinctTimestamps,
   type SplitOptions,
   segmentIds,
+  splitIndexRanges,
   type TimeSegment,
   type WalkForwardFold,
   type WalkForwardOptions,
   walkForwardFolds,
 } from './split.js'
+export {
+  openTrainingStream,
+  type StreamBatch,
+  type StreamBatchOptions,
+  type StreamOptionsInput,
+  StreamOptionsSchema,
+  type StreamSegment,
+  TrainingStream,
+} from './stream.js'
+export { computeTarget, numericValues, type TargetColumn, targetValue } from './target.js'
+export { SequenceWindows, sequenceWindows, type WindowOptions } from './windows.js'

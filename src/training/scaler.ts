@@ -8,6 +8,9 @@ import { ValidationError } from '../errors.js'
 
 export type ScalerType = 'standard' | 'minmax' | 'robust'
 
+/** A matrix or vector of floats: scalers compute in float64 and store into either. */
+export type FloatArray = Float64Array | Float32Array
+
 export const SCALER_TYPES: readonly ScalerType[] = ['standard', 'minmax', 'robust']
 
 /** The JSON form of a fitted scaler. A feature with no training values has `null` center and scale. */
@@ -69,16 +72,50 @@ export class Scaler {
         }
       }
     }
+    return Scaler.fitGathered(type, names, n, (j, out) => {
+      let m = 0
+      for (let i = 0; i < n; i++) {
+        const v = X[(rows ? rows[i] : i) * features + j]
+        if (v === v) out[m++] = v
+      }
+      return m
+    })
+  }
+
+  /**
+   * Fits on columns (one `Float64Array` per feature, NaN = missing) at the row indices `rows`:
+   * the same result as `fit` on the row-major matrix, without building it.
+   */
+  static fitColumns(type: ScalerType, columns: Float64Array[], rows: ArrayLike<number>, names?: string[]): Scaler {
+    if (!SCALER_TYPES.includes(type)) {
+      throw new ValidationError([{ field: 'scalerType', message: `expected one of ${SCALER_TYPES.join(', ')}, got '${type}'` }])
+    }
+    const n = rows.length
+    return Scaler.fitGathered(type, featureNames(columns.length, names), n, (j, out) => {
+      const col = columns[j]
+      let m = 0
+      for (let i = 0; i < n; i++) {
+        const v = col[rows[i]]
+        if (v === v) out[m++] = v
+      }
+      return m
+    })
+  }
+
+  /** Fits from `gather(j, out)`, which writes feature j's non-NaN training values to `out` and returns their count. */
+  private static fitGathered(
+    type: ScalerType,
+    names: string[],
+    n: number,
+    gather: (j: number, out: Float64Array) => number,
+  ): Scaler {
+    const features = names.length
     const center = new Float64Array(features)
     const scale = new Float64Array(features)
     const counts = new Uint32Array(features)
     const col = new Float64Array(n) // one feature's non-NaN training values
     for (let j = 0; j < features; j++) {
-      let m = 0
-      for (let i = 0; i < n; i++) {
-        const v = X[(rows ? rows[i] : i) * features + j]
-        if (v === v) col[m++] = v
-      }
+      const m = gather(j, col)
       counts[j] = m
       if (m === 0) {
         center[j] = Number.NaN
@@ -116,7 +153,7 @@ export class Scaler {
   }
 
   /** `(x - center) / scale` per feature; writes into `out` (may be `X` itself) or a new array. */
-  transform(X: Float64Array, out?: Float64Array): Float64Array {
+  transform<T extends FloatArray>(X: T, out?: T): T {
     const y = this.output(X, out)
     const f = this.features
     for (let i = 0; i < X.length; i += f) {
@@ -126,7 +163,7 @@ export class Scaler {
   }
 
   /** `x * scale + center` per feature: undoes `transform`. */
-  inverseTransform(X: Float64Array, out?: Float64Array): Float64Array {
+  inverseTransform<T extends FloatArray>(X: T, out?: T): T {
     const y = this.output(X, out)
     const f = this.features
     for (let i = 0; i < X.length; i += f) {
@@ -175,7 +212,7 @@ export class Scaler {
     return new Scaler(o.type as ScalerType, [...names], nums('center'), nums('scale'), Uint32Array.from(counts))
   }
 
-  private output(X: Float64Array, out: Float64Array | undefined): Float64Array {
+  private output<T extends FloatArray>(X: T, out: T | undefined): T {
     if (X.length % this.features !== 0) {
       throw new ValidationError([
         { field: 'X', message: `length ${X.length} is not a multiple of the scaler's ${this.features} features` },
@@ -184,7 +221,7 @@ export class Scaler {
     if (out && out.length !== X.length) {
       throw new ValidationError([{ field: 'out', message: `length ${out.length}, expected ${X.length}` }])
     }
-    return out ?? new Float64Array(X.length)
+    return out ?? new (X.constructor as new (n: number) => T)(X.length)
   }
 }
 

@@ -56,9 +56,69 @@ export interface WalkForwardFold {
   test: TimeSegment
 }
 
-/** Sorted distinct non-null values of the `timestamp` column. */
+/**
+ * Sorted distinct non-null values of the `timestamp` column. A table sorted by (symbol, timestamp)
+ * is a few ascending runs: those are deduplicated and merged pairwise (linear time); anything
+ * else is sorted.
+ */
 export function distinctTimestamps(table: Table): Float64Array {
   const ts = timestamps(table)
+  const n = ts.length
+  // Ascending runs of non-null values, each deduplicated into `buf` at [runs[k], runs[k+1]).
+  const buf = new Float64Array(n)
+  const runs: number[] = [0]
+  let u = 0
+  for (let i = 0; i < n; i++) {
+    const t = ts[i]
+    if (t !== t) continue
+    if (u > runs[runs.length - 1]) {
+      const prev = buf[u - 1]
+      if (t === prev) continue
+      if (t < prev) {
+        runs.push(u)
+        if (runs.length > 64 && runs.length > n >>> 6) return sortedDistinct(ts)
+      }
+    }
+    buf[u++] = t
+  }
+  runs.push(u)
+  let parts: Float64Array[] = runs.slice(0, -1).map((lo, k) => buf.subarray(lo, runs[k + 1]))
+  if (parts.length === 0) return new Float64Array(0)
+  while (parts.length > 1) {
+    const next: Float64Array[] = []
+    for (let k = 0; k < parts.length; k += 2) next.push(k + 1 < parts.length ? mergeDistinct(parts[k], parts[k + 1]) : parts[k])
+    parts = next
+  }
+  return parts[0].slice()
+}
+
+/** The union of two sorted distinct arrays, sorted and distinct. */
+function mergeDistinct(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length + b.length)
+  let i = 0
+  let j = 0
+  let k = 0
+  while (i < a.length && j < b.length) {
+    const x = a[i]
+    const y = b[j]
+    if (x < y) {
+      out[k++] = x
+      i++
+    } else if (y < x) {
+      out[k++] = y
+      j++
+    } else {
+      out[k++] = x
+      i++
+      j++
+    }
+  }
+  while (i < a.length) out[k++] = a[i++]
+  while (j < b.length) out[k++] = b[j++]
+  return out.subarray(0, k)
+}
+
+function sortedDistinct(ts: Float64Array): Float64Array {
   const sorted = new Float64Array(ts.length)
   let n = 0
   for (let i = 0; i < ts.length; i++) if (ts[i] === ts[i]) sorted[n++] = ts[i]
@@ -68,13 +128,11 @@ export function distinctTimestamps(table: Table): Float64Array {
   return sorted.slice(0, u)
 }
 
-/**
- * Splits by time across all symbols. Sizes are fractions of the distinct timestamps, rounded up
- * (a positive fraction always gets at least one timestamp); training gets what remains after the
- * test and validation blocks and the gaps. Throws `ValidationError` naming the segment that would
- * be empty, rather than returning a split with no training rows.
- */
-export function chronologicalSplit(table: Table, options: SplitOptions): ChronologicalSplit {
+/** Index ranges into `d` sorted distinct timestamps, `[lo, hi)`, of each segment: the arithmetic of `chronologicalSplit`. */
+export function splitIndexRanges(
+  d: number,
+  options: SplitOptions,
+): { trainHi: number; valLo: number; valHi: number; testLo: number } {
   const testSize = fraction('testSize', options.testSize)
   const validationSize = fraction('validationSize', options.validationSize ?? 0)
   const gap = count('gap', options.gap ?? 0)
@@ -83,8 +141,6 @@ export function chronologicalSplit(table: Table, options: SplitOptions): Chronol
       { field: 'testSize', message: `testSize + validationSize must be < 1, got ${testSize} + ${validationSize}` },
     ])
   }
-  const distinct = distinctTimestamps(table)
-  const d = distinct.length
   const nTest = ceilFraction(d, testSize)
   const nVal = ceilFraction(d, validationSize)
   const gaps = gap * ((nTest > 0 ? 1 : 0) + (nVal > 0 ? 1 : 0))
@@ -98,11 +154,23 @@ export function chronologicalSplit(table: Table, options: SplitOptions): Chronol
       },
     ])
   }
-  // Index ranges into `distinct`, [lo, hi).
   const trainHi = nTrain
   const valLo = nVal > 0 ? trainHi + gap : trainHi
   const valHi = valLo + nVal
   const testLo = nTest > 0 ? valHi + gap : d
+  return { trainHi, valLo, valHi, testLo }
+}
+
+/**
+ * Splits by time across all symbols. Sizes are fractions of the distinct timestamps, rounded up
+ * (a positive fraction always gets at least one timestamp); training gets what remains after the
+ * test and validation blocks and the gaps. Throws `ValidationError` naming the segment that would
+ * be empty, rather than returning a split with no training rows.
+ */
+export function chronologicalSplit(table: Table, options: SplitOptions): ChronologicalSplit {
+  const distinct = distinctTimestamps(table)
+  const d = distinct.length
+  const { trainHi, valLo, valHi, testLo } = splitIndexRanges(d, options)
   const ts = timestamps(table)
   const train = segment(ts, distinct, 0, trainHi)
   const validation = segment(ts, distinct, valLo, valHi)
