@@ -3,6 +3,7 @@
  * (`process.resourceUsage().maxRSS`). Prints one JSON line.
  *   matrix <lake> <runs>   1M stored bars → normalized matrix + 60-step windows (and DuckDB doing
  *                          the same features with window functions over the same files)
+ *   matrix-memory <lake>  one cold load → matrix → windows: peak RSS over the baseline
  *   write <dir> <rows>     writes ~rows bars in day-sized batches (bounded memory; untimed setup)
  *   stream <dir>           batch iteration over every row of the dataset: rows/s and peak RSS
  *   cache <lake> <runs>    read latency through the TTL read cache: miss vs hit
@@ -11,7 +12,7 @@
 import { createStorage, useNativeCodecs, withReadCache } from '../src/node.js'
 import { buildMatrix } from '../src/training/matrix.js'
 import { MatrixOptionsSchema, parseOptions } from '../src/training/options.js'
-import { prepareTrainingData } from '../src/training/prepare.js'
+import { prepareTrainingData, SEGMENTS } from '../src/training/prepare.js'
 import { openTrainingStream } from '../src/training/stream.js'
 import { sequenceWindows } from '../src/training/windows.js'
 import type { DataStorage } from '../src/types.js'
@@ -106,6 +107,28 @@ async function matrixStep(lake: string, runs: number) {
     baselineRssMb,
     peakRssMb: peakMb(),
   }
+}
+
+/** One cold load → matrix → windows in a fresh process: its peak RSS over the baseline. */
+async function matrixMemoryStep(lake: string) {
+  const opts = parseOptions(MatrixOptionsSchema, OPTIONS)
+  const s = storage(lake)
+  await s.describe(DATASET) // modules and clients loaded before the baseline
+  const baselineRssMb = rssMb()
+  const t0 = performance.now()
+  const p = await prepareTrainingData(s, DATASET, opts)
+  const m = buildMatrix(p, { dtype: 'float32', normalize: true, scalerType: 'standard', scaler: null })
+  const w = sequenceWindows(m, { lookback: 60, stride: 1, maxGap: 60_000 })
+  const ms = performance.now() - t0
+  const resultMb =
+    (m.X.byteLength + m.y.byteLength + m.timestamps.byteLength + m.labelTs.byteLength + m.symbolIndex.byteLength) / 1e6
+  const windowsMb = SEGMENTS.reduce(
+    (a, k) =>
+      a + (w[k].starts.byteLength + w[k].targets.byteLength + w[k].endTimestamps.byteLength + w[k].symbolIndex.byteLength) / 1e6,
+    0,
+  )
+  await s.close()
+  return { ms, baselineRssMb, peakRssMb: peakMb(), resultMb, windowsMb }
 }
 
 async function writeStep(root: string, rows: number) {
@@ -234,12 +257,14 @@ const runs = Number(arg ?? 5)
 const res =
   mode === 'matrix'
     ? await matrixStep(dir, runs)
-    : mode === 'write'
-      ? await writeStep(dir, Number(arg))
-      : mode === 'stream'
-        ? await streamStep(dir)
-        : mode === 'cache'
-          ? await cacheStep(dir, runs)
-          : null
+    : mode === 'matrix-memory'
+      ? await matrixMemoryStep(dir)
+      : mode === 'write'
+        ? await writeStep(dir, Number(arg))
+        : mode === 'stream'
+          ? await streamStep(dir)
+          : mode === 'cache'
+            ? await cacheStep(dir, runs)
+            : null
 if (!res) throw new Error(`unknown mode ${mode}: expected matrix, write, stream or cache`)
 console.log(JSON.stringify(res))

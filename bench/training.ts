@@ -25,6 +25,8 @@ export interface TrainingBenchResults {
     duckdbFeaturesMedianMs: number
     baselineRssMb: number
     peakRssMb: number
+    /** One cold pass in its own process. */
+    memory: { ms: number; baselineRssMb: number; peakRssMb: number; resultMb: number; windowsMb: number }
   }
   stream: {
     datasetRows: number
@@ -55,7 +57,8 @@ function step<T>(...args: string[]): T {
 /** `lake`: a local_parquet base dir holding the bench's `bars_1m` dataset. */
 export async function runTrainingBench(lake: string, quick: boolean, runs: number): Promise<TrainingBenchResults> {
   console.log('  matrix + windows on the 1M-bar lake (child process)')
-  const matrix = step<TrainingBenchResults['matrix']>('matrix', lake, String(runs))
+  const timed = step<Omit<TrainingBenchResults['matrix'], 'memory'>>('matrix', lake, String(runs))
+  const matrix = { ...timed, memory: step<TrainingBenchResults['matrix']['memory']>('matrix-memory', lake) }
   console.log('  read cache (child process)')
   const cache = step<TrainingBenchResults['cache']>('cache', lake, String(runs))
   const big = await mkdtemp(join(tmpdir(), 'friday-bench-stream-'))
@@ -90,7 +93,13 @@ export function formatTraining(r: TrainingBenchResults): string {
         [
           'stored bars -> matrix + windows',
           fmtMs(m.totalMedianMs),
-          `incl. load ${fmtMs(m.loadMedianMs)}; peak RSS ${mb(m.peakRssMb)} (baseline ${mb(m.baselineRssMb)})`,
+          `incl. load ${fmtMs(m.loadMedianMs)} (the bare read of the same columns)`,
+          '(info)',
+        ],
+        [
+          'matrix + windows peak RSS',
+          `+${mb(m.memory.peakRssMb - m.memory.baselineRssMb)}`,
+          `one cold pass in a fresh process: ${mb(m.memory.baselineRssMb)} -> ${mb(m.memory.peakRssMb)}; matrix arrays ${mb(m.memory.resultMb)}, window index ${mb(m.memory.windowsMb)}`,
           '(info)',
         ],
         [

@@ -36,6 +36,8 @@ export {
   type MatrixOptions,
   type MatrixOptionsInput,
   MatrixOptionsSchema,
+  parseOptions,
+  resolveTarget,
   type TargetSpec,
   type TrainingOptions,
   type TrainingOptionsInput,

@@ -86,16 +86,32 @@ export interface TargetSpec {
   name: string
 }
 
-/** Parses with `schema`, turning valibot issues into one `ValidationError` naming each field. */
-export function parseOptions<S extends v.GenericSchema>(schema: S, input: unknown, prefix = ''): v.InferOutput<S> {
+/**
+ * Parses with `schema`, turning valibot issues into one `ValidationError` naming each field the
+ * way the rest of the API does (`features[2]`, `target.horizon`), `prefix`ed; `whole` names an
+ * issue with no path.
+ */
+export function parseOptions<S extends v.GenericSchema>(
+  schema: S,
+  input: unknown,
+  prefix = '',
+  whole = 'options',
+): v.InferOutput<S> {
   const r = v.safeParse(schema, input)
   if (r.success) return r.output
-  throw new ValidationError(
-    r.issues.map((issue) => {
-      const path = v.getDotPath(issue)
-      return { field: prefix + (path ?? (prefix ? '' : 'options')), message: issue.message }
-    }),
-  )
+  throw new ValidationError(r.issues.map((issue) => ({ field: fieldOf(issue, prefix, whole), message: messageOf(issue) })))
+}
+
+function fieldOf(issue: v.BaseIssue<unknown>, prefix: string, whole: string): string {
+  let out = ''
+  for (const p of issue.path ?? []) out += p.type === 'array' ? `[${String(p.key)}]` : `${out ? '.' : ''}${String(p.key)}`
+  return out ? prefix + out : whole
+}
+
+function messageOf(issue: v.BaseIssue<unknown>): string {
+  if (issue.type === 'strict_object' && issue.expected === 'never') return 'unknown field'
+  if ((issue.type === 'strict_object' || issue.type === 'object') && issue.received === 'undefined') return 'required'
+  return issue.message
 }
 
 /** Resolves `target` against the dataset's columns: a stored column wins over a derived name. */
