@@ -8,7 +8,7 @@
 
 import { NotFoundError, ValidationError } from '../errors.js'
 import { formatUs } from '../table/time.js'
-import type { DataStorage, Table } from '../types.js'
+import type { DataStorage, DatasetDescription, Table } from '../types.js'
 import { type ColumnFillReport, fillMissing } from './fill.js'
 import { loadSymbols } from './load.js'
 import { resolveTarget, type TargetSpec, type TrainingOptions } from './options.js'
@@ -65,21 +65,7 @@ const NUMERIC = new Set(['float64', 'int64', 'boolean'])
 export async function prepareTrainingData(storage: DataStorage, dataset: string, o: TrainingOptions): Promise<PreparedData> {
   const description = await storage.describe(dataset)
   if (!description) throw new NotFoundError(`dataset '${dataset}'`)
-  const types = new Map(description.schema.map((c) => [c.name, c.type]))
-  const target = resolveTarget(o.target, new Set(types.keys()))
-  const issues = o.features.flatMap((f, i) => {
-    const type = types.get(f)
-    if (type === undefined) return [{ field: `features[${i}]`, message: `no column '${f}' in dataset '${dataset}'` }]
-    if (!NUMERIC.has(type)) return [{ field: `features[${i}]`, message: `'${f}' is ${type}: features must be numeric` }]
-    return []
-  })
-  const tType = types.get(target.column)
-  if (tType && !NUMERIC.has(tType)) issues.push({ field: 'target', message: `'${target.column}' is ${tType}, not numeric` })
-  const columns = [...new Set([...o.features, target.column])].filter((c) => c !== 'symbol' && c !== 'timestamp')
-  for (const name of Object.keys(o.fill ?? {})) {
-    if (!columns.includes(name)) issues.push({ field: `fill.${name}`, message: 'not a feature or the target column' })
-  }
-  if (issues.length) throw new ValidationError(issues)
+  const { target, columns } = checkColumns(description, o)
 
   const symbols = o.symbols ? [...new Set(o.symbols)].sort() : description.symbols
   let table = await loadSymbols(storage, dataset, {
@@ -182,6 +168,33 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
       fill: fillReport,
     },
   }
+}
+
+/**
+ * Resolves the target and checks the columns against the dataset: every feature exists and is
+ * numeric, the target column is numeric, every fill names a read column. Returns the columns to read.
+ */
+export function checkColumns(
+  description: DatasetDescription,
+  o: Pick<TrainingOptions, 'features' | 'target' | 'fill'>,
+): { target: TargetSpec; columns: string[] } {
+  const dataset = description.name
+  const types = new Map(description.schema.map((c) => [c.name, c.type]))
+  const target = resolveTarget(o.target, new Set(types.keys()))
+  const issues = o.features.flatMap((f, i) => {
+    const type = types.get(f)
+    if (type === undefined) return [{ field: `features[${i}]`, message: `no column '${f}' in dataset '${dataset}'` }]
+    if (!NUMERIC.has(type)) return [{ field: `features[${i}]`, message: `'${f}' is ${type}: features must be numeric` }]
+    return []
+  })
+  const tType = types.get(target.column)
+  if (tType && !NUMERIC.has(tType)) issues.push({ field: 'target', message: `'${target.column}' is ${tType}, not numeric` })
+  const columns = [...new Set([...o.features, target.column])].filter((c) => c !== 'symbol' && c !== 'timestamp')
+  for (const name of Object.keys(o.fill ?? {})) {
+    if (!columns.includes(name)) issues.push({ field: `fill.${name}`, message: 'not a feature or the target column' })
+  }
+  if (issues.length) throw new ValidationError(issues)
+  return { target, columns }
 }
 
 /** Ascending indices `i` with `ids[i] === id`. */

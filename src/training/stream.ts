@@ -15,8 +15,8 @@ import * as v from 'valibot'
 import { NotFoundError, ValidationError } from '../errors.js'
 import { formatUs } from '../table/time.js'
 import type { DataStorage } from '../types.js'
-import { MatrixOptionsSchema, parseOptions, resolveTarget, type TargetSpec } from './options.js'
-import { SEGMENTS, type SegmentName } from './prepare.js'
+import { MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js'
+import { checkColumns, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'
 import { Scaler } from './scaler.js'
 import { splitIndexRanges } from './split.js'
@@ -169,7 +169,7 @@ export async function openTrainingStream(
   const o = parseOptions(StreamOptionsSchema, rest)
   const description = await storage.describe(dataset)
   if (!description) throw new NotFoundError(`dataset '${dataset}'`)
-  const target = resolveTarget(o.target, new Set(description.schema.map((c) => c.name)))
+  const { target } = checkColumns(description, o)
   const fill = SegmentReader.checkFill(o.fill ?? {}, o.features, target)
   if (o.normalize && !o.scaler && o.scalerType === 'robust') {
     throw new ValidationError([
