@@ -417,7 +417,10 @@ describe.each(BACKENDS)('training over $name', ({ create, skip }) => {
         { field: 'features[0]', message: expect.stringContaining('string') },
       ])
       // The stream checks columns before any storage pass, with the same fields.
-      for (const features of [['open', 'nope'], ['close', 'venue']]) {
+      for (const features of [
+        ['open', 'nope'],
+        ['close', 'venue'],
+      ]) {
         const stream = openTrainingStream(storage, { dataset: ds, ...BASE, features, normalize: false })
         expect((await issuesOf(stream)).map((i) => i.field)).toEqual(['features[1]'])
       }
