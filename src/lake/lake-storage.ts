@@ -10,7 +10,7 @@ import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { parseRowFilter, projectSchema } from '../table/filter.js'
 import { type Normalized, normalizeInput } from '../table/normalize.js'
-import { assertUniqueKeys, concat, dedupeLastWins, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
+import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import type {
   ArchiveEntry,
@@ -325,6 +325,11 @@ export class LakeStorage implements DataStorage {
     let n = 0
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     if (!(limit >= 0)) throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
+    if (limit === 0) {
+      // The schema only (the dataset document): no listing, no manifest.
+      const doc = await this.datasetOrNull(dataset)
+      return emptyTable(doc ? this.projection(doc, options.columns).schema : KEY_SCHEMA)
+    }
     if (limit === Number.POSITIVE_INFINITY) {
       const whole = await this.readWhole(dataset, options)
       if (whole) return whole
@@ -450,38 +455,56 @@ export class LakeStorage implements DataStorage {
   }
 
   private async manifests(ds: string, doc: DatasetDoc, filter: PartitionFilter = {}): Promise<PartitionManifest[]> {
+    const out: PartitionManifest[] = []
+    await this.eachManifest(ds, doc, filter, (m) => out.push(m))
+    return out.sort((a, b) => (a.partition.path < b.partition.path ? -1 : a.partition.path > b.partition.path ? 1 : 0))
+  }
+
+  /**
+   * Calls `fn` with each non-empty manifest matching the filter as it loads (in no set order), so
+   * a summary over many partitions never holds all their manifests at once.
+   */
+  private async eachManifest(
+    ds: string,
+    doc: DatasetDoc,
+    filter: PartitionFilter,
+    fn: (m: PartitionManifest) => void,
+  ): Promise<void> {
     const f = this.rowFilter(filter)
     const refs = await findPartitions(this.ctx, ds, doc.partitionBy, f)
     const limit = pLimit(this.ctx.concurrency)
-    const loaded = await Promise.all(
-      refs.map((ref) => limit(async () => (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc)),
+    await Promise.all(
+      refs.map((ref) =>
+        limit(async () => {
+          const m = (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc
+          if (!m || m.rows === 0 || m.minTs === null || m.maxTs === null) return
+          if (m.maxTs < f.start || m.minTs >= f.end) return
+          if (f.symbols && !m.files.some((file) => file.symbols.some((s) => f.symbols!.has(s)))) return
+          fn(m)
+        }),
+      ),
     )
-    return loaded.filter((m): m is PartitionManifest => {
-      if (!m || m.rows === 0 || m.minTs === null || m.maxTs === null) return false
-      if (m.maxTs < f.start || m.minTs >= f.end) return false
-      if (f.symbols && !m.files.some((file) => file.symbols.some((s) => f.symbols!.has(s)))) return false
-      return true
-    })
   }
 
   async describe(dataset: string): Promise<DatasetDescription | null> {
     const doc = await this.datasetOrNull(dataset)
     if (!doc) return null
-    const ms = await this.manifests(doc.name, doc)
     const symbols = new Set<string>()
     let rows = 0
     let bytes = 0
     let files = 0
+    let partitions = 0
     let min: number | null = null
     let max: number | null = null
-    for (const m of ms) {
+    await this.eachManifest(doc.name, doc, {}, (m) => {
+      partitions++
       rows += m.rows
       bytes += m.bytes
       files += m.files.length
       for (const file of m.files) for (const s of file.symbols) symbols.add(s)
       if (m.minTs !== null && (min === null || m.minTs < min)) min = m.minTs
       if (m.maxTs !== null && (max === null || m.maxTs > max)) max = m.maxTs
-    }
+    })
     return {
       name: doc.name,
       schema: doc.schema,
@@ -491,7 +514,7 @@ export class LakeStorage implements DataStorage {
       end: max === null ? null : formatUs(max),
       rows,
       bytes,
-      partitions: ms.length,
+      partitions,
       files,
     }
   }

@@ -8,7 +8,7 @@
 
 import { NotFoundError, ValidationError } from '../errors.js'
 import { formatUs } from '../table/time.js'
-import type { DataStorage, DatasetDescription, Table } from '../types.js'
+import type { DataStorage, Schema, Table } from '../types.js'
 import { type ColumnFillReport, fillMissing } from './fill.js'
 import { loadSymbols } from './load.js'
 import { resolveTarget, type TargetSpec, type TrainingOptions } from './options.js'
@@ -63,11 +63,9 @@ export interface PreparedData {
 const NUMERIC = new Set(['float64', 'int64', 'boolean'])
 
 export async function prepareTrainingData(storage: DataStorage, dataset: string, o: TrainingOptions): Promise<PreparedData> {
-  const description = await storage.describe(dataset)
-  if (!description) throw new NotFoundError(`dataset '${dataset}'`)
-  const { target, columns } = checkColumns(description, o)
+  const { schema, symbols } = await inspectDataset(storage, dataset, o.symbols)
+  const { target, columns } = checkColumns(dataset, schema, o)
 
-  const symbols = o.symbols ? [...new Set(o.symbols)].sort() : description.symbols
   let table = await loadSymbols(storage, dataset, {
     symbols,
     start: o.start,
@@ -171,15 +169,35 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
 }
 
 /**
+ * The dataset's schema and the symbols to load (sorted): with `symbols` given, from the dataset
+ * list and a `limit: 0` read (the schema only); without, from `describe` (every symbol stored).
+ * `NotFoundError` for an unknown dataset.
+ */
+export async function inspectDataset(
+  storage: DataStorage,
+  dataset: string,
+  symbols: string[] | undefined,
+): Promise<{ schema: Schema; symbols: string[] }> {
+  if (!symbols) {
+    const d = await storage.describe(dataset)
+    if (!d) throw new NotFoundError(`dataset '${dataset}'`)
+    return { schema: d.schema, symbols: d.symbols }
+  }
+  if (!(await storage.listDatasets()).includes(dataset)) throw new NotFoundError(`dataset '${dataset}'`)
+  const empty = await storage.read(dataset, { limit: 0 })
+  return { schema: empty.schema, symbols: [...new Set(symbols)].sort() }
+}
+
+/**
  * Resolves the target and checks the columns against the dataset: every feature exists and is
  * numeric, the target column is numeric, every fill names a read column. Returns the columns to read.
  */
 export function checkColumns(
-  description: DatasetDescription,
+  dataset: string,
+  schema: Schema,
   o: Pick<TrainingOptions, 'features' | 'target' | 'fill'>,
 ): { target: TargetSpec; columns: string[] } {
-  const dataset = description.name
-  const types = new Map(description.schema.map((c) => [c.name, c.type]))
+  const types = new Map(schema.map((c) => [c.name, c.type]))
   const target = resolveTarget(o.target, new Set(types.keys()))
   const issues = o.features.flatMap((f, i) => {
     const type = types.get(f)

@@ -12,11 +12,11 @@
  */
 
 import * as v from 'valibot'
-import { NotFoundError, ValidationError } from '../errors.js'
+import { ValidationError } from '../errors.js'
 import { formatUs } from '../table/time.js'
 import type { DataStorage } from '../types.js'
 import { MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js'
-import { checkColumns, SEGMENTS, type SegmentName } from './prepare.js'
+import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'
 import { Scaler } from './scaler.js'
 import { splitIndexRanges } from './split.js'
@@ -24,8 +24,11 @@ import { SegmentReader, type StreamFill } from './stream-segment.js'
 
 export const StreamOptionsSchema = v.strictObject({
   ...MatrixOptionsSchema.entries,
-  /** Rows per storage scan batch (default 65,536). */
-  scanBatchSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 65_536),
+  /**
+   * Rows per storage scan batch (default 16,384: each batch becomes garbage once processed, and
+   * smaller ones keep peak RSS lower at the same speed; measured on 10M rows, see `npm run bench`).
+   */
+  scanBatchSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 16_384),
 })
 export type StreamOptionsInput = v.InferInput<typeof StreamOptionsSchema>
 
@@ -167,9 +170,8 @@ export async function openTrainingStream(
 ): Promise<TrainingStream> {
   const { dataset, ...rest } = options
   const o = parseOptions(StreamOptionsSchema, rest)
-  const description = await storage.describe(dataset)
-  if (!description) throw new NotFoundError(`dataset '${dataset}'`)
-  const { target } = checkColumns(description, o)
+  const inspected = await inspectDataset(storage, dataset, o.symbols)
+  const { target } = checkColumns(dataset, inspected.schema, o)
   const fill = SegmentReader.checkFill(o.fill ?? {}, o.features, target)
   if (o.normalize && !o.scaler && o.scalerType === 'robust') {
     throw new ValidationError([
@@ -185,12 +187,14 @@ export async function openTrainingStream(
       { field: 'scaler', message: `fitted on [${given.featureNames.join(', ')}], the features are [${o.features.join(', ')}]` },
     ])
   }
-  const symbols = o.symbols ? [...new Set(o.symbols)].sort() : description.symbols
+  const symbols = inspected.symbols
 
   // Pass 1: sorted distinct timestamps of the selected rows.
   const distinct = new DistinctTimes()
-  for await (const t of storage.scan(dataset, { symbols, start: o.start, end: o.end, columns: [], batchSize: o.scanBatchSize })) {
-    distinct.add((t.columns.timestamp as { values: Float64Array }).values)
+  // One scan per symbol: a lake loads the manifests of the partitions a scan covers up front.
+  for (const symbol of symbols) {
+    const scan = storage.scan(dataset, { symbols: [symbol], start: o.start, end: o.end, columns: [], batchSize: o.scanBatchSize })
+    for await (const t of scan) distinct.add((t.columns.timestamp as { values: Float64Array }).values)
   }
   const times = distinct.sorted()
   if (times.length === 0) {
