@@ -400,8 +400,13 @@ describe.each(BACKENDS)('training over $name', ({ create, skip }) => {
       expect(rowsOf(t)).toEqual(rowsOf(direct))
       expect(counted.counts).toMatchObject({ calls: 3, maxInFlight: 2 })
       const one = countingReads(storage)
-      await getTrainingData(one.storage, { dataset: ds, ...BASE, concurrency: 1 })
+      await getTrainingData(one.storage, { dataset: ds, ...BASE, symbols, concurrency: 1 })
       expect(one.counts).toMatchObject({ calls: 3, maxInFlight: 1 })
+      // Without a symbol list: one read of everything, the backend's own parallelism.
+      const all = countingReads(storage)
+      const whole = await getTrainingData(all.storage, { dataset: ds, ...BASE })
+      expect(all.counts).toMatchObject({ calls: 1 })
+      expect(whole.report.symbols).toEqual([...symbols].sort())
     })
 
     it('rejects bad options with errors naming the field', async () => {
@@ -699,6 +704,7 @@ async function issuesOf(p: Promise<unknown>): Promise<FieldIssue[]> {
 function countingReads(storage: DataStorage) {
   const counts = { calls: 0, inFlight: 0, maxInFlight: 0 }
   const read: DataStorage['read'] = async (...args) => {
+    if (args[1]?.limit === 0) return storage.read(...args) // the schema lookup, not a load
     counts.calls++
     counts.maxInFlight = Math.max(counts.maxInFlight, ++counts.inFlight)
     try {

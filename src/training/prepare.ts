@@ -12,7 +12,7 @@ import type { DataStorage, Schema, Table } from '../types.js'
 import { type ColumnFillReport, fillMissing } from './fill.js'
 import { loadSymbols } from './load.js'
 import { resolveTarget, type TargetSpec, type TrainingOptions } from './options.js'
-import { chronologicalSplit, segmentIds } from './split.js'
+import { distinctTimestamps, segmentIdsByTime, splitTimeBounds } from './split.js'
 import { computeTarget } from './target.js'
 
 export const SEGMENTS = ['train', 'validation', 'test'] as const
@@ -66,27 +66,28 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
   const { schema, symbols } = await inspectDataset(storage, dataset, o.symbols)
   const { target, columns } = checkColumns(dataset, schema, o)
 
-  let table = await loadSymbols(storage, dataset, {
-    symbols,
-    start: o.start,
-    end: o.end,
-    columns,
-    concurrency: o.concurrency,
-  })
+  // Symbols given: one read per symbol, `concurrency` at once. All symbols: one read.
+  const range = { start: o.start, end: o.end, columns }
+  let table = symbols
+    ? await loadSymbols(storage, dataset, { symbols, ...range, concurrency: o.concurrency })
+    : await storage.read(dataset, range)
   const rowsLoaded = table.length
   if (rowsLoaded === 0) {
-    throw new ValidationError([{ field: 'symbols', message: `no rows for ${symbols.join(', ')} in the requested range` }])
+    const which = symbols ? symbols.join(', ') : `dataset '${dataset}'`
+    throw new ValidationError([{ field: 'symbols', message: `no rows for ${which} in the requested range` }])
   }
-  const split = chronologicalSplit(table, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
-  let seg = segmentIds(rowsLoaded, split)
+  const distinct = distinctTimestamps(table)
+  const bounds = splitTimeBounds(distinct, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
   const ts0 = (table.columns.timestamp as { values: Float64Array }).values
+  let seg = segmentIdsByTime(ts0, bounds)
   let gapRows = 0
   for (let i = 0; i < seg.length; i++) if (seg[i] === 255) gapRows++
 
   // Embargo: rows of a later segment within `embargo` ms of the previous segment's last timestamp.
   let embargoRows = 0
   if (o.embargo > 0) {
-    const ends = [split.train.end, split.validation.end ?? split.train.end]
+    const trainEnd = (bounds.train as { end: number }).end
+    const ends = [trainEnd, bounds.validation?.end ?? trainEnd]
     const embargoUs = o.embargo * 1000
     for (let i = 0; i < seg.length; i++) {
       const s = seg[i]
@@ -156,11 +157,11 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
     segments,
     report: {
       dataset,
-      symbols,
+      symbols: symbols ?? distinctSymbols(table),
       features: [...o.features],
       target,
       rowsLoaded,
-      distinctTimestamps: split.distinctTimestamps,
+      distinctTimestamps: distinct.length,
       segments: { train: info(segments.train), validation: info(segments.validation), test: info(segments.test) },
       dropped: { gap: gapRows, embargo: embargoRows, purged, missingTarget, fill: fillDropped },
       fill: fillReport,
@@ -169,23 +170,24 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
 }
 
 /**
- * The dataset's schema and the symbols to load (sorted): with `symbols` given, from the dataset
- * list and a `limit: 0` read (the schema only); without, from `describe` (every symbol stored).
- * `NotFoundError` for an unknown dataset.
+ * The dataset's schema (a `limit: 0` read: the schema only) and the symbols to load, sorted:
+ * those given, or with `all` every symbol stored (`describe`), else null. `NotFoundError` for an
+ * unknown dataset.
  */
 export async function inspectDataset(
   storage: DataStorage,
   dataset: string,
   symbols: string[] | undefined,
-): Promise<{ schema: Schema; symbols: string[] }> {
-  if (!symbols) {
+  all = false,
+): Promise<{ schema: Schema; symbols: string[] | null }> {
+  if (!symbols && all) {
     const d = await storage.describe(dataset)
     if (!d) throw new NotFoundError(`dataset '${dataset}'`)
     return { schema: d.schema, symbols: d.symbols }
   }
   if (!(await storage.listDatasets()).includes(dataset)) throw new NotFoundError(`dataset '${dataset}'`)
   const empty = await storage.read(dataset, { limit: 0 })
-  return { schema: empty.schema, symbols: [...new Set(symbols)].sort() }
+  return { schema: empty.schema, symbols: symbols ? [...new Set(symbols)].sort() : null }
 }
 
 /**
@@ -213,6 +215,14 @@ export function checkColumns(
   }
   if (issues.length) throw new ValidationError(issues)
   return { target, columns }
+}
+
+/** The distinct symbols of a table sorted by symbol. */
+function distinctSymbols(table: Table): string[] {
+  const v = (table.columns.symbol as { values: (string | null)[] }).values
+  const out: string[] = []
+  for (let i = 0; i < v.length; i++) if (i === 0 || v[i] !== v[i - 1]) out.push(v[i] as string)
+  return out
 }
 
 /** Ascending indices `i` with `ids[i] === id`. */

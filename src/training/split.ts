@@ -161,6 +161,40 @@ export function splitIndexRanges(
   return { trainHi, valLo, valHi, testLo }
 }
 
+/** A segment's first and last distinct timestamp (epoch µs, inclusive), or null when empty. */
+export type TimeBounds = { start: number; end: number } | null
+
+/** The time bounds of each segment of `chronologicalSplit` over sorted distinct timestamps. */
+export function splitTimeBounds(
+  distinct: Float64Array,
+  options: SplitOptions,
+): { train: TimeBounds; validation: TimeBounds; test: TimeBounds } {
+  const d = distinct.length
+  const { trainHi, valLo, valHi, testLo } = splitIndexRanges(d, options)
+  const bound = (lo: number, hi: number): TimeBounds => (hi > lo ? { start: distinct[lo], end: distinct[hi - 1] } : null)
+  return { train: bound(0, trainHi), validation: bound(valLo, valHi), test: bound(testLo, d) }
+}
+
+/**
+ * The segment of each row from the time bounds (0 train, 1 validation, 2 test, 255 none: a gap
+ * or a null timestamp) in one pass: the same ids as `segmentIds(chronologicalSplit(...))`.
+ */
+export function segmentIdsByTime(
+  ts: Float64Array,
+  b: { train: TimeBounds; validation: TimeBounds; test: TimeBounds },
+): Uint8Array {
+  const ids = new Uint8Array(ts.length)
+  const trainEnd = b.train?.end ?? Number.NEGATIVE_INFINITY
+  const valStart = b.validation?.start ?? Number.POSITIVE_INFINITY
+  const valEnd = b.validation?.end ?? Number.NEGATIVE_INFINITY
+  const testStart = b.test?.start ?? Number.POSITIVE_INFINITY
+  for (let i = 0; i < ts.length; i++) {
+    const t = ts[i]
+    ids[i] = t <= trainEnd ? 0 : t >= valStart && t <= valEnd ? 1 : t >= testStart ? 2 : 255
+  }
+  return ids
+}
+
 /**
  * Splits by time across all symbols. Sizes are fractions of the distinct timestamps, rounded up
  * (a positive fraction always gets at least one timestamp); training gets what remains after the

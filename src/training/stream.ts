@@ -19,7 +19,7 @@ import { MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js
 import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'
 import { Scaler } from './scaler.js'
-import { splitIndexRanges } from './split.js'
+import { splitTimeBounds } from './split.js'
 import { SegmentReader, type StreamFill } from './stream-segment.js'
 
 export const StreamOptionsSchema = v.strictObject({
@@ -170,7 +170,7 @@ export async function openTrainingStream(
 ): Promise<TrainingStream> {
   const { dataset, ...rest } = options
   const o = parseOptions(StreamOptionsSchema, rest)
-  const inspected = await inspectDataset(storage, dataset, o.symbols)
+  const inspected = await inspectDataset(storage, dataset, o.symbols, true)
   const { target } = checkColumns(dataset, inspected.schema, o)
   const fill = SegmentReader.checkFill(o.fill ?? {}, o.features, target)
   if (o.normalize && !o.scaler && o.scalerType === 'robust') {
@@ -187,7 +187,7 @@ export async function openTrainingStream(
       { field: 'scaler', message: `fitted on [${given.featureNames.join(', ')}], the features are [${o.features.join(', ')}]` },
     ])
   }
-  const symbols = inspected.symbols
+  const symbols = inspected.symbols as string[]
 
   // Pass 1: sorted distinct timestamps of the selected rows.
   const distinct = new DistinctTimes()
@@ -200,9 +200,9 @@ export async function openTrainingStream(
   if (times.length === 0) {
     throw new ValidationError([{ field: 'symbols', message: `no rows for ${symbols.join(', ')} in the requested range` }])
   }
-  const r = splitIndexRanges(times.length, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
-  const bound = (lo: number, hi: number) => (hi > lo ? { start: times[lo], end: times[hi - 1] } : { start: null, end: null })
-  const raw = { train: bound(0, r.trainHi), validation: bound(r.valLo, r.valHi), test: bound(r.testLo, times.length) }
+  const b = splitTimeBounds(times, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
+  const none = { start: null, end: null }
+  const raw = { train: b.train ?? none, validation: b.validation ?? none, test: b.test ?? none }
   const embargoUs = o.embargo * 1000
   const prevEnd = { train: null, validation: raw.train.end, test: raw.validation.end ?? raw.train.end }
   const segments = {} as Record<SegmentName, StreamSegment>
