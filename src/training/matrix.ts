@@ -139,32 +139,8 @@ export function buildMatrix(p: PreparedData, b: BuildOptions): FeatureMatrix {
   for (const name of SEGMENTS) {
     const rows = p.segments[name]
     const m = rows.length
-    for (let j = 0; j < F; j++) {
-      const col = cols[j]
-      const c = center[j]
-      const s = scale[j]
-      for (let k = 0, at = off * F + j; k < m; k++, at += F) X[at] = (col[rows[k]] - c) / s
-    }
-    let last: string | null = null
-    let current = 0
-    for (let k = 0; k < m; k++) {
-      const r = rows[k]
-      const i = off + k
-      y[i] = p.y[r]
-      timestamps[i] = tsCol[r]
-      labelTs[i] = p.labelTs[r]
-      const sym = symCol[r] as string
-      if (sym !== last) {
-        last = sym
-        let at = symbolAt.get(sym)
-        if (at === undefined) {
-          at = symbols.push(sym) - 1
-          symbolAt.set(sym, at)
-        }
-        current = at
-      }
-      symbolIndex[i] = current
-    }
+    writeRows(X, off * F, rows, cols, center, scale)
+    writeRowMeta(p, rows, off, { y, timestamps, labelTs, symbolIndex }, tsCol, symCol, symbols, symbolAt)
     segments[name] = { offset: off, rows: m, X: X.subarray(off * F, (off + m) * F), y: y.subarray(off, off + m) }
     off += m
   }
@@ -182,5 +158,60 @@ export function buildMatrix(p: PreparedData, b: BuildOptions): FeatureMatrix {
     horizon: p.report.target.horizon,
     labelTs,
     report: p.report,
+  }
+}
+
+/** X rows from `cols` at `rows`, normalized, from `at` on: a feature at a time (a small function: the JIT optimizes it whole). */
+function writeRows(
+  X: MatrixArray,
+  at: number,
+  rows: Uint32Array,
+  cols: Float64Array[],
+  center: Float64Array,
+  scale: Float64Array,
+): void {
+  const F = cols.length
+  const m = rows.length
+  for (let j = 0; j < F; j++) {
+    const col = cols[j]
+    const c = center[j]
+    const s = scale[j]
+    for (let k = 0, i = at + j; k < m; k++, i += F) X[i] = (col[rows[k]] - c) / s
+  }
+}
+
+/** Per matrix row from `off`: target, timestamps and symbol index of table rows `rows`. */
+function writeRowMeta(
+  p: PreparedData,
+  rows: Uint32Array,
+  off: number,
+  out: { y: MatrixArray; timestamps: Float64Array; labelTs: Float64Array; symbolIndex: Uint32Array },
+  tsCol: Float64Array,
+  symCol: (string | null)[],
+  symbols: string[],
+  symbolAt: Map<string, number>,
+): void {
+  const { y, timestamps, labelTs, symbolIndex } = out
+  const py = p.y
+  const pl = p.labelTs
+  let last: string | null = null
+  let current = 0
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k]
+    const i = off + k
+    y[i] = py[r]
+    timestamps[i] = tsCol[r]
+    labelTs[i] = pl[r]
+    const sym = symCol[r] as string
+    if (sym !== last) {
+      last = sym
+      let at = symbolAt.get(sym)
+      if (at === undefined) {
+        at = symbols.push(sym) - 1
+        symbolAt.set(sym, at)
+      }
+      current = at
+    }
+    symbolIndex[i] = current
   }
 }

@@ -12,7 +12,7 @@ import type { DataStorage, Schema, Table } from '../types.js'
 import { type ColumnFillReport, fillMissing } from './fill.js'
 import { loadSymbols } from './load.js'
 import { resolveTarget, type TargetSpec, type TrainingOptions } from './options.js'
-import { distinctTimestamps, segmentIdsByTime, splitTimeBounds } from './split.js'
+import { distinctTimestamps, splitTimeBounds, type TimeBounds } from './split.js'
 import { computeTarget } from './target.js'
 
 export const SEGMENTS = ['train', 'validation', 'test'] as const
@@ -62,15 +62,37 @@ export interface PreparedData {
 
 const NUMERIC = new Set(['float64', 'int64', 'boolean'])
 
-export async function prepareTrainingData(storage: DataStorage, dataset: string, o: TrainingOptions): Promise<PreparedData> {
+/** The rows a training request reads: `load` in parallel per symbol, or one read of everything. */
+export interface LoadedTable {
+  table: Table
+  target: TargetSpec
+  /** The symbols asked for (sorted), or null for all. */
+  symbols: string[] | null
+}
+
+/** Checks the request against the dataset's schema and reads its rows (the I/O of `prepareTrainingData`). */
+export async function loadTrainingTable(storage: DataStorage, dataset: string, o: TrainingOptions): Promise<LoadedTable> {
   const { schema, symbols } = await inspectDataset(storage, dataset, o.symbols)
   const { target, columns } = checkColumns(dataset, schema, o)
-
   // Symbols given: one read per symbol, `concurrency` at once. All symbols: one read.
   const range = { start: o.start, end: o.end, columns }
-  let table = symbols
+  const table = symbols
     ? await loadSymbols(storage, dataset, { symbols, ...range, concurrency: o.concurrency })
     : await storage.read(dataset, range)
+  return { table, target, symbols }
+}
+
+export async function prepareTrainingData(storage: DataStorage, dataset: string, o: TrainingOptions): Promise<PreparedData> {
+  return prepareTable(dataset, await loadTrainingTable(storage, dataset, o), o)
+}
+
+/** Segment id of a row in no segment (a gap, the embargo, a purged label, no target). */
+const NONE = 255
+
+/** The CPU part of `prepareTrainingData`: split, embargo, fills, target and purge over loaded rows. */
+export function prepareTable(dataset: string, loaded: LoadedTable, o: TrainingOptions): PreparedData {
+  const { target, symbols } = loaded
+  let table = loaded.table
   const rowsLoaded = table.length
   if (rowsLoaded === 0) {
     const which = symbols ? symbols.join(', ') : `dataset '${dataset}'`
@@ -79,77 +101,38 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
   const distinct = distinctTimestamps(table)
   const bounds = splitTimeBounds(distinct, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
   const ts0 = (table.columns.timestamp as { values: Float64Array }).values
-  let seg = segmentIdsByTime(ts0, bounds)
-  let gapRows = 0
-  for (let i = 0; i < seg.length; i++) if (seg[i] === 255) gapRows++
-
-  // Embargo: rows of a later segment within `embargo` ms of the previous segment's last timestamp.
-  let embargoRows = 0
-  if (o.embargo > 0) {
-    const trainEnd = (bounds.train as { end: number }).end
-    const ends = [trainEnd, bounds.validation?.end ?? trainEnd]
-    const embargoUs = o.embargo * 1000
-    for (let i = 0; i < seg.length; i++) {
-      const s = seg[i]
-      if ((s === 1 || s === 2) && ts0[i] <= (ends[s - 1] as number) + embargoUs) {
-        seg[i] = 255
-        embargoRows++
-      }
-    }
-  }
+  const assigned = assignSegments(ts0, bounds, o.embargo * 1000)
+  let seg = assigned.seg
+  let segEnd = assigned.segEnd
+  const { gapRows, embargoRows } = assigned
 
   let fillReport: Record<string, ColumnFillReport> = {}
   let fillDropped = 0
   if (o.fill && Object.keys(o.fill).length > 0) {
-    const trainRows = indicesOf(seg, 0)
-    const filled = fillMissing(table, { columns: o.fill, trainRows, within: seg })
+    const filled = fillMissing(table, { columns: o.fill, trainRows: indicesOf(seg, 0), within: seg })
     fillReport = filled.columns
     fillDropped = filled.rowsDropped
     if (filled.rowsDropped > 0) {
-      const next = new Uint8Array(filled.rowIndex.length)
-      for (let i = 0; i < next.length; i++) next[i] = seg[filled.rowIndex[i]]
-      seg = next
+      const tsf = (filled.table.columns.timestamp as { values: Float64Array }).values
+      ;({ seg, segEnd } = keptSegments(seg, filled.rowIndex, tsf))
     }
     table = filled.table
   }
 
   const { values: y, labelTs } = computeTarget(table, target)
   const ts = (table.columns.timestamp as { values: Float64Array }).values
-  // A segment's rows must have their label inside the segment: the last timestamp it covers.
-  const segEnd = new Float64Array(3).fill(Number.NEGATIVE_INFINITY)
-  for (let i = 0; i < seg.length; i++) if (seg[i] !== 255 && ts[i] > segEnd[seg[i]]) segEnd[seg[i]] = ts[i]
-  let purged = 0
-  let missingTarget = 0
-  const counts = [0, 0, 0]
-  for (let i = 0; i < seg.length; i++) {
-    const s = seg[i]
-    if (s === 255) continue
-    if (Number.isNaN(y[i])) {
-      // Rows whose label would lie past the segment end are purged, whether or not the label exists.
-      if (target.horizon > 0 && !(labelTs[i] <= segEnd[s]) && labelTs[i] === labelTs[i]) purged++
-      else missingTarget++
-      seg[i] = 255
-    } else if (labelTs[i] > segEnd[s]) {
-      purged++
-      seg[i] = 255
-    } else counts[s]++
-  }
-  const segments = { train: indicesOf(seg, 0), validation: indicesOf(seg, 1), test: indicesOf(seg, 2) }
+  const { counts, lo, hi, purged, missingTarget } = purgeLabels(seg, ts, y, labelTs, segEnd, target.horizon)
+  const segments = segmentRows(seg, counts)
   if (segments.train.length === 0) {
     throw new ValidationError([
       { field: 'testSize', message: 'no training rows remain after the split, gap, embargo and label purge' },
     ])
   }
-  const info = (rows: Uint32Array): SegmentInfo => {
-    let lo = Number.POSITIVE_INFINITY
-    let hi = Number.NEGATIVE_INFINITY
-    for (let k = 0; k < rows.length; k++) {
-      const t = ts[rows[k]]
-      if (t < lo) lo = t
-      if (t > hi) hi = t
-    }
-    return { rows: rows.length, start: rows.length ? formatUs(lo) : null, end: rows.length ? formatUs(hi) : null }
-  }
+  const info = (s: number): SegmentInfo => ({
+    rows: counts[s],
+    start: counts[s] ? formatUs(lo[s]) : null,
+    end: counts[s] ? formatUs(hi[s]) : null,
+  })
   return {
     table,
     y,
@@ -162,7 +145,7 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
       target,
       rowsLoaded,
       distinctTimestamps: distinct.length,
-      segments: { train: info(segments.train), validation: info(segments.validation), test: info(segments.test) },
+      segments: { train: info(0), validation: info(1), test: info(2) },
       dropped: { gap: gapRows, embargo: embargoRows, purged, missingTarget, fill: fillDropped },
       fill: fillReport,
     },
@@ -170,21 +153,14 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
 }
 
 /**
- * The dataset's schema (a `limit: 0` read: the schema only) and the symbols to load, sorted:
- * those given, or with `all` every symbol stored (`describe`), else null. `NotFoundError` for an
- * unknown dataset.
+ * The dataset's schema (a `limit: 0` read: the schema only) and the symbols to load, sorted and
+ * deduplicated: those given, else null (all). `NotFoundError` for an unknown dataset.
  */
 export async function inspectDataset(
   storage: DataStorage,
   dataset: string,
   symbols: string[] | undefined,
-  all = false,
 ): Promise<{ schema: Schema; symbols: string[] | null }> {
-  if (!symbols && all) {
-    const d = await storage.describe(dataset)
-    if (!d) throw new NotFoundError(`dataset '${dataset}'`)
-    return { schema: d.schema, symbols: d.symbols }
-  }
   if (!(await storage.listDatasets()).includes(dataset)) throw new NotFoundError(`dataset '${dataset}'`)
   const empty = await storage.read(dataset, { limit: 0 })
   return { schema: empty.schema, symbols: symbols ? [...new Set(symbols)].sort() : null }
@@ -215,6 +191,110 @@ export function checkColumns(
   }
   if (issues.length) throw new ValidationError(issues)
   return { target, columns }
+}
+
+/**
+ * One pass: the segment of each row by time (`NONE` in a gap or for a null timestamp), then the
+ * embargo (rows of a later segment within `embargoUs` of the previous segment's last
+ * timestamp), and each segment's last timestamp. Hot loops live in small functions like this
+ * one so the JIT optimizes them whole.
+ */
+function assignSegments(
+  ts: Float64Array,
+  bounds: { train: TimeBounds; validation: TimeBounds; test: TimeBounds },
+  embargoUs: number,
+): { seg: Uint8Array; segEnd: Float64Array; gapRows: number; embargoRows: number } {
+  const n = ts.length
+  const trainEnd = (bounds.train as { end: number }).end
+  const valStart = bounds.validation?.start ?? Number.POSITIVE_INFINITY
+  const valEnd = bounds.validation?.end ?? Number.NEGATIVE_INFINITY
+  const testStart = bounds.test?.start ?? Number.POSITIVE_INFINITY
+  const valFrom = embargoUs > 0 ? trainEnd + embargoUs : Number.NEGATIVE_INFINITY
+  const testFrom = embargoUs > 0 ? (bounds.validation?.end ?? trainEnd) + embargoUs : Number.NEGATIVE_INFINITY
+  const seg = new Uint8Array(n)
+  const segEnd = new Float64Array(3).fill(Number.NEGATIVE_INFINITY)
+  let gapRows = 0
+  let embargoRows = 0
+  for (let i = 0; i < n; i++) {
+    const t = ts[i]
+    let s = t <= trainEnd ? 0 : t >= valStart && t <= valEnd ? 1 : t >= testStart ? 2 : NONE
+    if (s === NONE) gapRows++
+    else if ((s === 1 && t <= valFrom) || (s === 2 && t <= testFrom)) {
+      s = NONE
+      embargoRows++
+    } else if (t > segEnd[s]) segEnd[s] = t
+    seg[i] = s
+  }
+  return { seg, segEnd, gapRows, embargoRows }
+}
+
+/** The segments of the rows a `drop` fill kept (`rowIndex`: their input rows) and each segment's last timestamp. */
+function keptSegments(seg: Uint8Array, rowIndex: Uint32Array, ts: Float64Array): { seg: Uint8Array; segEnd: Float64Array } {
+  const next = new Uint8Array(rowIndex.length)
+  const segEnd = new Float64Array(3).fill(Number.NEGATIVE_INFINITY)
+  for (let i = 0; i < next.length; i++) {
+    const s = seg[rowIndex[i]]
+    next[i] = s
+    if (s !== NONE && ts[i] > segEnd[s]) segEnd[s] = ts[i]
+  }
+  return { seg: next, segEnd }
+}
+
+/**
+ * Takes out of their segment the rows without a target and those whose label lies past their
+ * segment's last timestamp (purged: whether or not the label exists); counts what stays and its
+ * first and last timestamp per segment.
+ */
+function purgeLabels(
+  seg: Uint8Array,
+  ts: Float64Array,
+  y: Float64Array,
+  labelTs: Float64Array,
+  segEnd: Float64Array,
+  horizon: number,
+): { counts: number[]; lo: Float64Array; hi: Float64Array; purged: number; missingTarget: number } {
+  let purged = 0
+  let missingTarget = 0
+  const counts = [0, 0, 0]
+  const lo = new Float64Array(3).fill(Number.POSITIVE_INFINITY)
+  const hi = new Float64Array(3).fill(Number.NEGATIVE_INFINITY)
+  const n = seg.length
+  for (let i = 0; i < n; i++) {
+    const s = seg[i]
+    if (s === NONE) continue
+    const label = labelTs[i]
+    if (y[i] !== y[i]) {
+      if (horizon > 0 && label === label && !(label <= segEnd[s])) purged++
+      else missingTarget++
+      seg[i] = NONE
+    } else if (label > segEnd[s]) {
+      purged++
+      seg[i] = NONE
+    } else {
+      counts[s]++
+      const t = ts[i]
+      if (t < lo[s]) lo[s] = t
+      if (t > hi[s]) hi[s] = t
+    }
+  }
+  return { counts, lo, hi, purged, missingTarget }
+}
+
+/** Row indices per segment, ascending, in one pass. */
+function segmentRows(seg: Uint8Array, counts: number[]): Record<SegmentName, Uint32Array> {
+  const train = new Uint32Array(counts[0])
+  const validation = new Uint32Array(counts[1])
+  const test = new Uint32Array(counts[2])
+  let a = 0
+  let b = 0
+  let c = 0
+  for (let i = 0; i < seg.length; i++) {
+    const s = seg[i]
+    if (s === 0) train[a++] = i
+    else if (s === 1) validation[b++] = i
+    else if (s === 2) test[c++] = i
+  }
+  return { train, validation, test }
 }
 
 /** The distinct symbols of a table sorted by symbol. */

@@ -91,15 +91,28 @@ export class Scaler {
       throw new ValidationError([{ field: 'scalerType', message: `expected one of ${SCALER_TYPES.join(', ')}, got '${type}'` }])
     }
     const n = rows.length
-    return Scaler.fitGathered(type, featureNames(columns.length, names), n, (j, out) => {
-      const col = columns[j]
-      let m = 0
-      for (let i = 0; i < n; i++) {
-        const v = col[rows[i]]
-        if (v === v) out[m++] = v
-      }
-      return m
-    })
+    if (type === 'robust') {
+      return Scaler.fitGathered(type, featureNames(columns.length, names), n, (j, out) => {
+        const col = columns[j]
+        let m = 0
+        for (let i = 0; i < n; i++) {
+          const v = col[rows[i]]
+          if (v === v) out[m++] = v
+        }
+        return m
+      })
+    }
+    // standard and minmax straight from the columns, in the same order of operations as
+    // `fitGathered` (so the same bits), without gathering the values first.
+    const F = columns.length
+    const { count, center, scale } = type === 'standard' ? meanStd(columns, rows) : minMax(columns, rows)
+    for (let j = 0; j < F; j++) {
+      if (count[j] === 0) {
+        center[j] = Number.NaN
+        scale[j] = Number.NaN
+      } else if (scale[j] === 0) scale[j] = 1
+    }
+    return new Scaler(type, featureNames(F, names), center, scale, count)
   }
 
   /** Fits from `gather(j, out)`, which writes feature j's non-NaN training values to `out` and returns their count. */
@@ -228,6 +241,76 @@ export class Scaler {
 /** Same as `Scaler.fit`. */
 export function fitScaler(type: ScalerType, X: Float64Array, features: number, options?: FitOptions): Scaler {
   return Scaler.fit(type, X, features, options)
+}
+
+/**
+ * Per column, count, mean and population std of the non-NaN `col[rows[i]]`: the sum, then the
+ * squared deviations, in row order (the same bits as `fitGathered`).
+ */
+function meanStd(cols: Float64Array[], rows: ArrayLike<number>): ColumnStats {
+  const F = cols.length
+  const count = new Uint32Array(F)
+  const center = new Float64Array(F)
+  const scale = new Float64Array(F)
+  for (let j = 0; j < F; j++) {
+    const [m, c, s] = meanStdOf(cols[j], rows)
+    count[j] = m
+    center[j] = c
+    scale[j] = s
+  }
+  return { count, center, scale }
+}
+
+function meanStdOf(col: Float64Array, rows: ArrayLike<number>): [number, number, number] {
+  const n = rows.length
+  let m = 0
+  let sum = 0
+  for (let i = 0; i < n; i++) {
+    const v = col[rows[i]]
+    if (v === v) {
+      sum += v
+      m++
+    }
+  }
+  const c = sum / m
+  let ss = 0
+  for (let i = 0; i < n; i++) {
+    const v = col[rows[i]]
+    if (v === v) ss += (v - c) * (v - c)
+  }
+  return [m, c, Math.sqrt(ss / m)]
+}
+
+/** Per column, count, min and max − min of the non-NaN `col[rows[i]]`. */
+function minMax(cols: Float64Array[], rows: ArrayLike<number>): ColumnStats {
+  const F = cols.length
+  const count = new Uint32Array(F)
+  const center = new Float64Array(F)
+  const scale = new Float64Array(F)
+  for (let j = 0; j < F; j++) {
+    const col = cols[j]
+    let m = 0
+    let lo = Number.POSITIVE_INFINITY
+    let hi = Number.NEGATIVE_INFINITY
+    for (let i = 0; i < rows.length; i++) {
+      const v = col[rows[i]]
+      if (v === v) {
+        if (v < lo) lo = v
+        if (v > hi) hi = v
+        m++
+      }
+    }
+    count[j] = m
+    center[j] = lo
+    scale[j] = hi - lo
+  }
+  return { count, center, scale }
+}
+
+interface ColumnStats {
+  count: Uint32Array
+  center: Float64Array
+  scale: Float64Array
 }
 
 /** Linear-interpolated quantile of sorted values (NumPy's default `linear` method). */

@@ -93,7 +93,7 @@ export function distinctTimestamps(table: Table): Float64Array {
 }
 
 /** The union of two sorted distinct arrays, sorted and distinct. */
-function mergeDistinct(a: Float64Array, b: Float64Array): Float64Array {
+export function mergeDistinct(a: Float64Array, b: Float64Array): Float64Array {
   const out = new Float64Array(a.length + b.length)
   let i = 0
   let j = 0

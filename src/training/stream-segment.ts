@@ -155,7 +155,10 @@ export class SegmentReader {
     })
   }
 
-  /** The segment's rows of `symbol`, a scan batch at a time. */
+  /**
+   * The segment's rows of `symbol`, a scan batch at a time. The yielded arrays are views of
+   * buffers reused for the next batch: valid until the iteration goes on (copy what you keep).
+   */
   async *rows(symbol: string): AsyncIterable<StreamRows> {
     const s = this.s
     const seg = s.segments[this.segment]
@@ -163,12 +166,20 @@ export class SegmentReader {
     const F = s.features.length
     const h = s.target.horizon
     const names = this.columns
+    const C = names.length
     const featureAt = s.features.map((f) => names.indexOf(f))
     const priceAt = names.indexOf(s.target.column)
-    const carry = new Float64Array(names.length).fill(Number.NaN) // last non-null value, for ffill
-    // Rows still waiting for the row `h` ahead: their values, as columns, and timestamps.
-    let pending: Float64Array[] = names.map(() => new Float64Array(0))
-    let pendingTs = new Float64Array(0)
+    const fills = names.map((name) => s.fill.methods.get(name))
+    const carry = new Float64Array(C).fill(Number.NaN) // last non-null value, for ffill
+    // Working set, reused: rows [0, P) wait for the row `h` ahead (carried over from the last
+    // batch), then the kept rows of this batch. One buffer per column, the timestamps, the output.
+    let cap = 0
+    let work: Float64Array[] = []
+    let ts = new Float64Array(0) as Float64Array
+    let X = new Float64Array(0) as Float64Array
+    let y = new Float64Array(0) as Float64Array
+    let outTs = new Float64Array(0) as Float64Array
+    let P = 0
     const center = s.scaler?.center
     const scale = s.scaler?.scale
     const scan = s.storage.scan(s.dataset, {
@@ -180,52 +191,53 @@ export class SegmentReader {
     })
     for await (const t of scan) {
       const m = t.length
-      const cols = names.map((name) => numericValues(t.columns[name], name))
+      if (P + m > cap) {
+        cap = Math.max(P + m, cap * 2)
+        work = work.length ? work.map((w) => grow(w, cap, P)) : names.map(() => new Float64Array(cap))
+        ts = grow(ts, cap, P)
+        X = new Float64Array(cap * F)
+        y = new Float64Array(cap)
+        outTs = new Float64Array(cap)
+      }
       const ts0 = (t.columns.timestamp as { values: Float64Array }).values
-      // Fills, then the rows a `drop` fill removes.
+      // Fills (in place in the working set), marking the rows a `drop` fill removes.
       let keep: Uint8Array | null = null
-      names.forEach((name, c) => {
-        const f = s.fill.methods.get(name)
-        if (!f) return
-        const col = cols[c] === t.columns[name]?.values ? cols[c].slice() : cols[c]
-        cols[c] = col
-        for (let i = 0; i < m; i++) {
-          if (col[i] === col[i]) {
-            carry[c] = col[i]
+      for (let c = 0; c < C; c++) {
+        const w = work[c]
+        w.set(numericValues(t.columns[names[c]], names[c]), P)
+        const f = fills[c]
+        if (!f) continue
+        for (let i = P; i < P + m; i++) {
+          const v = w[i]
+          if (v === v) {
+            carry[c] = v
             continue
           }
           if (f.method === 'ffill') {
-            if (carry[c] === carry[c]) col[i] = carry[c]
+            if (carry[c] === carry[c]) w[i] = carry[c]
           } else if (f.method === 'drop') {
             keep ??= new Uint8Array(m).fill(1)
-            keep[i] = 0
-          } else if (f.value === f.value) col[i] = f.value
+            keep[i - P] = 0
+          } else if (f.value === f.value) w[i] = f.value
         }
-      })
-      // Working set: pending rows, then this batch's kept rows.
-      const P = pendingTs.length
-      let kept = m
-      if (keep) {
-        kept = 0
-        for (let i = 0; i < m; i++) kept += (keep as Uint8Array)[i]
       }
-      const L = P + kept
-      const work = names.map((_, c) => {
-        const w = new Float64Array(L)
-        w.set(pending[c])
-        if (!keep) w.set(cols[c], P)
-        else for (let i = 0, k = P; i < m; i++) if ((keep as Uint8Array)[i]) w[k++] = cols[c][i]
-        return w
-      })
-      const ts = new Float64Array(L)
-      ts.set(pendingTs)
-      if (!keep) ts.set(ts0, P)
-      else for (let i = 0, k = P; i < m; i++) if ((keep as Uint8Array)[i]) ts[k++] = ts0[i]
+      ts.set(ts0, P)
+      let L = P + m
+      if (keep) {
+        // Compact the kept rows in place.
+        let k = P
+        for (let i = 0; i < m; i++) {
+          if (!keep[i]) continue
+          if (k !== P + i) {
+            for (let c = 0; c < C; c++) work[c][k] = work[c][P + i]
+            ts[k] = ts[P + i]
+          }
+          k++
+        }
+        L = k
+      }
       // Rows with their label row inside the working set are done.
       const done = Math.max(0, L - h)
-      const X = new Float64Array(done * F)
-      const y = new Float64Array(done)
-      const outTs = new Float64Array(done)
       let k = 0
       const price = work[priceAt]
       for (let r = 0; r < done; r++) {
@@ -239,9 +251,18 @@ export class SegmentReader {
         outTs[k] = ts[r]
         k++
       }
-      pending = work.map((w) => w.slice(done))
-      pendingTs = ts.slice(done)
+      // The last `h` rows wait for the next batch.
+      for (let c = 0; c < C; c++) work[c].copyWithin(0, done, L)
+      ts.copyWithin(0, done, L)
+      P = L - done
       if (k > 0) yield { X: X.subarray(0, k * F), y: y.subarray(0, k), ts: outTs.subarray(0, k), rows: k }
     }
   }
+}
+
+/** A buffer of `size` holding the first `keep` values of `a`. */
+function grow(a: Float64Array, size: number, keep: number): Float64Array {
+  const out = new Float64Array(size)
+  out.set(a.subarray(0, keep))
+  return out
 }

@@ -19,7 +19,7 @@ import { MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js
 import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'
 import { Scaler } from './scaler.js'
-import { splitTimeBounds } from './split.js'
+import { mergeDistinct, splitTimeBounds } from './split.js'
 import { SegmentReader, type StreamFill } from './stream-segment.js'
 
 export const StreamOptionsSchema = v.strictObject({
@@ -117,39 +117,46 @@ export class TrainingStream {
       const y = new Arr(count)
       const timestamps = new Float64Array(count)
       const symbolIndex = new Uint32Array(count)
-      for (let k = 0; k < count; k++) {
-        // Shuffled: draw a random pooled row and move the last one into its place. In order: FIFO.
-        const j = shuffle ? Math.floor(rand() * size) : k
-        X.set(poolX.subarray(j * F, j * F + F), k * F)
-        y[k] = poolY[j]
-        timestamps[k] = poolTs[j]
-        symbolIndex[k] = poolSym[j]
-        if (shuffle) {
-          size--
-          poolX.copyWithin(j * F, size * F, size * F + F)
-          poolY[j] = poolY[size]
-          poolTs[j] = poolTs[size]
-          poolSym[j] = poolSym[size]
-        }
-      }
       if (!shuffle) {
+        // In order: FIFO.
+        X.set(poolX.subarray(0, count * F))
+        y.set(poolY.subarray(0, count))
+        timestamps.set(poolTs.subarray(0, count))
+        symbolIndex.set(poolSym.subarray(0, count))
         poolX.copyWithin(0, count * F, size * F)
         poolY.copyWithin(0, count, size)
         poolTs.copyWithin(0, count, size)
         poolSym.copyWithin(0, count, size)
         size -= count
+        return { X, y, timestamps, symbolIndex, rows: count }
+      }
+      for (let k = 0; k < count; k++) {
+        // Shuffled: draw a random pooled row and move the last one into its place.
+        const j = Math.floor(rand() * size)
+        for (let f = 0; f < F; f++) X[k * F + f] = poolX[j * F + f]
+        y[k] = poolY[j]
+        timestamps[k] = poolTs[j]
+        symbolIndex[k] = poolSym[j]
+        size--
+        poolX.copyWithin(j * F, size * F, size * F + F)
+        poolY[j] = poolY[size]
+        poolTs[j] = poolTs[size]
+        poolSym[j] = poolSym[size]
       }
       return { X, y, timestamps, symbolIndex, rows: count }
     }
     for (const si of order) {
       for await (const chunk of this.reader(segment).rows(this.symbols[si])) {
-        for (let r = 0; r < chunk.rows; r++) {
+        // Rows go into the pool in blocks; a full pool gives out a batch first.
+        for (let r = 0; r < chunk.rows; ) {
           if (size === cap) yield take(batchSize)
-          poolX.set(chunk.X.subarray(r * F, r * F + F), size * F)
-          poolY[size] = chunk.y[r]
-          poolTs[size] = chunk.ts[r]
-          poolSym[size] = si
-          size++
+          const n = Math.min(cap - size, chunk.rows - r)
+          poolX.set(chunk.X.subarray(r * F, (r + n) * F), size * F)
+          poolY.set(chunk.y.subarray(r, r + n), size)
+          poolTs.set(chunk.ts.subarray(r, r + n), size)
+          poolSym.fill(si, size, size + n)
+          size += n
+          r += n
         }
       }
     }
@@ -170,7 +177,7 @@ export async function openTrainingStream(
 ): Promise<TrainingStream> {
   const { dataset, ...rest } = options
   const o = parseOptions(StreamOptionsSchema, rest)
-  const inspected = await inspectDataset(storage, dataset, o.symbols, true)
+  const inspected = await inspectDataset(storage, dataset, o.symbols)
   const { target } = checkColumns(dataset, inspected.schema, o)
   const fill = SegmentReader.checkFill(o.fill ?? {}, o.features, target)
   if (o.normalize && !o.scaler && o.scalerType === 'robust') {
@@ -187,18 +194,29 @@ export async function openTrainingStream(
       { field: 'scaler', message: `fitted on [${given.featureNames.join(', ')}], the features are [${o.features.join(', ')}]` },
     ])
   }
-  const symbols = inspected.symbols as string[]
 
-  // Pass 1: sorted distinct timestamps of the selected rows.
+  // Pass 1: one scan of the keys (rows come by symbol, then time) gives the sorted distinct
+  // timestamps and the symbols that have rows, without reading any catalog of the dataset.
   const distinct = new DistinctTimes()
-  // One scan per symbol: a lake loads the manifests of the partitions a scan covers up front.
-  for (const symbol of symbols) {
-    const scan = storage.scan(dataset, { symbols: [symbol], start: o.start, end: o.end, columns: [], batchSize: o.scanBatchSize })
-    for await (const t of scan) distinct.add((t.columns.timestamp as { values: Float64Array }).values)
+  const symbols: string[] = []
+  const keys = storage.scan(dataset, {
+    symbols: inspected.symbols ?? undefined,
+    start: o.start,
+    end: o.end,
+    columns: [],
+    batchSize: o.scanBatchSize,
+  })
+  for await (const t of keys) {
+    const sym = (t.columns.symbol as { values: (string | null)[] }).values
+    for (let i = 0; i < sym.length; i++) {
+      if (sym[i] !== symbols[symbols.length - 1]) symbols.push(sym[i] as string)
+    }
+    distinct.add((t.columns.timestamp as { values: Float64Array }).values)
   }
   const times = distinct.sorted()
   if (times.length === 0) {
-    throw new ValidationError([{ field: 'symbols', message: `no rows for ${symbols.join(', ')} in the requested range` }])
+    const which = inspected.symbols ? inspected.symbols.join(', ') : `dataset '${dataset}'`
+    throw new ValidationError([{ field: 'symbols', message: `no rows for ${which} in the requested range` }])
   }
   const b = splitTimeBounds(times, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
   const none = { start: null, end: null }
@@ -234,36 +252,47 @@ export async function openTrainingStream(
   return Object.assign(stream, { scaler }) as TrainingStream
 }
 
-/** Sorted distinct values of many batches, deduplicated as it goes so memory follows the distinct count. */
+/**
+ * Sorted distinct values of many batches. Values arrive as ascending runs (one symbol's rows are
+ * in time order); each run is gathered, then merged into the sorted distinct result in linear
+ * time, so memory follows the distinct count plus one run.
+ */
 class DistinctTimes {
-  private buf = new Float64Array(1 << 16)
+  private all: Float64Array = new Float64Array(0)
+  private run = new Float64Array(1 << 16)
   private n = 0
-  private uniq = 0
 
   add(values: Float64Array): void {
-    if (this.n + values.length > this.buf.length) {
-      this.compact()
-      if (this.n + values.length > this.buf.length) {
-        const next = new Float64Array(Math.max(this.buf.length * 2, this.n + values.length))
-        next.set(this.buf.subarray(0, this.n))
-        this.buf = next
+    let run = this.run
+    let n = this.n
+    for (let i = 0; i < values.length; i++) {
+      const t = values[i]
+      if (t !== t) continue
+      if (n > 0 && t <= run[n - 1]) {
+        if (t === run[n - 1]) continue
+        this.n = n
+        this.flush()
+        n = 0
       }
+      if (n === run.length) {
+        const next = new Float64Array(run.length * 2)
+        next.set(run)
+        this.run = run = next
+      }
+      run[n++] = t
     }
-    this.buf.set(values, this.n)
-    this.n += values.length
-    if (this.n > 4 * Math.max(this.uniq, 1 << 16)) this.compact()
+    this.n = n
   }
 
-  private compact(): void {
-    const v = this.buf.subarray(0, this.n).sort()
-    let u = 0
-    for (let i = 0; i < v.length; i++) if (v[i] === v[i] && (u === 0 || v[i] !== v[u - 1])) v[u++] = v[i]
-    this.n = u
-    this.uniq = u
+  /** Merges the gathered run into the result. */
+  flush(): void {
+    if (this.n === 0) return
+    this.all = mergeDistinct(this.all, this.run.subarray(0, this.n))
+    this.n = 0
   }
 
   sorted(): Float64Array {
-    this.compact()
-    return this.buf.slice(0, this.n)
+    this.flush()
+    return this.all.slice()
   }
 }

@@ -7,7 +7,7 @@
 
 import { ValidationError } from '../errors.js'
 import { BOOL_NULL, type Column, type Table } from '../types.js'
-import type { TargetSpec } from './options.js'
+import type { DerivedTarget, TargetSpec } from './options.js'
 
 export interface TargetColumn {
   /** The target per row; NaN where it cannot be computed (missing price, last `horizon` rows of a symbol). */
@@ -50,36 +50,44 @@ export function computeTarget(table: Table, spec: TargetSpec): TargetColumn {
   const values = new Float64Array(n).fill(Number.NaN)
   const labelTs = new Float64Array(n).fill(Number.NaN)
   const symbols = (table.columns.symbol as { values: (string | null)[] }).values
+  const derive = DERIVE[spec.kind]
   let runStart = 0
-  for (let i = 0; i <= n; i++) {
-    if (i < n && (i === 0 || symbols[i] === symbols[i - 1])) continue
+  for (let i = 1; i <= n; i++) {
+    if (i < n && symbols[i] === symbols[i - 1]) continue
     // [runStart, i) is one symbol: row r looks at row r + h when that is still inside the run.
-    for (let r = runStart; r + h < i; r++) {
-      labelTs[r] = ts[r + h]
-      values[r] = targetValue(spec, price[r], price[r + h])
-    }
+    deriveRun(derive, price, ts, values, labelTs, runStart, i, h)
     runStart = i
   }
   return { values, labelTs }
 }
 
+function deriveRun(
+  derive: (p0: number, p1: number) => number,
+  price: Float64Array,
+  ts: Float64Array,
+  values: Float64Array,
+  labelTs: Float64Array,
+  lo: number,
+  hi: number,
+  h: number,
+): void {
+  for (let r = lo; r + h < hi; r++) {
+    labelTs[r] = ts[r + h]
+    values[r] = derive(price[r], price[r + h])
+  }
+}
+
+const finite = (v: number): number => (Number.isFinite(v) ? v : Number.NaN)
+
+/** Each derived target from the price `p0` of a row and `p1` of the row `horizon` ahead (NaN when undefined). */
+const DERIVE: Record<DerivedTarget, (p0: number, p1: number) => number> = {
+  returns: (p0, p1) => finite(p1 / p0 - 1),
+  log_returns: (p0, p1) => finite(Math.log(p1 / p0)),
+  direction: (p0, p1) => (p0 === p0 && p1 === p1 ? (p1 > p0 ? 1 : 0) : Number.NaN),
+  value: (_p0, p1) => finite(p1),
+}
+
 /** The target of a row from its price and the price `horizon` rows ahead (NaN when undefined). */
 export function targetValue(t: TargetSpec, p0: number, p1: number): number {
-  let v: number
-  switch (t.kind) {
-    case 'column':
-      return p0
-    case 'returns':
-      v = p1 / p0 - 1
-      break
-    case 'log_returns':
-      v = Math.log(p1 / p0)
-      break
-    case 'direction':
-      return p0 === p0 && p1 === p1 ? (p1 > p0 ? 1 : 0) : Number.NaN
-    case 'value':
-      v = p1
-      break
-  }
-  return Number.isFinite(v) ? v : Number.NaN
+  return t.kind === 'column' ? p0 : DERIVE[t.kind](p0, p1)
 }

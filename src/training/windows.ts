@@ -100,38 +100,62 @@ export function sequenceWindows(m: FeatureMatrix, options: WindowOptions): Recor
   const out = {} as Record<SegmentName, SequenceWindows>
   for (const name of SEGMENTS) {
     const { offset, rows } = m.segments[name]
-    const end = offset + rows
-    // Two passes over runs (same symbol, steps ≤ maxGap): count, then fill preallocated arrays.
-    let count = 0
-    for (let pass = 0; pass < 2; pass++) {
-      const starts = pass === 1 ? new Uint32Array(count) : null
-      const targets = pass === 1 ? new (m.y.constructor as new (n: number) => MatrixArray)(count) : null
-      const endTs = pass === 1 ? new Float64Array(count) : null
-      const syms = pass === 1 ? new Uint32Array(count) : null
-      let k = 0
-      let runStart = offset
-      for (let i = offset; i <= end; i++) {
-        const breaks =
-          i === end ||
-          (i > runStart && (m.symbolIndex[i] !== m.symbolIndex[i - 1] || m.timestamps[i] - m.timestamps[i - 1] > maxGapUs))
-        if (!breaks) continue
-        // Run [runStart, i): windows start at runStart, runStart + stride, ...
-        for (let s = runStart; s + lookback <= i; s += stride) {
-          const last = s + lookback - 1
-          if (m.labelTs[last] - m.timestamps[last] > labelSlackUs) continue
-          if (starts) {
-            starts[k] = s
-            targets![k] = m.y[last]
-            endTs![k] = m.timestamps[last]
-            syms![k] = m.symbolIndex[last]
-          }
-          k++
-        }
-        runStart = i
-      }
-      if (pass === 0) count = k
-      else out[name] = new SequenceWindows(m.X, F, lookback, starts!, targets!, endTs!, syms!)
+    const runs = { symbolIndex: m.symbolIndex, timestamps: m.timestamps, labelTs: m.labelTs }
+    const shape = { from: offset, to: offset + rows, lookback, stride, maxGapUs, labelSlackUs }
+    // Two passes over the runs (same symbol, steps ≤ maxGap): count, then fill preallocated arrays.
+    const count = eachWindow(runs, shape, null)
+    const w = {
+      starts: new Uint32Array(count),
+      targets: new (m.y.constructor as new (n: number) => MatrixArray)(count),
+      endTimestamps: new Float64Array(count),
+      symbolIndex: new Uint32Array(count),
     }
+    eachWindow(runs, shape, w, m.y)
+    out[name] = new SequenceWindows(m.X, F, lookback, w.starts, w.targets, w.endTimestamps, w.symbolIndex)
   }
   return out
+}
+
+interface WindowShape {
+  from: number
+  to: number
+  lookback: number
+  stride: number
+  maxGapUs: number
+  labelSlackUs: number
+}
+
+/**
+ * Walks the windows of matrix rows [from, to): inside runs of one symbol with no step larger
+ * than `maxGapUs`, starting at each run's first row and every `stride` after, skipping a window
+ * whose target lies more than `labelSlackUs` after its last row. Fills `out` when given; returns
+ * the count.
+ */
+function eachWindow(
+  m: { symbolIndex: Uint32Array; timestamps: Float64Array; labelTs: Float64Array },
+  w: WindowShape,
+  out: { starts: Uint32Array; targets: MatrixArray; endTimestamps: Float64Array; symbolIndex: Uint32Array } | null,
+  y?: MatrixArray,
+): number {
+  const { symbolIndex, timestamps, labelTs } = m
+  const { from, to, lookback, stride, maxGapUs, labelSlackUs } = w
+  let k = 0
+  let runStart = from
+  for (let i = from + 1; i <= to; i++) {
+    if (i < to && symbolIndex[i] === symbolIndex[i - 1] && timestamps[i] - timestamps[i - 1] <= maxGapUs) continue
+    // Run [runStart, i): windows start at runStart, runStart + stride, ...
+    for (let s = runStart; s + lookback <= i; s += stride) {
+      const last = s + lookback - 1
+      if (labelTs[last] - timestamps[last] > labelSlackUs) continue
+      if (out) {
+        out.starts[k] = s
+        out.targets[k] = (y as MatrixArray)[last]
+        out.endTimestamps[k] = timestamps[last]
+        out.symbolIndex[k] = symbolIndex[last]
+      }
+      k++
+    }
+    runStart = i
+  }
+  return k
 }
