@@ -1,6 +1,6 @@
 /**
  * Training benchmark steps, each run in a fresh child process so its peak RSS is its own
- * (`process.resourceUsage().maxRSS`). Prints one JSON line.
+ * (`VmHWM`, see peakMb). Prints one JSON line.
  *   matrix <lake> <runs>   1M stored bars → normalized matrix + 60-step windows (and DuckDB doing
  *                          the same features with window functions over the same files)
  *   matrix-memory <lake>  one cold load → matrix → windows: peak RSS over the baseline

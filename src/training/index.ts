@@ -44,7 +44,10 @@ export {
   TrainingOptionsSchema,
 } from './options.js'
 export {
+  type LoadedTable,
+  loadTrainingTable,
   type PreparedData,
+  prepareTable,
   prepareTrainingData,
   SEGMENTS,
   type SegmentInfo,
