@@ -27,6 +27,7 @@ import {
   type ScalerType,
   type StreamBatch,
   sequenceWindows,
+  walkForwardMatrices,
   windowBatches,
 } from '../src/training/index.js'
 import type { Column, DataStorage, InputRow, Table } from '../src/types.js'
@@ -183,6 +184,89 @@ describe.each(BACKENDS)('training over $name', ({ create, skip }) => {
       expect(td.report.dropped).toEqual(ref.dropped)
       expect(ref.dropped.embargo).toBeGreaterThan(0)
       expect(ref.dropped.purged).toBeGreaterThan(0)
+    })
+
+    it.each(['expanding', 'rolling'] as const)(
+      'walk-forward folds (%s): each fold is its own split, with its own fills, purge and scaler',
+      async (window) => {
+        const folds = 3
+        const rollingSize = 300
+        const fill = { volume: 'mean' } as const
+        const wf = await walkForwardMatrices(storage, {
+          dataset: ds,
+          features: FEATURES,
+          target: TARGET,
+          folds,
+          window,
+          gap: SPLIT.gap,
+          embargo: SPLIT.embargo,
+          fill,
+          dtype: 'float64',
+          ...(window === 'rolling' ? { trainSize: rollingSize } : {}),
+        })
+        const distinct = [...new Set(raw.columns.timestamp.values as Float64Array)].sort((a, b) => a - b)
+        const d = distinct.length
+        const size = Math.floor(d / (folds + 1))
+        expect(wf.folds).toBe(folds)
+        expect(wf.distinctTimestamps).toBe(d)
+        let k = 0
+        let previousTestEnd = Number.NEGATIVE_INFINITY
+        for (const m of wf.matrices()) {
+          const testLo = d - folds * size + k * size
+          const trainHi = testLo - SPLIT.gap
+          const trainLo = window === 'rolling' ? Math.max(0, trainHi - rollingSize) : 0
+          const ref = refPrepare(raw, fill, [
+            [trainLo, trainHi],
+            [trainHi, trainHi],
+            [testLo, testLo + size],
+          ])
+          expect(m.fold).toBe(k)
+          expect(m.segments.validation.rows).toBe(0)
+          const segTs = (s: 'train' | 'test') => {
+            const { offset, rows } = m.segments[s]
+            return Array.from(m.timestamps.subarray(offset, offset + rows))
+          }
+          const train = segTs('train')
+          const test = segTs('test')
+          expect(train).toEqual(pick(ref.segments[0], 'ts'))
+          expect(test).toEqual(pick(ref.segments[2], 'ts'))
+          expect(Array.from(m.segments.test.y)).toEqual(pick(ref.segments[2], 'y'))
+          // time order, gap and embargo; test blocks follow one another; a rolling window starts late
+          const trainMax = Math.max(...train)
+          const testMin = Math.min(...test)
+          expect(testMin).toBeGreaterThan(trainMax + SPLIT.embargo * 1000)
+          expect(distinct.filter((t) => t > trainMax && t < testMin).length).toBeGreaterThanOrEqual(SPLIT.gap)
+          expect(testMin).toBeGreaterThan(previousTestEnd)
+          previousTestEnd = Math.max(...test)
+          expect(Math.min(...train)).toBeGreaterThanOrEqual(distinct[trainLo])
+          if (window === 'rolling') expect(ref.dropped.outside).toBeGreaterThan(0)
+          // no training label looks past the fold's training block
+          expect(Math.max(...m.labelTs.subarray(0, m.segments.train.rows))).toBeLessThanOrEqual(distinct[trainHi - 1])
+          // the scaler and the fill statistic come from this fold's training rows alone
+          FEATURES.forEach((f, j) => {
+            const st = refStats('standard', pick(ref.segments[0], f))
+            expect(relDiff(m.scaler!.center[j], st.center), `fold ${k} ${f} center`).toBeLessThanOrEqual(1e-12)
+            expect(relDiff(m.scaler!.scale[j], st.scale), `fold ${k} ${f} scale`).toBeLessThanOrEqual(1e-12)
+          })
+          expect(m.report.fill.volume.value).toBe(ref.fill.volume.value)
+          expect(m.report.dropped).toEqual(ref.dropped)
+          k++
+        }
+        expect(k).toBe(folds)
+      },
+    )
+
+    it('walk-forward folds that do not fit the data are refused, naming the field', async () => {
+      const base = { dataset: ds, features: FEATURES, target: TARGET }
+      expect(await issuesOf(walkForwardMatrices(storage, { ...base, folds: 5, foldSize: 400 }))).toEqual([
+        expect.objectContaining({ field: 'folds' }),
+      ])
+      expect(await issuesOf(walkForwardMatrices(storage, { ...base, folds: 0 }))).toEqual([
+        expect.objectContaining({ field: 'folds' }),
+      ])
+      expect(await issuesOf(walkForwardMatrices(storage, { ...base, folds: 2, testSize: 0.2 } as never))).toEqual([
+        expect.objectContaining({ field: 'testSize', message: 'unknown field' }),
+      ])
     })
 
     it.each(['standard', 'minmax', 'robust'] as ScalerType[])('fits the %s scaler on training rows only', async (type) => {
@@ -493,7 +577,7 @@ interface Ref {
   segments: RefRow[][]
   /** Last timestamp of the train, validation and test blocks of the split. */
   boundaries: number[]
-  dropped: { gap: number; embargo: number; purged: number; missingTarget: number; fill: number }
+  dropped: { gap: number; outside: number; embargo: number; purged: number; missingTarget: number; fill: number }
   fill: Record<
     string,
     {
@@ -508,7 +592,11 @@ interface Ref {
 }
 
 /** The leakage-safe preparation written out plainly, on `storage.read` rows, for `BASE` options. */
-function refPrepare(raw: Table, fill: RefFill): Ref {
+/**
+ * `ranges`: each segment's `[lo, hi)` in the sorted distinct timestamps (a walk-forward fold);
+ * by default the chronological split of SPLIT. Embargo: after the previous non-empty segment.
+ */
+function refPrepare(raw: Table, fill: RefFill, ranges?: [number, number][]): Ref {
   const sym = raw.columns.symbol.values as string[]
   const ts = raw.columns.timestamp.values as Float64Array
   const int64 = new Set(raw.schema.filter((c) => c.type === 'int64').map((c) => c.name))
@@ -523,19 +611,31 @@ function refPrepare(raw: Table, fill: RefFill): Ref {
   // split on distinct timestamps; sizes rounded up; training takes the rest
   const distinct = [...new Set(ts)].sort((a, b) => a - b)
   const d = distinct.length
-  const nTest = Math.ceil(d * SPLIT.testSize - 1e-9)
-  const nVal = Math.ceil(d * SPLIT.validationSize - 1e-9)
-  const nTrain = d - nTest - nVal - 2 * SPLIT.gap
-  const valLo = nTrain + SPLIT.gap
-  const testLo = valLo + nVal + SPLIT.gap
+  if (!ranges) {
+    const nTest = Math.ceil(d * SPLIT.testSize - 1e-9)
+    const nVal = Math.ceil(d * SPLIT.validationSize - 1e-9)
+    const nTrain = d - nTest - nVal - 2 * SPLIT.gap
+    const valLo = nTrain + SPLIT.gap
+    const testLo = valLo + nVal + SPLIT.gap
+    ranges = [
+      [0, nTrain],
+      [valLo, valLo + nVal],
+      [testLo, d],
+    ]
+  }
   const index = new Map(distinct.map((t, i) => [t, i]))
-  const boundaries = [distinct[nTrain - 1], distinct[valLo + nVal - 1], distinct[d - 1]]
-  const dropped = { gap: 0, embargo: 0, purged: 0, missingTarget: 0, fill: 0 }
+  const boundaries = ranges.map(([lo, hi]) => (hi > lo ? distinct[hi - 1] : Number.NaN))
+  const dropped = { gap: 0, outside: 0, embargo: 0, purged: 0, missingTarget: 0, fill: 0 }
+  const first = ranges[0][0]
+  const last = Math.max(...ranges.filter(([lo, hi]) => hi > lo).map(([, hi]) => hi))
   for (const r of rows) {
     const i = index.get(r.ts)!
-    r.seg = i < nTrain ? 0 : i >= valLo && i < valLo + nVal ? 1 : i >= testLo ? 2 : -1
-    if (r.seg === -1) dropped.gap++
-    else if (r.seg > 0 && r.ts <= boundaries[r.seg - 1] + SPLIT.embargo * 1000) {
+    r.seg = ranges.findIndex(([lo, hi]) => i >= lo && i < hi)
+    const prev = r.seg === 2 && Number.isNaN(boundaries[1]) ? boundaries[0] : boundaries[r.seg - 1]
+    if (r.seg === -1) {
+      if (i < first || i >= last) dropped.outside++
+      else dropped.gap++
+    } else if (r.seg > 0 && r.ts <= prev + SPLIT.embargo * 1000) {
       r.seg = -1
       dropped.embargo++
     }

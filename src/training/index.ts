@@ -42,6 +42,9 @@ export {
   type TrainingOptions,
   type TrainingOptionsInput,
   TrainingOptionsSchema,
+  type WalkForwardMatrixOptions,
+  type WalkForwardOptionsInput,
+  WalkForwardOptionsSchema,
 } from './options.js'
 export {
   type LoadedTable,
@@ -50,6 +53,7 @@ export {
   prepareTable,
   prepareTrainingData,
   SEGMENTS,
+  type SegmentBounds,
   type SegmentInfo,
   type SegmentName,
   type TrainingReport,
@@ -67,6 +71,7 @@ export {
   type WalkForwardFold,
   type WalkForwardOptions,
   walkForwardFolds,
+  walkForwardRanges,
 } from './split.js'
 export {
   openTrainingStream,
@@ -78,4 +83,5 @@ export {
   TrainingStream,
 } from './stream.js'
 export { computeTarget, numericValues, type TargetColumn, targetValue } from './target.js'
+export { type WalkForwardFoldMatrix, walkForwardMatrices } from './walk-forward.js'
 export { SequenceWindows, sequenceWindows, type WindowOptions } from './windows.js'

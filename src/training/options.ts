@@ -72,10 +72,25 @@ export const MatrixOptionsSchema = v.strictObject({
   scaler: v.optional(v.custom<Scaler | ScalerJSON>((s) => s instanceof Scaler || (typeof s === 'object' && s !== null))),
 })
 
+/** Walk-forward folds for backtesting: the matrix options with fold sizes instead of split fractions. */
+export const WalkForwardOptionsSchema = v.strictObject({
+  ...v.omit(MatrixOptionsSchema, ['testSize', 'validationSize']).entries,
+  /** Number of folds (test blocks), in time order. */
+  folds: v.pipe(Count(1), v.maxValue(1000, 'expected at most 1000')),
+  /** `expanding`: each fold trains on everything before its test block; `rolling`: on the last `trainSize`. */
+  window: v.optional(v.picklist(['expanding', 'rolling']), 'expanding'),
+  /** Distinct timestamps per test block (default: distinct / (folds + 1), rounded down). */
+  foldSize: v.optional(Count(1)),
+  /** Rolling window length in distinct timestamps (default: the first fold's training length). */
+  trainSize: v.optional(Count(1)),
+})
+
 export type TrainingOptionsInput = v.InferInput<typeof TrainingOptionsSchema>
 export type TrainingOptions = v.InferOutput<typeof TrainingOptionsSchema>
 export type MatrixOptionsInput = v.InferInput<typeof MatrixOptionsSchema>
 export type MatrixOptions = v.InferOutput<typeof MatrixOptionsSchema>
+export type WalkForwardOptionsInput = v.InferInput<typeof WalkForwardOptionsSchema>
+export type WalkForwardMatrixOptions = v.InferOutput<typeof WalkForwardOptionsSchema>
 
 /** The resolved target: what to compute and from which column. */
 export interface TargetSpec {

@@ -35,8 +35,10 @@ export interface TrainingReport {
   segments: Record<SegmentName, SegmentInfo>
   /** Rows in no segment, by why. */
   dropped: {
-    /** In the `gap` between segments. */
+    /** In the `gap` between segments (and rows with a null timestamp). */
     gap: number
+    /** Before the first or after the last segment: outside a walk-forward fold (0 for a split). */
+    outside: number
     /** Within `embargo` ms after the previous segment. */
     embargo: number
     /** Their label looks past the end of their segment (the last `horizon` rows of a segment and symbol). */
@@ -71,7 +73,11 @@ export interface LoadedTable {
 }
 
 /** Checks the request against the dataset's schema and reads its rows (the I/O of `prepareTrainingData`). */
-export async function loadTrainingTable(storage: DataStorage, dataset: string, o: TrainingOptions): Promise<LoadedTable> {
+export async function loadTrainingTable(
+  storage: DataStorage,
+  dataset: string,
+  o: Pick<TrainingOptions, 'symbols' | 'features' | 'target' | 'fill' | 'start' | 'end' | 'concurrency'>,
+): Promise<LoadedTable> {
   const { schema, symbols } = await inspectDataset(storage, dataset, o.symbols)
   const { target, columns } = checkColumns(dataset, schema, o)
   // Symbols given: one read per symbol, `concurrency` at once. All symbols: one read.
@@ -89,8 +95,21 @@ export async function prepareTrainingData(storage: DataStorage, dataset: string,
 /** Segment id of a row in no segment (a gap, the embargo, a purged label, no target). */
 const NONE = 255
 
-/** The CPU part of `prepareTrainingData`: split, embargo, fills, target and purge over loaded rows. */
-export function prepareTable(dataset: string, loaded: LoadedTable, o: TrainingOptions): PreparedData {
+/** Time bounds of the three segments: the chronological split's, or one walk-forward fold's. */
+export type SegmentBounds = { train: TimeBounds; validation: TimeBounds; test: TimeBounds }
+
+/**
+ * The CPU part of `prepareTrainingData`: split, embargo, fills, target and purge over loaded rows.
+ * `cut` gives the segments' time bounds over the table's sorted distinct timestamps (a
+ * walk-forward fold); by default they come from `testSize`, `validationSize` and `gap`.
+ */
+export function prepareTable(
+  dataset: string,
+  loaded: LoadedTable,
+  o: Pick<TrainingOptions, 'features' | 'embargo' | 'fill'> &
+    Partial<Pick<TrainingOptions, 'testSize' | 'validationSize' | 'gap'>>,
+  cut?: { distinct: Float64Array; bounds: SegmentBounds },
+): PreparedData {
   const { target, symbols } = loaded
   let table = loaded.table
   const rowsLoaded = table.length
@@ -98,13 +117,14 @@ export function prepareTable(dataset: string, loaded: LoadedTable, o: TrainingOp
     const which = symbols ? symbols.join(', ') : `dataset '${dataset}'`
     throw new ValidationError([{ field: 'symbols', message: `no rows for ${which} in the requested range` }])
   }
-  const distinct = distinctTimestamps(table)
-  const bounds = splitTimeBounds(distinct, { testSize: o.testSize, validationSize: o.validationSize, gap: o.gap })
+  const distinct = cut?.distinct ?? distinctTimestamps(table)
+  const bounds =
+    cut?.bounds ?? splitTimeBounds(distinct, { testSize: o.testSize as number, validationSize: o.validationSize, gap: o.gap })
   const ts0 = (table.columns.timestamp as { values: Float64Array }).values
   const assigned = assignSegments(ts0, bounds, o.embargo * 1000)
   let seg = assigned.seg
   let segEnd = assigned.segEnd
-  const { gapRows, embargoRows } = assigned
+  const { gapRows, outsideRows, embargoRows } = assigned
 
   let fillReport: Record<string, ColumnFillReport> = {}
   let fillDropped = 0
@@ -146,7 +166,7 @@ export function prepareTable(dataset: string, loaded: LoadedTable, o: TrainingOp
       rowsLoaded,
       distinctTimestamps: distinct.length,
       segments: { train: info(0), validation: info(1), test: info(2) },
-      dropped: { gap: gapRows, embargo: embargoRows, purged, missingTarget, fill: fillDropped },
+      dropped: { gap: gapRows, outside: outsideRows, embargo: embargoRows, purged, missingTarget, fill: fillDropped },
       fill: fillReport,
     },
   }
@@ -194,38 +214,44 @@ export function checkColumns(
 }
 
 /**
- * One pass: the segment of each row by time (`NONE` in a gap or for a null timestamp), then the
- * embargo (rows of a later segment within `embargoUs` of the previous segment's last
- * timestamp), and each segment's last timestamp. Hot loops live in small functions like this
- * one so the JIT optimizes them whole.
+ * One pass: the segment of each row by time (`NONE` in a gap, before or after every segment,
+ * or for a null timestamp), then the embargo (rows of a later segment within `embargoUs` of the
+ * previous segment's last timestamp), and each segment's last timestamp. Hot loops live in
+ * small functions like this one so the JIT optimizes them whole.
  */
 function assignSegments(
   ts: Float64Array,
-  bounds: { train: TimeBounds; validation: TimeBounds; test: TimeBounds },
+  bounds: SegmentBounds,
   embargoUs: number,
-): { seg: Uint8Array; segEnd: Float64Array; gapRows: number; embargoRows: number } {
+): { seg: Uint8Array; segEnd: Float64Array; gapRows: number; outsideRows: number; embargoRows: number } {
   const n = ts.length
+  const trainStart = (bounds.train as { start: number }).start
   const trainEnd = (bounds.train as { end: number }).end
   const valStart = bounds.validation?.start ?? Number.POSITIVE_INFINITY
   const valEnd = bounds.validation?.end ?? Number.NEGATIVE_INFINITY
   const testStart = bounds.test?.start ?? Number.POSITIVE_INFINITY
+  const testEnd = bounds.test?.end ?? Number.NEGATIVE_INFINITY
+  const lastEnd = bounds.test?.end ?? bounds.validation?.end ?? trainEnd
   const valFrom = embargoUs > 0 ? trainEnd + embargoUs : Number.NEGATIVE_INFINITY
   const testFrom = embargoUs > 0 ? (bounds.validation?.end ?? trainEnd) + embargoUs : Number.NEGATIVE_INFINITY
   const seg = new Uint8Array(n)
   const segEnd = new Float64Array(3).fill(Number.NEGATIVE_INFINITY)
   let gapRows = 0
+  let outsideRows = 0
   let embargoRows = 0
   for (let i = 0; i < n; i++) {
     const t = ts[i]
-    let s = t <= trainEnd ? 0 : t >= valStart && t <= valEnd ? 1 : t >= testStart ? 2 : NONE
-    if (s === NONE) gapRows++
-    else if ((s === 1 && t <= valFrom) || (s === 2 && t <= testFrom)) {
+    let s = t >= trainStart && t <= trainEnd ? 0 : t >= valStart && t <= valEnd ? 1 : t >= testStart && t <= testEnd ? 2 : NONE
+    if (s === NONE) {
+      if (t < trainStart || t > lastEnd) outsideRows++
+      else gapRows++
+    } else if ((s === 1 && t <= valFrom) || (s === 2 && t <= testFrom)) {
       s = NONE
       embargoRows++
     } else if (t > segEnd[s]) segEnd[s] = t
     seg[i] = s
   }
-  return { seg, segEnd, gapRows, embargoRows }
+  return { seg, segEnd, gapRows, outsideRows, embargoRows }
 }
 
 /** The segments of the rows a `drop` fill kept (`rowIndex`: their input rows) and each segment's last timestamp. */

@@ -224,11 +224,22 @@ export function chronologicalSplit(table: Table, options: SplitOptions): Chronol
  * all of them (`expanding`) or the last `trainSize` (`rolling`). Folds are in time order.
  */
 export function walkForwardFolds(table: Table, options: WalkForwardOptions): WalkForwardFold[] {
+  const distinct = distinctTimestamps(table)
+  const ts = timestamps(table)
+  return walkForwardRanges(distinct.length, options).map((f) => ({
+    train: segment(ts, distinct, f.trainLo, f.trainHi),
+    test: segment(ts, distinct, f.testLo, f.testHi),
+  }))
+}
+
+/** Index ranges `[lo, hi)` into `d` sorted distinct timestamps of each walk-forward fold: the arithmetic of `walkForwardFolds`. */
+export function walkForwardRanges(
+  d: number,
+  options: WalkForwardOptions,
+): { trainLo: number; trainHi: number; testLo: number; testHi: number }[] {
   const folds = count('folds', options.folds)
   if (folds < 1) throw new ValidationError([{ field: 'folds', message: `must be ≥ 1, got ${folds}` }])
   const gap = count('gap', options.gap ?? 0)
-  const distinct = distinctTimestamps(table)
-  const d = distinct.length
   const testSize = count('testSize', options.testSize ?? Math.floor(d / (folds + 1)))
   if (testSize < 1) {
     throw new ValidationError([
@@ -251,13 +262,12 @@ export function walkForwardFolds(table: Table, options: WalkForwardOptions): Wal
   const rolling = options.window === 'rolling'
   const trainSize = count('trainSize', options.trainSize ?? firstTrainHi)
   if (rolling && trainSize < 1) throw new ValidationError([{ field: 'trainSize', message: 'must be ≥ 1' }])
-  const ts = timestamps(table)
-  const out: WalkForwardFold[] = []
+  const out = []
   for (let k = 0; k < folds; k++) {
     const testLo = firstTestLo + k * testSize
     const trainHi = testLo - gap
     const trainLo = rolling ? Math.max(0, trainHi - trainSize) : 0
-    out.push({ train: segment(ts, distinct, trainLo, trainHi), test: segment(ts, distinct, testLo, testLo + testSize) })
+    out.push({ trainLo, trainHi, testLo, testHi: testLo + testSize })
   }
   return out
 }
