@@ -5,10 +5,10 @@
  * scaler fitted on the training rows only and applied to all of them.
  */
 
-import { ValidationError } from '../errors.js'
 import { take } from '../table/table.js'
 import type { DataStorage, Table } from '../types.js'
 import {
+  givenScaler,
   type MatrixOptionsInput,
   MatrixOptionsSchema,
   parseOptions,
@@ -95,8 +95,7 @@ export async function getFeatureMatrix(
   const { dataset, ...rest } = options
   const o = parseOptions(MatrixOptionsSchema, rest)
   const p = await prepareTrainingData(storage, dataset, o)
-  const scaler = !o.normalize ? null : o.scaler ? (o.scaler instanceof Scaler ? o.scaler : Scaler.fromJSON(o.scaler)) : null
-  return buildMatrix(p, { dtype: o.dtype, normalize: o.normalize, scalerType: o.scalerType, scaler })
+  return buildMatrix(p, { dtype: o.dtype, normalize: o.normalize, scalerType: o.scalerType, scaler: givenScaler(o) })
 }
 
 export interface BuildOptions {
@@ -115,11 +114,7 @@ export function buildMatrix(p: PreparedData, b: BuildOptions): FeatureMatrix {
   let scaler: Scaler | null = null
   if (b.normalize) {
     scaler = b.scaler ?? Scaler.fitColumns(b.scalerType, cols, p.segments.train, features)
-    if (scaler.features !== F || scaler.featureNames.some((n, j) => n !== features[j])) {
-      throw new ValidationError([
-        { field: 'scaler', message: `fitted on [${scaler.featureNames.join(', ')}], the features are [${features.join(', ')}]` },
-      ])
-    }
+    scaler.checkFeatures(features)
   }
   const n = p.segments.train.length + p.segments.validation.length + p.segments.test.length
   const Arr = b.dtype === 'float64' ? Float64Array : Float32Array

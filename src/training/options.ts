@@ -92,6 +92,12 @@ export type MatrixOptions = v.InferOutput<typeof MatrixOptionsSchema>
 export type WalkForwardOptionsInput = v.InferInput<typeof WalkForwardOptionsSchema>
 export type WalkForwardMatrixOptions = v.InferOutput<typeof WalkForwardOptionsSchema>
 
+/** The scaler to apply instead of fitting one: the one passed (or rebuilt from its JSON) when normalizing, else null. */
+export function givenScaler(o: { normalize: boolean; scaler?: Scaler | ScalerJSON }): Scaler | null {
+  if (!o.normalize || !o.scaler) return null
+  return o.scaler instanceof Scaler ? o.scaler : Scaler.fromJSON(o.scaler)
+}
+
 /** The resolved target: what to compute and from which column. */
 export interface TargetSpec {
   kind: DerivedTarget | 'column'

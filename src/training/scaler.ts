@@ -72,14 +72,18 @@ export class Scaler {
         }
       }
     }
-    return Scaler.fitGathered(type, names, n, (j, out) => {
-      let m = 0
-      for (let i = 0; i < n; i++) {
-        const v = X[(rows ? rows[i] : i) * features + j]
-        if (v === v) out[m++] = v
-      }
-      return m
+    // Each feature's values at `rows`, in row order: then the same fit as on columns.
+    const columns = Array.from({ length: features }, (_, j) => {
+      const col = new Float64Array(n)
+      for (let i = 0; i < n; i++) col[i] = X[(rows ? rows[i] : i) * features + j]
+      return col
     })
+    return Scaler.fitColumns(
+      type,
+      columns,
+      Uint32Array.from({ length: n }, (_, i) => i),
+      names,
+    )
   }
 
   /**
@@ -90,79 +94,40 @@ export class Scaler {
     if (!SCALER_TYPES.includes(type)) {
       throw new ValidationError([{ field: 'scalerType', message: `expected one of ${SCALER_TYPES.join(', ')}, got '${type}'` }])
     }
-    const n = rows.length
-    if (type === 'robust') {
-      return Scaler.fitGathered(type, featureNames(columns.length, names), n, (j, out) => {
-        const col = columns[j]
-        let m = 0
-        for (let i = 0; i < n; i++) {
-          const v = col[rows[i]]
-          if (v === v) out[m++] = v
-        }
-        return m
-      })
-    }
-    // standard and minmax straight from the columns, in the same order of operations as
-    // `fitGathered` (so the same bits), without gathering the values first.
     const F = columns.length
-    const { count, center, scale } = type === 'standard' ? meanStd(columns, rows) : minMax(columns, rows)
+    const labels = featureNames(F, names)
+    const stats = new Float64Array(3 * F)
+    // robust: each feature's non-NaN values gathered and sorted; standard and minmax read them where they are
+    const gathered = type === 'robust' ? new Float64Array(rows.length) : null
     for (let j = 0; j < F; j++) {
-      if (count[j] === 0) {
-        center[j] = Number.NaN
-        scale[j] = Number.NaN
-      } else if (scale[j] === 0) scale[j] = 1
+      if (gathered) medianIqrOf(columns[j], rows, gathered, stats, 3 * j)
+      else if (type === 'standard') meanStdOf(columns[j], rows, stats, 3 * j)
+      else minMaxOf(columns[j], rows, stats, 3 * j)
     }
-    return new Scaler(type, featureNames(F, names), center, scale, count)
+    return Scaler.fromStats(type, labels, stats)
   }
 
-  /** Fits from `gather(j, out)`, which writes feature j's non-NaN training values to `out` and returns their count. */
-  private static fitGathered(
-    type: ScalerType,
-    names: string[],
-    n: number,
-    gather: (j: number, out: Float64Array) => number,
-  ): Scaler {
-    const features = names.length
-    const center = new Float64Array(features)
-    const scale = new Float64Array(features)
-    const counts = new Uint32Array(features)
-    const col = new Float64Array(n) // one feature's non-NaN training values
-    for (let j = 0; j < features; j++) {
-      const m = gather(j, col)
+  /** From `[count, center, scale]` per feature: no values gives NaN parameters, a zero scale 1 (as scikit-learn does). */
+  private static fromStats(type: ScalerType, names: string[], stats: Float64Array): Scaler {
+    const F = names.length
+    const center = new Float64Array(F)
+    const scale = new Float64Array(F)
+    const counts = new Uint32Array(F)
+    for (let j = 0; j < F; j++) {
+      const [m, c, s] = stats.subarray(3 * j, 3 * j + 3)
       counts[j] = m
-      if (m === 0) {
-        center[j] = Number.NaN
-        scale[j] = Number.NaN
-        continue
-      }
-      const vals = col.subarray(0, m)
-      let c: number
-      let s: number
-      if (type === 'standard') {
-        let sum = 0
-        for (let i = 0; i < m; i++) sum += vals[i]
-        c = sum / m
-        let ss = 0
-        for (let i = 0; i < m; i++) ss += (vals[i] - c) * (vals[i] - c)
-        s = Math.sqrt(ss / m)
-      } else if (type === 'minmax') {
-        let lo = vals[0]
-        let hi = vals[0]
-        for (let i = 1; i < m; i++) {
-          if (vals[i] < lo) lo = vals[i]
-          if (vals[i] > hi) hi = vals[i]
-        }
-        c = lo
-        s = hi - lo
-      } else {
-        vals.sort()
-        c = quantile(vals, 0.5)
-        s = quantile(vals, 0.75) - quantile(vals, 0.25)
-      }
-      center[j] = c
-      scale[j] = s === 0 ? 1 : s
+      center[j] = m === 0 ? Number.NaN : c
+      scale[j] = m === 0 ? Number.NaN : s === 0 ? 1 : s
     }
     return new Scaler(type, names, center, scale, counts)
+  }
+
+  /** `ValidationError` (field `scaler`) unless fitted on exactly `features`, in this order. */
+  checkFeatures(features: readonly string[]): void {
+    if (this.features === features.length && this.featureNames.every((n, j) => n === features[j])) return
+    throw new ValidationError([
+      { field: 'scaler', message: `fitted on [${this.featureNames.join(', ')}], the features are [${features.join(', ')}]` },
+    ])
   }
 
   /** `(x - center) / scale` per feature; writes into `out` (may be `X` itself) or a new array. */
@@ -244,24 +209,10 @@ export function fitScaler(type: ScalerType, X: Float64Array, features: number, o
 }
 
 /**
- * Per column, count, mean and population std of the non-NaN `col[rows[i]]`: the sum, then the
- * squared deviations, in row order (the same bits as `fitGathered`).
+ * `out[at..at+3)` = [count, mean, population std] of the non-NaN `col[rows[i]]`:
+ * the sum, then the squared deviations, in row order.
  */
-function meanStd(cols: Float64Array[], rows: ArrayLike<number>): ColumnStats {
-  const F = cols.length
-  const count = new Uint32Array(F)
-  const center = new Float64Array(F)
-  const scale = new Float64Array(F)
-  for (let j = 0; j < F; j++) {
-    const [m, c, s] = meanStdOf(cols[j], rows)
-    count[j] = m
-    center[j] = c
-    scale[j] = s
-  }
-  return { count, center, scale }
-}
-
-function meanStdOf(col: Float64Array, rows: ArrayLike<number>): [number, number, number] {
+function meanStdOf(col: Float64Array, rows: ArrayLike<number>, out: Float64Array, at: number): void {
   const n = rows.length
   let m = 0
   let sum = 0
@@ -278,39 +229,40 @@ function meanStdOf(col: Float64Array, rows: ArrayLike<number>): [number, number,
     const v = col[rows[i]]
     if (v === v) ss += (v - c) * (v - c)
   }
-  return [m, c, Math.sqrt(ss / m)]
+  out[at] = m
+  out[at + 1] = c
+  out[at + 2] = Math.sqrt(ss / m)
 }
 
-/** Per column, count, min and max − min of the non-NaN `col[rows[i]]`. */
-function minMax(cols: Float64Array[], rows: ArrayLike<number>): ColumnStats {
-  const F = cols.length
-  const count = new Uint32Array(F)
-  const center = new Float64Array(F)
-  const scale = new Float64Array(F)
-  for (let j = 0; j < F; j++) {
-    const col = cols[j]
-    let m = 0
-    let lo = Number.POSITIVE_INFINITY
-    let hi = Number.NEGATIVE_INFINITY
-    for (let i = 0; i < rows.length; i++) {
-      const v = col[rows[i]]
-      if (v === v) {
-        if (v < lo) lo = v
-        if (v > hi) hi = v
-        m++
-      }
+/** `out[at..at+3)` = [count, min, max − min] of the non-NaN `col[rows[i]]`. */
+function minMaxOf(col: Float64Array, rows: ArrayLike<number>, out: Float64Array, at: number): void {
+  let m = 0
+  let lo = Number.POSITIVE_INFINITY
+  let hi = Number.NEGATIVE_INFINITY
+  for (let i = 0; i < rows.length; i++) {
+    const v = col[rows[i]]
+    if (v === v) {
+      if (v < lo) lo = v
+      if (v > hi) hi = v
+      m++
     }
-    count[j] = m
-    center[j] = lo
-    scale[j] = hi - lo
   }
-  return { count, center, scale }
+  out[at] = m
+  out[at + 1] = lo
+  out[at + 2] = hi - lo
 }
 
-interface ColumnStats {
-  count: Uint32Array
-  center: Float64Array
-  scale: Float64Array
+/** `out[at..at+3)` = [count, median, interquartile range] of the non-NaN `col[rows[i]]`, gathered into `buf` and sorted. */
+function medianIqrOf(col: Float64Array, rows: ArrayLike<number>, buf: Float64Array, out: Float64Array, at: number): void {
+  let m = 0
+  for (let i = 0; i < rows.length; i++) {
+    const v = col[rows[i]]
+    if (v === v) buf[m++] = v
+  }
+  const vals = buf.subarray(0, m).sort()
+  out[at] = m
+  out[at + 1] = quantile(vals, 0.5)
+  out[at + 2] = quantile(vals, 0.75) - quantile(vals, 0.25)
 }
 
 /** Linear-interpolated quantile of sorted values (NumPy's default `linear` method). */

@@ -176,26 +176,6 @@ export function splitTimeBounds(
 }
 
 /**
- * The segment of each row from the time bounds (0 train, 1 validation, 2 test, 255 none: a gap
- * or a null timestamp) in one pass: the same ids as `segmentIds(chronologicalSplit(...))`.
- */
-export function segmentIdsByTime(
-  ts: Float64Array,
-  b: { train: TimeBounds; validation: TimeBounds; test: TimeBounds },
-): Uint8Array {
-  const ids = new Uint8Array(ts.length)
-  const trainEnd = b.train?.end ?? Number.NEGATIVE_INFINITY
-  const valStart = b.validation?.start ?? Number.POSITIVE_INFINITY
-  const valEnd = b.validation?.end ?? Number.NEGATIVE_INFINITY
-  const testStart = b.test?.start ?? Number.POSITIVE_INFINITY
-  for (let i = 0; i < ts.length; i++) {
-    const t = ts[i]
-    ids[i] = t <= trainEnd ? 0 : t >= valStart && t <= valEnd ? 1 : t >= testStart ? 2 : 255
-  }
-  return ids
-}
-
-/**
  * Splits by time across all symbols. Sizes are fractions of the distinct timestamps, rounded up
  * (a positive fraction always gets at least one timestamp); training gets what remains after the
  * test and validation blocks and the gaps. Throws `ValidationError` naming the segment that would

@@ -15,10 +15,10 @@ import * as v from 'valibot'
 import { ValidationError } from '../errors.js'
 import { formatUs } from '../table/time.js'
 import type { DataStorage } from '../types.js'
-import { MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js'
+import { givenScaler, MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js'
 import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'
-import { Scaler } from './scaler.js'
+import type { Scaler } from './scaler.js'
 import { mergeDistinct, splitTimeBounds } from './split.js'
 import { SegmentReader, type StreamFill } from './stream-segment.js'
 
@@ -188,12 +188,8 @@ export async function openTrainingStream(
       },
     ])
   }
-  const given = o.normalize && o.scaler ? (o.scaler instanceof Scaler ? o.scaler : Scaler.fromJSON(o.scaler)) : null
-  if (given && (given.features !== o.features.length || given.featureNames.some((n, j) => n !== o.features[j]))) {
-    throw new ValidationError([
-      { field: 'scaler', message: `fitted on [${given.featureNames.join(', ')}], the features are [${o.features.join(', ')}]` },
-    ])
-  }
+  const given = givenScaler(o)
+  given?.checkFeatures(o.features)
 
   // Pass 1: one scan of the keys (rows come by symbol, then time) gives the sorted distinct
   // timestamps and the symbols that have rows, without reading any catalog of the dataset.

@@ -8,9 +8,8 @@
 
 import type { DataStorage } from '../types.js'
 import { buildMatrix, type FeatureMatrix } from './matrix.js'
-import { parseOptions, type WalkForwardOptionsInput, WalkForwardOptionsSchema } from './options.js'
+import { givenScaler, parseOptions, type WalkForwardOptionsInput, WalkForwardOptionsSchema } from './options.js'
 import { loadTrainingTable, prepareTable } from './prepare.js'
-import { Scaler } from './scaler.js'
 import { distinctTimestamps, walkForwardRanges } from './split.js'
 
 export interface WalkForwardFoldMatrix extends FeatureMatrix {
@@ -38,7 +37,7 @@ export async function walkForwardMatrices(
     trainSize: o.trainSize,
     gap: o.gap,
   })
-  const given = !o.normalize || !o.scaler ? null : o.scaler instanceof Scaler ? o.scaler : Scaler.fromJSON(o.scaler)
+  const given = givenScaler(o)
   const bound = (lo: number, hi: number) => (hi > lo ? { start: distinct[lo], end: distinct[hi - 1] } : null)
   function* matrices(): Generator<WalkForwardFoldMatrix> {
     for (const [fold, r] of ranges.entries()) {
