@@ -109,6 +109,8 @@ function s3StoreFromConfig(s3: S3ParquetConfig, client?: S3Client): ObjectStore 
         ? { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, sessionToken: s3.session_token }
         : undefined,
     createBucket: s3.create_bucket,
+    requestTimeoutMs: s3.request_timeout_ms,
+    connectTimeoutMs: s3.connect_timeout_ms,
   })
 }
 

@@ -96,6 +96,11 @@ const HttpUrl = v.pipe(
   v.check((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), expected('an http(s) URL')),
 )
 
+const TimeoutMs = v.pipe(
+  v.number(),
+  v.check((n) => Number.isInteger(n) && n >= 1 && n <= 3_600_000, expected('an integer number of ms from 1 to 3600000')),
+)
+
 /** Settings every Parquet-lake backend shares. */
 const lakeEntries = {
   partition_by: v.optional(PartitionBy, () => ['symbol', 'date'] as PartitionKey[]),
@@ -128,6 +133,10 @@ export const S3ParquetSchema = v.strictObject({
   session_token: v.optional(NonEmptyString('a non-empty string')),
   create_bucket: v.optional(v.boolean(), false),
   require_conditional_writes: v.optional(v.boolean(), true),
+  /** Limit on each request to the store, in ms (unset: the store's default, 30 000). */
+  request_timeout_ms: v.optional(TimeoutMs),
+  /** Limit on opening a connection, in ms (unset: the store's default, 5 000). */
+  connect_timeout_ms: v.optional(TimeoutMs),
   ...lakeEntries,
 })
 

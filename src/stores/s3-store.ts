@@ -16,6 +16,17 @@
  *   but its response was lost, the SDK's retry sees 412 and we report a lost race although we
  *   won. So `PreconditionFailedError` means "re-read and decide": the manifest protocol writes
  *   a commit id into each version and recognises its own success on re-read.
+ *
+ * Timeouts: every S3 request the store sends is bounded by `requestTimeoutMs` (default 30 s),
+ * measured from sending it to having read its whole answer, the SDK's own retries included.
+ * It is an `AbortSignal` passed to the SDK (so it works with any request handler and with a
+ * client passed in, on Workers too) and cancels the response body as well; a client the store
+ * builds also gets the request handler's own limits (`connectTimeoutMs` to open a connection, so
+ * the SDK can retry another within the deadline; headers and socket inactivity bounded by
+ * `requestTimeoutMs`). A request that runs out of time is a `StoreError` with
+ * `details.timeoutMs`; nothing is left running. A PUT cut short (by a timeout or a network
+ * error, with no answer from the store) may or may not have been stored: its error says so
+ * (`details.outcome: 'unknown'`), and callers that must know re-read (as the manifest log does).
  */
 
 import {
@@ -49,7 +60,20 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }
   /** `ensureContainer()` creates a missing bucket instead of failing. */
   createBucket?: boolean
+  /**
+   * Limit on each request to the store in ms, from sending it to having read the whole answer
+   * (the SDK's retries included); default 30 000. Past it the call fails with a `StoreError`.
+   */
+  requestTimeoutMs?: number
+  /**
+   * Limit on opening a connection in ms (clients the store builds, on Node/Bun); default
+   * 5 000, at most `requestTimeoutMs`.
+   */
+  connectTimeoutMs?: number
 }
+
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 30_000
+export const DEFAULT_S3_CONNECT_TIMEOUT_MS = 5_000
 
 const DELETE_BATCH = 1000
 const DELETE_CONCURRENCY = 16
@@ -87,6 +111,29 @@ function normalizePrefix(prefix: string | undefined): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+function positiveMs(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new StorageError(500, 'config_error', `s3 store: ${name} must be a positive number of ms, got ${value}`)
+  }
+  return value
+}
+
+/** The reason a request's signal is aborted with when its time is up. */
+class RequestTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no complete answer within ${timeoutMs} ms`)
+    this.name = 'RequestTimeout'
+  }
+}
+
+/** Stops reading a response body (Node stream or Web stream) so that its socket is released. */
+function discardBody(body: unknown, reason: Error): void {
+  const b = body as { destroy?: (err: Error) => void; cancel?: (reason: unknown) => Promise<void>; locked?: boolean }
+  if (typeof b?.destroy === 'function') b.destroy(reason)
+  else if (typeof b?.cancel === 'function' && !b.locked) b.cancel(reason).catch(() => {})
+}
+
 export function createS3Store(options: S3StoreOptions): ObjectStore {
   const { bucket } = options
   if (!bucket || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
@@ -99,6 +146,11 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   let closed = false
   const counters = emptyStats()
   const location = `s3://${bucket}${prefix ? `/${prefix}` : ''}`
+  const timeoutMs = positiveMs('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_S3_REQUEST_TIMEOUT_MS)
+  const connectTimeoutMs = Math.min(
+    timeoutMs,
+    positiveMs('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_S3_CONNECT_TIMEOUT_MS),
+  )
 
   function s3(): S3Client {
     if (closed) throw new ClosedError()
@@ -108,6 +160,14 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       forcePathStyle: options.forcePathStyle,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // options of the SDK's default handler (NodeHttpHandler, or FetchHttpHandler on Workers,
+      // which takes only requestTimeout); the signal of `timed()` bounds every request anyway
+      requestHandler: {
+        connectionTimeout: connectTimeoutMs,
+        requestTimeout: timeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: timeoutMs,
+      },
     }
     if (options.endpoint) config.endpoint = options.endpoint
     if (options.credentials) config.credentials = options.credentials
@@ -121,13 +181,51 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
   }
   const strip = (key: string): string => (key.startsWith(base) ? key.slice(base.length) : key)
 
+  /**
+   * Runs one request (`send` plus reading its answer) under the store's time limit: `signal` is
+   * aborted when it is up, which makes the SDK give up the request (no retry) and destroy its
+   * socket; `onAbort` stops whatever else reads the answer (a response body).
+   */
+  async function timed<T>(
+    run: (signal: AbortSignal, onAbort: (stop: (reason: Error) => void) => void) => Promise<T>,
+  ): Promise<T> {
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new RequestTimeout(timeoutMs)), timeoutMs)
+    const stops: ((reason: Error) => void)[] = []
+    const onAbort = (stop: (reason: Error) => void) => {
+      stops.push(stop)
+      if (controller.signal.aborted) stop(controller.signal.reason)
+    }
+    controller.signal.addEventListener('abort', () => {
+      for (const stop of stops) stop(controller.signal.reason)
+    })
+    try {
+      return await run(controller.signal, onAbort)
+    } catch (err) {
+      // whatever the SDK made of the abort (AbortError, a destroyed stream), report the timeout
+      throw controller.signal.aborted && controller.signal.reason instanceof RequestTimeout ? controller.signal.reason : err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   function fail(op: string, key: string | undefined, err: unknown): StorageError {
     if (err instanceof StorageError) return err
     const status = statusOf(err)
     const what = key === undefined ? location : `'${key}' in ${location}`
+    const timedOut = err instanceof RequestTimeout || nameOf(err) === 'TimeoutError'
+    // no answer from the store: a write may or may not have been stored
+    const unknown = op === 'put' && !status ? { outcome: 'unknown' } : {}
+    if (timedOut) {
+      return new StoreError(
+        `s3 ${op} of ${what} timed out: ${(err as Error).message}${unknown.outcome ? ' (the write may or may not have been stored)' : ''}`,
+        { op, bucket, ...(key !== undefined ? { key } : {}), timeoutMs, ...unknown },
+        err,
+      )
+    }
     return new StoreError(
       `s3 ${op} of ${what} failed: ${nameOf(err) || 'error'}${status ? ` (HTTP ${status})` : ''}: ${(err as Error)?.message ?? err}`,
-      { op, bucket, ...(key !== undefined ? { key } : {}), ...(status ? { status } : {}) },
+      { op, bucket, ...(key !== undefined ? { key } : {}), ...(status ? { status } : {}), ...unknown },
       err,
     )
   }
@@ -141,7 +239,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     const Key = full(key)
     counters.head++
     try {
-      const r = await s3().send(new HeadObjectCommand({ Bucket: bucket, Key }))
+      const r = await timed((abortSignal) => s3().send(new HeadObjectCommand({ Bucket: bucket, Key }), { abortSignal }))
       return { key, size: r.ContentLength ?? 0, etag: stripQuotes(r.ETag), lastModified: r.LastModified ?? new Date(0) }
     } catch (err) {
       if (isNotFound(err)) return null
@@ -163,8 +261,11 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     }
     counters.get++
     try {
-      const r = await s3().send(new GetObjectCommand({ Bucket: bucket, Key, Range }))
-      const body = r.Body ? await r.Body.transformToByteArray() : new Uint8Array(0)
+      const { r, body } = await timed(async (abortSignal, onAbort) => {
+        const r = await s3().send(new GetObjectCommand({ Bucket: bucket, Key, Range }), { abortSignal })
+        onAbort((reason) => discardBody(r.Body, reason))
+        return { r, body: r.Body ? await r.Body.transformToByteArray() : new Uint8Array(0) }
+      })
       counters.bytesRead += body.length
       // `size` is the whole object's size: `bytes 0-9/1234` on ranged reads.
       const total = r.ContentRange ? Number(r.ContentRange.split('/')[1]) : Number.NaN
@@ -197,17 +298,16 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     for (let attempt = 1; ; attempt++) {
       counters.put++
       try {
-        const r = await s3().send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key,
-            Body: body,
-            ContentLength: body.length,
-            ContentType: opts.contentType,
-            IfNoneMatch: opts.ifNoneMatch,
-            IfMatch: opts.ifMatch === undefined ? undefined : stripQuotes(opts.ifMatch),
-          }),
-        )
+        const command = new PutObjectCommand({
+          Bucket: bucket,
+          Key,
+          Body: body,
+          ContentLength: body.length,
+          ContentType: opts.contentType,
+          IfNoneMatch: opts.ifNoneMatch,
+          IfMatch: opts.ifMatch === undefined ? undefined : stripQuotes(opts.ifMatch),
+        })
+        const r = await timed((abortSignal) => s3().send(command, { abortSignal }))
         counters.bytesWritten += body.length
         if (opts.alsoAs !== undefined) await put(opts.alsoAs, body).catch(() => undefined)
         return { etag: stripQuotes(r.ETag) }
@@ -240,7 +340,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         const key = keys[next++]
         counters.delete++
         try {
-          await s3().send(new DeleteObjectCommand({ Bucket: bucket, Key: full(key) }))
+          await timed((abortSignal) => s3().send(new DeleteObjectCommand({ Bucket: bucket, Key: full(key) }), { abortSignal }))
         } catch (err) {
           if (!isNotFound(err)) throw fail('delete', key, err)
         }
@@ -254,9 +354,11 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     counters.delete++
     let r: DeleteObjectsCommandOutput
     try {
-      r = await s3().send(
-        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((k) => ({ Key: full(k) })), Quiet: true } }),
-      )
+      const command = new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: keys.map((k) => ({ Key: full(k) })), Quiet: true },
+      })
+      r = await timed((abortSignal) => s3().send(command, { abortSignal }))
     } catch (err) {
       const status = statusOf(err)
       if (status === 501 || status === 405 || nameOf(err) === 'NotImplemented') {
@@ -296,9 +398,14 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         counters.list++
         let r: ListObjectsV2CommandOutput
         try {
-          r = await s3().send(
-            new ListObjectsV2Command({ Bucket: bucket, Prefix, Delimiter: opts.delimiter, StartAfter, ContinuationToken }),
-          )
+          const command = new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix,
+            Delimiter: opts.delimiter,
+            StartAfter,
+            ContinuationToken,
+          })
+          r = await timed((abortSignal) => s3().send(command, { abortSignal }))
         } catch (err) {
           throw fail('list', listPrefix, err)
         }
@@ -320,19 +427,18 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     },
     async ensureContainer() {
       try {
-        await s3().send(new HeadBucketCommand({ Bucket: bucket }))
+        await timed((abortSignal) => s3().send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal }))
         return
       } catch (err) {
         const status = statusOf(err)
         if (!(status === 404 || nameOf(err) === 'NotFound' || nameOf(err) === 'NoSuchBucket')) {
+          const timedOut = err instanceof RequestTimeout
           throw new StorageError(
             503,
             'store_unavailable',
-            `cannot access bucket '${bucket}' (${location})`,
-            { bucket, status },
-            {
-              cause: err,
-            },
+            `cannot access bucket '${bucket}' (${location})${timedOut ? `: timed out, ${err.message}` : ''}`,
+            { bucket, status, ...(timedOut ? { timeoutMs } : {}) },
+            { cause: err },
           )
         }
         if (!options.createBucket) {
@@ -344,12 +450,11 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       try {
         const region = options.region
         const located = region && region !== 'us-east-1' && region !== 'auto'
-        await s3().send(
-          new CreateBucketCommand({
-            Bucket: bucket,
-            ...(located ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
-          }),
-        )
+        const command = new CreateBucketCommand({
+          Bucket: bucket,
+          ...(located ? { CreateBucketConfiguration: { LocationConstraint: region as never } } : {}),
+        })
+        await timed((abortSignal) => s3().send(command, { abortSignal }))
       } catch (err) {
         const n = nameOf(err)
         if (n !== 'BucketAlreadyOwnedByYou' && n !== 'BucketAlreadyExists') throw fail('create bucket', undefined, err)
