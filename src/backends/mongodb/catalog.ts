@@ -2,10 +2,19 @@
  * Dataset and partition metadata in MongoDB. Every update is optimistic (`version` compare and
  * set on `_id`), so concurrent writers never lose a schema change or a partition commit, and a
  * partition's stats are always recomputed from its rows, never incremented.
+ *
+ * Write intents: before touching a partition's rows a writer adds its write id to the
+ * partition's `pending` list (creating a version-0 placeholder for a new partition) and removes
+ * it in its commit. Readers of the catalog (`settlePartitions`) recompute the stats of a
+ * partition with pending intents from its rows, so `describe` and friends agree with what is
+ * stored even while a write runs or after a writer died between its rows and its commit. Intents
+ * older than `STALE_INTENT_MS` (by their ULID's time) are dropped by the next commit of the
+ * partition: that commit recomputes the stats from the rows, whatever the dead writer left.
  */
 
 import { createHash } from 'node:crypto'
 import { BSON, type Filter } from 'mongodb'
+import { decodeTime } from 'ulid'
 import { CommitConflictError } from '../../errors.js'
 import { newId } from '../../lake/ids.js'
 import { columnStats, distinctSymbols } from '../../lake/manifest.js'
@@ -56,9 +65,13 @@ export interface PartitionMeta extends PartitionStats {
   commitId: string
   committedAt: string
   schema: Schema
+  /** Ids (ULIDs) of writes that may have changed the rows since this version (see the module doc). */
+  pending?: string[]
 }
 
 const MAX_ATTEMPTS = 50
+/** A write intent older than this belongs to a writer that died; the next commit drops it. */
+export const STALE_INTENT_MS = 60 * 60 * 1000
 
 const datasetId = (name: string) => metaId('dataset', name)
 const partitionId = (ds: string, path: string) => metaId('partition', ds, path)
@@ -219,7 +232,9 @@ export async function loadPartition(ctx: MongoContext, ds: string, path: string)
 
 /**
  * Partition documents of a dataset overlapping the filter (non-empty ones; all with
- * `withEmpty`), sorted by path, without their column stats and schema.
+ * `withEmpty`), sorted by path, without their column stats and schema, as committed. Partitions
+ * with pending write intents are included whatever their committed stats (`settlePartitions`
+ * recomputes them).
  */
 export async function loadPartitions(
   ctx: MongoContext,
@@ -228,25 +243,123 @@ export async function loadPartitions(
   withEmpty = false,
 ): Promise<PartitionMeta[]> {
   ctx.stats.list++
-  const q: Filter<PartitionMeta> = { dataset: ds }
+  let q: Filter<PartitionMeta> = { dataset: ds }
   if (!withEmpty) {
-    q.rows = { $gt: 0 }
-    if (f.symbols) q.symbols = { $in: [...f.symbols] }
-    if (Number.isFinite(f.start)) q.maxTs = { $gte: f.start }
-    if (Number.isFinite(f.end)) q.minTs = { $lt: f.end }
+    const committed: Filter<PartitionMeta> = { rows: { $gt: 0 } }
+    if (f.symbols) committed.symbols = { $in: [...f.symbols] }
+    if (Number.isFinite(f.start)) committed.maxTs = { $gte: f.start }
+    if (Number.isFinite(f.end)) committed.minTs = { $lt: f.end }
+    q = { dataset: ds, $or: [committed, { 'pending.0': { $exists: true } }] } as Filter<PartitionMeta>
   }
   const docs = await ctx.db
     .collection<PartitionMeta>(PARTITIONS)
     .find(q, { projection: { _id: 0, columns: 0, schema: 0 } })
     .toArray()
   countRead(ctx, docs)
-  return docs
-    .filter((m) => {
-      if (m.rows === 0 || m.minTs === null || m.maxTs === null) return withEmpty
-      if (m.maxTs < f.start || m.minTs >= f.end) return false
-      return !f.symbols || m.symbols.some((s) => f.symbols!.has(s))
-    })
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  return docs.filter((m) => hasPending(m) || overlaps(m, f, withEmpty)).sort(byPath)
+}
+
+const byPath = (a: PartitionMeta, b: PartitionMeta) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+
+function overlaps(m: PartitionMeta, f: { symbols: Set<string> | null; start: number; end: number }, withEmpty: boolean): boolean {
+  if (m.rows === 0 || m.minTs === null || m.maxTs === null) return withEmpty
+  if (m.maxTs < f.start || m.minTs >= f.end) return false
+  return !f.symbols || m.symbols.some((s) => f.symbols!.has(s))
+}
+
+export function hasPending(m: PartitionMeta): boolean {
+  return Array.isArray(m.pending) && m.pending.length > 0
+}
+
+/**
+ * The partitions as stored now: those with pending write intents get stats recomputed from their
+ * rows (not committed), then the filter applies again. Without pending intents: `parts` as is.
+ */
+export async function settlePartitions(
+  ctx: MongoContext,
+  ds: string,
+  schema: Schema,
+  parts: PartitionMeta[],
+  f: { symbols: Set<string> | null; start: number; end: number },
+  withEmpty = false,
+): Promise<PartitionMeta[]> {
+  const out: PartitionMeta[] = []
+  for (const m of parts) {
+    if (!hasPending(m)) {
+      out.push(m)
+      continue
+    }
+    const stats = await partitionStats(ctx, ds, { values: m.values, path: m.path }, schema)
+    const settled = { ...m, ...stats }
+    if (overlaps(settled, f, withEmpty)) out.push(settled)
+  }
+  return out
+}
+
+/**
+ * Records write intent `writeId` on each partition before its rows are touched (a version-0
+ * placeholder for a partition without a document yet).
+ */
+export async function markPending(
+  ctx: MongoContext,
+  ds: string,
+  refs: PartitionRef[],
+  writeId: string,
+  schema: Schema,
+): Promise<void> {
+  const col = ctx.db.collection<PartitionMeta>(PARTITIONS)
+  for (const ref of refs) {
+    const id = partitionId(ds, ref.path)
+    for (let attempt = 0; ; attempt++) {
+      ctx.stats.put++
+      const res = await col.updateOne({ _id: id, dataset: ds, path: ref.path } as Filter<PartitionMeta>, {
+        $push: { pending: writeId },
+      })
+      if (res.matchedCount === 1) break
+      if (attempt >= 2) throw new CommitConflictError(`${ds}/${ref.path}`, attempt + 1)
+      const placeholder: PartitionMeta = {
+        dataset: ds,
+        path: ref.path,
+        values: ref.values,
+        version: 0,
+        commitId: writeId,
+        committedAt: new Date().toISOString(),
+        schema,
+        rows: 0,
+        bytes: 0,
+        minTs: null,
+        maxTs: null,
+        checksum: '',
+        symbols: [],
+        columns: {},
+        pending: [writeId],
+      }
+      ctx.stats.put++
+      countWritten(ctx, [placeholder])
+      try {
+        await col.insertOne({ _id: id, ...placeholder } as PartitionMeta)
+        break
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err // else: created meanwhile, push onto it
+      }
+    }
+  }
+}
+
+/** The intents a commit removes: its own and those of writers that died (older than STALE_INTENT_MS). */
+function intentsToDrop(current: PartitionMeta | null, writeId: string | undefined): string[] {
+  const now = Date.now()
+  const drop = (current?.pending ?? []).filter((p) => p === writeId || now - safeTime(p) > STALE_INTENT_MS)
+  if (writeId && !drop.includes(writeId)) drop.push(writeId)
+  return drop
+}
+
+function safeTime(id: string): number {
+  try {
+    return decodeTime(id)
+  } catch {
+    return 0
+  }
 }
 
 /**
@@ -256,7 +369,13 @@ export async function loadPartitions(
  * retried. So the last commit always reflects every row write that finished before it.
  * Returns whether this call committed a version.
  */
-export async function refreshPartition(ctx: MongoContext, ds: string, ref: PartitionRef, force: boolean): Promise<boolean> {
+export async function refreshPartition(
+  ctx: MongoContext,
+  ds: string,
+  ref: PartitionRef,
+  force: boolean,
+  writeId?: string,
+): Promise<boolean> {
   const col = ctx.db.collection<PartitionMeta>(PARTITIONS)
   const id = partitionId(ds, ref.path)
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -265,9 +384,15 @@ export async function refreshPartition(ctx: MongoContext, ds: string, ref: Parti
     const dataset = await loadDataset(ctx, ds) // fresh: a concurrent writer may have added columns
     if (!dataset) return false
     const stats = await partitionStats(ctx, ds, ref, dataset.schema)
+    const drop = intentsToDrop(current, writeId)
     if (!force) {
-      if (!current && stats.rows === 0) return false
-      if (current && current.rows === stats.rows && current.checksum === stats.checksum) return false
+      // a placeholder (version 0, see markPending) whose partition got no rows stays uncommitted
+      const unchanged =
+        !current || current.version === 0 ? stats.rows === 0 : current.rows === stats.rows && current.checksum === stats.checksum
+      if (unchanged) {
+        if (current && drop.some((p) => current.pending?.includes(p))) await dropIntents(ctx, ds, ref.path, drop)
+        return false
+      }
     }
     const next: PartitionMeta = {
       dataset: ds,
@@ -292,8 +417,16 @@ export async function refreshPartition(ctx: MongoContext, ds: string, ref: Parti
     }
     const res = await col.updateOne({ _id: id, dataset: ds, path: ref.path, version: current.version } as Filter<PartitionMeta>, {
       $set: next,
+      ...(drop.length ? { $pullAll: { pending: drop } } : {}),
     })
     if (res.matchedCount === 1) return true
   }
   throw new CommitConflictError(`${ds}/${ref.path}`, MAX_ATTEMPTS)
+}
+
+async function dropIntents(ctx: MongoContext, ds: string, path: string, ids: string[]): Promise<void> {
+  ctx.stats.put++
+  await ctx.db
+    .collection<PartitionMeta>(PARTITIONS)
+    .updateOne({ _id: partitionId(ds, path), dataset: ds, path } as Filter<PartitionMeta>, { $pullAll: { pending: ids } })
 }

@@ -13,10 +13,17 @@
  *   collide with `_id`, `symbol` or `t`; nulls are omitted.
  * - float64 → double, int64 → BSON Long (exact beyond 2^53; read back with `useBigInt64`),
  *   string, boolean, timestamp → BSON Date (ms) plus its µs remainder under `r`.
+ * - `w` is the write stamp: an ObjectId per write call, set on every document the call stores.
+ *   Deletes that must remove exactly the version they saw (replace, append roll-back, retention)
+ *   match `{ _id, w }`, so a concurrent upsert of the same key is never deleted unseen. Documents
+ *   written before stamps existed have none (`w: null` matches them).
+ * - BSON strings are UTF-8: a lone surrogate (an ill-formed UTF-16 string) would be stored as
+ *   U+FFFD, so distinct keys would become one. `assertWellFormed` refuses such batches.
  */
 
 import { createHash } from 'node:crypto'
 import { ObjectId } from 'mongodb'
+import { type FieldIssue, ValidationError } from '../../errors.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
 
 export type CellValue = number | bigint | string | boolean | Date
@@ -28,6 +35,32 @@ export interface RowDoc {
   timestamp?: Date
   v?: Record<string, unknown>
   r?: Record<string, number>
+  /** Write stamp (see the module doc). */
+  w?: ObjectId
+}
+
+/** A lone high surrogate or a lone low surrogate. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * Throws `ValidationError` (naming row and field) when a symbol, a string value or a column name
+ * is not well-formed UTF-16: BSON stores UTF-8, where a lone surrogate turns into U+FFFD, so
+ * `X\uD800` and `X\uDFFF` would become the same stored key. `table` rows are in input order.
+ */
+export function assertWellFormed(table: Table): void {
+  const issues: FieldIssue[] = []
+  const bad = 'contains a lone UTF-16 surrogate (not valid Unicode; MongoDB stores UTF-8 and would alter it)'
+  for (const c of table.schema) {
+    if (LONE_SURROGATE.test(c.name)) issues.push({ field: c.name, message: `column name ${bad}` })
+    const col = table.columns[c.name]
+    if (col.type !== 'string') continue
+    const values = col.values as (string | null)[]
+    for (let i = 0; i < table.length && issues.length < 100; i++) {
+      const x = values[i]
+      if (x !== null && LONE_SURROGATE.test(x)) issues.push({ row: i, field: c.name, message: `${JSON.stringify(x)} ${bad}` })
+    }
+  }
+  if (issues.length) throw new ValidationError(issues.sort((a, b) => (a.row ?? -1) - (b.row ?? -1)))
 }
 
 /** The `_id` of a row: the first 12 bytes of SHA-256 over `symbol NUL epochMicros`. */

@@ -8,25 +8,30 @@
  * partition (symbol + UTC date by default, as in the lake): version, rows, time range, column
  * stats and a checksum of its rows.
  *
- * A write: validate the whole batch; commit new columns to the dataset document
- * (compare-and-set on its version); write the rows (bulk, unordered, 1,000 per batch); then
+ * A write: validate the whole batch (strings must be well-formed UTF-16: BSON is UTF-8); commit
+ * new columns to the dataset document (compare-and-set on its version); record the write's
+ * intent on each partition it touches; write the rows (bulk, unordered, 1,000 per batch); then
  * recompute each touched partition's stats from its rows and commit them as a new version
- * (compare-and-set again). There are no multi-document transactions (CongoDB has none, and a
- * row write does not need one: uniqueness rests on `_id`), so a reader can observe:
- * - rows of a write before its partition metadata is updated (reads query rows, not metadata);
- *   `describe`/`listPartitions`/`getManifest` catch up when the writer's commit lands;
- * - within a batch of 1,000 rows, some rows before others (a batch is not atomic), and a write
- *   spanning batches or partitions partly. An upsert can simply be re-sent.
- * A writer that dies between its row write and its metadata commit leaves rows that the
- * metadata does not count yet: `verify()` reports them (row-count/checksum mismatch) and the
- * next write to that partition recomputes its stats. Concurrent writers lose nothing: the
- * last metadata commit of a partition is always computed after every finished row write.
+ * (compare-and-set again), dropping the intent. There are no multi-document transactions
+ * (CongoDB has none), so every mode is built to be safe when the process dies at any point:
+ * - upsert: each key holds its old or its new document; re-sending the batch finishes it;
+ * - replace: the batch is upserted first, then the range's keys not in the batch are deleted, so
+ *   no key loses both values and readers never see the range empty;
+ * - append: keys already holding exactly the batch's values count as written, so re-sending an
+ *   append that landed succeeds; a key with other values is a `DuplicateKeyError`.
+ * A failure after row commands were sent (a dropped connection, a timeout) is a `StoreError`
+ * saying the outcome is unknown and the rows may have been written. A reader can observe rows
+ * of a running write before its metadata commit, and a write spanning batches or partitions
+ * partly. `describe`/`listPartitions`/`getManifest` recompute the stats of partitions with
+ * pending intents from their rows, so they count what is stored even after a writer died;
+ * `verify()` compares the committed metadata and reports such partitions until the next commit.
  */
 
-import type { MongoClient } from 'mongodb'
+import { type MongoClient, ObjectId } from 'mongodb'
 import pLimit from 'p-limit'
-import { ClosedError, CommitConflictError, ConfigError, ValidationError } from '../../errors.js'
+import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../errors.js'
 import { checkDatasetName } from '../../keys.js'
+import { newId } from '../../lake/ids.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from '../../lake/partitioning.js'
 import type { OpLogStore } from '../../oplog/types.js'
@@ -59,16 +64,18 @@ import {
   loadDataset,
   loadPartition,
   loadPartitions,
+  markPending,
   refreshPartition,
+  settlePartitions,
 } from './catalog.js'
 import { emptyStats, type MongoContext, PARTITIONS, rowsCollection } from './context.js'
-import type { RowDoc } from './documents.js'
+import { assertWellFormed, type RowDoc } from './documents.js'
 import { MongoOpLogStore } from './oplog-store.js'
-import { projectSchema, rowFilter, rowQuery } from './query.js'
+import { projectSchema, type RowFilter, rowFilter, rowQuery } from './query.js'
 import { readAll, readLimited, scanRows } from './reads.js'
 import { verifyDatasets } from './verify.js'
 import { describeDataset, partitionInfo, toManifest } from './views.js'
-import { assertNoExistingKeys, insertRows, keyedDocs, upsertRows } from './writes.js'
+import { inDoubt, insertRows, keyedDocs, replaceRange, rowsToAppend, upsertRows } from './writes.js'
 
 export interface MongoStorageOptions {
   /**
@@ -104,6 +111,12 @@ export function createMongoStorage(options: MongoStorageOptions): DataStorage {
     })
   if (issues.length) throw new ConfigError(`mongodb: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues)
   return new MongoStorage(options)
+}
+
+/** The range a `replace` of `batch` covers: its symbols over [batch min, batch max]. */
+function replaceFilter(batch: Table): RowFilter {
+  const { min, max } = timeRange(batch)
+  return { symbols: new Set(batch.columns.symbol.values as string[]), start: min, end: max + 1 }
 }
 
 export class MongoStorage implements DataStorage {
@@ -205,6 +218,7 @@ export class MongoStorage implements DataStorage {
     let meta = await loadDataset(ctx, ds)
     let { table, newColumns } = normalizeInput(data, meta?.schema ?? null)
     if (table.length === 0) return { rowsWritten: 0, partitions: [] }
+    assertWellFormed(table)
     if (mode === 'append') {
       assertUniqueKeys(table)
     }
@@ -224,38 +238,54 @@ export class MongoStorage implements DataStorage {
     const refs = groupByPartition(batch, partitionBy).map((g) => g.ref)
     const col = this.rows(ctx, ds)
     await this.ensureIndexes(ctx, ds, partitionBy)
-    const docs = keyedDocs(batch)
+    const writeId = newId()
+    let docs = keyedDocs(batch, new ObjectId())
     let touched = refs
-    if (mode === 'append') {
-      await assertNoExistingKeys(ctx, col, docs)
-      try {
-        await insertRows(ctx, col, docs)
-      } catch (err) {
-        await this.refresh(ctx, ds, refs, false) // a concurrent refresh may have seen rows rolled back since
-        throw err
+    const range = mode === 'replace' ? replaceFilter(batch) : null
+    if (range) {
+      const seen = new Set(refs.map((r) => r.path))
+      for (const m of await loadPartitions(ctx, ds, range)) {
+        if (!seen.has(m.path)) touched = [...touched, { values: m.values, path: m.path }]
       }
-    } else {
-      if (mode === 'replace') {
-        const { min, max } = timeRange(batch)
-        const symbols = new Set(batch.columns.symbol.values as string[])
-        const f = { symbols, start: min, end: max + 1 }
-        const seen = new Set(refs.map((r) => r.path))
-        for (const m of await loadPartitions(ctx, ds, f)) {
-          if (!seen.has(m.path)) touched = [...touched, { values: m.values, path: m.path }]
-        }
-        ctx.stats.delete++
-        await col.deleteMany(rowQuery(f))
-      }
-      await upsertRows(ctx, col, docs)
     }
-    await this.refresh(ctx, ds, touched, true)
+    if (mode === 'append') {
+      docs = await rowsToAppend(ctx, col, docs) // DuplicateKeyError before anything is written
+      if (docs.length === 0) {
+        // all there already (a retry of an append that landed): commit what its writer may not have
+        await this.refresh(ctx, ds, refs, false)
+        return { rowsWritten: batch.length, partitions: refs }
+      }
+    }
+    // from here on, a failure leaves the outcome unknown: the error says so (see inDoubt)
+    try {
+      await markPending(ctx, ds, touched, writeId, meta.schema)
+      if (mode === 'append') {
+        try {
+          await insertRows(ctx, col, docs)
+        } catch (err) {
+          // a lost race: the rows this call inserted are gone again; the intents go too
+          if (err instanceof StorageError) await this.refresh(ctx, ds, touched, false, writeId).catch(() => undefined)
+          throw err
+        }
+      } else if (range) await replaceRange(ctx, col, docs, range)
+      else await upsertRows(ctx, col, docs)
+      await this.refresh(ctx, ds, touched, true, writeId)
+    } catch (err) {
+      throw inDoubt(err, ds, mode, batch.length)
+    }
     return { rowsWritten: batch.length, partitions: touched }
   }
 
   /** Recomputes and commits the metadata of partitions; returns those committed. */
-  private async refresh(ctx: MongoContext, ds: string, refs: PartitionRef[], force: boolean): Promise<PartitionRef[]> {
+  private async refresh(
+    ctx: MongoContext,
+    ds: string,
+    refs: PartitionRef[],
+    force: boolean,
+    writeId?: string,
+  ): Promise<PartitionRef[]> {
     const limit = pLimit(this.concurrency)
-    const done = await Promise.all(refs.map((ref) => limit(() => refreshPartition(ctx, ds, ref, force))))
+    const done = await Promise.all(refs.map((ref) => limit(() => refreshPartition(ctx, ds, ref, force, writeId))))
     return refs.filter((_, i) => done[i])
   }
 
@@ -265,17 +295,13 @@ export class MongoStorage implements DataStorage {
     const f = rowFilter(options)
     const meta = await loadDataset(ctx, ds)
     if (!meta) return { rowsDeleted: 0, partitions: [] }
-    const candidates = await loadPartitions(ctx, ds, f)
+    const candidates = (await loadPartitions(ctx, ds, f)).map((m) => ({ values: m.values, path: m.path }))
+    const writeId = newId()
+    await markPending(ctx, ds, candidates, writeId, meta.schema)
     ctx.stats.delete++
     const res = await this.rows(ctx, ds).deleteMany(rowQuery(f))
-    if (res.deletedCount === 0) return { rowsDeleted: 0, partitions: [] }
-    const partitions = await this.refresh(
-      ctx,
-      ds,
-      candidates.map((m) => ({ values: m.values, path: m.path })),
-      false,
-    )
-    return { rowsDeleted: res.deletedCount, partitions }
+    const partitions = await this.refresh(ctx, ds, candidates, false, writeId)
+    return res.deletedCount === 0 ? { rowsDeleted: 0, partitions: [] } : { rowsDeleted: res.deletedCount, partitions }
   }
 
   // ---- reads -----------------------------------------------------------------------------
@@ -319,15 +345,17 @@ export class MongoStorage implements DataStorage {
     const ctx = await this.context()
     const meta = await loadDataset(ctx, ds)
     if (!meta) return null
-    return describeDataset(meta, await loadPartitions(ctx, ds, rowFilter({})))
+    const all = rowFilter({})
+    return describeDataset(meta, await settlePartitions(ctx, ds, meta.schema, await loadPartitions(ctx, ds, all), all))
   }
 
   async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
     const ds = checkDatasetName(dataset)
     const ctx = await this.context()
     const f = rowFilter(filter)
-    if (!(await loadDataset(ctx, ds))) return []
-    return (await loadPartitions(ctx, ds, f)).map(partitionInfo)
+    const meta = await loadDataset(ctx, ds)
+    if (!meta) return []
+    return (await settlePartitions(ctx, ds, meta.schema, await loadPartitions(ctx, ds, f), f)).map(partitionInfo)
   }
 
   async getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null> {
@@ -345,8 +373,11 @@ export class MongoStorage implements DataStorage {
       path = parsePath(by, p) ? p : null
     }
     if (!path) return null
-    const m = await loadPartition(ctx, ds, path)
-    return m ? toManifest(m) : null
+    const stored = await loadPartition(ctx, ds, path)
+    if (!stored) return null
+    const all = rowFilter({})
+    const [m] = await settlePartitions(ctx, ds, meta.schema, [stored], all, true)
+    return m.version === 0 && m.rows === 0 ? null : toManifest(m) // version 0: a placeholder, never committed
   }
 
   // ---- maintenance -----------------------------------------------------------------------

@@ -1,0 +1,376 @@
+/**
+ * Fault injection on the MongoDB backend (issue 11, findings 15-17), against the same server as
+ * test/mongodb.test.ts. Faults are injected deterministically, never by timing:
+ * - a failing command: the client handed to the storage is wrapped so that the k-th mutating
+ *   command throws before it reaches the server. Nothing of the storage runs after that throw
+ *   (no clean-up), so the database is left as a process killed at that point leaves it; every
+ *   k is tried in turn;
+ * - a dropped reply: a TCP relay in front of the server forwards a write command, lets the
+ *   server execute it and closes the connection instead of returning the reply (the write landed,
+ *   the client cannot know).
+ */
+
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import type { Collection, Db, MongoClient } from 'mongodb'
+import { MongoClient as Client } from 'mongodb'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMongoStorage } from '../src/backends/mongodb/index.js'
+import { DuplicateKeyError, StoreError, ValidationError } from '../src/errors.js'
+import type { DataStorage, InputRow } from '../src/types.js'
+import { rejection, rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
+import { requireMongoOrSkip } from './helpers/mongo.js'
+
+const server = await requireMongoOrSkip()
+const dbName = `friday_faults_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`
+let client: MongoClient | undefined
+
+beforeAll(async () => {
+  if (server) client = server.client()
+})
+afterAll(async () => {
+  if (client) {
+    await client
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined)
+    await client.close()
+  }
+  await server?.stop()
+})
+
+const MUTATING = new Set([
+  'bulkWrite',
+  'insertOne',
+  'insertMany',
+  'updateOne',
+  'updateMany',
+  'replaceOne',
+  'deleteOne',
+  'deleteMany',
+  'findOneAndUpdate',
+  'findOneAndReplace',
+  'findOneAndDelete',
+])
+
+/** Called before every mutating command the storage sends; throwing fails that command. */
+type Hook = (collection: string, method: string) => void | Promise<void>
+
+/** `real` with every collection's mutating methods passing through `hook` first (a test double: see the file doc). */
+function hookedClient(real: MongoClient, hook: () => Hook | null): MongoClient {
+  const wrapCollection = (col: Collection): Collection =>
+    new Proxy(col, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target)
+        if (typeof v !== 'function') return v
+        if (typeof prop === 'string' && MUTATING.has(prop)) {
+          return async (...args: unknown[]) => {
+            await hook()?.(target.collectionName, prop)
+            return (v as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        }
+        return v.bind(target)
+      },
+    })
+  const wrapDb = (db: Db): Db =>
+    new Proxy(db, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target)
+        if (prop === 'collection') return (...args: Parameters<Db['collection']>) => wrapCollection(target.collection(...args))
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+  return new Proxy(real, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target)
+      if (prop === 'db') return (...args: Parameters<MongoClient['db']>) => wrapDb(target.db(...args))
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+}
+
+class InjectedCrash extends Error {}
+
+function storageOn(c: MongoClient): DataStorage {
+  return createMongoStorage({ client: () => c, db: dbName, closeClient: false })
+}
+
+type Row = { symbol: string; timestamp: number; close: number }
+const key = (symbol: string, tUs: number) => `${symbol}@${tUs}`
+
+/** Every stored row of a dataset, straight from the collection: key -> close. */
+async function stored(ds: string): Promise<Map<string, number>> {
+  const docs = await client!.db(dbName).collection(`ds_${ds}`).find({}).toArray()
+  return new Map(docs.map((d) => [key(d.symbol, d.t), d.v.close as number]))
+}
+
+describe.skipIf(!server)('mongodb faults: replace interrupted at every step (finding 15)', () => {
+  // AAPL: 500 rows on day 0 and 500 on day 1; MSFT: 40 rows on day 0 (outside the replace)
+  const old: Row[] = [
+    ...[0, 1].flatMap((d) =>
+      Array.from({ length: 500 }, (_, m) => ({ symbol: 'AAPL', timestamp: tms(d, m), close: d * 1000 + m })),
+    ),
+    ...Array.from({ length: 40 }, (_, m) => ({ symbol: 'MSFT', timestamp: tms(0, m), close: -m })),
+  ]
+  // the replace: AAPL minutes 100-469 of both days, every even minute with a new value and a new
+  // key half a minute after every minute (1,110 keys: two row batches); the odd minutes in the
+  // range, day 0's minutes 470-499 and day 1's minutes 0-99 are not in the batch and go
+  const batch: Row[] = [0, 1].flatMap((d) =>
+    Array.from({ length: 370 }, (_, i) => 100 + i).flatMap((m) => [
+      ...(m % 2 === 0 ? [{ symbol: 'AAPL', timestamp: tms(d, m), close: 50_000 + d * 1000 + m }] : []),
+      { symbol: 'AAPL', timestamp: tms(d, m) + 30_000, close: 70_000 + d * 1000 + m },
+    ]),
+  )
+  const lo = us(batch.reduce((a, r) => Math.min(a, r.timestamp), Number.POSITIVE_INFINITY))
+  const hi = us(batch.reduce((a, r) => Math.max(a, r.timestamp), Number.NEGATIVE_INFINITY))
+  const oldByKey = new Map(old.map((r) => [key(r.symbol, us(r.timestamp)), r.close]))
+  const newByKey = new Map(batch.map((r) => [key(r.symbol, us(r.timestamp)), r.close]))
+  const inRange = (k: string) => k.startsWith('AAPL@') && Number(k.slice(5)) >= lo && Number(k.slice(5)) <= hi
+
+  it('each key keeps its old or its new value, the range is never empty, describe counts what is stored', async () => {
+    let crashPoints = 0
+    for (let k = 1; ; k++) {
+      const ds = uniqueDataset('replcrash')
+      const plain = storageOn(client!)
+      await plain.write(ds, old, { mode: 'append' })
+      await plain.close()
+
+      let commands = 0
+      const emptyRangeSeen: string[] = []
+      const raw = client!.db(dbName).collection(`ds_${ds}`)
+      const hook: Hook = async (collection, method) => {
+        // what a reader sees just before this command: the replaced range must never be empty
+        const inRangeNow = await raw.countDocuments({ symbol: 'AAPL', t: { $gte: lo, $lte: hi } })
+        if (inRangeNow === 0) emptyRangeSeen.push(`${method} on ${collection}`)
+        commands++
+        if (commands === k) throw new InjectedCrash(`injected crash before ${method} on ${collection}`)
+      }
+      let armed = true
+      const faulty = storageOn(hookedClient(client!, () => (armed ? hook : null)))
+      const outcome = await faulty.write(ds, batch, { mode: 'replace' }).then(
+        () => 'completed' as const,
+        (err: unknown) => err,
+      )
+      armed = false
+      await faulty.close()
+      expect(emptyRangeSeen, `crash point ${k}`).toEqual([])
+      if (outcome === 'completed') {
+        expect(commands).toBeLessThan(k)
+        break
+      }
+      crashPoints++
+      expect((outcome as Error).message).toMatch(/injected crash/)
+
+      // every key: its old value, its new value, or (only if it had no old one / is not in the batch) absent
+      const now = await stored(ds)
+      for (const [kk, v] of oldByKey) {
+        const got = now.get(kk)
+        if (!inRange(kk)) expect(got, `${kk} outside the range, crash point ${k}`).toBe(v)
+        else if (newByKey.has(kk)) expect([v, newByKey.get(kk)], `${kk} in the batch, crash point ${k}`).toContain(got)
+        else if (got !== undefined) expect(got, `${kk} replaced away, crash point ${k}`).toBe(v)
+      }
+      for (const [kk, v] of newByKey) {
+        const got = now.get(kk)
+        if (!oldByKey.has(kk) && got !== undefined) expect(got, `${kk} new, crash point ${k}`).toBe(v)
+      }
+      for (const kk of now.keys()) expect(oldByKey.has(kk) || newByKey.has(kk), `${kk} unexpected`).toBe(true)
+
+      // the caller is told the outcome is unknown
+      expect(outcome).toBeInstanceOf(StoreError)
+      expect((outcome as Error).message).toMatch(/may have been written/)
+
+      // the catalog counts what is stored, crash or not
+      const check = storageOn(client!)
+      try {
+        expect((await check.describe(ds))?.rows, `describe after crash point ${k}`).toBe(now.size)
+        const parts = await check.listPartitions(ds)
+        expect(parts.reduce((s, p) => s + p.rows, 0)).toBe(now.size)
+        for (const p of parts) expect((await check.getManifest(ds, p.path))?.rows).toBe(p.rows)
+
+        // re-sending the replace finishes it
+        await check.write(ds, batch, { mode: 'replace' })
+        const after = await stored(ds)
+        const expected = new Map([...[...oldByKey].filter(([kk]) => !inRange(kk)), ...newByKey])
+        expect(after).toEqual(expected)
+        expect((await check.describe(ds))?.rows).toBe(expected.size)
+        expect((await check.verify(ds)).problems).toEqual([])
+      } finally {
+        await check.close()
+      }
+    }
+    // intents, two row batches, the range scan's deletes, the commits: several points were hit
+    expect(crashPoints).toBeGreaterThanOrEqual(5)
+  }, 240_000)
+})
+
+/** The bytes a command document starts with: `{ <command>: "<collection>"`, as BSON. */
+function commandMarker(command: string, collection: string): Buffer {
+  const len = Buffer.alloc(4)
+  len.writeInt32LE(Buffer.byteLength(collection) + 1)
+  return Buffer.concat([Buffer.from([0x02]), Buffer.from(`${command}\0`), len, Buffer.from(`${collection}\0`)])
+}
+
+/**
+ * A TCP relay to `target`. `dropReplies(n, marker)`: the next `n` client messages containing
+ * `marker` reach the server, and the connection that sent each is closed before the server's
+ * reply gets back.
+ */
+async function startRelay(
+  target: URL,
+): Promise<{ url: string; dropReplies(n: number, marker: Buffer): void; close(): Promise<void> }> {
+  let drops = 0
+  let marker: Buffer = Buffer.alloc(0)
+  const sockets = new Set<Socket>()
+  const srv: Server = createServer((down) => {
+    const up = createConnection({ host: target.hostname, port: Number(target.port) })
+    sockets.add(down).add(up)
+    let dropReply = false
+    const kill = () => {
+      down.destroy()
+      up.destroy()
+    }
+    down.on('data', (b: Buffer) => {
+      if (drops > 0 && marker.length && b.includes(marker)) {
+        drops--
+        dropReply = true
+      }
+      up.write(b)
+    })
+    up.on('data', (b: Buffer) => {
+      if (dropReply) return kill()
+      down.write(b)
+    })
+    for (const s of [down, up]) {
+      s.on('error', kill)
+      s.on('close', () => {
+        sockets.delete(s)
+        kill()
+      })
+    }
+  })
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  const port = (srv.address() as { port: number }).port
+  return {
+    url: `mongodb://127.0.0.1:${port}/`,
+    dropReplies(n, m) {
+      drops = n
+      marker = m
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        srv.close(() => resolve())
+      }),
+  }
+}
+
+describe.skipIf(!server)('mongodb faults: in-doubt writes and append retries (finding 16)', () => {
+  const rows = (n: number, close = (m: number) => m): InputRow[] =>
+    Array.from({ length: n }, (_, m) => ({ symbol: 'AAPL', timestamp: tms(0, m), close: close(m) }))
+
+  it('a reply lost after the append landed: the error says it may have been written; the retry succeeds', async () => {
+    const relay = await startRelay(new URL(server!.url))
+    const viaRelay = new Client(relay.url, {
+      directConnection: true,
+      serverMonitoringMode: 'poll',
+      serverSelectionTimeoutMS: 5_000,
+    })
+    const storage = storageOn(viaRelay)
+    const ds = uniqueDataset('indoubt')
+    try {
+      await storage.write(ds, rows(1)) // creates the dataset and the collection
+      // the insert and the driver's own retry of it both lose their reply
+      relay.dropReplies(2, commandMarker('insert', `ds_${ds}`))
+      const batch = rows(50).slice(1)
+      const err = await rejection(storage.write(ds, batch, { mode: 'append' }))
+      expect(err).toBeInstanceOf(StoreError)
+      expect(err.status).toBe(502)
+      expect(err.message).toMatch(/outcome is unknown/)
+      expect(err.message).toMatch(/may have been written/)
+      expect(err.details).toMatchObject({ dataset: ds, mode: 'append', rows: 49, outcome: 'unknown' })
+      // it did land
+      expect((await stored(ds)).size).toBe(50)
+
+      // the retry of the same append is idempotent
+      expect((await storage.write(ds, batch, { mode: 'append' })).rowsWritten).toBe(49)
+      expect(rowsOf(await storage.read(ds)).map((r) => r.close)).toEqual(rows(50).map((r) => r.close))
+      expect((await storage.describe(ds))?.rows).toBe(50)
+    } finally {
+      await storage.close()
+      await viaRelay.close()
+      await relay.close()
+    }
+  }, 60_000)
+
+  it('append: keys holding the same values are idempotent, a key with other values is a 409 naming it', async () => {
+    const storage = storageOn(client!)
+    const ds = uniqueDataset('appidem')
+    try {
+      await storage.write(ds, rows(5), { mode: 'append' })
+      // same rows again, plus two new keys: succeeds
+      const more = [
+        ...rows(5),
+        { symbol: 'AAPL', timestamp: tms(0, 5), close: 5 },
+        { symbol: 'AAPL', timestamp: tms(0, 6), close: 6 },
+      ]
+      expect((await storage.write(ds, more, { mode: 'append' })).rowsWritten).toBe(7)
+      expect((await storage.read(ds)).length).toBe(7)
+      // one key with another value: nothing of the batch is written
+      const clash = [{ symbol: 'AAPL', timestamp: tms(0, 9), close: 9 }, ...rows(7, (m) => (m === 3 ? 333 : m))]
+      const err = await rejection(storage.write(ds, clash, { mode: 'append' }))
+      expect(err).toBeInstanceOf(DuplicateKeyError)
+      expect(err.status).toBe(409)
+      expect(err.details).toMatchObject({ total: 1, keys: [{ symbol: 'AAPL', timestamp: new Date(tms(0, 3)).toISOString() }] })
+      expect(rowsOf(await storage.read(ds)).map((r) => r.close)).toEqual([0, 1, 2, 3, 4, 5, 6])
+      expect((await storage.describe(ds))?.rows).toBe(7)
+      // a value missing (null) where the stored row has one is a difference too
+      const nulls = await rejection(
+        storage.write(ds, [{ symbol: 'AAPL', timestamp: tms(0, 0), close: null }], { mode: 'append' }),
+      )
+      expect(nulls).toBeInstanceOf(DuplicateKeyError)
+    } finally {
+      await storage.close()
+    }
+  })
+
+  it('ill-formed strings (lone surrogates) are refused with a 400 naming row and field, nothing written', async () => {
+    const storage = storageOn(client!)
+    const ds = uniqueDataset('surrogates')
+    try {
+      const err = await rejection(
+        storage.write(ds, [
+          { symbol: 'X\uD800', timestamp: tms(0, 0), close: 1 },
+          { symbol: 'X\uDFFF', timestamp: tms(0, 0), close: 2 },
+        ]),
+      )
+      expect(err).toBeInstanceOf(ValidationError)
+      expect(err.status).toBe(400)
+      expect((err as ValidationError).issues.map((i) => [i.row, i.field])).toEqual([
+        [0, 'symbol'],
+        [1, 'symbol'],
+      ])
+      expect(err.message).toMatch(/row 0, field 'symbol'/)
+      expect(await storage.describe(ds)).toBeNull()
+
+      const inValue = await rejection(
+        storage.write(ds, [
+          { symbol: 'X', timestamp: tms(0, 0), note: 'ok' },
+          { symbol: 'X', timestamp: tms(0, 1), note: 'bad\uDC00' },
+        ]),
+      )
+      expect(inValue).toBeInstanceOf(ValidationError)
+      expect((inValue as ValidationError).issues.map((i) => [i.row, i.field])).toEqual([[1, 'note']])
+      expect(await storage.describe(ds)).toBeNull()
+
+      // well-formed pairs are fine and stay distinct
+      const ok = await storage.write(ds, [
+        { symbol: 'X\uD83D\uDE00', timestamp: tms(0, 0), close: 1 },
+        { symbol: 'X\uD83D\uDE01', timestamp: tms(0, 0), close: 2 },
+      ])
+      expect(ok.rowsWritten).toBe(2)
+      expect((await stored(ds)).size).toBe(2)
+      expect(rowsOf(await storage.read(ds)).map((r) => r.symbol)).toEqual(['X\uD83D\uDE00', 'X\uD83D\uDE01'])
+    } finally {
+      await storage.close()
+    }
+  })
+})
