@@ -23,6 +23,8 @@ import { startTcpFaultProxy, type TcpFaultProxy } from './tcp-fault-proxy.js'
 export interface FaultAction {
   name: string
   weight: number
+  /** Run at least this often (ms), whatever the dice say. */
+  everyMs?: number
   run(r: () => number): void
 }
 
@@ -140,6 +142,7 @@ export async function setupEnv(kind: StoreKind, seed: number, gcGraceSeconds: nu
       const restart: FaultAction = {
         name: 'pg-restart',
         weight: 1,
+        everyMs: 9_000,
         run: (r) => {
           if (restarting) return
           const mode = r() < 0.7 ? 'fast' : 'immediate'

@@ -182,8 +182,15 @@ async function chaos(o: ChaosOptions, env: StoreEnv, dir: string, summary: Chaos
   const victims = () => [...procs].filter((p) => p.role !== 'reader' && !p.expectedExit)
   const timers = new Set<NodeJS.Timeout>()
   await sleep(1500) // let the children start (tsx)
+  const lastRun = new Map<string, number>(env.actions.map((a) => [a.name, Date.now()]))
   while (Date.now() < end) {
     await sleep(between(500, 1800, r))
+    const due = env.actions.find((a) => a.everyMs !== undefined && Date.now() - lastRun.get(a.name)! > a.everyMs)
+    if (due) {
+      lastRun.set(due.name, Date.now())
+      due.run(r)
+      continue
+    }
     const x = r()
     if (x < 0.25 && summary.kills < maxKills) {
       const v = victims()
@@ -220,6 +227,7 @@ async function chaos(o: ChaosOptions, env: StoreEnv, dir: string, summary: Chaos
         y -= c.weight
         if (y < 0) break
       }
+      lastRun.set(a.name, Date.now())
       a.run(r)
     }
   }
@@ -264,7 +272,7 @@ async function chaos(o: ChaosOptions, env: StoreEnv, dir: string, summary: Chaos
       summary.errors[name] = (summary.errors[name] ?? 0) + 1
     } else k.unknown++
   }
-  for (const l of readAll<{ t: string; ok: boolean; nViolations?: number; violations?: Failure[]; readError?: string }>(
+  for (const l of readAll<{ t: string; ok: boolean; via?: string; violations?: Failure[]; readError?: string }>(
     dir,
     '.checks.jsonl',
   )) {
@@ -273,7 +281,7 @@ async function chaos(o: ChaosOptions, env: StoreEnv, dir: string, summary: Chaos
       continue
     }
     summary.checks.reader++
-    for (const v of l.violations ?? []) summary.failures.push({ kind: `reader:${v.kind}`, message: v.message })
+    for (const v of l.violations ?? []) summary.failures.push({ kind: `reader(${l.via}):${v.kind}`, message: v.message })
   }
   for (const l of readAll<MaintLine>(dir, '.maint.jsonl')) {
     const m = summary.maintenance
