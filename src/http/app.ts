@@ -36,7 +36,10 @@
  *   Auth runs before parameter validation, so an unauthenticated caller learns nothing else.
  * - Unknown paths are 404 before auth; a known path with another method is 405 with `Allow`.
  * - Rows are streamed; the first batch is read before the response starts, so a bad filter
- *   (e.g. an unknown column) is still a 400 rather than a broken 200.
+ *   (e.g. an unknown column) is still a 400 rather than a broken 200. A later failure cannot
+ *   change the 200: the body ends with an error record (NDJSON line / JSON element
+ *   `{"error":{...}}`, an unclosed CSV quote) and the connection is cut without the end of the
+ *   chunked body, so clients see an error, never a complete body (`tableResponse`).
  * - `bytes.in`/`bytes.out` in stats count request/response bodies as streamed; latency is time
  *   to the response (headers), not to the last byte of a stream.
  */
@@ -316,7 +319,9 @@ export function createApp(options: AppOptions): Hono {
         yield* { [Symbol.asyncIterator]: () => it }
       })()
     }
-    return tableResponse(batches, format)
+    return tableResponse(batches, format, {
+      onError: (err) => console.error(`[http] ${c.req.method} ${c.req.path} failed after the response started:`, err),
+    })
   })
 
   app.post('/v1/datasets/:dataset/rows', op('rows.write'), requireScope('write'), async (c) => {

@@ -60,4 +60,4 @@
 
 export { type BodyFormat, bodyFormat, OUTPUT_CONTENT_TYPES, type OutputFormat, outputFormat } from './media-types.js'
 export { parseBody } from './parse-body.js'
-export { encodeTable, tableResponse } from './response.js'
+export { encodeTable, streamErrorRecord, tableResponse } from './response.js'

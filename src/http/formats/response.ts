@@ -1,10 +1,17 @@
 /** Tables → HTTP responses (streamed batch by batch) and whole files. */
 
+import { StorageError } from '../../errors.js'
 import { encodeParquet } from '../../parquet/index.js'
 import type { Table } from '../../types.js'
 import { OUTPUT_CONTENT_TYPES, type OutputFormat } from './media-types.js'
 import { parquetEncoder } from './parquet-output.js'
-import { type BatchEncoder, csvEncoder, jsonEncoder, ndjsonEncoder } from './text-output.js'
+import { type BatchEncoder, csvEncoder, jsonEncoder, ndjsonEncoder, type StreamErrorRecord } from './text-output.js'
+
+/** The error as an error body shows it: a `StorageError`'s code, message and details, else `internal_error`. */
+export function streamErrorRecord(error: unknown): StreamErrorRecord {
+  if (error instanceof StorageError) return { code: error.code, message: error.message, details: error.details ?? {} }
+  return { code: 'internal_error', message: 'internal error', details: {} }
+}
 
 function encoderFor(format: OutputFormat): BatchEncoder {
   switch (format) {
@@ -25,20 +32,36 @@ function encoderFor(format: OutputFormat): BatchEncoder {
  * slow client holds back the scan, and memory stays at about one batch). json = one JSON array;
  * ndjson = one object per line; csv = header + rows; parquet = one Parquet file, a row group per
  * batch. Headers: `content-type`, and for parquet `content-disposition: attachment`; `init.headers`
- * are added last (and win). If a batch fails once the response has started, the body stream
- * errors (the client sees a truncated body): read the first batch before calling this to turn
- * early failures into proper error responses. Cancelling the body stops the iteration.
+ * are added last (and win). Read the first batch before calling this to turn early failures into
+ * proper error responses. Cancelling the body stops the iteration.
+ *
+ * If a batch fails once the response has started, the status (200) cannot change: the body ends
+ * with the format's error record (`BatchEncoder.fail`: an NDJSON line `{"error":{...}}`, a last
+ * JSON array element of that shape without the closing `]`, a never-closed quoted CSV field; none
+ * for Parquet), and then the stream errors, so the server cuts the connection without the end of
+ * the chunked body: the client sees a network error, never a complete-looking body. (A runtime
+ * that ends the body cleanly after a stream error, as workerd does, still leaves the record and
+ * an invalid document.) `init.onError` hears about the error (e.g. to log it).
  */
 export function tableResponse(
   batches: AsyncIterable<Table>,
   format: OutputFormat,
-  init: { status?: number; headers?: Record<string, string> } = {},
+  init: { status?: number; headers?: Record<string, string>; onError?: (error: unknown) => void } = {},
 ): Response {
   const encoder = encoderFor(format)
   const iterator = batches[Symbol.asyncIterator]()
   let finished = false
+  /** Set once the error record is out: the next pull errors the stream. */
+  let failed: { error: unknown } | undefined
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (failed) {
+        // the consumer has taken the record; let the server flush it (Node writes on the next
+        // tick) before the error makes it cut the connection
+        await new Promise((resolve) => setTimeout(resolve, 0))
+        controller.error(failed.error)
+        return
+      }
       try {
         for (;;) {
           const next = await iterator.next()
@@ -56,7 +79,12 @@ export function tableResponse(
           finished = true
           await iterator.return?.()?.catch(() => {})
         }
-        controller.error(error)
+        init.onError?.(error)
+        const record = encoder.fail(streamErrorRecord(error))
+        // erroring drops what is queued: send the record first, error once it has been taken
+        for (const chunk of record) controller.enqueue(chunk)
+        if (record.length === 0) controller.error(error)
+        else failed = { error }
       }
     },
     async cancel() {

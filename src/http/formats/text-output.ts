@@ -7,11 +7,26 @@
 import { formatUs } from '../../table/time.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
 
-/** Encodes a stream of batches; `push` and `finish` return the bytes to send next (maybe none). */
+/** What a response says about an error that cut it short (the `error` of an error body). */
+export interface StreamErrorRecord {
+  code: string
+  message: string
+  details: Record<string, unknown>
+}
+
+/**
+ * Encodes a stream of batches; `push` and `finish` return the bytes to send next (maybe none).
+ * `fail` gives the last bytes of a body cut short by an error: a record of the error that no
+ * reader can take for the end of a complete body (none when the format has no room for one).
+ */
 export interface BatchEncoder {
   push(batch: Table): Uint8Array[]
   finish(): Uint8Array[]
+  fail(error: StreamErrorRecord): Uint8Array[]
 }
+
+/** `{"error":{...}}` on one line. */
+const errorLine = (error: StreamErrorRecord): string => `${JSON.stringify({ error })}\n`
 
 const TWO_53 = 2n ** 53n
 const utf8 = new TextEncoder()
@@ -72,6 +87,8 @@ export function jsonEncoder(): BatchEncoder {
       return out(text)
     },
     finish: () => out(rows === 0 ? '[]\n' : '\n]\n'),
+    // one more element, and never the closing `]`: the body is not valid JSON
+    fail: (error) => out((rows === 0 ? '[\n' : ',\n') + errorLine(error)),
   }
 }
 
@@ -80,6 +97,8 @@ export function ndjsonEncoder(): BatchEncoder {
   return {
     push: (batch) => (batch.length === 0 ? [] : out(`${jsonRows(batch).join('\n')}\n`)),
     finish: () => [],
+    // rows always have `symbol` and `timestamp`; this line has the one key `error`
+    fail: (error) => out(errorLine(error)),
   }
 }
 
@@ -141,5 +160,7 @@ export function csvEncoder(): BatchEncoder {
       return out(text)
     },
     finish: () => (schema ? [] : out('symbol,timestamp\r\n')),
+    // a quoted field that is never closed: malformed CSV (RFC 4180), so a reader fails on it
+    fail: (error) => out(`"error: ${error.code}: ${error.message.replaceAll('"', '""')}\r\n`),
   }
 }
