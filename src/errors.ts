@@ -112,6 +112,41 @@ export class CommitConflictError extends StorageError {
   }
 }
 
+/**
+ * A commit whose outcome could not be learned (the store's answer was lost and re-reading it
+ * failed, or the evidence was overwritten): it may or may not have been applied. Nothing the
+ * call wrote was deleted; retrying the same upsert/append/replace/delete is safe.
+ */
+export class CommitInDoubtError extends StorageError {
+  constructor(what: string, cause?: unknown, details?: ErrorDetails) {
+    const why = cause instanceof Error ? `: ${cause.message}` : ''
+    super(
+      503,
+      'commit_in_doubt',
+      `the commit of '${what}' may or may not have been applied${why}`,
+      { what, ...details },
+      { cause },
+    )
+  }
+}
+
+/**
+ * A put with a `deadline` that had passed before the write could be published: the store did
+ * not write (and will never write) the object.
+ */
+export class DeadlinePassedError extends StorageError {
+  constructor(key: string) {
+    super(503, 'deadline_passed', `the write of '${key}' was not published: its deadline had passed`, { key })
+  }
+}
+
+/** A maintenance run lost its dataset lease (another run took it over): it stops before committing. */
+export class LeaseLostError extends StorageError {
+  constructor(dataset: string) {
+    super(409, 'lease_lost', `maintenance of '${dataset}' lost its lease to another run`, { dataset })
+  }
+}
+
 export class ClosedError extends StorageError {
   constructor() {
     super(500, 'closed', 'storage is closed')

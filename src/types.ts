@@ -149,6 +149,11 @@ export interface PartitionManifest {
   version: number
   /** Unique id of the commit that produced this version. */
   commitId: string
+  /**
+   * Commit ids of the versions before this one, newest first (a bounded window): how a writer
+   * whose commit answer was lost learns that it landed after others committed on top.
+   */
+  prior?: string[]
   committedAt: string
   schema: Schema
   files: ManifestFile[]
@@ -243,9 +248,15 @@ export interface MaintenanceOptions {
   now?: () => number
   /**
    * Who runs the job (default: a random id per call). A run whose lease is still held by the
-   * same owner takes it over at once: a restarted job resumes without waiting for the lease to expire.
+   * same owner takes it over at once: a restarted job resumes without waiting for the lease to
+   * expire. Each run still has its own id, and the run it took over can no longer commit.
    */
   owner?: string
+  /**
+   * How long a run's dataset lease outlives it if it stops renewing (crash, stall): default 10
+   * minutes. A run renews it as it goes and checks it right before every commit.
+   */
+  leaseTtlMs?: number
   /** Called as partitions are processed (for progress bars). */
   onProgress?: (progress: { dataset: string; done: number; total: number }) => void
 }

@@ -74,8 +74,8 @@ export async function restoreArchived(
   }
   const rows = await decodeParquet(bytes)
   let restored = 0
-  const result = await mutatePartition(ctx, ds, ref, schema, async (m: PartitionManifest | null) => {
-    const missing = await missingKeys(ctx, ds, ref, rows, m, schema)
+  const result = await mutatePartition(ctx, ds, ref, schema, async (m: PartitionManifest | null, widened: Schema) => {
+    const missing = await missingKeys(ctx, ds, ref, rows, m, widened)
     restored = missing.length
     return missing.length ? { remove: [], add: [missing] } : null
   })

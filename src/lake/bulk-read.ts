@@ -5,11 +5,11 @@
  * file replaced meanwhile) go through `readPartition` and are copied into their slot.
  */
 
-import pLimit from 'p-limit'
 import { decodeParquet, decodeParquetInto } from '../parquet/index.js'
 import { fillNull, moveRows, placeRows, truncateColumns, uninitializedColumn } from '../table/table.js'
 import type { Column, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, partitionDir, WHOLE_FILE_MAX } from './context.js'
+import { runAll } from './owned.js'
 import { fileMatches, type RowFilter, readPartition } from './read-path.js'
 
 interface Slot {
@@ -41,9 +41,10 @@ export async function readIntoOne(
   schema: Schema,
   columns: string[] | undefined,
 ): Promise<Table | null> {
-  const limit = pLimit(ctx.concurrency)
-  const manifests = await Promise.all(
-    refs.map((ref) => limit(async () => (await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc)),
+  const manifests = await runAll(
+    refs,
+    ctx.concurrency,
+    async (ref) => (await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc,
   )
   const slots: Slot[] = []
   let total = 0
@@ -70,29 +71,25 @@ export async function readIntoOne(
     }
   }
 
-  await Promise.all(
-    slots.map((slot) =>
-      limit(async () => {
-        if (overflow) return
-        const file = slot.file
-        if (!file) return general(slot)
-        const got = await ctx.store.get(`${partitionDir(ds, slot.ref.path)}/${file.name}`)
-        if (!got) return general(slot) // replaced meanwhile: the partition's new manifest decides
-        const fileCols = cols?.filter((c) => c in file.columns) ?? Object.keys(file.columns)
-        const n = await decodeParquetInto(got.body, out, slot.offset, fileCols)
-        if (n === file.rows && n === slot.reserved) {
-          // columns the file lacks (added to the dataset later) are null in its rows
-          for (const { name } of schema) if (!(name in file.columns)) fillNull(out[name], slot.offset, slot.offset + n)
-          slot.used = n
-          return
-        }
-        const table = await decodeParquet(got.body, { columns: fileCols })
-        if (table.length !== slot.reserved) return general(slot)
-        placeRows(out, schema, table, slot.offset)
-        slot.used = table.length
-      }),
-    ),
-  )
+  await runAll(slots, ctx.concurrency, async (slot) => {
+    if (overflow) return
+    const file = slot.file
+    if (!file) return general(slot)
+    const got = await ctx.store.get(`${partitionDir(ds, slot.ref.path)}/${file.name}`)
+    if (!got) return general(slot) // replaced meanwhile: the partition's new manifest decides
+    const fileCols = cols?.filter((c) => c in file.columns) ?? Object.keys(file.columns)
+    const n = await decodeParquetInto(got.body, out, slot.offset, fileCols)
+    if (n === file.rows && n === slot.reserved) {
+      // columns the file lacks (added to the dataset later) are null in its rows
+      for (const { name } of schema) if (!(name in file.columns)) fillNull(out[name], slot.offset, slot.offset + n)
+      slot.used = n
+      return
+    }
+    const table = await decodeParquet(got.body, { columns: fileCols })
+    if (table.length !== slot.reserved) return general(slot)
+    placeRows(out, schema, table, slot.offset)
+    slot.used = table.length
+  })
   if (overflow) return null
 
   let rows = 0

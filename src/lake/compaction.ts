@@ -8,10 +8,12 @@
  * it (`journal.ts`), never deleted outright.
  */
 
+import { CommitInDoubtError, LeaseLostError } from '../errors.js'
 import { concat, dedupeLastWins, slice } from '../table/table.js'
 import type { ArchiveEntry, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, readDataFile } from './context.js'
 import { deleteJournal, finishJournal, type Journal, writeJournal } from './journal.js'
+import type { Lease } from './lease.js'
 import { mutatePartition, type Plan, type Planner } from './mutate.js'
 import { FileVanishedError } from './planners.js'
 import { type ArchiveCodec, evaluate, type RotationPolicy } from './rotation-policy.js'
@@ -75,32 +77,53 @@ export async function rewriteWithArchive(
   ref: PartitionRef,
   schema: Schema,
   planner: Planner,
-  opts: { reason: ArchiveEntry['reason']; codec: ArchiveCodec; owner: string; nowMs: number },
+  opts: {
+    reason: ArchiveEntry['reason']
+    codec: ArchiveCodec
+    owner: string
+    nowMs: number
+    /** The run's lease: checked (and renewed) right before each commit; a run that lost it does not commit. */
+    lease?: Lease
+  },
 ): Promise<RewriteOutcome> {
   let journal: Journal | null = null
-  const result = await mutatePartition(ctx, ds, ref, schema, planner, {
-    keepReplaced: true,
-    beforeCommit: async (next, change) => {
-      journal = {
-        format: 'friday.maintenance-journal',
-        formatVersion: 1,
-        dataset: ds,
-        partition: ref,
-        reason: opts.reason,
-        codec: opts.codec,
-        owner: opts.owner,
-        createdAt: new Date().toISOString(),
-        commitId: next.commitId,
-        version: next.version,
-        remove: change.remove,
-        add: next.files.slice(next.files.length - change.add.length).map((f) => f.name),
-      }
-      await writeJournal(ctx, journal)
-    },
-  })
+  const drop = async () => {
+    const j = journal as Journal | null
+    journal = null
+    if (j) await deleteJournal(ctx, j)
+  }
+  let result: Awaited<ReturnType<typeof mutatePartition>>
+  try {
+    result = await mutatePartition(ctx, ds, ref, schema, planner, {
+      keepReplaced: true,
+      beforeCommit: async (next, change) => {
+        await drop() // an earlier attempt's: that commit was lost
+        if (opts.lease && !(await opts.lease.hold())) throw new LeaseLostError(ds)
+        journal = {
+          format: 'friday.maintenance-journal',
+          formatVersion: 1,
+          dataset: ds,
+          partition: ref,
+          reason: opts.reason,
+          codec: opts.codec,
+          owner: opts.owner,
+          createdAt: new Date().toISOString(),
+          commitId: next.commitId,
+          version: next.version,
+          remove: change.remove,
+          add: next.files.slice(next.files.length - change.add.length).map((f) => f.name),
+        }
+        await writeJournal(ctx, journal)
+      },
+    })
+  } catch (err) {
+    // in doubt: the journal stays, and the run that finds it learns the outcome (fencing if need be)
+    if (!(err instanceof CommitInDoubtError)) await drop().catch(() => undefined)
+    throw err
+  }
   const j = journal as Journal | null
   if (!result.committed || !j) {
-    if (j) await deleteJournal(ctx, ds, ref.path)
+    await drop()
     return { committed: false, removed: [], added: [], archived: [], manifest: result.manifest }
   }
   const done = await finishJournal(ctx, j, opts.nowMs)

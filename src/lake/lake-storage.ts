@@ -1,7 +1,7 @@
 /** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
 
 import pLimit from 'p-limit'
-import { ClosedError, CommitConflictError, ConfigError, NotFoundError, ValidationError } from '../errors.js'
+import { ClosedError, CommitConflictError, CommitInDoubtError, ConfigError, NotFoundError, ValidationError } from '../errors.js'
 import { checkDatasetName, isDatasetName } from '../keys.js'
 import { LakeOpLogStore } from '../oplog/lake-store.js'
 import type { OpLogStore } from '../oplog/types.js'
@@ -46,10 +46,11 @@ import { type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommit
 import { maintainLake } from './maintain.js'
 import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
-import { mutatePartition } from './mutate.js'
+import { mutatePartition, type Planner, widenSchema } from './mutate.js'
 import type { LakeOptions, PartitionKey } from './options.js'
+import { runAll, settleAll, writeFailure } from './owned.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from './partitioning.js'
-import { appendPlanner, assertNoExistingKeys, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
+import { appendPlanner, assertNoExistingKeys, FileVanishedError, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from './rotation-policy.js'
 
@@ -226,57 +227,66 @@ export class LakeStorage implements DataStorage {
     const existing = await this.loadDoc(ds)
     const first = normalizeInput(data, existing?.schema ?? null)
     if (first.table.length === 0) return { rowsWritten: 0, partitions: [] }
-    if (mode === 'append') assertUniqueKeys(first.table)
+    if (mode === 'append') {
+      assertUniqueKeys(first.table)
+      // a batch refused for its keys stores nothing, not even its new columns
+      if (existing) await this.checkAppend(ds, existing, sortTable(first.table))
+    }
     const { doc, batch: normalized } = await this.prepare(ds, data, existing, first)
     if (!doc) throw new Error('unreachable: dataset descriptor missing after prepare')
     const batch = mode === 'append' ? sortTable(normalized) : dedupeLastWins(normalized)
     const schema = doc.schema
-    const partitionBy = doc.partitionBy
-    const groups = groupByPartition(batch, partitionBy).map((g) => ({ ref: g.ref, rows: rowsOf(batch, g.index) }))
-    const limit = pLimit(this.ctx.concurrency)
+    const groups = groupByPartition(batch, doc.partitionBy).map((g) => ({ ref: g.ref, rows: rowsOf(batch, g.index) }))
+    if (mode === 'append' && existing && existing.version !== doc.version) await this.checkAppend(ds, doc, batch)
 
-    if (mode === 'append') {
-      // check every partition before committing any, so a rejected batch writes nothing
-      await Promise.all(
-        groups.map((g) =>
-          limit(async () => {
-            const { doc: m } = await this.ctx.log.load<PartitionManifest>(manifestBase(ds, g.ref.path))
-            await assertNoExistingKeys(this.ctx, ds, g.ref, g.rows, m, schema)
-          }),
-        ),
-      )
-    }
-
+    let work: { ref: PartitionRef; rows: Table | null; planner: Planner }[]
     if (mode === 'replace') {
       const span = spanOf(batch)
       const byPath = new Map(groups.map((g) => [g.ref.path, g]))
-      const existingParts = await findPartitions(this.ctx, ds, partitionBy, {
+      const existingParts = await findPartitions(this.ctx, ds, doc.partitionBy, {
         symbols: span.symbols,
         start: span.min,
         end: span.max + 1,
       })
-      const all = [...groups.map((g) => ({ ref: g.ref, rows: g.rows as Table | null }))]
+      const all = groups.map((g) => ({ ref: g.ref, rows: g.rows as Table | null }))
       for (const ref of existingParts) if (!byPath.has(ref.path)) all.push({ ref, rows: null })
-      await Promise.all(
-        all.map((g) =>
-          limit(() => mutatePartition(this.ctx, ds, g.ref, schema, rewritePlanner(this.ctx, ds, g.ref, span, g.rows, schema))),
-        ),
-      )
-      return { rowsWritten: batch.length, partitions: all.map((g) => g.ref) }
+      work = all.map((g) => ({ ...g, planner: rewritePlanner(this.ctx, ds, g.ref, span, g.rows) }))
+    } else {
+      work = groups.map((g) => ({
+        ...g,
+        planner: mode === 'append' ? appendPlanner(this.ctx, ds, g.ref, g.rows) : upsertPlanner(this.ctx, ds, g.ref, g.rows),
+      }))
     }
+    const settled = await settleAll(work, this.ctx.concurrency, async (w, signal) => {
+      const r = await mutatePartition(this.ctx, ds, w.ref, schema, w.planner, { signal })
+      return { committed: r.committed, rows: w.rows?.length ?? 0 }
+    })
+    if (settled.some((s) => !s.ok)) {
+      throw writeFailure(
+        work.map((w) => w.ref),
+        settled,
+        (e) => e instanceof CommitInDoubtError,
+      )
+    }
+    return { rowsWritten: batch.length, partitions: work.map((w) => w.ref) }
+  }
 
-    await Promise.all(
-      groups.map((g) =>
-        limit(() => {
-          const planner =
-            mode === 'append'
-              ? appendPlanner(this.ctx, ds, g.ref, g.rows, schema)
-              : upsertPlanner(this.ctx, ds, g.ref, g.rows, schema)
-          return mutatePartition(this.ctx, ds, g.ref, schema, planner)
-        }),
-      ),
-    )
-    return { rowsWritten: batch.length, partitions: groups.map((g) => g.ref) }
+  /** append's check of every partition before any commit, so a refused batch writes nothing. */
+  private async checkAppend(ds: string, doc: DatasetDoc, batch: Table): Promise<void> {
+    const groups = groupByPartition(batch, doc.partitionBy).map((g) => ({ ref: g.ref, rows: rowsOf(batch, g.index) }))
+    const schema = doc.schema
+    await runAll(groups, this.ctx.concurrency, async (g) => {
+      for (let attempt = 0; ; attempt++) {
+        const { doc: m } = await this.ctx.log.load<PartitionManifest>(manifestBase(ds, g.ref.path))
+        try {
+          await assertNoExistingKeys(this.ctx, ds, g.ref, g.rows, m, widenSchema(schema, m?.schema))
+          return
+        } catch (err) {
+          // a file was replaced meanwhile (compaction): check against the new manifest
+          if (!(err instanceof FileVanishedError) || attempt >= 30) throw err
+        }
+      }
+    })
   }
 
   async delete(dataset: string, options: DeleteOptions = {}): Promise<DeleteResult> {
@@ -287,22 +297,20 @@ export class LakeStorage implements DataStorage {
     const f = this.rowFilter(options)
     const parts = await findPartitions(this.ctx, ds, doc.partitionBy, f)
     const span = { min: f.start, max: f.end - 1, symbols: f.symbols }
-    const limit = pLimit(this.ctx.concurrency)
-    const results = await Promise.all(
-      parts.map((ref) =>
-        limit(async () => {
-          let deleted = 0
-          const r = await mutatePartition(
-            this.ctx,
-            ds,
-            ref,
-            doc.schema,
-            rewritePlanner(this.ctx, ds, ref, span, null, doc.schema, (n) => (deleted = n)),
-          )
-          return { ref, deleted: r.committed ? deleted : 0 }
-        }),
-      ),
-    )
+    const settled = await settleAll(parts, this.ctx.concurrency, async (ref, signal) => {
+      let deleted = 0
+      const r = await mutatePartition(
+        this.ctx,
+        ds,
+        ref,
+        doc.schema,
+        rewritePlanner(this.ctx, ds, ref, span, null, (n) => (deleted = n)),
+        { signal },
+      )
+      return { committed: r.committed, rows: r.committed ? deleted : 0 }
+    })
+    if (settled.some((s) => !s.ok)) throw writeFailure(parts, settled, (e) => e instanceof CommitInDoubtError)
+    const results = settled.map((s, i) => ({ ref: parts[i], deleted: (s as { ok: true; value: { rows: number } }).value.rows }))
     const touched = results.filter((r) => r.deleted > 0)
     return { rowsDeleted: touched.reduce((s, r) => s + r.deleted, 0), partitions: touched.map((r) => r.ref) }
   }
@@ -429,7 +437,10 @@ export class LakeStorage implements DataStorage {
     let next = 0
     const launch = () => {
       const ref = refs[next++]
-      inFlight.push(readPartition(this.ctx, doc.name, ref, f, proj.schema, proj.columns))
+      const p = readPartition(this.ctx, doc.name, ref, f, proj.schema, proj.columns)
+      // handled now (a later partition may fail while an earlier one is awaited), rethrown when its turn comes
+      p.catch(() => undefined)
+      inFlight.push(p)
     }
     while (next < refs.length && inFlight.length < prefetch) launch()
     try {
@@ -439,8 +450,8 @@ export class LakeStorage implements DataStorage {
         if (table.length) yield { table, schema: proj.schema }
       }
     } finally {
-      // the consumer stopped early (limit, break, error): nobody awaits these any more
-      for (const p of inFlight) p.catch(() => undefined)
+      // the consumer stopped early (limit, break, error): the reads it started end before this does
+      await Promise.allSettled(inFlight)
     }
   }
 

@@ -4,7 +4,10 @@
  * S3, create-if-absent of the next version on the local disk): of two runs taking it at once,
  * exactly one commits the next version. A lease expires `ttlMs` after its last renewal; a run
  * renews it between partitions and gives up the dataset when a renewal loses (someone took over
- * an expired lease). Expiry uses the real clock, never the injectable one.
+ * an expired lease). Expiry uses the real clock, never the injectable one. A run of the same
+ * owner (a restarted job) takes over a held lease at once; every run has its own `runId`, checks
+ * the lease right before each commit (`hold`), and the run that takes over fences the commits a
+ * stalled run may still have in flight (see `journal.ts`), so two runs never both commit.
  */
 
 import type { LakeContext } from './context.js'
@@ -17,6 +20,8 @@ export interface LeaseDoc {
   version: number
   commitId: string
   owner: string
+  /** Unique per run: two runs of one owner (a restarted job) are told apart. */
+  runId: string
   acquiredAt: string
   /** Epoch ms; the lease is free after it, or once `released`. */
   expiresAt: number
@@ -70,14 +75,31 @@ export class Lease {
     return this.commit(false)
   }
 
+  /**
+   * Right before a commit: re-reads the lease (one GET) and says whether this run still holds
+   * it (renewing it when a third of the TTL has passed). A run that stalled and was taken over
+   * learns it here; one taken over after this check is fenced by the run that took over.
+   */
+  async hold(): Promise<boolean> {
+    const current = await this.ctx.log.load<LeaseDoc>(leaseBase(this.ds))
+    if (current.doc?.commitId !== this.doc.commitId) return false
+    if (Date.now() - this.renewedAt < this.ttlMs / 3) return true
+    return this.commit(false, current.token)
+  }
+
   async release(): Promise<void> {
     await this.commit(true).catch(() => false)
   }
 
-  private async commit(released: boolean): Promise<boolean> {
-    const next = { ...leaseDoc(this.doc.version + 1, this.doc.owner, this.ttlMs), acquiredAt: this.doc.acquiredAt, released }
+  private async commit(released: boolean, fresh?: CommitToken): Promise<boolean> {
+    const next = {
+      ...leaseDoc(this.doc.version + 1, this.doc.owner, this.ttlMs),
+      runId: this.doc.runId,
+      acquiredAt: this.doc.acquiredAt,
+      released,
+    }
     // a token from our own last commit: the commit fails if anyone committed since
-    let token = this.token
+    let token = fresh ?? this.token
     if (token.kind === 'cas' && token.etag === null) {
       const current = await this.ctx.log.load<LeaseDoc>(leaseBase(this.ds))
       if (current.doc?.commitId !== this.doc.commitId) return false
@@ -105,6 +127,7 @@ function leaseDoc(version: number, owner: string, ttlMs: number): LeaseDoc {
     version,
     commitId: newId(),
     owner,
+    runId: newId(),
     acquiredAt: new Date(now).toISOString(),
     expiresAt: now + ttlMs,
     released: false,

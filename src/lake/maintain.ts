@@ -83,7 +83,7 @@ async function maintainDataset(run: Run, doc: DatasetDoc): Promise<DatasetMainte
   const r = emptyDatasetReport(ds)
   let lease: Lease | null = null
   if (!dryRun) {
-    const got = await Lease.acquire(ctx, ds, run.owner, LEASE_TTL_MS)
+    const got = await Lease.acquire(ctx, ds, run.owner, run.options.leaseTtlMs ?? LEASE_TTL_MS)
     if (!got.lease) {
       r.skipped = `lease held by ${got.held.owner} until ${new Date(got.held.expiresAt).toISOString()}`
       return r
@@ -152,7 +152,7 @@ async function maintainDataset(run: Run, doc: DatasetDoc): Promise<DatasetMainte
                   r.compacted.push(estimate(ref.path, reason, m, bytes, run.policy.maxFileBytes))
                   return
                 }
-                if (lost || !(await lease!.keep())) {
+                if (lost || !(await lease!.hold())) {
                   lost = true
                   r.partitionsSkipped.push({ partition: ref.path, reason: 'lease lost to another run' })
                   return
@@ -164,7 +164,7 @@ async function maintainDataset(run: Run, doc: DatasetDoc): Promise<DatasetMainte
                   ref,
                   doc.schema,
                   compactionPlanner(ctx, ds, ref, run.policy, run.now(), (why) => (skip = why)),
-                  { reason: 'compaction', codec: run.policy.archiveCodec, owner: run.owner, nowMs: run.now() },
+                  { reason: 'compaction', codec: run.policy.archiveCodec, owner: run.owner, nowMs: run.now(), lease: lease! },
                 )
                 if (!out.committed) {
                   r.partitionsSkipped.push({ partition: ref.path, reason: skip || 'nothing to compact' })
@@ -210,7 +210,7 @@ async function maintainDataset(run: Run, doc: DatasetDoc): Promise<DatasetMainte
       'retention',
       ds,
       async () => {
-        if (run.policy.rowRetentionMs !== null) await expireRows(run, doc, r, fail)
+        if (run.policy.rowRetentionMs !== null) await expireRows(run, doc, r, fail, lease)
         const expired = await expireArchives(ctx, ds, {
           retentionMs: run.policy.archiveRetentionMs,
           graceMs: ctx.gcGraceMs,
@@ -257,6 +257,7 @@ async function expireRows(
   doc: DatasetDoc,
   r: DatasetMaintenance,
   fail: (partition: string | null, err: unknown) => void,
+  lease: Lease | null,
 ): Promise<void> {
   const { ctx } = run
   const cutoffUs = (run.now() - run.policy.rowRetentionMs!) * 1000
@@ -279,8 +280,8 @@ async function expireRows(
         doc.name,
         ref,
         doc.schema,
-        rewritePlanner(ctx, doc.name, ref, span, null, doc.schema, (n) => (deleted = n)),
-        { reason: 'retention', codec: run.policy.archiveCodec, owner: run.owner, nowMs: run.now() },
+        rewritePlanner(ctx, doc.name, ref, span, null, (n) => (deleted = n)),
+        { reason: 'retention', codec: run.policy.archiveCodec, owner: run.owner, nowMs: run.now(), lease: lease ?? undefined },
       )
       if (out.committed) {
         r.rowsExpired += deleted

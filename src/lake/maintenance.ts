@@ -7,6 +7,7 @@ import { type LakeContext, partitionDir } from './context.js'
 import { protectedByJournals } from './journal.js'
 import { sha256 } from './manifest.js'
 import { versionKey } from './manifest-log.js'
+import { runAll } from './owned.js'
 
 /** Versions of a chain manifest kept besides the current one. */
 const KEEP_VERSIONS = 16
@@ -27,6 +28,7 @@ export async function collectGarbage(
 ): Promise<GcReport> {
   const report: GcReport = { filesDeleted: 0, bytesDeleted: 0, keys: [] }
   const cutoff = now - graceMs
+  const versions: { base: string; versions: number[] }[] = []
   for (const ds of datasets) {
     const all = await ctx.store.list(`${ds}/`)
     const internal = `${ds}/_`
@@ -57,27 +59,21 @@ export async function collectGarbage(
       const ver = VERSION_RE.exec(o.key)
       if (ver) dirOf(ver[1]).versions.push({ key: o.key, v: Number(ver[2]), old })
     }
-    const limit = pLimit(ctx.concurrency)
-    const doomed = await Promise.all(
-      [...dirs].map(([dir, e]) =>
-        limit(async () => {
-          const candidates = e.files.filter((f) => f.old)
-          const oldVersions = e.versions.filter((v) => v.old)
-          if (candidates.length === 0 && oldVersions.length === 0) return []
-          // load the manifest after listing: a file committed since the listing is referenced now
-          const { doc } = await ctx.log.load<PartitionManifest>(`${dir}/_manifest`)
-          const live = new Set(doc?.files.map((f) => f.name) ?? [])
-          const out = candidates
-            .filter((f) => !live.has(f.name) && !journaled.has(f.key))
-            .map((f) => ({ key: f.key, size: f.size }))
-          if (doc) {
-            for (const v of oldVersions)
-              if (v.v < doc.version - KEEP_VERSIONS) out.push({ key: versionKey(`${dir}/_manifest`, v.v), size: 0 })
-          }
-          return out
-        }),
-      ),
-    )
+    const doomed = await runAll([...dirs], ctx.concurrency, async ([dir, e]) => {
+      const candidates = e.files.filter((f) => f.old)
+      const oldVersions = e.versions.filter((v) => v.old)
+      if (candidates.length === 0 && oldVersions.length === 0) return []
+      // load the manifest after listing: a file committed since the listing is referenced now
+      const { doc } = await ctx.log.load<PartitionManifest>(`${dir}/_manifest`)
+      const live = new Set(doc?.files.map((f) => f.name) ?? [])
+      const out = candidates.filter((f) => !live.has(f.name) && !journaled.has(f.key)).map((f) => ({ key: f.key, size: f.size }))
+      if (doc) {
+        const doomedVersions = oldVersions.filter((v) => v.v < doc.version - KEEP_VERSIONS).map((v) => v.v)
+        if (doomedVersions.length) versions.push({ base: `${dir}/_manifest`, versions: doomedVersions })
+        for (const v of doomedVersions) out.push({ key: versionKey(`${dir}/_manifest`, v), size: 0 })
+      }
+      return out
+    })
     for (const d of doomed.flat()) {
       report.keys.push(d.key)
       if (d.key.endsWith('.parquet')) {
@@ -87,7 +83,11 @@ export async function collectGarbage(
     }
   }
   if (!dryRun && report.keys.length) {
-    for (let i = 0; i < report.keys.length; i += 1000) await ctx.store.delete(report.keys.slice(i, i + 1000))
+    const files = report.keys.filter((k) => !VERSION_RE.test(k))
+    for (let i = 0; i < files.length; i += 1000) await ctx.store.delete(files.slice(i, i + 1000))
+    // manifest versions oldest first, one at a time: a reader probing forward from a stale hint
+    // then never meets a gap above a version that still exists (see `ManifestLog.probe`)
+    await runAll(versions, ctx.concurrency, (v) => ctx.log.deleteVersions(v.base, v.versions))
   }
   return report
 }

@@ -9,7 +9,7 @@ export class FileVanishedError extends StoreError {
   }
 }
 
-import { concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../table/table.js'
+import { columnOr, concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../table/table.js'
 import { formatUs } from '../table/time.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, readDataFile } from './context.js'
@@ -46,9 +46,9 @@ export async function readFiles(
 }
 
 /** upsert: rows of the batch replace stored rows with the same key; nothing changes if all equal. */
-export function upsertPlanner(ctx: LakeContext, ds: string, ref: PartitionRef, batch: Table, schema: Schema): Planner {
+export function upsertPlanner(ctx: LakeContext, ds: string, ref: PartitionRef, batch: Table): Planner {
   const span = spanOf(batch)
-  return async (m) => {
+  return async (m, schema) => {
     const overlapping = (m?.files ?? []).filter((f) => touches(f, span))
     if (overlapping.length === 0) return { remove: [], add: [batch] }
     const existing = await readFiles(ctx, ds, ref, overlapping, schema)
@@ -58,14 +58,23 @@ export function upsertPlanner(ctx: LakeContext, ds: string, ref: PartitionRef, b
   }
 }
 
-/** append: the batch may not contain a stored key; checked against the manifest being committed. */
-export function appendPlanner(ctx: LakeContext, ds: string, ref: PartitionRef, batch: Table, schema: Schema): Planner {
-  return async (m) => {
-    await assertNoExistingKeys(ctx, ds, ref, batch, m, schema)
-    return { remove: [], add: [batch] }
+/**
+ * append: the batch may not contain a stored key, checked against the manifest being committed.
+ * A stored key that already holds exactly the batch's row is no conflict (the retry of an append
+ * that landed): that row is left as it is.
+ */
+export function appendPlanner(ctx: LakeContext, ds: string, ref: PartitionRef, batch: Table): Planner {
+  return async (m, schema) => {
+    const same = await assertNoExistingKeys(ctx, ds, ref, batch, m, schema)
+    if (same.length === batch.length) return null
+    return { remove: [], add: [same.length ? without(batch, same) : batch] }
   }
 }
 
+/**
+ * Throws `DuplicateKeyError` when the batch holds a key that a live file of `m` stores with other
+ * values; returns the batch rows (ascending) whose key is stored with exactly the same values.
+ */
 export async function assertNoExistingKeys(
   ctx: LakeContext,
   ds: string,
@@ -73,26 +82,69 @@ export async function assertNoExistingKeys(
   batch: Table,
   m: PartitionManifest | null,
   schema: Schema,
-): Promise<void> {
+): Promise<number[]> {
   const span = spanOf(batch)
   const overlapping = (m?.files ?? []).filter((f) => touches(f, span))
-  if (overlapping.length === 0) return
-  const existing = await readFiles(ctx, ds, ref, overlapping, schema.slice(0, 2), ['symbol', 'timestamp'])
-  const keys = new Set<string>()
-  const es = existing.columns.symbol.values as string[]
-  const et = existing.columns.timestamp.values as Float64Array
-  for (let i = 0; i < existing.length; i++) keys.add(`${es[i]}\u0000${et[i]}`)
+  if (overlapping.length === 0) return []
+  const keysOnly = await readFiles(ctx, ds, ref, overlapping, schema.slice(0, 2), ['symbol', 'timestamp'])
+  const stored = keyIndex(keysOnly)
   const bs = batch.columns.symbol.values as string[]
   const bt = batch.columns.timestamp.values as Float64Array
+  const hits: number[] = []
+  for (let i = 0; i < batch.length; i++) if (stored.has(`${bs[i]}\u0000${bt[i]}`)) hits.push(i)
+  if (hits.length === 0) return []
+  // some keys exist: compare their stored rows with the batch's
+  const existing = await readFiles(ctx, ds, ref, overlapping, schema)
+  const at = keyIndex(existing)
   const dups: { symbol: string; timestamp: string }[] = []
   let total = 0
-  for (let i = 0; i < batch.length; i++) {
-    if (keys.has(`${bs[i]}\u0000${bt[i]}`)) {
+  const same: number[] = []
+  for (const i of hits) {
+    const j = at.get(`${bs[i]}\u0000${bt[i]}`)
+    if (j !== undefined && rowsEqual(batch, i, existing, j, schema)) same.push(i)
+    else {
       total++
       if (dups.length < 100) dups.push({ symbol: bs[i], timestamp: formatUs(bt[i]) })
     }
   }
   if (total) throw new DuplicateKeyError(dups, total)
+  return same
+}
+
+function keyIndex(t: Table): Map<string, number> {
+  const out = new Map<string, number>()
+  const s = t.columns.symbol.values as string[]
+  const ts = t.columns.timestamp.values as Float64Array
+  for (let i = 0; i < t.length; i++) out.set(`${s[i]}\u0000${ts[i]}`, i)
+  return out
+}
+
+/** Row `i` of `a` equals row `j` of `b` over `schema`, exactly (a column a table lacks is null; NaN equals NaN). */
+function rowsEqual(a: Table, i: number, b: Table, j: number, schema: Schema): boolean {
+  for (const { name, type } of schema) {
+    const x = columnOr(a, name, type)
+    const y = columnOr(b, name, type)
+    if (x.type === 'int64' && y.type === 'int64') {
+      const nx = x.nulls?.[i] === 1
+      if (nx !== (y.nulls?.[j] === 1) || (!nx && x.values[i] !== y.values[j])) return false
+      continue
+    }
+    const u = x.values[i]
+    const v = y.values[j]
+    if (u !== v && !(u !== u && v !== v)) return false
+  }
+  return true
+}
+
+/** `t` without the rows at `drop` (ascending). */
+function without(t: Table, drop: number[]): Table {
+  const keep: number[] = []
+  let d = 0
+  for (let i = 0; i < t.length; i++) {
+    if (d < drop.length && drop[d] === i) d++
+    else keep.push(i)
+  }
+  return take(t, keep)
 }
 
 /**
@@ -105,10 +157,9 @@ export function rewritePlanner(
   ref: PartitionRef,
   span: Span,
   batch: Table | null,
-  schema: Schema,
   onDeleted?: (rows: number) => void,
 ): Planner {
-  return async (m): Promise<Plan | null> => {
+  return async (m, schema): Promise<Plan | null> => {
     const affected = (m?.files ?? []).filter((f) => touches(f, span))
     const whole = affected.filter(
       (f) =>

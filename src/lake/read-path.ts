@@ -142,6 +142,13 @@ export function filterRows(t: Table, f: RowFilter): Table {
   return take(t, keep)
 }
 
+/** Rounds of re-reading a partition whose files are replaced under the reader (each round a newer manifest). */
+const READ_ATTEMPTS = 40
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
+
 export interface PartitionRead {
   table: Table
   manifest: PartitionManifest | null
@@ -159,15 +166,24 @@ export async function readPartition(
   schema: Schema,
   columns: string[] | undefined,
 ): Promise<PartitionRead> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+  let lastVersion = -1
+  let unchanged = 0
+  for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+    if (attempt > 0) await sleep(Math.min(250, 5 * 2 ** Math.min(attempt, 6)) * Math.random())
     const { doc } = await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))
     if (!doc) return { table: emptyTable(schema), manifest: null }
+    // a file missing under the same manifest version twice over is no race: the file is lost
+    if (doc.version === lastVersion && ++unchanged >= 3) break
+    lastVersion = doc.version
     const files = doc.files.filter((file) => fileMatches(file, f))
-    const tables = await Promise.all(
+    const settled = await Promise.allSettled(
       files.map((file) =>
         readDataFile(ctx, ds, ref.path, file, columns, Math.max(f.start, file.minTs), Math.min(f.end - 1, file.maxTs)),
       ),
     )
+    const failed = settled.find((x) => x.status === 'rejected')
+    if (failed) throw failed.reason
+    const tables = settled.map((x) => (x as PromiseFulfilledResult<Table | null>).value)
     if (tables.some((t) => t === null)) continue
     let t = concat(
       (tables as Table[]).map((x) => filterRows(x, f)),
@@ -176,5 +192,8 @@ export async function readPartition(
     if (files.length > 1) t = sortTable(t)
     return { table: t, manifest: doc }
   }
-  throw new StoreError(`could not read a consistent version of ${ds}/${ref.path}: files kept changing`)
+  throw new StoreError(
+    `could not read a consistent version of ${ds}/${ref.path}: a file its manifest (version ${lastVersion}) names is missing`,
+    { partition: `${ds}/${ref.path}`, version: lastVersion },
+  )
 }

@@ -29,6 +29,12 @@ export interface PutOptions {
   ifMatch?: string
   contentType?: string
   /**
+   * Epoch ms after which the write must not take effect. A store checks it right before it
+   * publishes (local disk) or bounds the request by it (S3); a write not sent in time fails with
+   * `DeadlinePassedError`, one cut short in flight with an ambiguous error.
+   */
+  deadline?: number
+  /**
    * After a successful put, also store the same bytes under this key (unconditionally, best
    * effort: a failure there is ignored). The local store does it by renaming its temp file,
    * which costs no second file; S3 stores issue a second PUT.

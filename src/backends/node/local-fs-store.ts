@@ -30,7 +30,7 @@ import {
 import { mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
-import { ClosedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
+import { ClosedError, DeadlinePassedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from '../../stores/types.js'
 import { emptyStats } from '../../stores/types.js'
 
@@ -275,6 +275,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
       const { tmp, etag } = await writeTemp(path, body)
       let linked = false
       try {
+        if (opts.deadline !== undefined && Date.now() >= opts.deadline) throw new DeadlinePassedError(key)
         if (opts.ifNoneMatch === '*') {
           linkSync(tmp, path)
           linked = true
@@ -282,6 +283,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         counters.bytesWritten += body.length
       } catch (err) {
         await unlink(tmp).catch(() => {})
+        if (err instanceof DeadlinePassedError) throw err
         if (errCode(err) === 'EEXIST' && opts.ifNoneMatch === '*') throw new PreconditionFailedError(key, err)
         // The target directory vanished (concurrent delete pruning it) only if tmp vanished too.
         if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
@@ -290,16 +292,9 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         }
         throw err
       }
-      if (alsoPath !== undefined) {
-        // After link the temp name is a second name of the same bytes: publish it as alsoAs.
-        if (linked) {
-          try {
-            renameSync(tmp, alsoPath)
-          } catch {
-            await unlink(tmp).catch(() => {})
-          }
-        } else await put(opts.alsoAs!, body).catch(() => undefined)
-      } else if (linked) await unlink(tmp).catch(() => {})
+      if (linked) await unlink(tmp).catch(() => {})
+      // A copy, not a second name of the same inode: writing one in place must not change the other.
+      if (alsoPath !== undefined) await put(opts.alsoAs!, body).catch(() => undefined)
       return { etag }
     }
   }

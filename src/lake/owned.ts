@@ -1,0 +1,107 @@
+/**
+ * Fan-out that owns its promises: a call returns (or throws) only after every task it started
+ * has settled, starts no new task once one failed, and tells each running task to stop before
+ * its next irreversible step (`signal`). `Promise.all` over `p-limit` does neither: it rejects at
+ * the first error while the other tasks keep running, and queued ones start later.
+ */
+
+import pLimit from 'p-limit'
+import { StorageError, StoreError } from '../errors.js'
+import type { PartitionRef } from '../types.js'
+
+export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown } | { ok: false; skipped: true }
+
+/** Runs `fn` over `items` (at most `concurrency` at once); waits for all; never rejects. */
+export async function settleAll<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+): Promise<Settled<R>[]> {
+  const stop = new AbortController()
+  const limit = pLimit(Math.max(1, concurrency))
+  return Promise.all(
+    items.map((item) =>
+      limit(async (): Promise<Settled<R>> => {
+        if (stop.signal.aborted) return { ok: false, skipped: true }
+        try {
+          return { ok: true, value: await fn(item, stop.signal) }
+        } catch (error) {
+          if (!stop.signal.aborted) stop.abort(error)
+          else if (isAbort(error, stop.signal)) return { ok: false, skipped: true }
+          return { ok: false, error }
+        }
+      }),
+    ),
+  )
+}
+
+/** Like `settleAll`, then throws the first failure (in item order) once everything has settled. */
+export async function runAll<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T, signal: AbortSignal) => Promise<R>,
+): Promise<R[]> {
+  const settled = await settleAll(items, concurrency, fn)
+  const failed = settled.find((s): s is { ok: false; error: unknown } => !s.ok && 'error' in s)
+  if (failed) throw failed.error
+  return settled.map((s) => (s as { ok: true; value: R }).value)
+}
+
+function isAbort(error: unknown, signal: AbortSignal): boolean {
+  return error === signal.reason || (error instanceof Error && error.name === 'AbortError')
+}
+
+/** What a multi-partition write stored before it failed: attached to its error as `details.written`. */
+export interface WrittenOutcome {
+  /** Partitions whose commit landed. */
+  committed: string[]
+  /** Rows of the call in those partitions (for a delete: rows deleted). */
+  rowsCommitted: number
+  /** Partitions whose commit may or may not have landed. */
+  inDoubt: string[]
+  /** Partitions where nothing was written. */
+  notWritten: string[]
+}
+
+/**
+ * The error of a write whose partitions ended as `settled` says exactly what was stored: its
+ * message gains one sentence and its details a `written` record. The first failure (in batch
+ * order) is the error thrown; other failures are listed in `details.otherErrors`.
+ */
+export function writeFailure(
+  refs: readonly PartitionRef[],
+  settled: readonly Settled<{ committed: boolean; rows: number }>[],
+  isInDoubt: (err: unknown) => boolean,
+): unknown {
+  const out: WrittenOutcome = { committed: [], rowsCommitted: 0, inDoubt: [], notWritten: [] }
+  const errors: unknown[] = []
+  settled.forEach((s, i) => {
+    const path = refs[i].path
+    if (s.ok) {
+      if (s.value.committed) {
+        out.committed.push(path)
+        out.rowsCommitted += s.value.rows
+      } else out.notWritten.push(path)
+    } else if ('error' in s) {
+      errors.push(s.error)
+      if (isInDoubt(s.error)) out.inDoubt.push(path)
+      else out.notWritten.push(path)
+    } else out.notWritten.push(path)
+  })
+  const first = errors[0]
+  const list = (paths: string[]) => `${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', ...' : ''}`
+  const said: string[] = []
+  if (out.committed.length)
+    said.push(`${out.rowsCommitted} row(s) in ${out.committed.length} partition(s) were committed (${list(out.committed)})`)
+  if (out.inDoubt.length)
+    said.push(`${out.inDoubt.length} partition(s) may or may not have been committed (${list(out.inDoubt)})`)
+  const sentence = said.length ? `; ${said.join('; ')}; nothing else was written` : '; nothing was written'
+  const others = errors.slice(1, 6).map((e) => (e instanceof Error ? e.message : String(e)))
+  const extra = { written: out, ...(others.length ? { otherErrors: others } : {}) }
+  if (first instanceof StorageError) {
+    Object.assign(first, { message: `${first.message}${sentence}`, details: { ...first.details, ...extra } })
+    return first
+  }
+  const message = first instanceof Error ? first.message : String(first)
+  return new StoreError(`${message}${sentence}`, extra, first)
+}
