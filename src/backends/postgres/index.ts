@@ -4,3 +4,4 @@ export { choosePostgresDriver, isWorkerRuntime, type PostgresDriver } from './dr
 export { createNeonPool, type NeonPoolOptions } from './neon-pool.js'
 export { createPostgresStorage, PostgresStorage, type PostgresStorageOptions } from './postgres-storage.js'
 export type { PgClientLike, PgPoolLike, PgQueryConfig, PgQueryResult } from './session.js'
+export { DEFAULT_TIMEOUTS, type PostgresTimeouts } from './timeouts.js'

@@ -6,8 +6,10 @@
 
 import { Client, Pool } from '@neondatabase/serverless'
 import type { PgPoolLike } from './session.js'
+import { clientTimeoutSettings, type PostgresTimeouts, resolveTimeouts } from './timeouts.js'
 
-export interface NeonPoolOptions {
+/** `keepAlive` settings are ignored: the connection is a WebSocket. */
+export interface NeonPoolOptions extends PostgresTimeouts {
   /** Maximum connections (default 10). */
   max?: number
   /** WebSocket constructor where there is no global `WebSocket` (Node 20: `import ws from 'ws'`). */
@@ -22,9 +24,11 @@ export interface NeonPoolOptions {
 
 /**
  * A Neon serverless pool for `url`. The WebSocket settings apply to this pool's connections only
- * (they are set on each of its clients, not on the global `neonConfig`).
+ * (they are set on each of its clients, not on the global `neonConfig`). The timeouts
+ * (`timeouts.ts`) have defaults, as for `pg`.
  */
 export function createNeonPool(url: string, options: NeonPoolOptions = {}): PgPoolLike & Pool {
+  const t = resolveTimeouts(options)
   const overrides: Record<string, unknown> = {}
   if (options.webSocketConstructor !== undefined) overrides.webSocketConstructor = options.webSocketConstructor
   if (options.wsProxy !== undefined) overrides.wsProxy = options.wsProxy
@@ -39,7 +43,8 @@ export function createNeonPool(url: string, options: NeonPoolOptions = {}): PgPo
   class ConfiguredPool extends Pool {
     override Client = ConfiguredClient
   }
-  const pool = new ConfiguredPool({ connectionString: url, max: options.max ?? 10 })
+  const pool = new ConfiguredPool({ connectionString: url, max: options.max ?? 10, ...clientTimeoutSettings(t) })
+  // an idle client losing its connection must not crash the process; the next query reconnects
   pool.on('error', () => undefined)
   return pool
 }

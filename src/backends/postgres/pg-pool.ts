@@ -2,24 +2,30 @@
 
 import pg from 'pg'
 import type { PgPoolLike } from './session.js'
+import { clientTimeoutSettings, type PostgresTimeouts, resolveTimeouts } from './timeouts.js'
 
-export interface PgPoolOptions {
+export interface PgPoolOptions extends PostgresTimeouts {
   /** Maximum connections (default 10). */
   max?: number
   /** `ssl` as node-postgres takes it (default: from the URL's `sslmode`). */
   ssl?: pg.PoolConfig['ssl']
-  /** Milliseconds to wait for a connection (default 10,000). */
-  connectionTimeoutMillis?: number
-  /** Extra node-postgres pool settings. */
+  /** Extra node-postgres pool settings (they win over the ones above). */
   extra?: Omit<pg.PoolConfig, 'connectionString'>
 }
 
-/** A node-postgres pool for `url` (`postgres://user:pass@host:port/db`). Connects lazily. */
+/**
+ * A node-postgres pool for `url` (`postgres://user:pass@host:port/db`). Connects lazily. The
+ * timeouts (`timeouts.ts`) have defaults, so a half-open connection fails its call instead of
+ * hanging it; idle and checked-out connections that break never crash the process.
+ */
 export function createPgPool(url: string, options: PgPoolOptions = {}): PgPoolLike & pg.Pool {
+  const t = resolveTimeouts(options)
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
-    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    ...clientTimeoutSettings(t),
+    keepAlive: t.keepAlive,
+    keepAliveInitialDelayMillis: t.keepAliveInitialDelayMillis,
     ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
     ...options.extra,
   })

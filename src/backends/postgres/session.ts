@@ -22,13 +22,21 @@ export interface PgQueryable {
   query(config: PgQueryConfig): Promise<PgQueryResult>
 }
 
+/** The event-emitter part of pg/Neon clients and pools (optional: other pools may have none). */
+interface ErrorEvents {
+  on?(event: 'error', listener: (err: Error) => void): unknown
+  removeListener?(event: 'error', listener: (err: Error) => void): unknown
+  listenerCount?(event: 'error'): number
+}
+
 /** A pooled connection: `pg.PoolClient` or Neon's `PoolClient`. */
-export interface PgClientLike extends PgQueryable {
+export interface PgClientLike extends PgQueryable, ErrorEvents {
+  /** `release(err)` destroys the connection instead of returning it to the pool. */
   release(err?: Error | boolean): void
 }
 
 /** What the backend needs from a pool: `pg.Pool` and `@neondatabase/serverless`'s `Pool` both fit. */
-export interface PgPoolLike extends PgQueryable {
+export interface PgPoolLike extends PgQueryable, ErrorEvents {
   connect(): Promise<PgClientLike>
   end?(): Promise<void>
 }
@@ -58,18 +66,77 @@ function resultBytes(rows: unknown[]): number {
   return rows.length * width * 8
 }
 
+/**
+ * Why a driver error means the connection itself is gone or stuck (not an SQL error on a
+ * healthy connection): `timeout` (no answer in time, or no connection in time), `lost` (reset,
+ * closed, or ended by the server), else null.
+ */
+export function connectionProblem(err: unknown): 'timeout' | 'lost' | null {
+  if (!err || typeof err !== 'object' || err instanceof StorageError) return null
+  const e = err as { code?: unknown; message?: unknown; severity?: unknown }
+  const message = typeof e.message === 'string' ? e.message : ''
+  if (typeof e.severity === 'string') return e.severity === 'FATAL' || e.severity === 'PANIC' ? 'lost' : null
+  if (/timeout|timed out/i.test(message)) return 'timeout'
+  if (typeof e.code === 'string' && /^E[A-Z]{3,}$/.test(e.code)) return 'lost' // ECONNRESET, EPIPE, ECONNREFUSED...
+  if (/connection terminated|not queryable|connection error|socket|websocket|closed|ended/i.test(message)) return 'lost'
+  return null
+}
+
+/** What a failed write did: `none` (rolled back or never committed) or `unknown` (lost during COMMIT). */
+export type WriteOutcome = 'none' | 'unknown'
+
+/** `StoreError` for a connection that broke or stalled, saying what became of the write, if any. */
+export function connectionError(err: unknown, kind: 'timeout' | 'lost', outcome?: WriteOutcome): StoreError {
+  const e = err as { message?: string; code?: string }
+  const what =
+    kind === 'timeout'
+      ? `no answer from PostgreSQL in time (${e?.message ?? String(err)})`
+      : `the connection to PostgreSQL was lost (${e?.message ?? String(err)})`
+  const tail =
+    outcome === 'unknown'
+      ? ' while committing: the write may have been committed; its outcome is unknown (read it back, or retry it: an append retried with the same batch is accepted once it landed)'
+      : outcome === 'none'
+        ? ' before COMMIT: the transaction was rolled back, nothing was written'
+        : ''
+  return new StoreError(
+    `postgres: ${what}${tail}`,
+    {
+      reason: kind === 'timeout' ? 'timeout' : 'connection_lost',
+      ...(outcome ? { outcome } : {}),
+      ...(e?.code ? { driverCode: e.code } : {}),
+    },
+    err,
+  )
+}
+
 /** Errors from the database that are not ours become `StoreError` (HTTP 502) naming the SQLSTATE. */
 export function wrapDbError(err: unknown): unknown {
   if (err instanceof StorageError) return err
+  const kind = connectionProblem(err)
+  if (kind) return connectionError(err, kind)
   const e = err as { code?: string; message?: string }
   return new StoreError(`postgres: ${e?.message ?? String(err)}`, e?.code ? { sqlstate: e.code } : undefined, err)
+}
+
+const ignore = () => undefined
+/** Clients that already carry our fallback 'error' listener. */
+const guarded = new WeakSet<object>()
+
+/** A client with no 'error' listener would crash the process when its socket breaks: give it one, once. */
+function guard(emitter: ErrorEvents): void {
+  if (typeof emitter.on !== 'function' || guarded.has(emitter)) return
+  guarded.add(emitter)
+  emitter.on('error', ignore)
 }
 
 /** Runs statements and counts them. */
 export class Session {
   private readonly counts: StoreRequestStats = { get: 0, put: 0, head: 0, list: 0, delete: 0, bytesRead: 0, bytesWritten: 0 }
 
-  constructor(readonly pool: PgPoolLike) {}
+  constructor(readonly pool: PgPoolLike) {
+    // an idle pooled client that breaks is reported on the pool: without a listener, a crash
+    if (typeof pool.listenerCount === 'function' && pool.listenerCount('error') === 0) guard(pool)
+  }
 
   /** Transactions retried after a deadlock or serialization failure. */
   private retries = 0
@@ -111,7 +178,10 @@ export class Session {
 
   /**
    * Runs `fn` in one transaction (READ COMMITTED) and commits. Deadlocks and serialization
-   * failures roll back and run `fn` again: it must not keep state between attempts.
+   * failures roll back and run `fn` again: it must not keep state between attempts. A connection
+   * that breaks or stalls fails the call with a `StoreError` whose `details.outcome` says
+   * whether the write may have landed (`unknown`: lost during COMMIT) or not (`none`); the
+   * connection is destroyed, never returned to the pool.
    */
   async transaction<T>(fn: (client: PgQueryable) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -119,21 +189,34 @@ export class Session {
       try {
         client = await this.pool.connect()
       } catch (err) {
-        throw wrapDbError(err)
+        const kind = connectionProblem(err)
+        throw kind ? connectionError(err, kind, 'none') : wrapDbError(err)
       }
+      guard(client)
       let broken: Error | undefined
+      const onError = (err: Error) => {
+        broken ??= err
+      }
+      client.on?.('error', onError)
+      let committing = false
       try {
         await client.query({ text: 'BEGIN' })
         const out = await fn(client)
+        committing = true
         await client.query({ text: 'COMMIT' })
         return out
       } catch (err) {
+        const cause = err instanceof StoreError && err.cause !== undefined ? err.cause : err
+        const kind = connectionProblem(cause) ?? (broken ? 'lost' : null)
+        if (kind) {
+          broken ??= cause instanceof Error ? cause : new Error(String(cause))
+          throw connectionError(cause, kind, committing ? 'unknown' : 'none')
+        }
         try {
           await client.query({ text: 'ROLLBACK' })
         } catch (rollbackErr) {
           broken = rollbackErr as Error // the connection is unusable: the pool must drop it
         }
-        const cause = (err as StoreError)?.cause ?? err
         const code = (cause as { code?: string })?.code
         if (code && RETRYABLE.has(code) && attempt < MAX_ATTEMPTS) {
           this.retries++
@@ -143,6 +226,7 @@ export class Session {
         throw wrapDbError(err)
       } finally {
         client.release(broken ?? false)
+        client.removeListener?.('error', onError)
       }
     }
   }
