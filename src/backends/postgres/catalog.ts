@@ -5,6 +5,8 @@
  *   `_dataset.json`), partitioning and data table name.
  * - `friday_partitions`: one row per (dataset, partition path): version, commit id, rows,
  *   canonical bytes, min/max µs, checksum and symbols; updated in the data's transaction.
+ * - `friday_appends`: fingerprints of committed appends, so a retried append is recognized
+ *   (`append-retry.ts`); created by the first append.
  * - `ds_<dataset>`: the rows, primary key (symbol, timestamp), symbol in the "C" collation so
  *   ORDER BY matches the contract's code-unit order for BMP symbols.
  */
@@ -24,6 +26,8 @@ export interface DatasetRow {
 export class Catalog {
   readonly datasets: string
   readonly partitions: string
+  /** Fingerprints of committed appends (`append-retry.ts`). */
+  readonly appends: string
   /** `server_version_num` (e.g. 150004), known after `setup()`; 0 before. */
   serverVersion = 0
 
@@ -33,6 +37,7 @@ export class Catalog {
   ) {
     this.datasets = qualified(schemaName, 'friday_datasets')
     this.partitions = qualified(schemaName, 'friday_partitions')
+    this.appends = qualified(schemaName, 'friday_appends')
   }
 
   dataTable(row: Pick<DatasetRow, 'table'>): string {
@@ -85,6 +90,31 @@ export class Catalog {
         )`,
       )
     })
+  }
+
+  private readonly extras = new Map<string, Promise<void>>()
+
+  /**
+   * Creates an auxiliary table (`CREATE TABLE IF NOT EXISTS <name> (<columns>)`) the first time a
+   * feature needs it, once per instance, serialized across instances by an advisory lock; a
+   * failure is retried on the next call. Call after `setup()`.
+   */
+  ensureTable(table: string, columns: string): Promise<void> {
+    let p = this.extras.get(table)
+    if (!p) {
+      const s = this.session
+      p = s
+        .transaction(async (c) => {
+          await s.run(c, 'head', 'SELECT pg_advisory_xact_lock(hashtext($1))', [`friday.postgres.setup:${this.schemaName}`])
+          await s.run(c, 'put', `CREATE TABLE IF NOT EXISTS ${table} (${columns})`)
+        })
+        .catch((err) => {
+          this.extras.delete(table)
+          throw err
+        })
+      this.extras.set(table, p)
+    }
+    return p
   }
 
   private parse(r: { name: string; table_name: string; schema: Schema; partition_by: PartitionKey[] }): DatasetRow {

@@ -33,6 +33,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../../types.js'
+import { ensureAppendJournal } from './append-retry.js'
 import { Catalog, type DatasetRow } from './catalog.js'
 import { MERGE_SINCE } from './merge.js'
 import { PostgresOpLogStore } from './oplog-store.js'
@@ -184,6 +185,7 @@ export class PostgresStorage implements DataStorage {
     // validate everything before the first statement that writes
     const prepared = prepareBatch(data, known?.schema ?? null, mode)
     if (prepared.table.length === 0) return { rowsWritten: 0, partitions: [] }
+    if (mode === 'append') await ensureAppendJournal(this.catalog)
     const { result, ds } = await this.session.transaction((db) => writeBatch(this.context(), db, name, data, mode, prepared))
     this.cache.set(name, { row: ds, at: Date.now() })
     return result

@@ -14,6 +14,7 @@ import { type Normalized, normalizeInput } from '../../table/normalize.js'
 import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../table/table.js'
 import { formatUs } from '../../table/time.js'
 import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
+import { batchFingerprint, isLandedRetry, recordAppend } from './append-retry.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import { assertNoStagedKeys, mergeStaged } from './merge.js'
 import { type Partitions, refOfDay } from './partitions.js'
@@ -140,6 +141,12 @@ export async function writeBatch(
 
   // rows inserted or changed, when known: a write that changes nothing keeps the partitions' stats
   let changed: number | null = null
+  const fingerprint = mode === 'append' ? batchFingerprint(batch) : ''
+  /** `append` found stored keys: fine only for the retry of an append that landed (`append-retry.ts`). */
+  const storedKeys = async (err: unknown, staged: boolean) => {
+    if (!(err instanceof DuplicateKeyError)) throw err
+    if (!(await isLandedRetry(ctx.session, ctx.catalog, db, ds, table, batch, fingerprint, staged))) throw err
+  }
   try {
     if (batch.length >= ctx.bulkRows && created) {
       // the table is this transaction's own and empty, the batch's keys unique: load it as is
@@ -147,10 +154,24 @@ export async function writeBatch(
       changed = batch.length
     } else if (batch.length >= ctx.bulkRows) {
       await stageBatch(ctx.session, db, table, batch, ctx.copy)
-      if (mode === 'append') await assertNoStagedKeys(ctx.session, db, table)
+      if (mode === 'append') {
+        try {
+          await assertNoStagedKeys(ctx.session, db, table)
+        } catch (err) {
+          await storedKeys(err, true)
+          return { result: { rowsWritten: batch.length, partitions: groups }, ds }
+        }
+      }
       changed = await mergeStaged(ctx.session, db, table, ds, mode, ctx.useMerge)
     } else {
-      if (mode === 'append') await assertNoExistingKeys(ctx, db, table, sym, ts)
+      if (mode === 'append') {
+        try {
+          await assertNoExistingKeys(ctx, db, table, sym, ts)
+        } catch (err) {
+          await storedKeys(err, false)
+          return { result: { rowsWritten: batch.length, partitions: groups }, ds }
+        }
+      }
       await insertChunks(ctx, db, table, ds, batch, mode)
     }
   } catch (err) {
@@ -159,6 +180,7 @@ export async function writeBatch(
     }
     throw err
   }
+  if (mode === 'append') await recordAppend(ctx.session, ctx.catalog, db, name, fingerprint, commitId)
 
   const refs = [...touched.values()]
   await ctx.partitions.commit(
