@@ -16,9 +16,9 @@ export type HttpFault = (typeof HTTP_FAULTS)[number]
 const WEIGHTS: Record<HttpFault, number> = {
   delay: 35,
   'drop-before': 10,
-  'drop-after': 15,
+  'drop-after': 20,
   'error-500': 15,
-  'error-after': 10,
+  'error-after': 20,
   truncate: 10,
   garbage: 5,
 }

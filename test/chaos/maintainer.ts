@@ -1,6 +1,6 @@
 /**
  * A chaos maintainer process (Parquet lakes): `maintain()` under the harness's aggressive
- * rotation policy (compaction above 2 files, archiving, gc of orphans past the short grace
+ * rotation policy (compaction above 1 file, archiving, gc of orphans past the short grace
  * period), then `gc()`, in a loop until SIGTERM. One line per call.
  *
  *   node --import tsx test/chaos/maintainer.ts '<json ChildArgs>'

@@ -130,9 +130,10 @@ function batchKeys(r: () => number): KeyId[] {
 /** The next random operation of a writer (without op id and time). */
 export function randomOp(r: () => number): Pick<OpIntent, 'kind' | 'rows' | 'del'> {
   const x = r()
-  if (x < 0.45) return { kind: 'upsert', rows: batchKeys(r) }
-  if (x < 0.65) return { kind: 'append', rows: batchKeys(r) }
-  if (x < 0.85) return { kind: 'replace', rows: batchKeys(r) }
+  if (x < 0.4) return { kind: 'upsert', rows: batchKeys(r) }
+  // appends of 1-2 keys: they succeed often enough to add files beside the ones upserts rewrite
+  if (x < 0.6) return { kind: 'append', rows: subset(ALL_KEYS, between(1, 2, r), r) }
+  if (x < 0.8) return { kind: 'replace', rows: batchKeys(r) }
   const start = msOf(pickOne(DAYS, r), between(0, SLOTS - 1, r))
   const end = start + (r() < 0.2 ? 86_400_000 : 0) + between(1, SLOTS, r) * MINUTE
   const del: OpIntent['del'] = { start, end }

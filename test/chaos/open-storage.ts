@@ -31,8 +31,8 @@ export type StoreSpec =
 export type StoreKind = StoreSpec['kind']
 export const STORE_KINDS: StoreKind[] = ['local', 's3', 'pg', 'neon', 'mongo']
 
-/** Compaction as soon as a partition has more than 2 files; archives kept (retention 0 = never deleted). */
-const FILE_ROTATION = { enabled: true, strategy: 'count_based', max_files: 2, archive_retention_days: 0 }
+/** Compaction as soon as a partition has more than one file; archives kept (retention 0 = never deleted). */
+const FILE_ROTATION = { enabled: true, strategy: 'count_based', max_files: 1, archive_retention_days: 0 }
 
 export function openStorage(spec: StoreSpec): DataStorage {
   switch (spec.kind) {
