@@ -10,14 +10,23 @@
  *   the client cannot know).
  */
 
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Collection, Db, MongoClient } from 'mongodb'
 import { MongoClient as Client } from 'mongodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMongoStorage } from '../src/backends/mongodb/index.js'
+import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { DuplicateKeyError, StoreError, ValidationError } from '../src/errors.js'
-import type { DataStorage, InputRow } from '../src/types.js'
-import { rejection, rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
+import { decompress } from '../src/lake/archive-codec.js'
+import { DEFAULT_ROTATION, type RotationPolicy } from '../src/lake/rotation-policy.js'
+import { maintainRows } from '../src/maintenance/db-retention.js'
+import { decodeParquet } from '../src/parquet/index.js'
+import type { ObjectStore } from '../src/stores/types.js'
+import type { DataStorage, InputRow, MaintenanceOptions, MaintenanceReport } from '../src/types.js'
+import { MS_PER_DAY, rejection, rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 
 const server = await requireMongoOrSkip()
@@ -373,4 +382,160 @@ describe.skipIf(!server)('mongodb faults: in-doubt writes and append retries (fi
       await storage.close()
     }
   })
+})
+
+describe.skipIf(!server)('mongodb faults: row retention races and crashes (finding 17)', () => {
+  const policy: RotationPolicy = { ...DEFAULT_ROTATION, rowRetentionMs: 2 * MS_PER_DAY, archiveCodec: 'gzip' }
+  // AAPL minutes 0-4 on days 0-3; now = day 3 minute 0, so day 0 expires (and day 1 a day later)
+  const ROWS: Row[] = [0, 1, 2, 3].flatMap((d) =>
+    Array.from({ length: 5 }, (_, m) => ({ symbol: 'AAPL', timestamp: tms(d, m), close: d * 10 + m })),
+  )
+  const NOW = tms(3, 0)
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'friday-mongo-retention-'))
+  })
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  /** A storage whose `maintain` archives to `store()`; as createStorage() wires it (maintainRows when the backend has none). */
+  function retaining(store: () => ObjectStore): {
+    storage: DataStorage
+    maintain(o: MaintenanceOptions): Promise<MaintenanceReport>
+  } {
+    const storage = createMongoStorage({
+      client: () => client!,
+      db: dbName,
+      closeClient: false,
+      rotation: policy,
+      archiveStore: store,
+    })
+    const maintain = storage.maintain
+      ? (o: MaintenanceOptions) => storage.maintain!(o)
+      : (o: MaintenanceOptions) => maintainRows(storage, policy, o, store)
+    return { storage, maintain }
+  }
+
+  /** A local store under `dir` whose archive puts go through `onPut(put)`. */
+  function archiveStore(onPut?: (key: string, put: () => Promise<unknown>) => Promise<void>): () => ObjectStore {
+    return () => {
+      const real = createLocalFsStore({ baseDir: dir })
+      if (!onPut) return real
+      return new Proxy(real, {
+        get(target, prop) {
+          if (prop === 'put')
+            return async (key: string, body: Uint8Array) => {
+              let result: unknown
+              await onPut(key, async () => {
+                result = await target.put(key, body)
+              })
+              return result
+            }
+          const v = Reflect.get(target, prop, target)
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+    }
+  }
+
+  /** Every row in the dataset's archives: `key -> closes` (one entry per archived copy). */
+  async function archived(ds: string): Promise<Map<string, number[]>> {
+    const store = createLocalFsStore({ baseDir: dir })
+    const out = new Map<string, number[]>()
+    try {
+      const { objects } = await store.list(`${ds}/_archive/rows/`)
+      for (const o of objects) {
+        const got = (await store.get(o.key))!
+        for (const r of rowsOf(await decodeParquet(await decompress('gzip', got.body, 0)))) {
+          const k = key(r.symbol as string, r.timestamp as number)
+          out.set(k, [...(out.get(k) ?? []), r.close as number])
+        }
+      }
+    } finally {
+      await store.close()
+    }
+    return out
+  }
+
+  it('an expired key upserted between the archive and the delete is never deleted unarchived', async () => {
+    const ds = uniqueDataset('retrace')
+    let raced = false
+    const { storage, maintain } = retaining(
+      archiveStore(async (_key, put) => {
+        await put()
+        if (raced) return
+        raced = true
+        // another writer, after the archive was stored and before the delete
+        await storage.write(ds, [
+          { symbol: 'AAPL', timestamp: tms(0, 2), close: 999 },
+          { symbol: 'AAPL', timestamp: tms(0, 7), close: 777 },
+        ])
+      }),
+    )
+    try {
+      await storage.write(ds, ROWS)
+      const report = await maintain({ dataset: ds, now: () => NOW })
+      expect(report.datasets[0].errors).toEqual([])
+      expect(raced).toBe(true)
+      // every value acknowledged for an expired key is still stored or in an archive
+      const acknowledged: [string, number][] = [
+        ...ROWS.filter((r) => r.timestamp < tms(1, 0)).map((r): [string, number] => [key(r.symbol, us(r.timestamp)), r.close]),
+        [key('AAPL', us(tms(0, 2))), 999],
+        [key('AAPL', us(tms(0, 7))), 777],
+      ]
+      const now = await stored(ds)
+      const arch = await archived(ds)
+      for (const [k, v] of acknowledged) {
+        expect(now.get(k) === v || (arch.get(k) ?? []).includes(v), `${k} = ${v} kept or archived`).toBe(true)
+      }
+      // no archive copy twice of one value, and rows not expired are untouched
+      for (const [k, vs] of arch) expect(new Set(vs).size, k).toBe(vs.length)
+      for (const r of ROWS.filter((r) => r.timestamp >= tms(1, 0))) expect(now.get(key(r.symbol, us(r.timestamp)))).toBe(r.close)
+      expect((await storage.describe(ds))?.rows).toBe(now.size)
+    } finally {
+      await storage.close()
+    }
+  })
+
+  for (const when of ['before', 'after'] as const) {
+    it(`a run killed ${when} storing its archive: the next run archives every expired row exactly once`, async () => {
+      const ds = uniqueDataset(`retcrash${when}`)
+      const crashing = retaining(
+        archiveStore(async (k, put) => {
+          if (when === 'after') await put()
+          throw new InjectedCrash(`injected crash ${when} storing ${k}`)
+        }),
+      )
+      try {
+        await crashing.storage.write(ds, ROWS)
+        const first = await crashing.maintain({ dataset: ds, now: () => NOW })
+        expect(first.datasets[0].errors.map((e) => e.message)).toEqual([expect.stringMatching(/injected crash/)])
+        expect((await stored(ds)).size).toBe(ROWS.length) // nothing deleted yet
+        expect((await archived(ds)).size).toBe(when === 'after' ? 5 : 0)
+      } finally {
+        await crashing.storage.close()
+      }
+
+      // the next run, a day later: day 1 expires too
+      const next = retaining(archiveStore())
+      try {
+        const report = await next.maintain({ dataset: ds, now: () => NOW + MS_PER_DAY })
+        expect(report.datasets[0].errors).toEqual([])
+        expect(report.datasets[0].rowsExpired).toBe(10)
+        const arch = await archived(ds)
+        const expired = ROWS.filter((r) => r.timestamp < tms(2, 0))
+        expect([...arch.keys()].sort()).toEqual(expired.map((r) => key(r.symbol, us(r.timestamp))).sort())
+        for (const r of expired) expect(arch.get(key(r.symbol, us(r.timestamp))), 'archived once').toEqual([r.close])
+        const kept = ROWS.filter((r) => r.timestamp >= tms(2, 0))
+        expect(await stored(ds)).toEqual(new Map(kept.map((r) => [key(r.symbol, us(r.timestamp)), r.close])))
+        expect((await next.storage.describe(ds))?.rows).toBe(kept.length)
+        expect((await next.storage.verify(ds)).problems).toEqual([])
+        // and again: nothing left to do
+        expect((await next.maintain({ dataset: ds, now: () => NOW + MS_PER_DAY })).totals.rowsExpired).toBe(0)
+      } finally {
+        await next.storage.close()
+      }
+    })
+  }
 })

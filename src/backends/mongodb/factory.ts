@@ -3,13 +3,16 @@
 import { MongoClient } from 'mongodb'
 import type { FridayConfig } from '../../config/schema.js'
 import { ConfigError } from '../../errors.js'
+import { rotationFromConfig } from '../../lake/rotation-policy.js'
+import { createS3Store } from '../../stores/s3-store.js'
 import type { DataStorage } from '../../types.js'
 import { createMongoStorage } from './mongo-storage.js'
 
 /**
  * Storage on `config.storage.mongodb` (`url`, `database`, `partition_by`). Pass `deps.client`
  * to share a `MongoClient` (the caller then closes it); otherwise the storage creates one from
- * `url` at first use and closes it in `close()`.
+ * `url` at first use and closes it in `close()`. `maintain()` applies `storage.file_rotation`'s
+ * row retention, archiving expired rows to the bucket of `storage.s3_parquet` when one is set.
  */
 export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClient } = {}): DataStorage {
   const m = config.storage.mongodb
@@ -23,5 +26,25 @@ export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClien
     db: m.database,
     partitionBy: [...m.partition_by],
     closeClient: !deps.client,
+    rotation: rotationFromConfig(config.storage.file_rotation),
+    archiveStore: archiveStoreOf(config),
   })
+}
+
+/** The S3 store of `storage.s3_parquet` (rows archives), when a bucket is set. */
+function archiveStoreOf(config: FridayConfig): (() => ReturnType<typeof createS3Store>) | undefined {
+  const s3 = config.storage.s3_parquet
+  if (!s3.bucket) return undefined
+  return () =>
+    createS3Store({
+      bucket: s3.bucket!,
+      prefix: s3.prefix,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: s3.force_path_style,
+      credentials:
+        s3.access_key_id && s3.secret_access_key
+          ? { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, sessionToken: s3.session_token }
+          : undefined,
+    })
 }

@@ -34,7 +34,9 @@ import { checkDatasetName } from '../../keys.js'
 import { newId } from '../../lake/ids.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from '../../lake/partitioning.js'
+import { DEFAULT_ROTATION, type RotationPolicy } from '../../lake/rotation-policy.js'
 import type { OpLogStore } from '../../oplog/types.js'
+import type { ObjectStore } from '../../stores/types.js'
 import { normalizeInput } from '../../table/normalize.js'
 import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
 import type {
@@ -45,6 +47,8 @@ import type {
   GcReport,
   InputColumns,
   InputRow,
+  MaintenanceOptions,
+  MaintenanceReport,
   PartitionFilter,
   PartitionInfo,
   PartitionManifest,
@@ -73,6 +77,7 @@ import { assertWellFormed, type RowDoc } from './documents.js'
 import { MongoOpLogStore } from './oplog-store.js'
 import { projectSchema, type RowFilter, rowFilter, rowQuery } from './query.js'
 import { readAll, readLimited, scanRows } from './reads.js'
+import { maintainRetention } from './retention.js'
 import { verifyDatasets } from './verify.js'
 import { describeDataset, partitionInfo, toManifest } from './views.js'
 import { inDoubt, insertRows, keyedDocs, replaceRange, rowsToAppend, upsertRows } from './writes.js'
@@ -93,6 +98,10 @@ export interface MongoStorageOptions {
   closeClient?: boolean
   /** Partitions whose metadata one write recomputes concurrently (default 8). */
   concurrency?: number
+  /** The `file_rotation` policy `maintain()` applies (row retention only; default: keep rows forever). */
+  rotation?: RotationPolicy
+  /** Where `maintain()` archives expired rows (called once per run, closed after it); none: they are deleted unarchived. */
+  archiveStore?: () => ObjectStore
 }
 
 const WRITE_MODES = ['upsert', 'append', 'replace']
@@ -386,6 +395,30 @@ export class MongoStorage implements DataStorage {
     const ctx = await this.context()
     const names = dataset === undefined ? await listDatasetNames(ctx) : [checkDatasetName(dataset)]
     return verifyDatasets(ctx, names)
+  }
+
+  /**
+   * Row retention under `options.rotation` (see retention.ts): expired rows are archived to
+   * `options.archiveStore` when given, then deleted; a run that died is finished by the next one
+   * without archiving any row twice. Rotation and compaction mean nothing here (rows, not files).
+   */
+  async maintain(options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+    if (options.dataset !== undefined) checkDatasetName(options.dataset)
+    const ctx = await this.context()
+    return maintainRetention(
+      {
+        ctx,
+        backend: this.backend,
+        policy: this.options.rotation ?? DEFAULT_ROTATION,
+        archiveStore: this.options.archiveStore,
+        listDatasets: () => listDatasetNames(ctx),
+        stats: () => this.requestStats(),
+        refresh: async (ds, refs, writeId) => {
+          await this.refresh(ctx, ds, refs, false, writeId)
+        },
+      },
+      options,
+    )
   }
 
   /** Nothing to collect: rows are deleted in place, there are no unreferenced files. */
