@@ -41,8 +41,15 @@ function friday(args: string[], opts: { cwd?: string; env?: Record<string, strin
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`friday ${args.join(' ')} still running after 45 s:\n${stdout}${stderr}`))
+    }, 45_000)
     child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
   })
 }
 
@@ -268,10 +275,14 @@ describe('friday CLI', () => {
     try {
       let output = ''
       const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`serve printed no URL within 30 s: ${output}`)), 30_000)
         const onData = (d: Buffer) => {
           output += d
           const m = /http:\/\/127\.0\.0\.1:\d+/.exec(output)
-          if (m) resolve(m[0])
+          if (m) {
+            clearTimeout(timer)
+            resolve(m[0])
+          }
         }
         child.stdout.on('data', onData)
         child.stderr.on('data', onData)
@@ -280,9 +291,15 @@ describe('friday CLI', () => {
       const res = await fetch(`${url}/healthz`)
       expect(res.status).toBe(200)
       await res.arrayBuffer()
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+      const exited = new Promise<number | null | 'still running'>((resolve) => {
+        const timer = setTimeout(() => resolve('still running'), 15_000)
+        child.on('exit', (code) => {
+          clearTimeout(timer)
+          resolve(code)
+        })
+      })
       child.kill('SIGTERM')
-      expect(await exited).toBe(0)
+      expect(await exited, output).toBe(0)
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
     }

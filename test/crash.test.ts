@@ -17,6 +17,9 @@ import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import type { CrashArgs } from './fixtures/crash-writer.js'
 import { requireS3OrSkip, s3TestClient } from './helpers/s3.js'
 
+/** How long a child may run before the test kills it and fails (under vitest's 60 s test timeout). */
+const CHILD_DEADLINE_MS = 45_000
+
 function runCrashWriter(
   args: CrashArgs,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
@@ -33,8 +36,16 @@ function runCrashWriter(
     child.stderr.on('data', (d) => {
       err += d
     })
+    // a child that never reaches its crash point must not hang the suite (nor outlive it)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`crash writer still running after ${CHILD_DEADLINE_MS} ms:\n${out}${err}`))
+    }, CHILD_DEADLINE_MS)
     child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, out, err }))
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, out, err })
+    })
   })
 }
 

@@ -21,6 +21,9 @@ import { deleteTestBucket, requireS3OrSkip, s3TestClient } from './helpers/s3.js
 
 const P = 'symbol=AAPL/date=2024-01-02'
 
+/** How long a child may run before the test kills it and fails (under vitest's 60 s test timeout). */
+const CHILD_DEADLINE_MS = 45_000
+
 function runChild(args: MaintCrashArgs): Promise<{ signal: NodeJS.Signals | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/crash-maintainer.ts', JSON.stringify(args)], {
@@ -31,8 +34,16 @@ function runChild(args: MaintCrashArgs): Promise<{ signal: NodeJS.Signals | null
     let err = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (err += d))
+    // a child that never reaches its crash point must not hang the suite (nor outlive it)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`crash maintainer still running after ${CHILD_DEADLINE_MS} ms:\n${out}${err}`))
+    }, CHILD_DEADLINE_MS)
     child.on('error', reject)
-    child.on('close', (_code, signal) => resolve({ signal, out, err }))
+    child.on('close', (_code, signal) => {
+      clearTimeout(timer)
+      resolve({ signal, out, err })
+    })
   })
 }
 

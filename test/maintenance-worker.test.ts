@@ -35,6 +35,38 @@ function freePort(): Promise<number> {
 
 const CONFIG_VARS = /^(STORAGE_BACKEND|DATA_DIR|S3_.*|AWS_.*|API_TOKENS|FILE_ROTATION_.*|FRIDAY_ENV|HOST|PORT)$/
 
+/**
+ * Polls `probe` until it gives a value, for at most `ms`; then throws with `context()` (the
+ * child's output). What another process does reaches us late (a log line goes through workerd,
+ * wrangler and a pipe): never read it once and hope.
+ */
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms: number,
+  context: () => string,
+): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms. Output so far:\n${context()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Resolves when `child` has exited, or after `ms` (false). */
+function exited(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+}
+
 describe.skipIf(reason !== null)("Worker 'scheduled' handler under workerd, data in S3", () => {
   let child: ChildProcess | undefined
   let log = ''
@@ -97,29 +129,40 @@ describe.skipIf(reason !== null)("Worker 'scheduled' handler under workerd, data
     child.stdout?.on('data', (d) => (log += d))
     child.stderr?.on('data', (d) => (log += d))
     url = `http://127.0.0.1:${port}`
-    const deadline = Date.now() + 90_000
-    for (;;) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`wrangler dev did not start:\n${log}`)
-      const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
-        (r) => r.ok,
-        () => false,
-      )
-      if (ok) break
-      await new Promise((r) => setTimeout(r, 200))
-    }
+    const started = child
+    await waitFor(
+      'wrangler dev answers GET /healthz',
+      async () => {
+        if (started.exitCode !== null || started.signalCode !== null) throw new Error(`wrangler dev exited:\n${log}`)
+        const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+          async (r) => {
+            await r.body?.cancel()
+            return r.ok
+          },
+          () => false,
+        )
+        return ok ? true : undefined
+      },
+      90_000,
+      () => log,
+    )
   }, 120_000)
 
   afterAll(async () => {
     const pid = child?.pid
-    if (pid !== undefined) {
-      for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+    if (child && pid !== undefined) {
+      const signalGroup = (sig: NodeJS.Signals) => {
         try {
           process.kill(-pid, sig)
         } catch {
-          // gone
+          // the group is gone
         }
-        await new Promise((r) => setTimeout(r, sig === 'SIGTERM' ? 2000 : 0))
       }
+      // SIGTERM, up to 5 s to exit, then SIGKILL for workerd and any other straggler of the group
+      const done = exited(child, 5_000)
+      signalGroup('SIGTERM')
+      await done
+      signalGroup('SIGKILL')
     }
     await bucket?.cleanup()
     if (dir) await rm(dir, { recursive: true, force: true })
@@ -140,8 +183,15 @@ describe.skipIf(reason !== null)("Worker 'scheduled' handler under workerd, data
     const archives = await lake.listArchives('bars_1m')
     expect(archives).toHaveLength(4)
     expect(archives.every((a) => a.codec === 'gzip' && a.reason === 'compaction')).toBe(true)
-    expect(log).toMatch(
-      /\[cron 17 \* \* \* \*\] maintenance \(s3_parquet, \d+ datasets?, \d+ ms\): compacted 1 partition, 4 files -> 1/,
+    // the handler's console.log reaches wrangler's stdout after the response: wait for the line
+    const summary =
+      /\[cron 17 \* \* \* \*\] maintenance \(s3_parquet, \d+ datasets?, \d+ ms\): compacted 1 partition, 4 files -> 1/
+    const line = await waitFor(
+      'the cron summary line in the wrangler log',
+      () => summary.exec(log)?.[0],
+      30_000,
+      () => log,
     )
+    expect(line).toMatch(/compacted 1 partition, 4 files -> 1$/)
   })
 })

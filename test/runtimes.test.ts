@@ -353,7 +353,12 @@ function localEntry(name: 'bun' | 'node', title: string, command: () => [string,
       if (dir) await rm(dir, { recursive: true, force: true })
     })
 
-    it('prints its URL, that the API is open, and a curl example', () => {
+    it('prints its URL, that the API is open, and a curl example', async () => {
+      // /healthz may answer before the banner has come through the pipe: wait for its last line
+      const deadline = Date.now() + 20_000
+      while (!running!.output().includes(`curl ${running!.url}/healthz`) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
       const out = running!.output()
       expect(out).toContain(running!.url)
       expect(out).toMatch(/API is open/)
