@@ -4,6 +4,11 @@
  * multi-row `INSERT ... SELECT FROM jsonb_array_elements($1)` statement; a query one indexed
  * `SELECT`; retention one `DELETE ... WHERE at < $1`. Statements go through the backend's
  * session, so they count in its `requestStats()`.
+ *
+ * `jsonb` cannot hold NUL (`\u0000`) nor lone UTF-16 surrogates: strings (keys too) are stored
+ * with U+FFFD in their place. Should the database still refuse a batch's data, the records are
+ * stored one by one, and one it refuses on its own is stored as a stub that says why, so one
+ * bad record never blocks the others (the batcher would otherwise retry it forever).
  */
 
 import type { OpLogQuery, OpLogStore, OpRecord } from '../../oplog/types.js'
@@ -11,6 +16,32 @@ import type { Session } from './session.js'
 import { ident, qualified } from './sql.js'
 
 export const OPLOG_TABLE = 'friday_oplog'
+
+/** NUL, and UTF-16 surrogates without their other half. */
+const NOT_JSONB = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/** A string `jsonb` accepts: NUL and lone surrogates become U+FFFD. */
+export function jsonbSafe(text: string): string {
+  return text.replace(NOT_JSONB, '\uFFFD')
+}
+
+/** `value` with every string, and every object key, made `jsonbSafe`. */
+function sanitize(value: unknown): unknown {
+  if (typeof value === 'string') return jsonbSafe(value)
+  if (Array.isArray(value)) return value.map(sanitize)
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[jsonbSafe(k)] = sanitize(v)
+    return out
+  }
+  return value
+}
+
+/** The database refused the data itself (SQLSTATE class 22, data exception), not the connection. */
+function isDataError(err: unknown): boolean {
+  const sqlstate = (err as { details?: { sqlstate?: unknown } })?.details?.sqlstate
+  return typeof sqlstate === 'string' && sqlstate.startsWith('22')
+}
 
 export class PostgresOpLogStore implements OpLogStore {
   private readonly table: string
@@ -60,6 +91,27 @@ export class PostgresOpLogStore implements OpLogStore {
   async append(records: OpRecord[]): Promise<void> {
     if (records.length === 0) return
     await this.ensureTable()
+    const clean = records.map((r) => sanitize(r) as OpRecord)
+    try {
+      await this.insert(clean)
+    } catch (err) {
+      if (!isDataError(err) || clean.length === 1) {
+        if (isDataError(err)) await this.insertStub(clean[0], err)
+        else throw err
+        return
+      }
+      for (const r of clean) {
+        try {
+          await this.insert([r])
+        } catch (one) {
+          if (!isDataError(one)) throw one
+          await this.insertStub(r, one)
+        }
+      }
+    }
+  }
+
+  private async insert(records: OpRecord[]): Promise<void> {
     await this.session.run(
       this.session.pool,
       'put',
@@ -69,6 +121,32 @@ export class PostgresOpLogStore implements OpLogStore {
        ON CONFLICT (id) DO NOTHING`,
       [JSON.stringify(records)],
     )
+  }
+
+  /** The record reduced to its identity and outcome, saying why the rest could not be stored. */
+  private async insertStub(r: OpRecord, err: unknown): Promise<void> {
+    const reason = jsonbSafe(err instanceof Error ? err.message : String(err))
+    const stub: OpRecord = {
+      id: r.id,
+      op: r.op,
+      at: typeof r.at === 'string' && !Number.isNaN(Date.parse(r.at)) ? r.at : new Date().toISOString(),
+      dataset: r.dataset,
+      partitions: [],
+      partitionCount: r.partitionCount,
+      rows: r.rows,
+      bytes: r.bytes,
+      durationMs: r.durationMs,
+      requests: r.requests,
+      retries: r.retries,
+      outcome: r.outcome,
+      error: r.error ? { code: r.error.code, message: '(not storable)', status: r.error.status } : null,
+      details: { storeError: `the record could not be stored in full: ${reason}` },
+    }
+    try {
+      await this.insert([stub])
+    } catch (err) {
+      if (!isDataError(err)) throw err // refused even so: this one record is lost, the others are not
+    }
   }
 
   async query(q: OpLogQuery): Promise<OpRecord[]> {
