@@ -7,14 +7,16 @@
  *   canonical bytes, min/max µs, checksum and symbols; updated in the data's transaction.
  * - `friday_appends`: fingerprints of committed appends, so a retried append is recognized
  *   (`append-retry.ts`); created by the first append.
- * - `ds_<dataset>`: the rows, primary key (symbol, timestamp), symbol in the "C" collation so
- *   ORDER BY matches the contract's code-unit order for BMP symbols.
+ * - `ds_<dataset>` (see `tableNameOf`; the catalog records each dataset's table): the rows,
+ *   primary key (symbol, timestamp), symbol in the "C" collation so ORDER BY matches the
+ *   contract's code-unit order for BMP symbols.
  */
 
+import { ConflictError } from '../../errors.js'
 import type { PartitionKey } from '../../lake/options.js'
 import type { ColumnSchema, Schema } from '../../types.js'
 import type { PgQueryable, Session } from './session.js'
-import { ident, qualified, SQL_TYPES, tableNameOf } from './sql.js'
+import { ident, indexNamesOf, qualified, SQL_TYPES, tableNameOf } from './sql.js'
 
 export interface DatasetRow {
   name: string
@@ -121,15 +123,29 @@ export class Catalog {
     return { name: r.name, table: r.table_name, schema: r.schema, partitionBy: r.partition_by }
   }
 
-  /** The dataset row, optionally locked (`SHARE` by writers, `UPDATE` to change the schema). */
+  /**
+   * The dataset row, optionally locked (`SHARE` by writers, `UPDATE` to change the schema). A
+   * data table recorded for more than one dataset (possible in databases written before table
+   * names were made unique) is a `ConflictError`: never read or written as if it were one's own.
+   */
   async load(db: PgQueryable, name: string, lock?: 'SHARE' | 'UPDATE'): Promise<DatasetRow | null> {
     const res = await this.session.run(
       db,
       'head',
-      `SELECT name, table_name, schema, partition_by FROM ${this.datasets} WHERE name = $1${lock ? ` FOR ${lock}` : ''}`,
+      `SELECT d.name, d.table_name, d.schema, d.partition_by,
+              (SELECT array_agg(o.name ORDER BY o.name) FROM ${this.datasets} o WHERE o.table_name = d.table_name AND o.name <> d.name) AS sharers
+       FROM ${this.datasets} d WHERE d.name = $1${lock ? ` FOR ${lock} OF d` : ''}`,
       [name],
     )
-    return res.rows.length ? this.parse(res.rows[0]) : null
+    if (!res.rows.length) return null
+    const sharers = res.rows[0].sharers as string[] | null
+    if (sharers?.length) {
+      throw new ConflictError(
+        `dataset '${name}' shares its table ${res.rows[0].table_name} with ${sharers.map((n) => `'${n}'`).join(', ')}: refusing to mix their rows`,
+        { dataset: name, table: res.rows[0].table_name, sharedWith: sharers },
+      )
+    }
+    return this.parse(res.rows[0])
   }
 
   async names(db: PgQueryable): Promise<string[]> {
@@ -137,10 +153,24 @@ export class Catalog {
     return res.rows.map((r) => r.name as string).sort()
   }
 
+  /** True when `relation` exists in the schema (table, index, ...) or is some dataset's table. */
+  private async taken(db: PgQueryable, relation: string): Promise<boolean> {
+    const res = await this.session.run(
+      db,
+      'head',
+      `SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2
+       UNION ALL SELECT 1 FROM ${this.datasets} WHERE table_name = $2`,
+      [this.schemaName, relation],
+    )
+    return res.rows.length > 0
+  }
+
   /**
    * Creates the dataset row and its data table (inside the caller's transaction) unless another
    * transaction did; returns the row locked FOR UPDATE, and whether this transaction created the
-   * table (then it is empty and invisible to everyone else until commit).
+   * table (then it is empty and invisible to everyone else until commit). The table gets a name
+   * no other dataset or relation has (`tableNameOf`, its hashed form when the plain one is
+   * taken); an existing relation is never reused.
    */
   async create(
     db: PgQueryable,
@@ -149,7 +179,19 @@ export class Catalog {
     partitionBy: PartitionKey[],
   ): Promise<{ row: DatasetRow; created: boolean }> {
     const s = this.session
-    const table = tableNameOf(name)
+    let table = await tableNameOf(name)
+    const pick = async () => {
+      if (!(await this.taken(db, table))) return
+      table = await tableNameOf(name, true)
+      if (await this.taken(db, table)) {
+        throw new ConflictError(`dataset '${name}': its table names ${table} and the plain one are both taken`, {
+          dataset: name,
+          table,
+        })
+      }
+    }
+    const exists = await this.load(db, name)
+    if (!exists) await pick()
     const inserted = await s.run(
       db,
       'put',
@@ -163,14 +205,25 @@ export class Catalog {
         .map((c) => `, ${ident(c.name)} ${SQL_TYPES[c.type]}`)
         .join('')
       const t = qualified(this.schemaName, table)
-      await s.run(
-        db,
-        'put',
-        `CREATE TABLE IF NOT EXISTS ${t} (symbol text COLLATE "C" NOT NULL, "timestamp" timestamptz NOT NULL${cols},
-         PRIMARY KEY (symbol, "timestamp"))`,
-      )
-      if (partitionBy[0] !== 'symbol') {
-        await s.run(db, 'put', `CREATE INDEX IF NOT EXISTS ${ident(`${table.slice(0, 55)}_ts`)} ON ${t} ("timestamp")`)
+      const index = indexNamesOf(table)
+      try {
+        await s.run(
+          db,
+          'put',
+          `CREATE TABLE ${t} (symbol text COLLATE "C" NOT NULL, "timestamp" timestamptz NOT NULL${cols},
+           CONSTRAINT ${ident(index.pkey)} PRIMARY KEY (symbol, "timestamp"))`,
+        )
+        if (partitionBy[0] !== 'symbol') {
+          await s.run(db, 'put', `CREATE INDEX ${ident(index.ts)} ON ${t} ("timestamp")`)
+        }
+      } catch (err) {
+        const sqlstate = (err as { details?: { sqlstate?: string } }).details?.sqlstate
+        if (sqlstate !== '42P07' && sqlstate !== '23505') throw err
+        // another transaction took the name meanwhile: fail rather than share (a retry picks another)
+        throw new ConflictError(`dataset '${name}': table ${table} was created by someone else meanwhile; retry`, {
+          dataset: name,
+          table,
+        })
       }
     }
     const row = await this.load(db, name, 'UPDATE')

@@ -11,7 +11,7 @@ import { BOOL_NULL, type Column, type ColumnType, type Schema } from '../../type
 /** Rows per statement when a batch travels as array parameters (`unnest($1::text[], ...)`). */
 export const CHUNK_ROWS = 10_000
 
-const IDENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/
+const IDENT_RE = /^[A-Za-z0-9_][A-Za-z0-9_~-]{0,62}$/
 
 /** A double-quoted identifier. Only names that passed the repo's name rules get here; checked again. */
 export function ident(name: string): string {
@@ -24,20 +24,35 @@ export function qualified(schema: string, name: string): string {
   return `${ident(schema)}.${ident(name)}`
 }
 
-/** FNV-1a, 32 bits, hex: keeps long dataset names unique once shortened to fit 63 bytes. */
-function fnv1a(text: string): string {
-  let h = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return (h >>> 0).toString(16).padStart(8, '0')
+/** The first `hexChars` hex digits of SHA-256(text). */
+async function sha256Hex(text: string, hexChars: number): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+  let hex = ''
+  for (const b of digest) hex += b.toString(16).padStart(2, '0')
+  return hex.slice(0, hexChars)
 }
 
-/** The data table of a dataset: `ds_<dataset>`, or `ds_<first 50 chars>_<hash>` past 60 characters. */
-export function tableNameOf(dataset: string): string {
+/**
+ * The data table of a new dataset: `ds_<dataset>` up to 60 characters; past that, and whenever
+ * that name is taken (`hashed`), `ds_<first 48 chars>~<11 hex of SHA-256(dataset)>`. Dataset
+ * names never contain `~`, so no dataset's plain name is another's hashed one. The catalog
+ * records each dataset's table, so tables made under earlier rules (`ds_<first 50>_<fnv32>`)
+ * stay where they are.
+ */
+export async function tableNameOf(dataset: string, hashed = false): Promise<string> {
   checkDatasetName(dataset)
-  return dataset.length <= 60 ? `ds_${dataset}` : `ds_${dataset.slice(0, 50)}_${fnv1a(dataset)}`
+  if (!hashed && dataset.length <= 60) return `ds_${dataset}`
+  return `ds_${dataset.slice(0, 48)}~${await sha256Hex(dataset, 11)}`
+}
+
+/**
+ * Names of the indexes of data table `table` (`ds_<rest>`): `p~<rest>` (primary key) and
+ * `t~<rest>` (timestamp). No table (`ds_...`, `friday_...`) and no index of the earlier rules
+ * (`ds_..._pkey`, `ds_..._ts`) can have these names, and distinct tables give distinct names.
+ */
+export function indexNamesOf(table: string): { pkey: string; ts: string } {
+  const rest = table.startsWith('ds_') ? table.slice(3) : table
+  return { pkey: `p~${rest}`, ts: `t~${rest}` }
 }
 
 export const SQL_TYPES: Record<ColumnType, string> = {
