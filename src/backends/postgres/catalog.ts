@@ -42,6 +42,11 @@ export class Catalog {
     this.appends = qualified(schemaName, 'friday_appends')
   }
 
+  /** `"schema"."name"` of a table in this catalog's schema. */
+  qualifiedName(name: string): string {
+    return qualified(this.schemaName, name)
+  }
+
   dataTable(row: Pick<DatasetRow, 'table'>): string {
     return qualified(this.schemaName, row.table)
   }

@@ -48,6 +48,7 @@ import {
   statsSubquery,
 } from './partitions.js'
 import { checkLimit, filterSql, projection, type RowFilter, rowFilter, selectList, tableFromRows } from './read.js'
+import { type ExpireRowsOptions, type ExpireRowsResult, Retention } from './retention.js'
 import { type PgPoolLike, Session } from './session.js'
 import { tsParam } from './sql.js'
 import { BULK_ROWS, prepareBatch, type WriteContext, writeBatch } from './write.js'
@@ -435,6 +436,23 @@ export class PostgresStorage implements DataStorage {
     }
     report.ok = report.problems.length === 0
     return report
+  }
+
+  /**
+   * Row retention for the maintenance runner: archives (through `options.archive`) then deletes
+   * the rows older than `options.cutoff`, exactly: the archives hold exactly the rows deleted, a
+   * row changed after it was archived stays for the next run, and a run after a crash finishes
+   * the crashed one under the same archive names instead of archiving its rows again
+   * (`retention.ts`). Unknown dataset: nothing expired.
+   */
+  async expireRows(dataset: string, options: ExpireRowsOptions): Promise<ExpireRowsResult> {
+    const name = checkDatasetName(dataset)
+    if (typeof options?.cutoff !== 'number' || !Number.isFinite(options.cutoff)) {
+      throw new ValidationError([{ field: 'cutoff', message: 'expected epoch milliseconds' }])
+    }
+    const ds = await this.dataset(name)
+    if (!ds) return { rowsExpired: 0, archives: [], partitions: [] }
+    return new Retention(this.session, this.catalog, this.partitions).expire(ds, options)
   }
 
   /** Nothing to collect: PostgreSQL reclaims space itself (VACUUM); reports zeros. */
