@@ -42,7 +42,9 @@ function memoryArchive(onPut: (name: string, count: number) => Promise<void> | v
   const rows = () =>
     [...objects.values()]
       .flatMap((t) => rowsOf(t))
-      .sort((a, b) => (a.symbol === b.symbol ? Number(a.timestamp) - Number(b.timestamp) : a.symbol < b.symbol ? -1 : 1))
+      .sort((a, b) =>
+        a.symbol === b.symbol ? Number(a.timestamp) - Number(b.timestamp) : String(a.symbol) < String(b.symbol) ? -1 : 1,
+      )
   return { archive, objects, rows }
 }
 
