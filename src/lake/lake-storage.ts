@@ -48,7 +48,7 @@ import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
 import { mutatePartition, type Planner, widenSchema } from './mutate.js'
 import type { LakeOptions, PartitionKey } from './options.js'
-import { runAll, settleAll, writeFailure } from './owned.js'
+import { refusedBeforeWriting, runAll, settleAll, writeFailure } from './owned.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from './partitioning.js'
 import { appendPlanner, assertNoExistingKeys, FileVanishedError, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
@@ -286,6 +286,11 @@ export class LakeStorage implements DataStorage {
           if (!(err instanceof FileVanishedError) || attempt >= 30) throw err
         }
       }
+    }).catch((err) => {
+      throw refusedBeforeWriting(
+        err,
+        groups.map((g) => g.ref),
+      )
     })
   }
 

@@ -105,3 +105,12 @@ export function writeFailure(
   const message = first instanceof Error ? first.message : String(first)
   return new StoreError(`${message}${sentence}`, extra, first)
 }
+
+/** The error of a write refused before any partition was touched (e.g. append's key check): nothing was written. */
+export function refusedBeforeWriting(err: unknown, refs: readonly PartitionRef[]): unknown {
+  return writeFailure(
+    refs,
+    refs.map((_, i) => (i === 0 ? { ok: false, error: err } : { ok: false, skipped: true })),
+    () => false,
+  )
+}

@@ -43,7 +43,14 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
-import { ClosedError, PreconditionFailedError, StorageError, StoreCapabilityError, StoreError } from '../errors.js'
+import {
+  ClosedError,
+  DeadlinePassedError,
+  PreconditionFailedError,
+  StorageError,
+  StoreCapabilityError,
+  StoreError,
+} from '../errors.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from './types.js'
 import { emptyStats } from './types.js'
 
@@ -188,9 +195,11 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
    */
   async function timed<T>(
     run: (signal: AbortSignal, onAbort: (stop: (reason: Error) => void) => void) => Promise<T>,
+    limitMs = timeoutMs,
   ): Promise<T> {
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new RequestTimeout(timeoutMs)), timeoutMs)
+    const ms = Math.max(1, Math.min(timeoutMs, limitMs))
+    const timer = setTimeout(() => controller.abort(new RequestTimeout(ms)), ms)
     const stops: ((reason: Error) => void)[] = []
     const onAbort = (stop: (reason: Error) => void) => {
       stops.push(stop)
@@ -296,6 +305,17 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     const Key = full(key)
     const conditional = opts.ifNoneMatch !== undefined || opts.ifMatch !== undefined
     for (let attempt = 1; ; attempt++) {
+      // past its deadline a write is not sent; once one was sent, giving up is ambiguous
+      const left = opts.deadline === undefined ? timeoutMs : opts.deadline - Date.now()
+      if (left <= 0) {
+        if (attempt === 1) throw new DeadlinePassedError(key)
+        throw new StoreError(`s3 put of '${key}' in ${location} ran out of time (the write may or may not have been stored)`, {
+          op: 'put',
+          bucket,
+          key,
+          outcome: 'unknown',
+        })
+      }
       counters.put++
       try {
         const command = new PutObjectCommand({
@@ -307,7 +327,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
           IfNoneMatch: opts.ifNoneMatch,
           IfMatch: opts.ifMatch === undefined ? undefined : stripQuotes(opts.ifMatch),
         })
-        const r = await timed((abortSignal) => s3().send(command, { abortSignal }))
+        const r = await timed((abortSignal) => s3().send(command, { abortSignal }), left)
         counters.bytesWritten += body.length
         if (opts.alsoAs !== undefined) await put(opts.alsoAs, body).catch(() => undefined)
         return { etag: stripQuotes(r.ETag) }
