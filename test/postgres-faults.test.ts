@@ -12,7 +12,7 @@ import ws from 'ws'
 import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
 import type { PostgresTimeouts } from '../src/backends/postgres/timeouts.js'
-import { DuplicateKeyError, StoreError } from '../src/errors.js'
+import { CommitInDoubtError, DuplicateKeyError, StoreError } from '../src/errors.js'
 import type { DataStorage } from '../src/types.js'
 import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
@@ -189,11 +189,15 @@ for (const driver of ['pg', 'neon'] as const) {
       const err = (await storage.write(ds, batch, { mode: 'append' }).then(
         () => null,
         (e: unknown) => e,
-      )) as StoreError
+      )) as CommitInDoubtError
       await fired
-      expect(err).toBeInstanceOf(StoreError)
+      expect(err).toBeInstanceOf(CommitInDoubtError)
+      expect(err.status).toBe(503)
+      expect(err.code).toBe('commit_in_doubt')
       expect(err.details).toMatchObject({ reason: 'connection_lost', outcome: 'unknown' })
-      expect(err.message).toMatch(/may have been committed; its outcome is unknown/)
+      expect(err.message).toBe(
+        `the commit of 'append of 4 row(s) into dataset ${ds}' may or may not have been applied: ${(err.cause as Error).message}`,
+      )
       // the server got the COMMIT: the rows land
       await until('the in-doubt commit to land', async () => (await countRows(schema, ds)) === 6)
       const retry = await storage.write(ds, batch, { mode: 'append' })
@@ -205,8 +209,8 @@ for (const driver of ['pg', 'neon'] as const) {
       // a stored key with other values is still a conflict, even for a batch that landed before
       const changed = batch.map((r, i) => (i === 3 ? { ...r, close: -1 } : r))
       await expect(storage.write(ds, changed, { mode: 'append' })).rejects.toBeInstanceOf(DuplicateKeyError)
-      // and a batch never appended before (here: part of the landed one) is not a retry
-      await expect(storage.write(ds, batch.slice(0, 2), { mode: 'append' })).rejects.toBeInstanceOf(DuplicateKeyError)
+      // keys holding exactly the rows are no conflict, whatever batch stored them
+      expect((await storage.write(ds, batch.slice(0, 2), { mode: 'append' })).rowsWritten).toBe(2)
       expect(await countRows(schema, ds)).toBe(6)
     })
   })
@@ -214,24 +218,45 @@ for (const driver of ['pg', 'neon'] as const) {
 
 describe.skipIf(!server)('append retries (no fault needed)', () => {
   for (const bulkRows of [10_000, 0]) {
-    it(`an append sent again after it committed is accepted, once; other stored keys are 409 (${bulkRows ? 'statements' : 'staged'})`, async () => {
+    it(`an append sent again is accepted, storing its rows once; stored keys with other values are 409 and store nothing (${bulkRows ? 'statements' : 'staged'})`, async () => {
       const schema = `friday_f_${RUN}_${schemas.length}`
       schemas.push(schema)
       const storage = createPostgresStorage({ pool: direct as unknown as PgPoolLike, schema, bulkRows })
       const ds = uniqueDataset('again')
       const batch = [...bars(3, 1), { symbol: 'B', timestamp: tms(0, 0), close: -0, note: 'x' }]
       await storage.write(ds, batch, { mode: 'append' })
+      const before = await storage.listPartitions(ds)
       expect((await storage.write(ds, batch, { mode: 'append' })).rowsWritten).toBe(4)
       expect(await countRows(schema, ds)).toBe(4)
-      // -0 is not 0, a string differs, a missing value differs from a stored one
+      // nothing changed: no partition got a new version
+      expect(await storage.listPartitions(ds)).toEqual(before)
+      // -0 is not 0, a string differs, a missing value differs from a stored one; the new key C is not stored either
       for (const change of [{ close: 0 }, { note: 'y' }, { note: undefined }]) {
-        const other = batch.map((r, i) => (i === 3 ? { ...r, ...change } : r))
-        await expect(storage.write(ds, other, { mode: 'append' })).rejects.toBeInstanceOf(DuplicateKeyError)
+        const other = [
+          ...batch.map((r, i) => (i === 3 ? { ...r, ...change } : r)),
+          { symbol: 'C', timestamp: tms(0, 0), close: 1 },
+        ]
+        const err = await storage.write(ds, other, { mode: 'append' }).then(
+          () => null,
+          (e: unknown) => e,
+        )
+        expect(err).toBeInstanceOf(DuplicateKeyError)
+        expect((err as DuplicateKeyError).details).toMatchObject({
+          total: 1,
+          keys: [{ symbol: 'B', timestamp: '2024-01-02T14:30:00.000Z' }],
+        })
       }
-      // an upserted batch is not an append: appending it over itself is a conflict
+      expect(await countRows(schema, ds)).toBe(4)
+      // a batch lacking a column the dataset has: NULL there, so it matches the rows whose value is NULL
+      expect((await storage.write(ds, [{ symbol: 'A', timestamp: tms(0, 0), close: 1 }], { mode: 'append' })).rowsWritten).toBe(1)
+      await expect(
+        storage.write(ds, [{ symbol: 'B', timestamp: tms(0, 0), close: -0 }], { mode: 'append' }),
+      ).rejects.toBeInstanceOf(DuplicateKeyError)
+      // an upserted batch holds the same rows: appending it over itself is no conflict
       const ds2 = uniqueDataset('upserted')
       await storage.write(ds2, batch)
-      await expect(storage.write(ds2, batch, { mode: 'append' })).rejects.toBeInstanceOf(DuplicateKeyError)
+      expect((await storage.write(ds2, batch, { mode: 'append' })).rowsWritten).toBe(4)
+      expect(await countRows(schema, ds2)).toBe(4)
       expect((await storage.verify()).ok).toBe(true)
     })
   }

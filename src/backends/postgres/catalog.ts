@@ -5,8 +5,8 @@
  *   `_dataset.json`), partitioning and data table name.
  * - `friday_partitions`: one row per (dataset, partition path): version, commit id, rows,
  *   canonical bytes, min/max µs, checksum and symbols; updated in the data's transaction.
- * - `friday_appends`: fingerprints of committed appends, so a retried append is recognized
- *   (`append-retry.ts`); created by the first append.
+ * - `friday_appends`: written by earlier versions (fingerprints of committed appends); no longer
+ *   used (`append-check.ts` compares values instead) and left alone where it exists.
  * - `ds_<dataset>` (see `tableNameOf`; the catalog records each dataset's table): the rows,
  *   primary key (symbol, timestamp), symbol in the "C" collation so ORDER BY matches the
  *   contract's code-unit order for BMP symbols.
@@ -28,8 +28,6 @@ export interface DatasetRow {
 export class Catalog {
   readonly datasets: string
   readonly partitions: string
-  /** Fingerprints of committed appends (`append-retry.ts`). */
-  readonly appends: string
   /** `server_version_num` (e.g. 150004), known after `setup()`; 0 before. */
   serverVersion = 0
 
@@ -39,7 +37,6 @@ export class Catalog {
   ) {
     this.datasets = qualified(schemaName, 'friday_datasets')
     this.partitions = qualified(schemaName, 'friday_partitions')
-    this.appends = qualified(schemaName, 'friday_appends')
   }
 
   /** `"schema"."name"` of a table in this catalog's schema. */

@@ -3,17 +3,16 @@
  * write mode. `upsert`: stored rows whose values differ are updated (a row sent again unchanged
  * is left alone; float64 compared bit for bit, so -0 replaces 0) and new keys inserted, with one
  * `MERGE` (PostgreSQL 15+: one join of batch and table) or else an UPDATE then an INSERT of the
- * keys not stored. `append` and `replace`: one INSERT (the caller has rejected stored keys, or
+ * keys not stored. `append`: one INSERT of the keys not stored (the caller has refused the batch
+ * if a stored key holds other values: `append-check.ts`). `replace`: one INSERT (the caller has
  * deleted the range). The writer holds the locks of every partition the batch touches, so no
  * other writer inserts these keys meanwhile.
  */
 
-import { DuplicateKeyError } from '../../errors.js'
-import { formatUs } from '../../table/time.js'
 import type { WriteMode } from '../../types.js'
 import type { DatasetRow } from './catalog.js'
 import type { PgQueryable, Session } from './session.js'
-import { ident, usOf } from './sql.js'
+import { ident } from './sql.js'
 import { STAGE } from './staging.js'
 
 const SAME_KEY = 't.symbol = s.symbol AND t."timestamp" = s."timestamp"'
@@ -42,7 +41,8 @@ export async function mergeStaged(
   const cols = names.join(', ')
   const staged = names.map((n) => `s.${n}`).join(', ')
   if (mode !== 'upsert') {
-    const res = await session.run(db, 'put', `INSERT INTO ${table} (${cols}) SELECT ${staged} FROM ${STAGE} AS s`)
+    const skip = mode === 'append' ? ' ON CONFLICT (symbol, "timestamp") DO NOTHING' : ''
+    const res = await session.run(db, 'put', `INSERT INTO ${table} (${cols}) SELECT ${staged} FROM ${STAGE} AS s${skip}`)
     return res.rowCount ?? 0
   }
   const data = ds.schema.filter((c) => c.name !== 'symbol' && c.name !== 'timestamp')
@@ -74,18 +74,4 @@ export async function mergeStaged(
      WHERE NOT EXISTS (SELECT 1 FROM ${table} AS t WHERE ${SAME_KEY})`,
   )
   return changed + (res.rowCount ?? 0)
-}
-
-/** `append`: rejects the batch, naming up to 100 keys, if any staged key is stored already. */
-export async function assertNoStagedKeys(session: Session, db: PgQueryable, table: string): Promise<void> {
-  const res = await session.run(
-    db,
-    'get',
-    `SELECT t.symbol, ${usOf('t."timestamp"')} AS us, count(*) OVER () AS total
-     FROM ${table} AS t JOIN ${STAGE} AS s ON ${SAME_KEY}
-     ORDER BY t.symbol, t."timestamp" LIMIT 100`,
-  )
-  if (!res.rows.length) return
-  const keys = res.rows.map((r) => ({ symbol: r.symbol as string, timestamp: formatUs(Number(r.us)) }))
-  throw new DuplicateKeyError(keys, Number(res.rows[0].total))
 }

@@ -33,7 +33,6 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../../types.js'
-import { ensureAppendJournal } from './append-retry.js'
 import { Catalog, type DatasetRow } from './catalog.js'
 import { MERGE_SINCE } from './merge.js'
 import { PostgresOpLogStore } from './oplog-store.js'
@@ -186,8 +185,10 @@ export class PostgresStorage implements DataStorage {
     // validate everything before the first statement that writes
     const prepared = prepareBatch(data, known?.schema ?? null, mode)
     if (prepared.table.length === 0) return { rowsWritten: 0, partitions: [] }
-    if (mode === 'append') await ensureAppendJournal(this.catalog)
-    const { result, ds } = await this.session.transaction((db) => writeBatch(this.context(), db, name, data, mode, prepared))
+    const { result, ds } = await this.session.transaction(
+      (db) => writeBatch(this.context(), db, name, data, mode, prepared),
+      `${mode} of ${prepared.table.length} row(s) into dataset ${name}`,
+    )
     this.cache.set(name, { row: ds, at: Date.now() })
     return result
   }
@@ -234,7 +235,7 @@ export class PostgresStorage implements DataStorage {
       let rowsDeleted = 0
       for (const e of counts.values()) rowsDeleted += e.n
       return { rowsDeleted, partitions: refs }
-    })
+    }, `delete from dataset ${name}`)
   }
 
   // ---- reads -----------------------------------------------------------------------------

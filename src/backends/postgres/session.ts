@@ -3,7 +3,7 @@
  * calls), plus statement accounting and transactions with retry on deadlock/serialization.
  */
 
-import { StorageError, StoreError } from '../../errors.js'
+import { CommitInDoubtError, StorageError, StoreError } from '../../errors.js'
 import type { StoreRequestStats } from '../../types.js'
 import { copyIn } from './copy-in.js'
 
@@ -85,28 +85,33 @@ export function connectionProblem(err: unknown): 'timeout' | 'lost' | null {
 /** What a failed write did: `none` (rolled back or never committed) or `unknown` (lost during COMMIT). */
 export type WriteOutcome = 'none' | 'unknown'
 
-/** `StoreError` for a connection that broke or stalled, saying what became of the write, if any. */
-export function connectionError(err: unknown, kind: 'timeout' | 'lost', outcome?: WriteOutcome): StoreError {
+/**
+ * The error for a connection that broke or stalled, saying what became of the write, if any:
+ * `StoreError` (502) when it is known (`none`: rolled back, nothing written) or there was no
+ * write; `CommitInDoubtError` (503, `details.outcome: 'unknown'`) when it was lost during COMMIT.
+ * `what` names the write in the in-doubt message (e.g. `append of 4 row(s) into dataset bars`).
+ */
+export function connectionError(
+  err: unknown,
+  kind: 'timeout' | 'lost',
+  outcome?: WriteOutcome,
+  what = 'a PostgreSQL transaction',
+): StoreError | CommitInDoubtError {
   const e = err as { message?: string; code?: string }
-  const what =
+  const details = {
+    reason: kind === 'timeout' ? 'timeout' : 'connection_lost',
+    ...(outcome ? { outcome } : {}),
+    ...(e?.code ? { driverCode: e.code } : {}),
+  }
+  // the server may have committed: retrying is safe (upsert, replace and delete are idempotent;
+  // an append whose keys already hold the batch's rows is no conflict)
+  if (outcome === 'unknown') return new CommitInDoubtError(what, err, details)
+  const why =
     kind === 'timeout'
       ? `no answer from PostgreSQL in time (${e?.message ?? String(err)})`
       : `the connection to PostgreSQL was lost (${e?.message ?? String(err)})`
-  const tail =
-    outcome === 'unknown'
-      ? ' while committing: the write may have been committed; its outcome is unknown (read it back, or retry it: an append retried with the same batch is accepted once it landed)'
-      : outcome === 'none'
-        ? ' before COMMIT: the transaction was rolled back, nothing was written'
-        : ''
-  return new StoreError(
-    `postgres: ${what}${tail}`,
-    {
-      reason: kind === 'timeout' ? 'timeout' : 'connection_lost',
-      ...(outcome ? { outcome } : {}),
-      ...(e?.code ? { driverCode: e.code } : {}),
-    },
-    err,
-  )
+  const tail = outcome === 'none' ? ' before COMMIT: the transaction was rolled back, nothing was written' : ''
+  return new StoreError(`postgres: ${why}${tail}`, details, err)
 }
 
 /** Errors from the database that are not ours become `StoreError` (HTTP 502) naming the SQLSTATE. */
@@ -179,11 +184,12 @@ export class Session {
   /**
    * Runs `fn` in one transaction (READ COMMITTED) and commits. Deadlocks and serialization
    * failures roll back and run `fn` again: it must not keep state between attempts. A connection
-   * that breaks or stalls fails the call with a `StoreError` whose `details.outcome` says
-   * whether the write may have landed (`unknown`: lost during COMMIT) or not (`none`); the
-   * connection is destroyed, never returned to the pool.
+   * that breaks or stalls before COMMIT fails the call with a `StoreError` (`details.outcome`
+   * `none`: nothing was written); one lost during COMMIT with a `CommitInDoubtError` naming
+   * `what` (`details.outcome` `unknown`: it may have landed). The connection is destroyed, never
+   * returned to the pool.
    */
-  async transaction<T>(fn: (client: PgQueryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (client: PgQueryable) => Promise<T>, what?: string): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: PgClientLike
       try {
@@ -210,7 +216,7 @@ export class Session {
         const kind = connectionProblem(cause) ?? (broken ? 'lost' : null)
         if (kind) {
           broken ??= cause instanceof Error ? cause : new Error(String(cause))
-          throw connectionError(cause, kind, committing ? 'unknown' : 'none')
+          throw connectionError(cause, kind, committing ? 'unknown' : 'none', what)
         }
         try {
           await client.query({ text: 'ROLLBACK' })

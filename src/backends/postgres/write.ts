@@ -12,14 +12,13 @@ import type { PartitionKey } from '../../lake/options.js'
 import { groupByPartition } from '../../lake/partitioning.js'
 import { type Normalized, normalizeInput } from '../../table/normalize.js'
 import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../table/table.js'
-import { formatUs } from '../../table/time.js'
 import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
-import { batchFingerprint, isLandedRetry, recordAppend } from './append-retry.js'
+import { assertAppendable } from './append-check.js'
 import type { Catalog, DatasetRow } from './catalog.js'
-import { assertNoStagedKeys, mergeStaged } from './merge.js'
+import { mergeStaged } from './merge.js'
 import { type Partitions, refOfDay } from './partitions.js'
 import type { PgQueryable, Session } from './session.js'
-import { arrayCast, CHUNK_ROWS, columnParam, ident, tsParam, usOf } from './sql.js'
+import { arrayCast, CHUNK_ROWS, columnParam, ident, tsParam } from './sql.js'
 import { loadRows, stageBatch } from './staging.js'
 
 export { CHUNK_ROWS } from './sql.js'
@@ -141,12 +140,6 @@ export async function writeBatch(
 
   // rows inserted or changed, when known: a write that changes nothing keeps the partitions' stats
   let changed: number | null = null
-  const fingerprint = mode === 'append' ? batchFingerprint(batch) : ''
-  /** `append` found stored keys: fine only for the retry of an append that landed (`append-retry.ts`). */
-  const storedKeys = async (err: unknown, staged: boolean) => {
-    if (!(err instanceof DuplicateKeyError)) throw err
-    if (!(await isLandedRetry(ctx.session, ctx.catalog, db, ds, table, batch, fingerprint, staged))) throw err
-  }
   try {
     if (batch.length >= ctx.bulkRows && created) {
       // the table is this transaction's own and empty, the batch's keys unique: load it as is
@@ -154,25 +147,13 @@ export async function writeBatch(
       changed = batch.length
     } else if (batch.length >= ctx.bulkRows) {
       await stageBatch(ctx.session, db, table, batch, ctx.copy)
-      if (mode === 'append') {
-        try {
-          await assertNoStagedKeys(ctx.session, db, table)
-        } catch (err) {
-          await storedKeys(err, true)
-          return { result: { rowsWritten: batch.length, partitions: groups }, ds }
-        }
-      }
+      // append: stored keys with other values refuse the batch before anything is written
+      if (mode === 'append') await assertAppendable(ctx.session, db, ds, table, batch, true)
       changed = await mergeStaged(ctx.session, db, table, ds, mode, ctx.useMerge)
     } else {
-      if (mode === 'append') {
-        try {
-          await assertNoExistingKeys(ctx, db, table, sym, ts)
-        } catch (err) {
-          await storedKeys(err, false)
-          return { result: { rowsWritten: batch.length, partitions: groups }, ds }
-        }
-      }
-      await insertChunks(ctx, db, table, ds, batch, mode)
+      if (mode === 'append') await assertAppendable(ctx.session, db, ds, table, batch, false)
+      const inserted = await insertChunks(ctx, db, table, ds, batch, mode)
+      if (mode === 'append') changed = inserted
     }
   } catch (err) {
     if ((err as { details?: { sqlstate?: string } }).details?.sqlstate === '23505') {
@@ -180,7 +161,8 @@ export async function writeBatch(
     }
     throw err
   }
-  if (mode === 'append') await recordAppend(ctx.session, ctx.catalog, db, name, fingerprint, commitId)
+  // an append whose every key already held its row (a retry of one that landed) changed nothing
+  if (mode === 'append' && changed === 0) return { result: { rowsWritten: batch.length, partitions: groups }, ds }
 
   const refs = [...touched.values()]
   await ctx.partitions.commit(
@@ -193,8 +175,19 @@ export async function writeBatch(
   return { result: { rowsWritten: batch.length, partitions: refs }, ds }
 }
 
-/** The batch as `INSERT ... SELECT FROM unnest(...)` statements of `CHUNK_ROWS` rows (upsert: ON CONFLICT). */
-async function insertChunks(ctx: WriteContext, db: PgQueryable, table: string, ds: DatasetRow, batch: Table, mode: WriteMode) {
+/**
+ * The batch as `INSERT ... SELECT FROM unnest(...)` statements of `CHUNK_ROWS` rows; returns the
+ * rows the statements reported. Upsert: ON CONFLICT updates. Append: ON CONFLICT does nothing
+ * (`assertAppendable` has made sure a stored key holds exactly the batch's row).
+ */
+async function insertChunks(
+  ctx: WriteContext,
+  db: PgQueryable,
+  table: string,
+  ds: DatasetRow,
+  batch: Table,
+  mode: WriteMode,
+): Promise<number> {
   const cols = batch.schema
   const dataCols = ds.schema.filter((c) => c.name !== 'symbol' && c.name !== 'timestamp')
   const conflict =
@@ -202,34 +195,16 @@ async function insertChunks(ctx: WriteContext, db: PgQueryable, table: string, d
       ? dataCols.length
         ? ` ON CONFLICT (symbol, "timestamp") DO UPDATE SET ${dataCols.map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`).join(', ')}`
         : ' ON CONFLICT (symbol, "timestamp") DO NOTHING'
-      : ''
+      : mode === 'append'
+        ? ' ON CONFLICT (symbol, "timestamp") DO NOTHING'
+        : ''
+  let rows = 0
   const text = `INSERT INTO ${table} (${cols.map((c) => ident(c.name)).join(', ')})
     SELECT * FROM unnest(${cols.map((c, i) => `$${i + 1}::${arrayCast(c.type)}`).join(', ')})${conflict}`
   for (let start = 0; start < batch.length; start += CHUNK_ROWS) {
     const end = Math.min(batch.length, start + CHUNK_ROWS)
     const values = cols.map((c) => columnParam(batch.columns[c.name], c.type, start, end))
-    await ctx.session.run(db, 'put', text, values)
+    rows += (await ctx.session.run(db, 'put', text, values)).rowCount ?? 0
   }
-}
-
-/** `append`: rejects the batch, naming the keys, if any key is stored already. */
-async function assertNoExistingKeys(ctx: WriteContext, db: PgQueryable, table: string, sym: string[], ts: Float64Array) {
-  const keys: { symbol: string; timestamp: string }[] = []
-  let total = 0
-  for (let start = 0; start < sym.length; start += CHUNK_ROWS) {
-    const end = Math.min(sym.length, start + CHUNK_ROWS)
-    const stamps = new Array<string>(end - start)
-    for (let i = start; i < end; i++) stamps[i - start] = tsParam(ts[i])
-    const res = await ctx.session.run(
-      db,
-      'get',
-      `SELECT t.symbol, ${usOf('t."timestamp"')} AS us, count(*) OVER () AS total
-       FROM ${table} t JOIN unnest($1::text[], $2::timestamptz[]) AS k(symbol, ts) ON t.symbol = k.symbol AND t."timestamp" = k.ts
-       ORDER BY t.symbol, t."timestamp" LIMIT 100`,
-      [sym.slice(start, end), stamps],
-    )
-    if (res.rows.length) total += Number(res.rows[0].total)
-    for (const r of res.rows) if (keys.length < 100) keys.push({ symbol: r.symbol, timestamp: formatUs(Number(r.us)) })
-  }
-  if (total) throw new DuplicateKeyError(keys, total)
+  return rows
 }
