@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import ws from 'ws'
 import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
+import { StoreError } from '../src/errors.js'
 import type { DataStorage } from '../src/types.js'
 import { bars, rowsOf, shuffle, testStorage, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
@@ -257,3 +258,101 @@ describe.skipIf(Boolean(skip))('postgres backend specifics', () => {
     await pool.end()
   })
 })
+
+/** Polls `check` until it returns true; fails after `ms`. */
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+for (const driver of ['pg', 'neon'] as const) {
+  describe.skipIf(Boolean(skip))(`postgres scan via ${driver}: one snapshot, the connection always returned`, () => {
+    type CountedPool = PgPoolLike & { totalCount: number; idleCount: number; end(): Promise<void> }
+    const pools: CountedPool[] = []
+    const open = (options: { scanIdleTimeoutMs?: number } = {}) => {
+      const pool = (driver === 'pg' ? createPgPool(server!.url, { max: 2 }) : neonPool(2)) as unknown as CountedPool
+      pools.push(pool)
+      return { pool, storage: createPostgresStorage({ pool, schema: SCHEMAS.extra, ...options }) }
+    }
+    /** Connections checked out of the pool. */
+    const busy = (pool: CountedPool) => pool.totalCount - pool.idleCount
+    afterAll(async () => {
+      for (const p of pools) await p.end()
+    })
+
+    it('a partition written between two batches shows its old rows in the second batch', async () => {
+      const { storage } = open()
+      const ds = uniqueDataset('snap')
+      await storage.write(ds, [
+        { symbol: 'A', timestamp: tms(0, 0), close: 1 },
+        { symbol: 'A', timestamp: tms(0, 1), close: 2 },
+      ])
+      const seen: number[] = []
+      for await (const batch of storage.scan(ds, { batchSize: 1 })) {
+        expect(batch.length).toBe(1)
+        seen.push((batch.columns.close.values as Float64Array)[0])
+        // committed while the scan is between its pages: it must see none of it
+        if (seen.length === 1)
+          await storage.write(ds, [
+            { symbol: 'A', timestamp: tms(0, 0), close: 10 },
+            { symbol: 'A', timestamp: tms(0, 1), close: 20 },
+          ])
+      }
+      expect(seen).toEqual([1, 2])
+      expect(rowsOf(await storage.read(ds)).map((r) => r.close)).toEqual([10, 20])
+    })
+
+    it('break, a throwing consumer and a failing query each return the connection', async () => {
+      const { pool, storage } = open()
+      const ds = uniqueDataset('snaprel')
+      await storage.write(ds, bars(['A'], [0], 5))
+      for await (const _ of storage.scan(ds, { batchSize: 2 })) {
+        expect(busy(pool)).toBe(1) // the scan holds its snapshot's connection
+        break
+      }
+      expect(busy(pool)).toBe(0)
+      await expect(
+        (async () => {
+          for await (const _ of storage.scan(ds, { batchSize: 2 })) throw new Error('consumer failed')
+        })(),
+      ).rejects.toThrow('consumer failed')
+      expect(busy(pool)).toBe(0)
+      // the scan's session is ended by the server between two pages: its next page fails
+      const it = storage.scan(ds, { batchSize: 2 })[Symbol.asyncIterator]()
+      expect((await it.next()).done).toBe(false)
+      const killed = await pgPool!.query(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE $1`,
+        [`%ds_${ds}%`],
+      )
+      expect(killed.rows).toEqual([{ ok: true }])
+      await expect(it.next()).rejects.toBeInstanceOf(StoreError)
+      expect(busy(pool)).toBe(0)
+      // and the pool still works: both connections are free
+      expect(rowsOf(await storage.read(ds)).length).toBe(5)
+    })
+
+    it('an iterator dropped without closing loses its snapshot after scanIdleTimeoutMs; the connection is returned', async () => {
+      const { pool, storage } = open({ scanIdleTimeoutMs: 300 })
+      const ds = uniqueDataset('snapidle')
+      await storage.write(ds, bars(['A'], [0], 5))
+      const it = storage.scan(ds, { batchSize: 2 })[Symbol.asyncIterator]()
+      expect((await it.next()).value.length).toBe(2)
+      expect(busy(pool)).toBe(1)
+      await until('the idle scan to release its connection', () => busy(pool) === 0)
+      const err = await it.next().then(
+        () => null,
+        (e: unknown) => e,
+      )
+      expect(err).toBeInstanceOf(StoreError)
+      expect((err as StoreError).details).toMatchObject({ reason: 'scan_idle_timeout', idleMs: 300 })
+      expect(busy(pool)).toBe(0)
+      // a consumer within the limit is not affected
+      let n = 0
+      for await (const b of storage.scan(ds, { batchSize: 2 })) n += b.length
+      expect(n).toBe(5)
+    })
+  })
+}

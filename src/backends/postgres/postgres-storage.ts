@@ -48,8 +48,10 @@ import {
 } from './partitions.js'
 import { checkLimit, filterSql, projection, type RowFilter, rowFilter, selectList, tableFromRows } from './read.js'
 import { type ExpireRowsOptions, type ExpireRowsResult, Retention } from './retention.js'
-import { type PgPoolLike, Session } from './session.js'
+import { type PgPoolLike, type PgQueryResult, Session } from './session.js'
+import { ReadSnapshot } from './snapshot.js'
 import { tsParam } from './sql.js'
+import { DEFAULT_TIMEOUTS } from './timeouts.js'
 import { BULK_ROWS, prepareBatch, type WriteContext, writeBatch } from './write.js'
 
 export interface PostgresStorageOptions {
@@ -74,6 +76,13 @@ export interface PostgresStorageOptions {
    * and Neon clients do; default true); false, or a client without it: unnest statements.
    */
   copy?: boolean
+  /**
+   * How long a `scan` keeps its snapshot (and its pooled connection) while the consumer does not
+   * ask for the next batch, in ms (default 60,000; 0: no limit). Past it the connection is
+   * released and the scan's next request fails. Set it above the longest time the consumer
+   * spends on one batch.
+   */
+  scanIdleTimeoutMs?: number
 }
 
 const WRITE_MODES: WriteMode[] = ['upsert', 'append', 'replace']
@@ -89,6 +98,7 @@ export class PostgresStorage implements DataStorage {
   private readonly ownsPool: boolean
   private readonly bulkRows: number
   private readonly copy: boolean
+  private readonly scanIdleTimeoutMs: number
   private ready: Promise<void> | null = null
   private closed = false
   private readonly cache = new Map<string, { row: DatasetRow; at: number }>()
@@ -111,6 +121,12 @@ export class PostgresStorage implements DataStorage {
       throw new ConfigError(`postgres bulkRows: ${message}`, [{ path: 'bulkRows', message }])
     }
     this.copy = options.copy ?? true
+    this.scanIdleTimeoutMs = options.scanIdleTimeoutMs ?? DEFAULT_TIMEOUTS.idleInTransactionTimeoutMillis
+    const idle = this.scanIdleTimeoutMs
+    if (typeof idle !== 'number' || !Number.isInteger(idle) || idle < 0 || idle > 2_147_483_647) {
+      const message = `expected a whole number of milliseconds >= 0 (0: no limit), got ${JSON.stringify(options.scanIdleTimeoutMs)}`
+      throw new ConfigError(`postgres scanIdleTimeoutMs: ${message}`, [{ path: 'scanIdleTimeoutMs', message }])
+    }
     this.session = new Session(options.pool)
     this.catalog = new Catalog(this.session, schema)
     this.partitions = new Partitions(this.session, this.catalog)
@@ -247,11 +263,21 @@ export class PostgresStorage implements DataStorage {
     if (!ds) return emptyTable(KEY_SCHEMA)
     const schema = projection(ds.name, ds.schema, options.columns)
     if (limit === 0 || f.symbols?.length === 0) return emptyTable(schema)
-    return this.page(ds, schema, f, limit, null)
+    return this.page((...q) => this.session.run(this.session.pool, ...q), ds, schema, f, limit, null)
   }
 
-  /** One ordered query; `after` = the last key of the previous page (keyset pagination). */
-  private async page(ds: DatasetRow, schema: Table['schema'], f: RowFilter, limit: number, after: [string, number] | null) {
+  /**
+   * One ordered query through `run` (the pool, or a scan's snapshot); `after` = the last key of
+   * the previous page (keyset pagination).
+   */
+  private async page(
+    run: (kind: 'get', text: string, values: unknown[], array: boolean) => Promise<PgQueryResult>,
+    ds: DatasetRow,
+    schema: Table['schema'],
+    f: RowFilter,
+    limit: number,
+    after: [string, number] | null,
+  ) {
     const values: unknown[] = []
     const conds = filterSql(f, values)
     if (after) {
@@ -265,10 +291,17 @@ export class PostgresStorage implements DataStorage {
       values.push(limit)
       text += ` LIMIT $${values.length}`
     }
-    const res = await this.session.run(this.session.pool, 'get', text, values, true)
+    const res = await run('get', text, values, true)
     return tableFromRows(schema, res.rows)
   }
 
+  /**
+   * Pages of `batchSize` rows, all read in one snapshot (`snapshot.ts`): one pooled connection
+   * in a read-only REPEATABLE READ transaction for the whole scan, so a write committing
+   * meanwhile is seen wholly or not at all. The connection is returned when the scan ends, the
+   * consumer breaks out or an error ends it; a consumer that neither asks for the next batch nor
+   * closes the iterator within `scanIdleTimeoutMs` loses the snapshot (its next request fails).
+   */
   async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
     const batchSize = options.batchSize ?? 65_536
     if (typeof batchSize !== 'number' || !(batchSize >= 1)) {
@@ -277,17 +310,28 @@ export class PostgresStorage implements DataStorage {
     let remaining = checkLimit(options.limit)
     const f = rowFilter(options)
     const ds = await this.dataset(dataset)
-    if (!ds || f.symbols?.length === 0) return
+    if (!ds || f.symbols?.length === 0 || remaining === 0) return
     const schema = projection(ds.name, ds.schema, options.columns)
-    let after: [string, number] | null = null
-    while (remaining > 0) {
-      const want = Math.min(Math.floor(batchSize), remaining)
-      const t = await this.page(ds, schema, f, want, after)
-      if (t.length === 0) return
-      remaining -= t.length
-      after = [(t.columns.symbol.values as string[])[t.length - 1], (t.columns.timestamp.values as Float64Array)[t.length - 1]]
-      yield t
-      if (t.length < want) return
+    const snap = await ReadSnapshot.open(this.session, this.scanIdleTimeoutMs)
+    let failed: unknown
+    try {
+      let after: [string, number] | null = null
+      while (remaining > 0) {
+        const want = Math.min(Math.floor(batchSize), remaining)
+        const t = await this.page((...q) => snap.query(...q), ds, schema, f, want, after)
+        if (t.length === 0) return
+        remaining -= t.length
+        after = [(t.columns.symbol.values as string[])[t.length - 1], (t.columns.timestamp.values as Float64Array)[t.length - 1]]
+        snap.pause()
+        yield t
+        snap.resume()
+        if (t.length < want) return
+      }
+    } catch (err) {
+      failed = err
+      throw err
+    } finally {
+      await snap.close(failed)
     }
   }
 

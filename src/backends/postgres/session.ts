@@ -182,6 +182,24 @@ export class Session {
   }
 
   /**
+   * A connection of the pool for the caller alone (it must `release` it on every path; with an
+   * error to destroy it). It carries an 'error' listener, so its socket breaking never crashes
+   * the process. Failing to connect is a `StoreError` (with `outcome`, when given: what became
+   * of the caller's write).
+   */
+  async checkout(outcome?: WriteOutcome): Promise<PgClientLike> {
+    let client: PgClientLike
+    try {
+      client = await this.pool.connect()
+    } catch (err) {
+      const kind = connectionProblem(err)
+      throw kind ? connectionError(err, kind, outcome) : wrapDbError(err)
+    }
+    guard(client)
+    return client
+  }
+
+  /**
    * Runs `fn` in one transaction (READ COMMITTED) and commits. Deadlocks and serialization
    * failures roll back and run `fn` again: it must not keep state between attempts. A connection
    * that breaks or stalls before COMMIT fails the call with a `StoreError` (`details.outcome`
@@ -191,14 +209,7 @@ export class Session {
    */
   async transaction<T>(fn: (client: PgQueryable) => Promise<T>, what?: string): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let client: PgClientLike
-      try {
-        client = await this.pool.connect()
-      } catch (err) {
-        const kind = connectionProblem(err)
-        throw kind ? connectionError(err, kind, 'none') : wrapDbError(err)
-      }
-      guard(client)
+      const client = await this.checkout('none')
       let broken: Error | undefined
       const onError = (err: Error) => {
         broken ??= err
