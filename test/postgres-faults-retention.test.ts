@@ -3,21 +3,34 @@
  * the archives hold exactly the rows deleted, even when a row is upserted between its archiving
  * and the delete; a run that dies after writing an archive and before deleting is finished by
  * the next run without archiving any row twice. The archive here is an in-memory map of name to
- * table (the object store behind it is not what is tested; PostgreSQL is real).
+ * table (the object store behind it is not what is tested; PostgreSQL is real). Then the same
+ * through `maintain()` (the retention step calls `expireRows`), archiving to the real S3 server.
  */
 
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { type PgPoolLike, PostgresStorage, type RowArchive } from '../src/backends/postgres/index.js'
+import { parseConfig } from '../src/config/load.js'
+import { decompress } from '../src/lake/archive-codec.js'
+import { rotationFromConfig } from '../src/lake/rotation-policy.js'
+import { maintainRows } from '../src/maintenance/db-retention.js'
+import { createStorage } from '../src/node.js'
+import { decodeParquet } from '../src/parquet/index.js'
+import { createS3Store } from '../src/stores/s3-store.js'
+import type { ObjectStore } from '../src/stores/types.js'
 import type { Table } from '../src/types.js'
 import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
+import { deleteTestBucket, requireS3OrSkip, s3TestClient } from './helpers/s3.js'
 
 const server = await requirePostgresOrSkip()
+const s3 = await requireS3OrSkip()
+const bucket = `friday-pgret-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
 const pool = server ? new pg.Pool({ connectionString: server.url, max: 4 }) : null
 const schema = `friday_fr_${Math.random().toString(36).slice(2, 8)}`
 
 afterAll(async () => {
+  if (s3) await deleteTestBucket(s3, bucket)
   if (pool) {
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
     await pool.end()
@@ -116,5 +129,121 @@ describe.skipIf(!server)('postgres row retention, exact and re-runnable', () => 
       archives: [],
       partitions: [],
     })
+  })
+})
+
+describe.skipIf(!server || !s3)('postgres maintain(): row retention through expireRows, archived to S3', () => {
+  const DAY = 86_400_000
+  const NOW = tms(3, 0)
+  /** Rows on days 0..3; 2 days of retention at NOW: day 0 and day 1 before 14:30 expire. */
+  const ROWS = [0, 1, 2, 3].flatMap((d) => [
+    { symbol: 'A', timestamp: tms(d, -1), close: d },
+    { symbol: 'B', timestamp: tms(d, 30), close: d + 0.5 },
+  ])
+  const s3Section = () => ({
+    bucket,
+    endpoint: s3!.endpoint,
+    region: s3!.region,
+    force_path_style: true,
+    access_key_id: s3!.accessKeyId,
+    secret_access_key: s3!.secretAccessKey,
+    create_bucket: true,
+  })
+  const readStore = () => createS3Store({ bucket, client: s3TestClient(s3!) })
+  async function archived(store: ObjectStore, ds: string) {
+    const { objects } = await store.list(`${ds}/_archive/rows/`)
+    const out: { key: string; size: number; closes: unknown[] }[] = []
+    for (const o of objects) {
+      const body = (await store.get(o.key))!.body
+      out.push({
+        key: o.key,
+        size: body.byteLength,
+        closes: rowsOf(await decodeParquet(await decompress('gzip', body, 0))).map((r) => r.close),
+      })
+    }
+    return out
+  }
+
+  it('reports the rows expired and the archive written, named by the retention cut, holding exactly the rows deleted', async () => {
+    const storage = createStorage(
+      {
+        storage: {
+          default_backend: 'postgres',
+          postgres: { url: server!.url, driver: 'pg', schema },
+          s3_parquet: s3Section(),
+          file_rotation: { row_retention_days: 2 },
+          metadata_logging: { enabled: false },
+        },
+      },
+      {},
+    )
+    const store = readStore()
+    try {
+      const ds = uniqueDataset('mnt')
+      await storage.write(ds, ROWS)
+      const r = await storage.maintain!({ dataset: ds, now: () => NOW })
+      expect(r.datasets[0]).toMatchObject({ dataset: ds, rowsExpired: 3, archivesWritten: 1, errors: [] })
+      const objects = await archived(store, ds)
+      // expireRows names batch 0 of its cut <cut>-0000 (the scan-and-delete path used a bare ULID)
+      expect(objects.map((o) => o.key)).toEqual([
+        expect.stringMatching(new RegExp(`^${ds}/_archive/rows/[0-9A-Z]{26}-0000\\.parquet\\.gz$`)),
+      ])
+      expect(r.datasets[0].archiveBytesWritten).toBe(objects[0].size)
+      expect(objects[0].closes).toEqual([0, 1, 0.5])
+      expect(rowsOf(await storage.read(ds)).map((x) => x.close)).toEqual([2, 3, 1.5, 2.5, 3.5])
+      // nothing left: no new archive
+      expect((await storage.maintain!({ dataset: ds, now: () => NOW })).totals).toMatchObject({
+        rowsExpired: 0,
+        archivesWritten: 0,
+      })
+      expect(await archived(store, ds)).toHaveLength(1)
+    } finally {
+      await store.close()
+      await storage.close()
+    }
+  })
+
+  it('a run whose archive was stored but answered with an error is finished by the next run: one archive, every row once', async () => {
+    const ds = uniqueDataset('mntcrash')
+    await storage!.write(ds, ROWS)
+    const policy = rotationFromConfig({
+      ...parseConfig({}, {}).storage.file_rotation,
+      row_retention_days: 2,
+    })
+    expect(policy.rowRetentionMs).toBe(2 * DAY)
+    let fail = true
+    /** The real store, except that the first put of an archive fails after it was stored. */
+    const archiveStore = (): ObjectStore => {
+      const real = createS3Store({ bucket, client: s3TestClient(s3!), createBucket: true })
+      return new Proxy(real, {
+        get(target, prop, receiver) {
+          if (prop !== 'put') return Reflect.get(target, prop, receiver)
+          return async (...args: Parameters<ObjectStore['put']>) => {
+            const res = await target.put(...args)
+            if (fail) {
+              fail = false
+              throw new Error('the answer to the archive put was lost')
+            }
+            return res
+          }
+        },
+      })
+    }
+    const first = await maintainRows(storage!, policy, { dataset: ds, now: () => NOW }, archiveStore)
+    expect(first.datasets[0].errors).toEqual([{ partition: null, message: 'the answer to the archive put was lost' }])
+    expect(first.totals.rowsExpired).toBe(0)
+    expect((await storage!.read(ds)).length).toBe(ROWS.length) // archived, not deleted
+    const second = await maintainRows(storage!, policy, { dataset: ds, now: () => NOW }, archiveStore)
+    expect(second.datasets[0]).toMatchObject({ rowsExpired: 3, archivesWritten: 1, errors: [] })
+    const store = readStore()
+    try {
+      const objects = await archived(store, ds)
+      expect(objects).toHaveLength(1) // the crashed run's archive, written again under its name
+      expect(objects[0].closes).toEqual([0, 1, 0.5])
+    } finally {
+      await store.close()
+    }
+    expect(rowsOf(await storage!.read(ds)).map((x) => x.close)).toEqual([2, 3, 1.5, 2.5, 3.5])
+    expect((await storage!.verify(ds)).ok).toBe(true)
   })
 })

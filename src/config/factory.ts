@@ -49,8 +49,9 @@ export function createStorageWith(factories: Partial<Record<BackendName, Backend
 }
 
 /**
- * Backends without their own `maintain` (postgres, mongodb) get row retention over the contract
- * (`maintenance/db-retention.ts`), archiving to the S3 bucket of `storage.s3_parquet` when one is set.
+ * Backends without their own `maintain` (postgres; mongodb has its own) get row retention from
+ * `maintenance/db-retention.ts` (through the backend's exact `expireRows` when it has one, as
+ * postgres does), archiving to the S3 bucket of `storage.s3_parquet` when one is set.
  */
 function withRowMaintenance(storage: DataStorage, config: FridayConfig): DataStorage {
   if (storage.maintain) return storage

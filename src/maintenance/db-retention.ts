@@ -1,10 +1,17 @@
 /**
- * Maintenance of the database backends (`postgres`, `mongodb`), over the storage contract alone:
- * they keep rows, not files, so rotation and compaction mean nothing there and only row
- * retention applies. Rows older than `row_retention_days` (by timestamp) are scanned out,
- * written as Parquet to `<dataset>/_archive/rows/<ULID>.parquet[.gz|.zst]` in the configured
- * object store when there is one, then deleted. A row written with such an old timestamp between
- * the scan and the delete is deleted without being archived.
+ * Maintenance of database backends without a `maintain()` of their own (`postgres`; `mongodb`
+ * has its own): they keep rows, not files, so rotation and compaction mean nothing there and only
+ * row retention applies, to rows older than `row_retention_days` (by timestamp).
+ *
+ * - A backend with exact retention (`expireRows`, see `ExactRowRetention`: postgres) does it
+ *   itself: each batch it archives goes to `<dataset>/_archive/rows/<name>.parquet[.gz|.zst]` in
+ *   the configured object store (when there is one) under the name it gives, and the archives
+ *   hold exactly the rows deleted; a run after a crash finishes the crashed one.
+ * - Otherwise, over the storage contract alone: rows are scanned out, written as Parquet to
+ *   `<dataset>/_archive/rows/<ULID>.parquet[.gz|.zst]`, then deleted. A row written with such an
+ *   old timestamp between the scan and the delete is deleted without being archived.
+ *
+ * A dry run counts the rows that would expire (a scan) and changes nothing.
  */
 
 import { codecSuffix, compress } from '../lake/archive-codec.js'
@@ -12,12 +19,48 @@ import { newId } from '../lake/ids.js'
 import type { RotationPolicy } from '../lake/rotation-policy.js'
 import { encodeParquet } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
-import type { DataStorage, DatasetMaintenance, MaintenanceOptions, MaintenanceReport } from '../types.js'
+import type { DataStorage, DatasetMaintenance, MaintenanceOptions, MaintenanceReport, Table } from '../types.js'
 import { StepRecorder } from './op-records.js'
 import { emptyDatasetReport, finishReport } from './report.js'
 
 /** Rows per archived Parquet file. */
 const ARCHIVE_BATCH_ROWS = 500_000
+
+/** Where a backend with exact retention puts a batch of expired rows (`put` of a name again replaces it). */
+export interface RowArchiveSink {
+  put(name: string, rows: Table): Promise<void>
+  /** Removes what `put(name)` stored; nothing stored under `name` is fine. */
+  remove(name: string): Promise<void>
+}
+
+/** The optional capability of a backend that archives and deletes expired rows exactly itself. */
+export interface ExactRowRetention {
+  expireRows(
+    dataset: string,
+    options: { cutoff: number; archive?: RowArchiveSink; batchSize?: number },
+  ): Promise<{ rowsExpired: number; archives: string[] }>
+}
+
+function hasExactRetention(storage: DataStorage): storage is DataStorage & ExactRowRetention {
+  return typeof (storage as Partial<ExactRowRetention>).expireRows === 'function'
+}
+
+/** An archive over `store`: name `n` of dataset `ds` is the object `<ds>/_archive/rows/<n>.parquet<codec suffix>`. */
+function storeArchive(store: ObjectStore, ds: string, codec: RotationPolicy['archiveCodec'], bytes: Map<string, number>) {
+  const keyOf = (name: string) => `${ds}/_archive/rows/${name}.parquet${codecSuffix(codec)}`
+  const sink: RowArchiveSink = {
+    async put(name, rows) {
+      const stored = await compress(codec, encodeParquet(rows))
+      await store.put(keyOf(name), stored)
+      bytes.set(name, stored.byteLength)
+    },
+    async remove(name) {
+      await store.delete([keyOf(name)])
+      bytes.delete(name)
+    },
+  }
+  return sink
+}
 
 export async function maintainRows(
   storage: DataStorage,
@@ -46,6 +89,15 @@ export async function maintainRows(
           ds,
           async () => {
             if (store) await store.ensureContainer()
+            if (!dryRun && hasExactRetention(storage)) {
+              const bytes = new Map<string, number>()
+              const archive = store ? storeArchive(store, ds, policy.archiveCodec, bytes) : undefined
+              const res = await storage.expireRows(ds, { cutoff, archive, batchSize: ARCHIVE_BATCH_ROWS })
+              r.rowsExpired = res.rowsExpired
+              r.archivesWritten = res.archives.length
+              for (const name of res.archives) r.archiveBytesWritten += bytes.get(name) ?? 0
+              return
+            }
             if (dryRun || store) {
               for await (const batch of storage.scan(ds, { end: cutoff, batchSize: ARCHIVE_BATCH_ROWS })) {
                 r.rowsExpired += batch.length
