@@ -6,7 +6,7 @@ import { localParquetFactory } from './backends/node/local-parquet.js'
 import { useNativeCodecs } from './backends/node/native-codecs.js'
 import { choosePostgresDriver, createNeonPool } from './backends/postgres/index.js'
 import { createPgPool } from './backends/postgres/node.js'
-import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/factory.js'
+import { createStorageWith, postgresFactory, postgresTimeoutsFromConfig, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
 import type { FridayConfig } from './config/schema.js'
 import type { DataStorage } from './types.js'
@@ -36,10 +36,11 @@ export function createStorage(config?: unknown, env: Env = process.env): DataSto
 function nodePostgresFactory(config: FridayConfig): DataStorage {
   const p = config.storage.postgres
   if (!p.url) return postgresFactory(config)
+  const timeouts = postgresTimeoutsFromConfig(p)
   const pool =
     choosePostgresDriver(p.url, p.driver) === 'pg'
-      ? createPgPool(p.url, { max: p.pool_max })
-      : createNeonPool(p.url, { max: p.pool_max, webSocketConstructor: ws })
+      ? createPgPool(p.url, { max: p.pool_max, ...timeouts })
+      : createNeonPool(p.url, { max: p.pool_max, ...timeouts, webSocketConstructor: ws })
   return postgresFactory(config, { pool, ownsPool: true })
 }
 

@@ -10,7 +10,10 @@ import { afterAll, describe, expect, it } from 'vitest'
 import ws from 'ws'
 import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
-import { StoreError } from '../src/errors.js'
+import { postgresFactory } from '../src/config/factory.js'
+import { parseConfig } from '../src/config/load.js'
+import { type ConfigError, StoreError } from '../src/errors.js'
+import { createStorage } from '../src/node.js'
 import type { DataStorage } from '../src/types.js'
 import { bars, rowsOf, shuffle, testStorage, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
@@ -356,3 +359,101 @@ for (const driver of ['pg', 'neon'] as const) {
     })
   })
 }
+
+describe.skipIf(Boolean(skip))('postgres timeouts from the config reach the pool', () => {
+  const SECTION = {
+    connect_timeout_ms: 4_000,
+    statement_timeout_ms: 300,
+    query_timeout_ms: 7_000,
+    idle_timeout_ms: 3_000,
+    idle_in_transaction_timeout_ms: 400,
+    keepalive: false,
+  }
+  const config = (driver: 'pg' | 'neon') => ({
+    storage: {
+      default_backend: 'postgres',
+      postgres: { url: server!.url, driver, schema: SCHEMAS.extra, ...SECTION },
+      metadata_logging: { enabled: false },
+    },
+  })
+  /** The options node-postgres (or Neon's fork of it) was given for the storage's pool. */
+  const poolOptions = (storage: DataStorage) =>
+    (storage as unknown as { session: { pool: { options: Record<string, unknown> } } }).session.pool.options
+
+  it('Node entry (pg): a statement past statement_timeout_ms is cancelled by the server; every setting is on the pool', async () => {
+    const storage = createStorage(config('pg'), {})
+    try {
+      expect(poolOptions(storage)).toMatchObject({
+        connectionTimeoutMillis: 4_000,
+        statement_timeout: 300,
+        query_timeout: 7_000,
+        idleTimeoutMillis: 3_000,
+        idle_in_transaction_session_timeout: 400,
+        keepAlive: false,
+      })
+      const ds = uniqueDataset('stmt')
+      await storage.write(ds, bars(['A'], [0], 2))
+      // hold the dataset row: the next write waits on it until the server cancels the statement
+      const holder = await pgPool!.connect()
+      try {
+        await holder.query({ text: 'BEGIN' })
+        await holder.query({ text: `SELECT 1 FROM "${SCHEMAS.extra}".friday_datasets WHERE name = $1 FOR UPDATE`, values: [ds] })
+        const err = await storage.write(ds, bars(['A'], [1], 2)).then(
+          () => null,
+          (e: unknown) => e,
+        )
+        expect(err).toBeInstanceOf(StoreError)
+        expect((err as StoreError).details).toMatchObject({ sqlstate: '57014' }) // query_canceled: statement timeout
+      } finally {
+        await holder.query({ text: 'ROLLBACK' })
+        holder.release()
+      }
+      expect((await storage.read(ds)).length).toBe(2)
+      // idle_in_transaction_timeout_ms also bounds a scan whose consumer stops asking
+      const it = storage.scan(ds, { batchSize: 1 })[Symbol.asyncIterator]()
+      await it.next()
+      const pool = (storage as unknown as { session: { pool: { totalCount: number; idleCount: number } } }).session.pool
+      await until('the idle scan to release its connection', () => pool.totalCount === pool.idleCount)
+      const stale = await it.next().then(
+        () => null,
+        (e: unknown) => e,
+      )
+      expect(stale).toBeInstanceOf(StoreError)
+      expect((stale as StoreError).details).toMatchObject({ reason: 'scan_idle_timeout', idleMs: 400 })
+    } finally {
+      await storage.close()
+    }
+  })
+
+  it('a bad value is a ConfigError naming the setting; 0 is allowed (no timeout)', () => {
+    const issues = (section: Record<string, unknown>) => {
+      try {
+        parseConfig({ storage: { postgres: section } }, {})
+        return []
+      } catch (err) {
+        return ((err as ConfigError).details?.issues as { path: string; message: string }[]).map((i) => i.path)
+      }
+    }
+    expect(issues({ statement_timeout_ms: -1, query_timeout_ms: 1.5, keepalive: 'yes' }).sort()).toEqual([
+      'storage.postgres.keepalive',
+      'storage.postgres.query_timeout_ms',
+      'storage.postgres.statement_timeout_ms',
+    ])
+    expect(issues({ statement_timeout_ms: 0, idle_in_transaction_timeout_ms: 0 })).toEqual([])
+  })
+
+  it('Web entry (Neon pool built by postgresFactory): the same settings', async () => {
+    const storage = postgresFactory(parseConfig(config('neon'), {}))
+    try {
+      expect(poolOptions(storage)).toMatchObject({
+        connectionTimeoutMillis: 4_000,
+        statement_timeout: 300,
+        query_timeout: 7_000,
+        idleTimeoutMillis: 3_000,
+        idle_in_transaction_session_timeout: 400,
+      })
+    } finally {
+      await storage.close()
+    }
+  })
+})

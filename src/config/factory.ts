@@ -4,7 +4,7 @@
  */
 
 import type { S3Client } from '@aws-sdk/client-s3'
-import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../backends/postgres/index.js'
+import { createNeonPool, createPostgresStorage, type PgPoolLike, type PostgresTimeouts } from '../backends/postgres/index.js'
 import { withReadCache } from '../cache/index.js'
 import { ConfigError } from '../errors.js'
 import { LakeStorage } from '../lake/lake-storage.js'
@@ -15,7 +15,7 @@ import { attachOpLog } from '../oplog/attach.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
 import type { DataStorage } from '../types.js'
-import type { BackendName, FridayConfig, LocalParquetConfig, S3ParquetConfig } from './schema.js'
+import type { BackendName, FridayConfig, LocalParquetConfig, PostgresConfig, S3ParquetConfig } from './schema.js'
 
 export type BackendFactory = (config: FridayConfig) => DataStorage
 
@@ -96,8 +96,11 @@ export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client
   })
 }
 
-/** The S3 store `storage.s3_parquet` describes (its bucket must be set). */
-function s3StoreFromConfig(s3: S3ParquetConfig, client?: S3Client): ObjectStore {
+/**
+ * The S3 store `storage.s3_parquet` describes (its bucket must be set), with its timeouts: the
+ * lake's store, and the archive store of the database backends' row retention.
+ */
+export function s3StoreFromConfig(s3: S3ParquetConfig, client?: S3Client): ObjectStore {
   return createS3Store({
     bucket: s3.bucket!,
     prefix: s3.prefix,
@@ -115,9 +118,23 @@ function s3StoreFromConfig(s3: S3ParquetConfig, client?: S3Client): ObjectStore 
   })
 }
 
+/** The pool timeouts set in `storage.postgres` (those left unset keep the defaults of `timeouts.ts`). */
+export function postgresTimeoutsFromConfig(pg: PostgresConfig): PostgresTimeouts {
+  const t: PostgresTimeouts = {}
+  if (pg.connect_timeout_ms !== undefined) t.connectionTimeoutMillis = pg.connect_timeout_ms
+  if (pg.statement_timeout_ms !== undefined) t.statementTimeoutMillis = pg.statement_timeout_ms
+  if (pg.query_timeout_ms !== undefined) t.queryTimeoutMillis = pg.query_timeout_ms
+  if (pg.idle_timeout_ms !== undefined) t.idleTimeoutMillis = pg.idle_timeout_ms
+  if (pg.idle_in_transaction_timeout_ms !== undefined) t.idleInTransactionTimeoutMillis = pg.idle_in_transaction_timeout_ms
+  if (pg.keepalive !== undefined) t.keepAlive = pg.keepalive
+  return t
+}
+
 /**
  * The `postgres` backend: one table per dataset. The Web build reaches Postgres through Neon's
- * WebSocket driver; the Node entry passes a `pg` pool for ordinary servers (`deps.pool`).
+ * WebSocket driver; the Node entry passes a `pg` pool for ordinary servers (`deps.pool`). The
+ * section's timeouts go to the pool built here (a pool passed in brings its own), and
+ * `idle_in_transaction_timeout_ms` also bounds how long a scan waits for its consumer.
  */
 export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike; ownsPool?: boolean } = {}): DataStorage {
   const pg = config.storage.postgres
@@ -126,8 +143,9 @@ export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike;
     throw new ConfigError(`storage.postgres.url: ${message}`, [{ path: 'storage.postgres.url', message }])
   }
   return createPostgresStorage({
-    pool: deps.pool ?? createNeonPool(pg.url!, { max: pg.pool_max }),
+    pool: deps.pool ?? createNeonPool(pg.url!, { max: pg.pool_max, ...postgresTimeoutsFromConfig(pg) }),
     schema: pg.schema,
+    scanIdleTimeoutMs: pg.idle_in_transaction_timeout_ms,
     partitionBy: [...pg.partition_by],
     ownsPool: deps.pool ? (deps.ownsPool ?? false) : true,
   })

@@ -140,6 +140,15 @@ export const S3ParquetSchema = v.strictObject({
   ...lakeEntries,
 })
 
+/** A PostgreSQL timeout in ms; 0 turns it off (node-postgres and the server read 0 as "none"). */
+const PgTimeoutMs = v.pipe(
+  v.number(),
+  v.check(
+    (n) => Number.isInteger(n) && n >= 0 && n <= 2_147_483_647,
+    expected('an integer number of ms from 0 (no timeout) to 2147483647'),
+  ),
+)
+
 const DbUrl = (scheme: RegExp, what: string) =>
   v.pipe(
     v.string(),
@@ -156,6 +165,21 @@ export const PostgresSchema = v.strictObject({
   pool_max: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1000)), 10),
   /** Partitions reported by listPartitions/getManifest/verify (the data itself is one table). */
   partition_by: v.optional(PartitionBy, () => ['symbol', 'date'] as PartitionKey[]),
+  /** Limit on opening a connection or waiting for one from a full pool, in ms (unset: 10 000; 0: none). */
+  connect_timeout_ms: v.optional(PgTimeoutMs),
+  /** Server-side `statement_timeout`, in ms: the server cancels a longer statement (unset: 60 000; 0: none). */
+  statement_timeout_ms: v.optional(PgTimeoutMs),
+  /** Client-side wait for a statement's answer, in ms; what ends a call on a half-open connection (unset: 65 000; 0: none). */
+  query_timeout_ms: v.optional(PgTimeoutMs),
+  /** Idle pooled connections are closed after this long, in ms (unset: 10 000; 0: never). */
+  idle_timeout_ms: v.optional(PgTimeoutMs),
+  /**
+   * Server-side `idle_in_transaction_session_timeout`, in ms (unset: 60 000; 0: none). Also how long
+   * a scan keeps its snapshot while its consumer does not ask for the next batch.
+   */
+  idle_in_transaction_timeout_ms: v.optional(PgTimeoutMs),
+  /** TCP keepalive on `pg` connections (unset: true; Neon's WebSocket has none). */
+  keepalive: v.optional(v.boolean()),
 })
 
 export const MongodbSchema = v.strictObject({
