@@ -59,8 +59,12 @@ export interface WriteOptions {
   /**
    * - `upsert` (default): key = (symbol, timestamp); the later write wins; re-sending a batch
    *   changes nothing.
-   * - `append`: rejects the whole batch (writing nothing) if any key already exists; the
-   *   error lists the conflicting keys.
+   * - `append`: rejects the batch if any key already exists with other values; the error
+   *   lists the conflicting keys. A key already holding exactly the batch's row is no conflict
+   *   (so re-sending an append whose outcome was unknown is safe): that row is left as it is.
+   *   A batch refused by the check made before writing stores nothing. Across partitions an
+   *   append is not atomic: a conflict created by another writer meanwhile can refuse one
+   *   partition after others committed; the error's `details.written` then lists them.
    * - `replace`: for each symbol in the batch, deletes stored rows with
    *   `batchMin <= timestamp <= batchMax` (the whole batch's time range), then writes the batch.
    */

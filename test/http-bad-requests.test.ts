@@ -329,7 +329,7 @@ const CASES: BadRequest[] = [
     method: 'POST',
     path: `${ROWS}?mode=append`,
     contentType: 'application/json',
-    body: jsonBody([row({ timestamp: tms(4) }), row()]),
+    body: jsonBody([row({ timestamp: tms(4) }), row({ close: 999 })]),
     status: 409,
     code: 'duplicate_key',
     message: /append rejected: .*AAPL@2024-01-0[26]T14:30:00/,

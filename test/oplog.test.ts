@@ -219,7 +219,7 @@ for (const { name, open } of BACKENDS) {
         const d = await storage.delete(ds, { symbols: ['MSFT'], start: midnight(1) })
         const v = await storage.verify(ds)
         const g = await storage.gc({ dataset: ds, graceMs: 0 })
-        const dup = await rejection(storage.write(ds, rows.slice(0, 1), { mode: 'append' }))
+        const dup = await rejection(storage.write(ds, [{ ...rows[0], close: -1 }], { mode: 'append' }))
         const bad = await rejection(storage.write('no/such name', rows))
 
         const records = oldestFirst(await oplog.query({ dataset: ds, limit: 100 }))
@@ -397,7 +397,7 @@ describe('op log levels (local lake)', () => {
   async function runOps(storage: DataStorage, ds: string): Promise<StorageError> {
     await storage.write(ds, bars(['AAPL'], [0], 2))
     await storage.read(ds)
-    return rejection(storage.write(ds, bars(['AAPL'], [0], 1), { mode: 'append' }))
+    return rejection(storage.write(ds, [{ ...bars(['AAPL'], [0], 1)[0], close: -1 }], { mode: 'append' }))
   }
 
   it('log_operations off: only failed operations are recorded, and printed', async () => {

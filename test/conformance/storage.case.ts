@@ -512,6 +512,41 @@ export function testStorage(opts: StorageCase): void {
         expect((await storage.describe(ds))?.symbols).toEqual(['AAPL', 'MSFT'])
       })
 
+      it('append: keys already holding exactly the batch rows are no conflict (a retried append); other values are', async () => {
+        const ds = uniqueDataset('appretry')
+        const batch = [
+          { symbol: 'AAPL', timestamp: tms(0, 0), close: 1, volume: 10n },
+          { symbol: 'AAPL', timestamp: tms(0, 1), close: null, volume: 11n },
+          { symbol: 'MSFT', timestamp: tms(1, 0), close: 3, volume: 12n },
+        ]
+        await storage.write(ds, batch, { mode: 'append' })
+        // the same batch again (its first outcome unknown), plus one new key
+        const again = await storage.write(ds, [...batch, { symbol: 'MSFT', timestamp: tms(1, 1), close: 4, volume: 13n }], {
+          mode: 'append',
+        })
+        expect(again.rowsWritten).toBe(4)
+        expect(rowsOf(await storage.read(ds)).map((r) => [r.symbol, r.close, r.volume])).toEqual([
+          ['AAPL', 1, 10n],
+          ['AAPL', null, 11n],
+          ['MSFT', 3, 12n],
+          ['MSFT', 4, 13n],
+        ])
+        // one value differs (null vs a number): a conflict, and nothing of the batch is stored
+        const err = await rejection(
+          storage.write(
+            ds,
+            [
+              { symbol: 'AAPL', timestamp: tms(0, 1), close: 2, volume: 11n },
+              { symbol: 'GOOG', timestamp: tms(0, 0), close: 5, volume: 1n },
+            ],
+            { mode: 'append' },
+          ),
+        )
+        expect(err).toBeInstanceOf(DuplicateKeyError)
+        expect(err.details.total).toBe(1)
+        expect((await storage.read(ds)).length).toBe(4)
+      })
+
       it('replace: replaces the batch symbols over [batch min, batch max], including a day without new rows', async () => {
         const ds = uniqueDataset('repl')
         const rows = bars(['AAPL', 'MSFT'], [0, 1, 2, 3], 4) // minutes 0..3 on days 0..3
