@@ -37,6 +37,7 @@
  */
 
 import pLimit from 'p-limit'
+import { allOwned } from '../concurrency.js'
 import type { PartitionKey } from '../lake/options.js'
 import { timeRangeOf } from '../lake/partitioning.js'
 import { filterRows } from '../lake/read-path.js'
@@ -164,7 +165,7 @@ export function withReadCache<T extends DataStorage>(
       }
     } else {
       const run = pLimit(FETCH_CONCURRENCY)
-      await Promise.all(groups.map((g) => run(() => fill(dataset, g, cols, o, partitionBy))))
+      await allOwned(groups.map((g) => run(() => fill(dataset, g, cols, o, partitionBy))))
       for (const g of groups) inside(g)
     }
 

@@ -14,6 +14,7 @@
  */
 
 import pLimit from 'p-limit'
+import { allOwned } from '../concurrency.js'
 import { CommitConflictError } from '../errors.js'
 import type { ArchiveEntry, ManifestFile } from '../types.js'
 import { codecSuffix, compress } from './archive-codec.js'
@@ -90,7 +91,7 @@ export async function archiveFiles(
 ): Promise<ArchiveEntry[]> {
   const known = new Set((await loadArchive(ctx, ds, path))?.entries.map((e) => e.originalName) ?? [])
   const limit = pLimit(4)
-  const fresh = await Promise.all(
+  const fresh = await allOwned(
     files
       .filter((f) => !known.has(f.name))
       .map((f) =>
@@ -148,7 +149,7 @@ export async function archivePartitions(
 export async function listArchiveEntries(ctx: LakeContext, ds: string, partition?: string): Promise<ArchiveEntry[]> {
   const paths = partition !== undefined ? [partition] : (await archivePartitions(ctx, ds)).paths
   const limit = pLimit(ctx.concurrency)
-  const docs = await Promise.all(paths.map((p) => limit(() => loadArchive(ctx, ds, p))))
+  const docs = await allOwned(paths.map((p) => limit(() => loadArchive(ctx, ds, p))))
   return docs
     .flatMap((d) => d?.entries ?? [])
     .sort((a, b) => (a.archivedAt < b.archivedAt ? -1 : a.archivedAt > b.archivedAt ? 1 : a.key < b.key ? -1 : 1))

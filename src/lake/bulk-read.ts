@@ -5,11 +5,11 @@
  * file replaced meanwhile) go through `readPartition` and are copied into their slot.
  */
 
+import { runAll } from '../concurrency.js'
 import { decodeParquet, decodeParquetInto } from '../parquet/index.js'
 import { fillNull, moveRows, placeRows, truncateColumns, uninitializedColumn } from '../table/table.js'
 import type { Column, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, partitionDir, WHOLE_FILE_MAX } from './context.js'
-import { runAll } from './owned.js'
 import { fileMatches, type RowFilter, readPartition } from './read-path.js'
 
 interface Slot {

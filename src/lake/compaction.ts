@@ -8,6 +8,7 @@
  * it (`journal.ts`), never deleted outright.
  */
 
+import { allOwned } from '../concurrency.js'
 import { CommitInDoubtError, LeaseLostError } from '../errors.js'
 import { concat, dedupeLastWins, slice } from '../table/table.js'
 import type { ArchiveEntry, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
@@ -48,7 +49,7 @@ export function compactionPlanner(
     }
     const live = new Set(m.files.map((f) => f.name))
     if (prev?.remove.every((f) => live.has(f.name))) return prev
-    const tables = await Promise.all(m.files.map((f) => readDataFile(ctx, ds, ref.path, f)))
+    const tables = await allOwned(m.files.map((f) => readDataFile(ctx, ds, ref.path, f)))
     if (tables.some((t) => t === null)) throw new FileVanishedError(`${ds}/${ref.path}`)
     const merged = dedupeLastWins(concat(tables as Table[], m.schema))
     const bytes = m.files.reduce((s, f) => s + f.bytes, 0)

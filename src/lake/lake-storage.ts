@@ -1,6 +1,6 @@
 /** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
 
-import pLimit from 'p-limit'
+import { allOwned, runAll, settleAll } from '../concurrency.js'
 import { ClosedError, CommitConflictError, CommitInDoubtError, ConfigError, NotFoundError, ValidationError } from '../errors.js'
 import { checkDatasetName, isDatasetName } from '../keys.js'
 import { LakeOpLogStore } from '../oplog/lake-store.js'
@@ -48,7 +48,7 @@ import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
 import { mutatePartition, type Planner, widenSchema } from './mutate.js'
 import type { LakeOptions, PartitionKey } from './options.js'
-import { refusedBeforeWriting, runAll, settleAll, writeFailure } from './owned.js'
+import { refusedBeforeWriting, writeFailure } from './owned.js'
 import { checkPartitionBy, groupByPartition, parsePath, pathOf } from './partitioning.js'
 import { appendPlanner, assertNoExistingKeys, FileVanishedError, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
@@ -466,7 +466,7 @@ export class LakeStorage implements DataStorage {
     await this.ensureReadable()
     const res = await this.ctx.store.list('', { delimiter: '/' })
     const names = res.prefixes.map((p) => p.slice(0, -1)).filter((n) => isDatasetName(n))
-    const present = await Promise.all(names.map(async (n) => ((await this.loadDoc(n).catch(() => null)) ? n : null)))
+    const present = await allOwned(names.map(async (n) => ((await this.loadDoc(n).catch(() => null)) ? n : null)))
     return present.filter((n): n is string => n !== null).sort()
   }
 
@@ -488,18 +488,13 @@ export class LakeStorage implements DataStorage {
   ): Promise<void> {
     const f = this.rowFilter(filter)
     const refs = await findPartitions(this.ctx, ds, doc.partitionBy, f)
-    const limit = pLimit(this.ctx.concurrency)
-    await Promise.all(
-      refs.map((ref) =>
-        limit(async () => {
-          const m = (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc
-          if (!m || m.rows === 0 || m.minTs === null || m.maxTs === null) return
-          if (m.maxTs < f.start || m.minTs >= f.end) return
-          if (f.symbols && !m.files.some((file) => file.symbols.some((s) => f.symbols!.has(s)))) return
-          fn(m)
-        }),
-      ),
-    )
+    await runAll(refs, this.ctx.concurrency, async (ref) => {
+      const m = (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc
+      if (!m || m.rows === 0 || m.minTs === null || m.maxTs === null) return
+      if (m.maxTs < f.start || m.minTs >= f.end) return
+      if (f.symbols && !m.files.some((file) => file.symbols.some((s) => f.symbols!.has(s)))) return
+      fn(m)
+    })
   }
 
   async describe(dataset: string): Promise<DatasetDescription | null> {
@@ -594,7 +589,7 @@ export class LakeStorage implements DataStorage {
     if (options.dryRun) await this.ensureReadable()
     else await this.ensureWritable()
     const names = options.dataset === undefined ? await this.listDatasets() : [checkDatasetName(options.dataset)]
-    const docs = await Promise.all(names.map((n) => this.loadDoc(n, true)))
+    const docs = await allOwned(names.map((n) => this.loadDoc(n, true)))
     return maintainLake(
       this.ctx,
       this.backend,

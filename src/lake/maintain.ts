@@ -7,6 +7,7 @@
  */
 
 import pLimit from 'p-limit'
+import { runAll } from '../concurrency.js'
 import { StorageError } from '../errors.js'
 import { StepRecorder } from '../maintenance/op-records.js'
 import { emptyDatasetReport, finishReport } from '../maintenance/report.js'
@@ -112,12 +113,10 @@ async function maintainDataset(run: Run, doc: DatasetDoc): Promise<DatasetMainte
           start: Number.NEGATIVE_INFINITY,
           end: Number.POSITIVE_INFINITY,
         })
-        const limit = pLimit(ctx.concurrency)
-        const loaded = await Promise.all(
-          refs.map((ref) =>
-            limit(async () => ({ ref, m: (await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc })),
-          ),
-        )
+        const loaded = await runAll(refs, ctx.concurrency, async (ref) => ({
+          ref,
+          m: (await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc,
+        }))
         const out: { ref: PartitionRef; m: PartitionManifest; reason: string }[] = []
         for (const { ref, m } of loaded) {
           if (!m || m.files.length === 0) continue

@@ -1,13 +1,13 @@
 /** gc (unreferenced files past the grace period) and verify (files against manifest checksums). */
 
 import pLimit from 'p-limit'
+import { runAll } from '../concurrency.js'
 import { readParquetMetadata } from '../parquet/index.js'
 import type { GcReport, PartitionManifest, VerifyProblem, VerifyReport } from '../types.js'
 import { type LakeContext, partitionDir } from './context.js'
 import { protectedByJournals } from './journal.js'
 import { sha256 } from './manifest.js'
 import { versionKey } from './manifest-log.js'
-import { runAll } from './owned.js'
 
 /** Versions of a chain manifest kept besides the current one. */
 const KEEP_VERSIONS = 16

@@ -1,5 +1,6 @@
 /** What each write mode and delete changes in one partition, planned against its current manifest. */
 
+import { allOwned } from '../concurrency.js'
 import { DuplicateKeyError, StoreError } from '../errors.js'
 
 /** A file listed by the manifest was replaced meanwhile: re-plan from the fresh manifest. */
@@ -40,7 +41,7 @@ export async function readFiles(
   schema: Schema,
   columns?: string[],
 ): Promise<Table> {
-  const tables = await Promise.all(files.map((f) => readDataFile(ctx, ds, ref.path, f, columns)))
+  const tables = await allOwned(files.map((f) => readDataFile(ctx, ds, ref.path, f, columns)))
   if (tables.some((t) => t === null)) throw new FileVanishedError(`${ds}/${ref.path}`)
   return sortTable(concat(tables as Table[], schema))
 }

@@ -4,7 +4,7 @@
  * one manifest GET and one GET per live file that can hold matching rows.
  */
 
-import pLimit from 'p-limit'
+import { runAll } from '../concurrency.js'
 import { StoreError } from '../errors.js'
 import { decodePathValue, encodePathValue } from '../keys.js'
 import { concat, emptyTable, sortTable, take } from '../table/table.js'
@@ -71,22 +71,17 @@ export async function findPartitions(
   symbols.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   if (partitionBy.length === 1)
     return symbols.map((symbol) => ({ values: { symbol }, path: `symbol=${encodePathValue(symbol)}` }))
-  const limit = pLimit(ctx.concurrency)
-  const perSymbol = await Promise.all(
-    symbols.map((symbol) =>
-      limit(async () => {
-        const dir = `symbol=${encodePathValue(symbol)}`
-        const segs = await listPrefixes(ctx, `${root}${dir}/`)
-        const out: PartitionRef[] = []
-        for (const s of segs.sort()) {
-          const path = `${dir}/${s}`
-          const values = parsePath(partitionBy, path)
-          if (values && overlapsPeriod(values, f)) out.push({ values, path })
-        }
-        return out
-      }),
-    ),
-  )
+  const perSymbol = await runAll(symbols, ctx.concurrency, async (symbol) => {
+    const dir = `symbol=${encodePathValue(symbol)}`
+    const segs = await listPrefixes(ctx, `${root}${dir}/`)
+    const out: PartitionRef[] = []
+    for (const s of segs.sort()) {
+      const path = `${dir}/${s}`
+      const values = parsePath(partitionBy, path)
+      if (values && overlapsPeriod(values, f)) out.push({ values, path })
+    }
+    return out
+  })
   return perSymbol.flat()
 }
 

@@ -16,6 +16,7 @@
  * cutoff go. A record stored twice (an ambiguous PUT retried) is de-duplicated by id on read.
  */
 
+import { allOwned } from '../concurrency.js'
 import { newId } from '../lake/ids.js'
 import type { ObjectStore } from '../stores/types.js'
 import { atMs, fromNdjson, matches, mergeNewest, newestFirst, toNdjson } from './records.js'
@@ -71,7 +72,7 @@ export class LakeOpLogStore implements OpLogStore {
       if (list) list.push(r)
       else byDay.set(day, [r])
     }
-    await Promise.all(
+    await allOwned(
       [...byDay].map(([day, list]) => {
         list.sort((a, b) => -newestFirst(a, b))
         return this.store.put(objectKey(day, list), toNdjson(list), { contentType: 'application/x-ndjson' })
@@ -116,7 +117,7 @@ export class LakeOpLogStore implements OpLogStore {
         // enough, and no unread object (this day or older) holds anything newer than the limit-th record?
         if (found.length >= q.limit && objects[i].last < atMs(found[q.limit - 1])) break
         const chunk = objects.slice(i, i + PARALLEL_GETS)
-        const read = await Promise.all(chunk.map((o) => this.readObject(o.key)))
+        const read = await allOwned(chunk.map((o) => this.readObject(o.key)))
         found = mergeNewest([found, read.flat().filter((r) => matches(r, q))], q.limit)
       }
       // older days hold only older records than everything found so far

@@ -43,6 +43,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
+import { allOwned } from '../concurrency.js'
 import {
   ClosedError,
   DeadlinePassedError,
@@ -366,7 +367,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         }
       }
     }
-    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker))
+    await allOwned(Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker))
   }
 
   async function deleteBatch(keys: string[]): Promise<void> {

@@ -5,6 +5,7 @@
  */
 
 import pLimit from 'p-limit'
+import { allOwned } from '../concurrency.js'
 import { ValidationError } from '../errors.js'
 import { concat, emptyTable, KEY_SCHEMA } from '../table/table.js'
 import type { DataStorage, Schema, Table } from '../types.js'
@@ -28,7 +29,7 @@ export async function loadSymbols(storage: DataStorage, dataset: string, options
   const symbols = [...new Set(options.symbols)].sort()
   const limit = pLimit(concurrency)
   const { start, end, columns } = options
-  const parts = await Promise.all(
+  const parts = await allOwned(
     symbols.map((symbol) =>
       limit(async () => {
         const t = await storage.read(dataset, { symbols: [symbol], start, end, columns })

@@ -30,6 +30,7 @@ import {
 import { mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
+import { allOwned } from '../../concurrency.js'
 import { ClosedError, DeadlinePassedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from '../../stores/types.js'
 import { emptyStats } from '../../stores/types.js'
@@ -333,7 +334,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         await prune(dirname(path))
       }
     }
-    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, paths.length) }, worker))
+    await allOwned(Array.from({ length: Math.min(DELETE_CONCURRENCY, paths.length) }, worker))
   }
 
   async function readDir(dir: string): Promise<Dirent[]> {
