@@ -11,15 +11,17 @@
  */
 
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer as createHttpServer } from 'node:http'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Collection, Db, MongoClient } from 'mongodb'
 import { MongoClient as Client } from 'mongodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createMongoStorage } from '../src/backends/mongodb/index.js'
+import { createMongoStorage, mongodbFactory } from '../src/backends/mongodb/index.js'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
-import { DuplicateKeyError, StoreError, ValidationError } from '../src/errors.js'
+import { parseConfig } from '../src/config/load.js'
+import { CommitInDoubtError, DuplicateKeyError, ValidationError } from '../src/errors.js'
 import { decompress } from '../src/lake/archive-codec.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../src/lake/rotation-policy.js'
 import { maintainRows } from '../src/maintenance/db-retention.js'
@@ -184,8 +186,9 @@ describe.skipIf(!server)('mongodb faults: replace interrupted at every step (fin
       for (const kk of now.keys()) expect(oldByKey.has(kk) || newByKey.has(kk), `${kk} unexpected`).toBe(true)
 
       // the caller is told the outcome is unknown
-      expect(outcome).toBeInstanceOf(StoreError)
-      expect((outcome as Error).message).toMatch(/may have been written/)
+      expect(outcome).toBeInstanceOf(CommitInDoubtError)
+      expect((outcome as Error).message).toMatch(/may or may not have been applied/)
+      expect((outcome as CommitInDoubtError).details).toMatchObject({ outcome: 'unknown', mode: 'replace' })
 
       // the catalog counts what is stored, crash or not
       const check = storageOn(client!)
@@ -291,10 +294,12 @@ describe.skipIf(!server)('mongodb faults: in-doubt writes and append retries (fi
       relay.dropReplies(2, commandMarker('insert', `ds_${ds}`))
       const batch = rows(50).slice(1)
       const err = await rejection(storage.write(ds, batch, { mode: 'append' }))
-      expect(err).toBeInstanceOf(StoreError)
-      expect(err.status).toBe(502)
-      expect(err.message).toMatch(/outcome is unknown/)
-      expect(err.message).toMatch(/may have been written/)
+      expect(err).toBeInstanceOf(CommitInDoubtError)
+      expect(err.status).toBe(503)
+      expect(err.code).toBe('commit_in_doubt')
+      expect(err.message).toMatch(
+        new RegExp(`^the commit of 'append of 49 row\\(s\\) into dataset ${ds}' may or may not have been applied: `),
+      )
       expect(err.details).toMatchObject({ dataset: ds, mode: 'append', rows: 49, outcome: 'unknown' })
       // it did land
       expect((await stored(ds)).size).toBe(50)
@@ -538,4 +543,50 @@ describe.skipIf(!server)('mongodb faults: row retention races and crashes (findi
       }
     })
   }
+})
+
+describe.skipIf(!server)('mongodb factory: the archive store of row retention is the configured S3 store', () => {
+  it('storage.s3_parquet.request_timeout_ms reaches it: a store that never answers fails the step within that limit', async () => {
+    // a stand-in for a stuck S3 endpoint (a real one cannot be made to hang on demand): it takes requests and never answers
+    const received: string[] = []
+    const stuck = createHttpServer((req) => {
+      received.push(`${req.method} ${req.url}`)
+      req.resume()
+    })
+    await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve))
+    const storage = mongodbFactory(
+      parseConfig(
+        {
+          storage: {
+            mongodb: { database: dbName }, // the client is passed in: no url needed
+            s3_parquet: {
+              bucket: 'stuck',
+              endpoint: `http://127.0.0.1:${(stuck.address() as { port: number }).port}`,
+              force_path_style: true,
+              access_key_id: 'test',
+              secret_access_key: 'test',
+              request_timeout_ms: 300,
+              connect_timeout_ms: 200,
+            },
+            file_rotation: { row_retention_days: 1 },
+          },
+        },
+        {},
+      ),
+      { client: client! },
+    )
+    try {
+      const ds = uniqueDataset('stuckarch')
+      await storage.write(ds, [{ symbol: 'AAPL', timestamp: tms(0, 0), close: 1 }])
+      const report = await storage.maintain!({ dataset: ds, now: () => tms(5, 0) })
+      expect(received.length).toBeGreaterThan(0) // the archive store is the configured one
+      expect(report.datasets[0].errors).toEqual([{ partition: null, message: expect.stringMatching(/within 300 ms/) }])
+      expect(report.datasets[0].rowsExpired).toBe(0)
+      expect((await storage.read(ds)).length).toBe(1) // not deleted without its archive
+    } finally {
+      await storage.close()
+      stuck.closeAllConnections()
+      await new Promise((resolve) => stuck.close(resolve))
+    }
+  })
 })

@@ -1,10 +1,11 @@
 /** The `mongodb` backend built from a validated config (wired by the Node/Bun entry only). */
 
 import { MongoClient } from 'mongodb'
+import { s3StoreFromConfig } from '../../config/factory.js'
 import type { FridayConfig } from '../../config/schema.js'
 import { ConfigError } from '../../errors.js'
 import { rotationFromConfig } from '../../lake/rotation-policy.js'
-import { createS3Store } from '../../stores/s3-store.js'
+import type { ObjectStore } from '../../stores/types.js'
 import type { DataStorage } from '../../types.js'
 import { createMongoStorage } from './mongo-storage.js'
 
@@ -31,20 +32,9 @@ export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClien
   })
 }
 
-/** The S3 store of `storage.s3_parquet` (rows archives), when a bucket is set. */
-function archiveStoreOf(config: FridayConfig): (() => ReturnType<typeof createS3Store>) | undefined {
+/** The S3 store of `storage.s3_parquet` (rows archives), with its timeouts, when a bucket is set. */
+function archiveStoreOf(config: FridayConfig): (() => ObjectStore) | undefined {
   const s3 = config.storage.s3_parquet
   if (!s3.bucket) return undefined
-  return () =>
-    createS3Store({
-      bucket: s3.bucket!,
-      prefix: s3.prefix,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: s3.force_path_style,
-      credentials:
-        s3.access_key_id && s3.secret_access_key
-          ? { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, sessionToken: s3.session_token }
-          : undefined,
-    })
+  return () => s3StoreFromConfig(s3)
 }

@@ -19,8 +19,8 @@
  *   no key loses both values and readers never see the range empty;
  * - append: keys already holding exactly the batch's values count as written, so re-sending an
  *   append that landed succeeds; a key with other values is a `DuplicateKeyError`.
- * A failure after row commands were sent (a dropped connection, a timeout) is a `StoreError`
- * saying the outcome is unknown and the rows may have been written. A reader can observe rows
+ * A failure after row commands were sent (a dropped connection, a timeout) is a
+ * `CommitInDoubtError` (503, `details.outcome: 'unknown'`): the rows may have been written. A reader can observe rows
  * of a running write before its metadata commit, and a write spanning batches or partitions
  * partly. `describe`/`listPartitions`/`getManifest` recompute the stats of partitions with
  * pending intents from their rows, so they count what is stored even after a writer died;

@@ -12,7 +12,7 @@
  */
 
 import { type AnyBulkWriteOperation, type Collection, MongoBulkWriteError, type ObjectId } from 'mongodb'
-import { DuplicateKeyError, StorageError, StoreError } from '../../errors.js'
+import { CommitInDoubtError, DuplicateKeyError, StorageError, StoreError } from '../../errors.js'
 import { formatUs } from '../../table/time.js'
 import type { Table } from '../../types.js'
 import { BATCH, backoff, countRead, countWritten, type MongoContext } from './context.js'
@@ -212,17 +212,17 @@ function sameValue(x: unknown, y: unknown): boolean {
 
 /**
  * The error of a write that failed after row commands were sent (connection dropped, timeout,
- * server error mid-batch): the outcome is unknown, so it says the rows may have been written.
+ * server error mid-batch): `CommitInDoubtError` (503, `details.outcome: 'unknown'`), since the
+ * rows may have been written, partly or wholly. Re-sending the same batch is safe: upsert and
+ * replace are idempotent, and an append whose keys already hold the same values succeeds.
  * Errors of this code (`StorageError`s: duplicate keys, conflicts) pass through.
  */
 export function inDoubt(err: unknown, ds: string, mode: string, rows: number): unknown {
   if (err instanceof StorageError) return err
-  const cause = err instanceof Error ? err.message : String(err)
-  return new StoreError(
-    `${mode} of ${rows} row(s) into '${ds}' failed after it was sent (${cause}): the outcome is unknown, ` +
-      'the rows may have been written, partly or wholly. Re-send the same batch: upsert and replace are ' +
-      'idempotent, and an append whose keys already hold the same values succeeds.',
-    { dataset: ds, mode, rows, outcome: 'unknown' },
-    err,
-  )
+  return new CommitInDoubtError(`${mode} of ${rows} row(s) into dataset ${ds}`, err, {
+    dataset: ds,
+    mode,
+    rows,
+    outcome: 'unknown',
+  })
 }
