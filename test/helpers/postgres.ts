@@ -5,7 +5,7 @@
  * Under CI a missing PostgreSQL is an error; locally the suites skip and say so.
  */
 
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -18,6 +18,11 @@ export interface PostgresServer {
   port: number
   /** Stops the cluster this helper started (a no-op for `DATABASE_URL`). */
   stop(): Promise<void>
+  /**
+   * `pg_ctl restart -m fast|immediate` of a cluster this helper started (every connection
+   * drops; resolves when the server accepts again). Absent for `DATABASE_URL`.
+   */
+  restart?(mode: 'fast' | 'immediate'): Promise<void>
 }
 
 function findBinDir(): string | null {
@@ -68,6 +73,14 @@ function runPg(bin: string, args: string[]): void {
   else execFileSync(bin, args, { stdio: 'pipe' })
 }
 
+/** `runPg` without blocking the event loop (for restarts while proxies in this process run). */
+function runPgAsync(bin: string, args: string[]): Promise<void> {
+  const [cmd, a] = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args]
+  return new Promise((resolve, reject) =>
+    execFile(cmd, a, (err, _out, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve())),
+  )
+}
+
 /** Creates and starts a throwaway cluster. */
 export async function startPostgresCluster(): Promise<PostgresServer | null> {
   const bin = findBinDir()
@@ -81,21 +94,15 @@ export async function startPostgresCluster(): Promise<PostgresServer | null> {
   }
   runPg(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'])
   const port = await freePort()
-  runPg(join(bin, 'pg_ctl'), [
-    '-D',
-    data,
-    '-w',
-    '-l',
-    join(dir, 'server.log'),
-    'start',
-    '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-  ])
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`
+  const log = join(dir, 'server.log')
+  runPg(join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', log, 'start', '-o', opts])
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
   return {
     url,
     host: '127.0.0.1',
     port,
+    restart: (mode) => runPgAsync(join(bin, 'pg_ctl'), ['-D', data, '-w', '-l', log, '-m', mode, 'restart', '-o', opts]),
     stop: async () => {
       try {
         runPg(join(bin, 'pg_ctl'), ['-D', data, '-w', '-m', 'immediate', 'stop'])
