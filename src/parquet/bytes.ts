@@ -15,6 +15,7 @@ export class Bytes {
 
   /** Makes room for `n` more bytes. */
   ensure(n: number): void {
+    if (!(n >= 0 && Number.isSafeInteger(n))) throw new RangeError(`Bytes.ensure: bad byte count ${n}`)
     const need = this.pos + n
     if (need <= this.buf.length) return
     let size = this.buf.length * 2
@@ -74,6 +75,7 @@ export class Bytes {
    * ASCII is copied char by char; anything else goes through `TextEncoder.encodeInto`.
    */
   utf8(s: string): number {
+    if (typeof s !== 'string') throw new TypeError(`expected a string, got ${typeof s}`)
     const n = s.length
     this.ensure(n * 3)
     const buf = this.buf

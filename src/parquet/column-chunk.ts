@@ -63,9 +63,6 @@ export function physicalType(type: Column['type']): number {
   }
 }
 
-/** Page bodies are built here, then compressed (or copied) into the file. */
-const body = new Bytes(64 * 1024)
-
 /**
  * Writes rows [from, to) of `col` to `out` as one column chunk. A REQUIRED column must hold no
  * null (throws naming the row); an OPTIONAL one gets definition levels.
@@ -80,6 +77,9 @@ export function writeColumnChunk(
   codec: PageCodec,
 ): ChunkMeta {
   const n = to - from
+  // page bodies are built here, then compressed (or copied) into the file; one buffer per call,
+  // so a call that fails part-way cannot leave state that changes a later one
+  const body = new Bytes(64 * 1024)
   const present = presence(col, from, to)
   const nullCount = present ? n - countPresent(present) : 0
   if (required && nullCount) throw new Error(`column '${name}' is required but row ${from + present!.indexOf(0)} is null`)
@@ -99,7 +99,7 @@ export function writeColumnChunk(
       const len = body.utf8(s)
       body.view.setUint32(at, len, true)
     }
-    uncompressedSize += writePage(out, PAGE_DICTIONARY, dict.entries.length, Encoding.PLAIN, codec)
+    uncompressedSize += writePage(out, body, PAGE_DICTIONARY, dict.entries.length, Encoding.PLAIN, codec)
     encoding = Encoding.RLE_DICTIONARY
   }
 
@@ -116,7 +116,7 @@ export function writeColumnChunk(
     body.u8(width)
     writeHybrid(body, dict.indices, dict.indices.length, width)
   } else writePlainValues(body, col, from, to, present)
-  uncompressedSize += writePage(out, PAGE_DATA, n, encoding, codec)
+  uncompressedSize += writePage(out, body, PAGE_DATA, n, encoding, codec)
 
   const encodings: number[] = dict ? [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY] : [Encoding.PLAIN]
   if (!dict && !required) encodings.push(Encoding.RLE)
@@ -134,7 +134,7 @@ export function writeColumnChunk(
 }
 
 /** Writes the page in `body` (header + compressed body) to `out`; returns its uncompressed size incl. header. */
-function writePage(out: Bytes, type: number, numValues: number, encoding: number, codec: PageCodec): number {
+function writePage(out: Bytes, body: Bytes, type: number, numValues: number, encoding: number, codec: PageCodec): number {
   const raw = body.written()
   const data = codec.compress ? codec.compress(raw) : raw
   const headerStart = out.pos

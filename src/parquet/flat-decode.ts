@@ -22,8 +22,6 @@ export type Decompressors = {
 }
 
 const TWO_32 = 4294967296
-/** Reused output of the JS Snappy decompressor. */
-let scratch = new Uint8Array(64 * 1024)
 const utf8 = new TextDecoder()
 
 interface DataReader {
@@ -111,9 +109,8 @@ function decompress(input: Uint8Array, size: number, codec: string, d: Decompres
       return input
     case 'SNAPPY': {
       if (d.SNAPPY) return d.SNAPPY(input, size)
-      // every value is copied out of a page before the next one is decompressed
-      if (scratch.length < size) scratch = new Uint8Array(Math.max(size, scratch.length * 2))
-      const out = scratch.subarray(0, size)
+      // a fresh buffer per page: nothing outlives a failed call
+      const out = new Uint8Array(size)
       snappyUncompress(input, out)
       return out
     }

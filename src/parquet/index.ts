@@ -22,3 +22,4 @@ export {
   setSnappyCompressor,
 } from './encode.js'
 export { type FileColumn, ParquetFileWriter } from './file-writer.js'
+export { DEFAULT_PARQUET_INGEST_LIMITS, decodeParquetBody, type ParquetIngestLimits } from './ingest.js'

@@ -1,7 +1,7 @@
 /** A request body in any accepted format → columnar input for `storage.write`. */
 
-import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js'
-import { decodeParquet } from '../../parquet/index.js'
+import { UnsupportedMediaTypeError } from '../../errors.js'
+import { decodeParquetBody, type ParquetIngestLimits } from '../../parquet/index.js'
 import type { InputColumns, Table } from '../../types.js'
 import { parseCsvBody } from './csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from './json-input.js'
@@ -19,7 +19,12 @@ import { type BodyLimit, readAllBytes } from './read-body.js'
 export async function parseBody(
   body: ReadableStream<Uint8Array> | null,
   format: BodyFormat,
-  options: { maxBytes: number; declaredLength?: number },
+  options: {
+    maxBytes: number
+    declaredLength?: number
+    /** Limits of a Parquet body (claimed rows, page sizes...). */
+    parquet?: Partial<ParquetIngestLimits>
+  },
 ): Promise<InputColumns | Table> {
   const limit: BodyLimit = { maxBytes: options.maxBytes, declaredLength: options.declaredLength }
   switch (format) {
@@ -30,20 +35,23 @@ export async function parseBody(
     case 'csv':
       return parseCsvBody(body, limit)
     case 'parquet':
-      return parseParquetBody(body, limit)
+      return parseParquetBody(body, limit, options.parquet)
     default:
       await body?.cancel().catch(() => {})
       throw new UnsupportedMediaTypeError(String(format), ['json', 'ndjson', 'csv', 'parquet'])
   }
 }
 
-/** A whole Parquet file (it is read from its footer, so it is buffered), decoded to our Table. */
-async function parseParquetBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<Table> {
+/**
+ * A whole Parquet file (it is read from its footer, so it is buffered), decoded strictly to our
+ * Table: a damaged file, a type we cannot store exactly or a value that would change is a 400
+ * naming the column (and row), a claim past `limits` a 413, an unsupported codec a 415.
+ */
+async function parseParquetBody(
+  body: ReadableStream<Uint8Array> | null,
+  limit: BodyLimit,
+  limits: Partial<ParquetIngestLimits> | undefined,
+): Promise<Table> {
   const bytes = await readAllBytes(body, limit)
-  try {
-    return await decodeParquet(bytes)
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
-    throw new ValidationError([{ field: 'body', message: `not a Parquet file: ${reason}` }])
-  }
+  return decodeParquetBody(bytes, limits)
 }
