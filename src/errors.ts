@@ -160,6 +160,17 @@ export class PayloadTooLargeError extends StorageError {
   }
 }
 
+/**
+ * A configured limit (`storage.limits.<limit>`) was passed; nothing was stored. 413 for a request
+ * too large (columns, partitions), 422 for a dataset that would grow past its limit, 408 for a
+ * body that did not arrive in time.
+ */
+export class LimitExceededError extends StorageError {
+  constructor(status: 408 | 413 | 422, limit: string, value: number, message: string) {
+    super(status, 'limit_exceeded', message, { limit, value })
+  }
+}
+
 /** The request body's media type is not one the route accepts. */
 export class UnsupportedMediaTypeError extends StorageError {
   constructor(got: string | null, accepted: string[]) {

@@ -29,6 +29,16 @@ describe('defaults', () => {
         gc_grace_period_seconds: 3600,
         metadata_logging: { enabled: true, log_operations: true, log_performance: true, log_errors: true, retention_days: 30 },
         read_cache: { enabled: false, ttl_seconds: 300, max_mb: 64 },
+        limits: {
+          max_columns_per_dataset: 1024,
+          max_columns_per_request: 1024,
+          max_partitions_per_write: 5000,
+          max_body_read_seconds: 60,
+          parquet_max_rows: 10_000_000,
+          parquet_max_cells: 100_000_000,
+          parquet_max_page_bytes: 16 * 1024 * 1024,
+          parquet_max_decoded_bytes: 512 * 1024 * 1024,
+        },
         file_rotation: {
           enabled: false,
           strategy: 'count_based',

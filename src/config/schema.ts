@@ -278,6 +278,25 @@ export const ReadCacheSchema = v.strictObject({
 
 export type ReadCacheConfig = v.InferOutput<typeof ReadCacheSchema>
 
+const PositiveInteger = v.pipe(
+  v.number(),
+  v.check((n) => Number.isInteger(n) && n >= 1, expected('an integer >= 1')),
+)
+
+/**
+ * Limits on one write (`src/table/limits.ts`; the defaults are `DEFAULT_LIMITS` there): columns
+ * per dataset (422 past it) and per request (413), partitions one write may touch (413), and the
+ * seconds a request body may take to arrive (408). Nothing is stored when one is passed.
+ */
+export const LimitsSchema = v.strictObject({
+  max_columns_per_dataset: v.optional(PositiveInteger, 1024),
+  max_columns_per_request: v.optional(PositiveInteger, 1024),
+  max_partitions_per_write: v.optional(PositiveInteger, 5000),
+  max_body_read_seconds: v.optional(PositiveNumber, 60),
+})
+
+export type LimitsConfig = v.InferOutput<typeof LimitsSchema>
+
 export const StorageSchema = v.strictObject({
   default_backend: v.optional(v.picklist(BACKEND_NAMES), 'local_parquet'),
   file_rotation: v.optional(FileRotationSchema, {}),
@@ -290,6 +309,7 @@ export const StorageSchema = v.strictObject({
   ),
   metadata_logging: v.optional(MetadataLoggingSchema, {}),
   read_cache: v.optional(ReadCacheSchema, {}),
+  limits: v.optional(LimitsSchema, {}),
   ...backendSections,
 })
 

@@ -4,7 +4,7 @@
  */
 
 import { type FieldIssue, SchemaConflictError, ValidationError } from '../errors.js'
-import { columnNameProblem, describeValue, symbolProblem } from '../keys.js'
+import { columnNameProblem, describeValue, ILL_FORMED_MESSAGE, isWellFormedString, symbolProblem } from '../keys.js'
 import {
   BOOL_NULL,
   type Column,
@@ -15,8 +15,9 @@ import {
   type Schema,
   type Table,
 } from '../types.js'
+import { checkDatasetColumns, checkRequestColumns, DEFAULT_LIMITS, type InputLimits } from './limits.js'
 import { KEY_SCHEMA } from './table.js'
-import { parseTimeUs } from './time.js'
+import { checkTimeUs, formatUs, isTimeUsInRange, parseTimeUs } from './time.js'
 
 const TIME_ALIASES = ['timestamp', 'datetime', 'date'] as const
 /** Names a data column may not take: partition keys appear as hive path columns. */
@@ -62,17 +63,38 @@ export function isTable(data: unknown): data is Table {
   )
 }
 
-/** Normalizes any accepted input against the dataset's existing schema (null when new). */
-export function normalizeInput(data: InputRow[] | InputColumns | Table, existing: Schema | null): Normalized {
-  if (isTable(data)) return normalizeTable(data, existing)
-  if (Array.isArray(data)) return normalizeColumns(rowsToColumns(data), data.length, existing)
-  if (typeof data !== 'object' || data === null) {
+export type ColumnLimits = Pick<InputLimits, 'maxColumnsPerDataset' | 'maxColumnsPerRequest'>
+
+/**
+ * Normalizes any accepted input against the dataset's existing schema (null when new). Every
+ * time must lie in the accepted range (`checkTimeUs`), every string be well-formed Unicode;
+ * `limits` bounds the columns of the write and of the dataset after it (`LimitExceededError`).
+ */
+export function normalizeInput(
+  data: InputRow[] | InputColumns | Table,
+  existing: Schema | null,
+  limits: ColumnLimits = DEFAULT_LIMITS,
+): Normalized {
+  let out: Normalized
+  if (isTable(data)) {
+    checkRequestColumns(data.schema.length, limits)
+    out = normalizeTable(data, existing)
+  } else if (Array.isArray(data)) out = normalizeColumns(rowsToColumns(data, limits), data.length, existing)
+  else if (typeof data !== 'object' || data === null) {
     throw new ValidationError([{ field: 'body', message: 'expected an array of rows or an object of columns' }])
-  }
-  return normalizeColumns(data, columnsLength(data), existing)
+  } else out = normalizeColumns(data, columnsLength(data, limits), existing)
+  if (out.newColumns.length > 0) checkDatasetColumns(existing?.length ?? KEY_SCHEMA.length, out.newColumns.length, limits)
+  return out
 }
 
-function rowsToColumns(rows: InputRow[]): InputColumns {
+/** The message for a time outside the accepted range (or not a whole µs), showing the value. */
+function timeIssue(us: number, value: unknown): string | null {
+  const problem = checkTimeUs(us)
+  if (problem === null) return null
+  return `${problem}, got ${JSON.stringify(describeTime(value))}`
+}
+
+function rowsToColumns(rows: InputRow[], limits: ColumnLimits): InputColumns {
   const issues = new Issues()
   const n = rows.length
   const cols = new Map<string, unknown[]>()
@@ -86,6 +108,7 @@ function rowsToColumns(rows: InputRow[]): InputColumns {
     for (const key in row) {
       let arr = cols.get(key)
       if (!arr) {
+        checkRequestColumns(cols.size + 1, limits) // before allocating the column
         arr = new Array(n)
         cols.set(key, arr)
       }
@@ -96,9 +119,10 @@ function rowsToColumns(rows: InputRow[]): InputColumns {
   return Object.fromEntries(cols)
 }
 
-function columnsLength(data: InputColumns): number {
+function columnsLength(data: InputColumns, limits: ColumnLimits): number {
   let n: number | undefined
   const issues = new Issues()
+  checkRequestColumns(Object.keys(data).length, limits)
   for (const [name, values] of Object.entries(data)) {
     if (values === null || typeof values !== 'object' || typeof (values as ArrayLike<unknown>).length !== 'number') {
       issues.add(undefined, name, 'expected an array of values')
@@ -171,7 +195,11 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
         field,
         `cannot parse time ${JSON.stringify(describeTime(value))}: expected epoch milliseconds, an ISO-8601 string or a Date`,
       )
-    } else ts[i] = us
+      continue
+    }
+    const bad = timeIssue(us, micros ? formatTimeSafe(us) : value)
+    if (bad) issues.add(i, field, bad)
+    else ts[i] = us
   }
 
   // data columns
@@ -205,6 +233,7 @@ function keyColumns(symbols: string[], ts: Float64Array): Record<string, Column>
 function describeTime(v: unknown): unknown {
   if (typeof v === 'string') return v.length > 60 ? `${v.slice(0, 60)}...` : v
   if (typeof v === 'number') return String(v)
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString()
   return describeValue(v)
 }
 
@@ -277,8 +306,15 @@ function convertToType(
         const v = values[i]
         if (v === null || v === undefined) out[i] = Number.NaN
         else if (type === 'float64' && typeof v === 'number' && Number.isFinite(v)) out[i] = v
-        else if (type === 'timestamp' && v instanceof Date && !Number.isNaN(v.getTime())) out[i] = v.getTime() * 1000
-        else return mismatch(i, v)
+        else if (type === 'timestamp' && v instanceof Date && !Number.isNaN(v.getTime())) {
+          const us = v.getTime() * 1000
+          const bad = timeIssue(us, v)
+          if (bad) {
+            issues.add(i, name, bad)
+            return null
+          }
+          out[i] = us
+        } else return mismatch(i, v)
       }
       return { type, values: out }
     }
@@ -316,8 +352,13 @@ function convertToType(
       for (let i = 0; i < n; i++) {
         const v = values[i]
         if (v === null || v === undefined) out[i] = null
-        else if (typeof v === 'string') out[i] = v
-        else return mismatch(i, v)
+        else if (typeof v === 'string') {
+          if (!isWellFormedString(v)) {
+            issues.add(i, name, ILL_FORMED_MESSAGE)
+            return null
+          }
+          out[i] = v
+        } else return mismatch(i, v)
       }
       return { type, values: out }
     }
@@ -342,7 +383,8 @@ function normalizeTable(t: Table, existing: Schema | null): Normalized {
     const p = symbolProblem(sym.values[i])
     if (p) issues.add(i, 'symbol', p)
     const v = (ts.values as Float64Array)[i]
-    if (!Number.isSafeInteger(v)) issues.add(i, 'timestamp', 'missing or invalid time')
+    const bad = Number.isNaN(v) ? 'missing or invalid time' : timeIssue(v, formatTimeSafe(v))
+    if (bad) issues.add(i, 'timestamp', bad)
   }
   const existingTypes = new Map((existing ?? []).map((c) => [c.name, c.type]))
   const schema: Schema = [...KEY_SCHEMA]
@@ -364,6 +406,21 @@ function normalizeTable(t: Table, existing: Schema | null): Normalized {
           break
         }
       }
+    } else if (c.type === 'timestamp') {
+      const v = col.values as Float64Array
+      for (let i = 0; i < t.length; i++) {
+        if (Number.isNaN(v[i]) || isTimeUsInRange(v[i])) continue // NaN: null
+        issues.add(i, c.name, timeIssue(v[i], formatTimeSafe(v[i])) as string)
+        break
+      }
+    } else if (c.type === 'string') {
+      const v = col.values as (string | null)[]
+      for (let i = 0; i < t.length; i++) {
+        if (typeof v[i] === 'string' && !isWellFormedString(v[i] as string)) {
+          issues.add(i, c.name, ILL_FORMED_MESSAGE)
+          break
+        }
+      }
     }
     const known = existingTypes.get(c.name)
     if (known && known !== c.type) throw new SchemaConflictError(c.name, known, c.type)
@@ -372,4 +429,10 @@ function normalizeTable(t: Table, existing: Schema | null): Normalized {
   }
   issues.throwIfAny()
   return { table: { length: t.length, schema, columns: t.columns }, newColumns }
+}
+
+/** An epoch-µs time as text for a message, whatever its value (`formatUs` fails past year 275760). */
+function formatTimeSafe(us: number): string {
+  const d = new Date(Math.floor(us / 1000))
+  return Number.isNaN(d.getTime()) ? `${us} µs since the epoch` : formatUs(us)
 }

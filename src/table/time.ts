@@ -3,10 +3,38 @@
 export const US_PER_MS = 1000
 export const US_PER_DAY = 86_400_000_000
 
+/**
+ * The one accepted time range of every input form (ISO strings, epoch-ms numbers, Dates, CSV,
+ * JSON, NDJSON, Parquet timestamps), exact to the microsecond: [1700-01-01T00:00:00Z,
+ * 2200-01-01T00:00:00Z). Every µs in it is an exact integer in a float64 (|µs| < 2^53), and it
+ * lies inside PostgreSQL's, MongoDB's and pandas' datetime64[ns] ranges, so every reader gets it
+ * exactly. `MIN_TIME_US` is the first accepted µs, `MAX_TIME_US` the first refused one.
+ */
+export const MIN_TIME_US = -8_520_336_000_000_000
+export const MAX_TIME_US = 7_258_118_400_000_000
+export const TIME_RANGE_TEXT = '[1700-01-01T00:00:00Z, 2200-01-01T00:00:00Z)'
+
+/** True when `us` is a whole microsecond inside the accepted range. */
+export function isTimeUsInRange(us: number): boolean {
+  return us >= MIN_TIME_US && us < MAX_TIME_US && Number.isInteger(us)
+}
+
+/**
+ * Why an epoch-µs time is refused (null when it is accepted): a message naming the accepted
+ * range, for a `FieldIssue`. Every input path (including Parquet timestamps) checks with this.
+ */
+export function checkTimeUs(us: number): string | null {
+  if (isTimeUsInRange(us)) return null
+  if (!Number.isFinite(us)) return 'missing or invalid time'
+  if (!Number.isInteger(us)) return 'time is not a whole microsecond'
+  return `time is outside the accepted range ${TIME_RANGE_TEXT}`
+}
+
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/
 
 /**
- * Parses a time value to epoch microseconds, or returns null if it cannot be parsed.
+ * Parses a time value to epoch microseconds, or returns null if it cannot be parsed. The result
+ * may lie outside the accepted range (`checkTimeUs` says so): a write refuses it.
  * - number: epoch milliseconds (fractions keep microseconds);
  * - Date: its milliseconds;
  * - string: ISO-8601 date or date-time, with `Z`, an offset, or none (= UTC); up to 9 fraction
@@ -14,9 +42,9 @@ const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]
  */
 export function parseTimeUs(value: unknown): number | null {
   if (typeof value === 'number') {
+    // out of range (and beyond 2^53) is not "unparseable": callers refuse it with checkTimeUs
     if (!Number.isFinite(value)) return null
-    const us = Math.round(value * US_PER_MS)
-    return Number.isSafeInteger(us) ? us : null
+    return Math.round(value * US_PER_MS)
   }
   if (value instanceof Date) {
     const ms = value.getTime()

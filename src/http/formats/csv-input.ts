@@ -11,8 +11,12 @@ import { CsvRows } from './csv-rows.js'
 import { type BodyLimit, textChunks } from './read-body.js'
 
 /** The first line is the header; each further non-blank line is a row with as many cells. */
-export async function parseCsvBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<InputColumns> {
-  const rows = new CsvRows()
+export async function parseCsvBody(
+  body: ReadableStream<Uint8Array> | null,
+  limit: BodyLimit,
+  maxColumns?: number,
+): Promise<InputColumns> {
+  const rows = new CsvRows(maxColumns)
   let pending = '' // text not yet turned into rows
   let baseIndex = 0 // absolute offset of pending[0]
   let line = 1 // line number of pending[0]

@@ -6,6 +6,7 @@
  */
 
 import { ValidationError } from '../../errors.js'
+import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
 import type { InputColumns } from '../../types.js'
 import { readCsvNumber } from './csv-number.js'
 import { TIME_COLUMNS, TypedColumns } from './typed-columns.js'
@@ -37,9 +38,15 @@ export function csvCell(cell: string, kind: Kind): unknown {
 export class CsvRows {
   private header: string[] | undefined
   private kinds: Kind[] = []
-  private readonly columns = new TypedColumns()
+  private readonly columns: TypedColumns
+  private readonly maxColumns: number
   /** The last symbol read, reused while the text repeats it. */
   private symbol = ''
+
+  constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest) {
+    this.maxColumns = maxColumns
+    this.columns = new TypedColumns(maxColumns)
+  }
 
   /** A row as cells (from papaparse); a blank line is one empty cell. */
   cells(cells: string[], line: number): void {
@@ -85,6 +92,7 @@ export class CsvRows {
   }
 
   private setHeader(cells: string[], line: number): void {
+    checkRequestColumns(cells.length, { maxColumnsPerRequest: this.maxColumns }) // before any column is made
     const header = cells.map((c) => c.trim())
     const seen = new Set<string>()
     for (let i = 0; i < header.length; i++) {

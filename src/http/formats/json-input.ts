@@ -22,7 +22,11 @@ function syntaxMessage(error: unknown): string {
 }
 
 /** A JSON array of row objects. */
-export async function parseJsonBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<InputColumns> {
+export async function parseJsonBody(
+  body: ReadableStream<Uint8Array> | null,
+  limit: BodyLimit,
+  maxColumns?: number,
+): Promise<InputColumns> {
   const text = decodeUtf8(await readAllBytes(body, limit))
   let parsed: ReturnType<typeof parseJson>
   try {
@@ -36,7 +40,7 @@ export async function parseJsonBody(body: ReadableStream<Uint8Array> | null, lim
   if (!Array.isArray(rows)) {
     throw new ValidationError([{ field: 'body', message: `expected a JSON array of row objects, got ${describeValue(rows)}` }])
   }
-  const builder = new TypedColumns()
+  const builder = new TypedColumns(maxColumns)
   const issues: FieldIssue[] = []
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]
@@ -48,8 +52,12 @@ export async function parseJsonBody(body: ReadableStream<Uint8Array> | null, lim
 }
 
 /** One JSON object per line; blank lines are skipped (but counted for line numbers). */
-export async function parseNdjsonBody(body: ReadableStream<Uint8Array> | null, limit: BodyLimit): Promise<InputColumns> {
-  const columns = new TypedColumns()
+export async function parseNdjsonBody(
+  body: ReadableStream<Uint8Array> | null,
+  limit: BodyLimit,
+  maxColumns?: number,
+): Promise<InputColumns> {
+  const columns = new TypedColumns(maxColumns)
   let line = 0
   /** The exact way: blank lines skipped, big integers kept, errors worded. */
   const parseLine = (raw: string): void => {

@@ -1,11 +1,27 @@
 /** Reading a request body as a stream, never more than a byte limit, as bytes or as UTF-8 text. */
 
-import { PayloadTooLargeError, ValidationError } from '../../errors.js'
+import { LimitExceededError, PayloadTooLargeError, ValidationError } from '../../errors.js'
 
 export interface BodyLimit {
   maxBytes: number
   /** The request's Content-Length, when it sent one: over the limit fails before reading. */
   declaredLength?: number
+  /**
+   * Seconds the whole body may take to arrive (`limits.max_body_read_seconds`): past it the read
+   * stops with a 408 `LimitExceededError` and the stream is cancelled. None: no deadline.
+   */
+  maxReadSeconds?: number
+}
+
+const TIMED_OUT = Symbol('timed out')
+
+function bodyTimeout(seconds: number): LimitExceededError {
+  return new LimitExceededError(
+    408,
+    'max_body_read_seconds',
+    seconds,
+    `the request body did not arrive within ${seconds} s (limits.max_body_read_seconds): nothing was stored`,
+  )
 }
 
 /**
@@ -23,10 +39,20 @@ export async function* limitedChunks(body: ReadableStream<Uint8Array> | null, li
   if (!body) return
   const reader = body.getReader()
   let done = false
+  const seconds = limit.maxReadSeconds
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // one timer for the whole body; it resolves (never rejects) so no rejection is left unhandled
+  const deadline =
+    seconds !== undefined && Number.isFinite(seconds)
+      ? new Promise<typeof TIMED_OUT>((resolve) => {
+          timer = setTimeout(() => resolve(TIMED_OUT), seconds * 1000)
+        })
+      : undefined
   try {
     let total = 0
     for (;;) {
-      const next = await reader.read()
+      const next = deadline ? await Promise.race([reader.read(), deadline]) : await reader.read()
+      if (next === TIMED_OUT) throw bodyTimeout(seconds as number)
       if (next.done) {
         done = true
         return
@@ -36,6 +62,7 @@ export async function* limitedChunks(body: ReadableStream<Uint8Array> | null, li
       if (next.value.byteLength > 0) yield next.value
     }
   } finally {
+    if (timer !== undefined) clearTimeout(timer)
     if (!done) await reader.cancel().catch(() => {})
     reader.releaseLock()
   }

@@ -6,12 +6,14 @@
  * gets at most one value per row (callers have unique keys: CSV headers, JSON objects).
  */
 
+import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
 import type { InputColumns } from '../../types.js'
 import { epochMicros } from './time-column.js'
 
 /** The columns the storage reads as the time of a row. */
 export const TIME_COLUMNS: ReadonlySet<string> = new Set(['timestamp', 'datetime', 'date'])
-const INITIAL_CAPACITY = 1024
+/** A numbers column starts this small and doubles: a wide, short body costs little per column. */
+const INITIAL_CAPACITY = 16
 const TWO_53 = 2 ** 53
 
 export class TypedColumns {
@@ -29,12 +31,19 @@ export class TypedColumns {
   private readonly bornRow: number[] = []
   /** The columns of the last `addPlainRow` row's keys, by position. */
   private readonly keyColumns: number[] = []
+  /** Columns a body may have: one more is a 413 before it is allocated. */
+  private readonly maxColumns: number
+
+  constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest) {
+    this.maxColumns = maxColumns
+  }
 
   /** The column named `name` (created, null in every earlier row, when new). */
   column(name: string): number {
     const known = this.byName.get(name)
     if (known !== undefined) return known
     const c = this.names.length
+    checkRequestColumns(c + 1, { maxColumnsPerRequest: this.maxColumns })
     const row = this.length
     this.names.push(name)
     this.byName.set(name, c)
