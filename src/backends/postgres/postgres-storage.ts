@@ -9,7 +9,7 @@ import { newId } from '../../lake/ids.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, parsePath, pathOf } from '../../lake/partitioning.js'
 import type { OpLogStore } from '../../oplog/types.js'
-import { emptyTable, KEY_SCHEMA } from '../../table/table.js'
+import { emptyTable, KEY_SCHEMA, sortTable } from '../../table/table.js'
 import { formatUs } from '../../table/time.js'
 import type {
   DataStorage,
@@ -46,7 +46,17 @@ import {
   refOfDay,
   statsSubquery,
 } from './partitions.js'
-import { checkLimit, filterSql, projection, type RowFilter, rowFilter, selectList, tableFromRows } from './read.js'
+import {
+  checkLimit,
+  codeUnitKey,
+  filterSql,
+  needsCodeUnitOrder,
+  projection,
+  type RowFilter,
+  rowFilter,
+  selectList,
+  tableFromRows,
+} from './read.js'
 import { type ExpireRowsOptions, type ExpireRowsResult, Retention } from './retention.js'
 import { type PgPoolLike, type PgQueryResult, Session } from './session.js'
 import { ReadSnapshot } from './snapshot.js'
@@ -86,6 +96,8 @@ export interface PostgresStorageOptions {
 }
 
 const WRITE_MODES: WriteMode[] = ['upsert', 'append', 'replace']
+
+type PageRun = (kind: 'get', text: string, values: unknown[], array: boolean) => Promise<PgQueryResult>
 const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 const DATASET_TTL_MS = 5_000
 
@@ -199,7 +211,7 @@ export class PostgresStorage implements DataStorage {
     }
     const known = await this.dataset(name, false)
     // validate everything before the first statement that writes
-    const prepared = prepareBatch(data, known?.schema ?? null, mode)
+    const prepared = prepareBatch(data, known?.schema ?? null, mode, this.catalog.serverVersion)
     if (prepared.table.length === 0) return { rowsWritten: 0, partitions: [] }
     const { result, ds } = await this.session.transaction(
       (db) => writeBatch(this.context(), db, name, data, mode, prepared),
@@ -263,30 +275,40 @@ export class PostgresStorage implements DataStorage {
     if (!ds) return emptyTable(KEY_SCHEMA)
     const schema = projection(ds.name, ds.schema, options.columns)
     if (limit === 0 || f.symbols?.length === 0) return emptyTable(schema)
-    return this.page((...q) => this.session.run(this.session.pool, ...q), ds, schema, f, limit, null)
+    const run = (...q: Parameters<PageRun>) => this.session.run(this.session.pool, ...q)
+    const t = await this.page(run, ds, schema, f, limit, null, false)
+    if (!needsCodeUnitOrder(t)) return t
+    // a symbol that may stand elsewhere in the contract's order: every row read, reorder them here
+    if (!Number.isFinite(limit)) return sortTable(t)
+    return this.page(run, ds, schema, f, limit, null, true)
   }
 
   /**
    * One ordered query through `run` (the pool, or a scan's snapshot); `after` = the last key of
-   * the previous page (keyset pagination).
+   * the previous page (keyset pagination, in the same order as the ORDER BY). `codeUnits`: order
+   * symbols by `codeUnitKey` (the contract's order; a sort, no index), else by the primary key
+   * ("C": code point order, the same as the contract's unless `needsCodeUnitOrder` says otherwise).
    */
   private async page(
-    run: (kind: 'get', text: string, values: unknown[], array: boolean) => Promise<PgQueryResult>,
+    run: PageRun,
     ds: DatasetRow,
     schema: Table['schema'],
     f: RowFilter,
     limit: number,
     after: [string, number] | null,
+    codeUnits: boolean,
   ) {
     const values: unknown[] = []
     const conds = filterSql(f, values)
+    const symbol = codeUnits ? codeUnitKey('t.symbol') : 't.symbol'
     if (after) {
       values.push(after[0], tsParam(after[1]))
-      conds.push(`(t.symbol, t."timestamp") > ($${values.length - 1}::text, $${values.length}::timestamptz)`)
+      const key = codeUnits ? codeUnitKey(`$${values.length - 1}::text`) : `$${values.length - 1}::text`
+      conds.push(`(${symbol}, t."timestamp") > (${key}, $${values.length}::timestamptz)`)
     }
     let text = `SELECT ${selectList(schema)} FROM ${this.catalog.dataTable(ds)} t`
     if (conds.length) text += ` WHERE ${conds.join(' AND ')}`
-    text += ' ORDER BY t.symbol, t."timestamp"'
+    text += ` ORDER BY ${symbol}, t."timestamp"`
     if (Number.isFinite(limit)) {
       values.push(limit)
       text += ` LIMIT $${values.length}`
@@ -316,9 +338,16 @@ export class PostgresStorage implements DataStorage {
     let failed: unknown
     try {
       let after: [string, number] | null = null
+      let codeUnits = false
+      const run = (...q: Parameters<PageRun>) => snap.query(...q)
       while (remaining > 0) {
         const want = Math.min(Math.floor(batchSize), remaining)
-        const t = await this.page((...q) => snap.query(...q), ds, schema, f, want, after)
+        let t = await this.page(run, ds, schema, f, want, after, codeUnits)
+        if (!codeUnits && needsCodeUnitOrder(t)) {
+          // the rows up to `after` stand where they stand in both orders: go on in the contract's
+          codeUnits = true
+          t = await this.page(run, ds, schema, f, want, after, codeUnits)
+        }
         if (t.length === 0) return
         remaining -= t.length
         after = [(t.columns.symbol.values as string[])[t.length - 1], (t.columns.timestamp.values as Float64Array)[t.length - 1]]

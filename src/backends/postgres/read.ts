@@ -16,10 +16,63 @@ export interface RowFilter {
   end: number
 }
 
-/** Parses and checks `symbols`, `start`, `end` (shared with every backend). */
+/**
+ * Stored rows lie in [0001-01-01, 10000-01-01): earlier versions accepted no time outside it
+ * (PostgreSQL refused the text of year 0 and `formatUs` of years past 9999), and today's writes
+ * accept only `[1700, 2200)`. Filter bounds beyond it are opened or make the filter empty, so
+ * no time PostgreSQL cannot parse is ever sent, and the answer is the one any backend gives.
+ */
+const FIRST_STORABLE_US = -62_135_596_800_000_000
+const PAST_STORABLE_US = 253_402_300_800_000_000
+/** A NUL, or a lone UTF-16 surrogate (no UTF-8 form: the driver would send U+FFFD instead). */
+const UNSTORABLE_SYMBOL_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * Parses and checks `symbols`, `start`, `end` (shared with every backend). A symbol with a NUL
+ * or a lone surrogate matches nothing (no stored symbol has one; PostgreSQL text cannot even
+ * hold it, and sent as is it would match U+FFFD), as in the lake; a range outside every
+ * storable time likewise. An empty filter has `symbols: []`.
+ */
 export function rowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): RowFilter {
   const f = parseRowFilter(o)
-  return { symbols: f.symbols ? [...f.symbols] : null, start: f.start, end: f.end }
+  let symbols = f.symbols ? [...f.symbols].filter((s) => !UNSTORABLE_SYMBOL_RE.test(s)) : null
+  let start = f.start < FIRST_STORABLE_US ? Number.NEGATIVE_INFINITY : f.start
+  let end = f.end >= PAST_STORABLE_US ? Number.POSITIVE_INFINITY : f.end
+  if (start >= PAST_STORABLE_US || end <= FIRST_STORABLE_US || start >= end) {
+    symbols = []
+    start = Number.NEGATIVE_INFINITY
+    end = Number.POSITIVE_INFINITY
+  }
+  return { symbols, start, end }
+}
+
+/**
+ * The contract orders symbols as JavaScript compares strings (UTF-16 code units); the data
+ * tables' "C" collation orders by code point. The two differ only where one symbol has a
+ * supplementary character (U+10000 and up: a surrogate pair) and the other a character in
+ * U+E000-U+FFFF at the first position they differ. A symbol with no code unit >= U+D800 sits
+ * at the same place in both orders, so a page holding no such symbol is right as read.
+ */
+const ORDER_MAY_DIFFER_RE = /[\ud800-\uffff]/
+
+/** True when a symbol of `t` (sorted by the server) may stand elsewhere in the contract's order. */
+export function needsCodeUnitOrder(t: Table): boolean {
+  const sym = t.columns.symbol.values as string[]
+  for (let i = 0; i < t.length; i++) {
+    if ((i === 0 || sym[i] !== sym[i - 1]) && ORDER_MAY_DIFFER_RE.test(sym[i])) return true
+  }
+  return false
+}
+
+/**
+ * A text expression whose "C" (code point) order is the UTF-16 code-unit order of `expr`: each
+ * character of U+E000-U+FFFF becomes U+10FFFF followed by itself, U+10FFFF itself becomes
+ * U+10FFFF U+0001, every other character stays. Per character the codes keep UTF-16 order
+ * (U+0001-U+D7FF < U+10000-U+10FFFF < U+E000-U+FFFF) and none is a prefix of another, so whole
+ * strings compare as in JavaScript. Distinct symbols keep distinct keys.
+ */
+export function codeUnitKey(expr: string): string {
+  return `(regexp_replace(replace(${expr}, chr(1114111), chr(1114111) || chr(1)), '([\\uE000-\\uFFFF])', chr(1114111) || '\\1', 'g') COLLATE "C")`
 }
 
 /** `WHERE` conditions on table alias `t` for a filter; parameters are appended to `values`. */

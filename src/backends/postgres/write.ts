@@ -40,11 +40,38 @@ export interface WriteContext {
   useMerge: boolean
 }
 
-/** Validates the batch against `schema` (null = new dataset); append rejects in-batch duplicates. */
-export function prepareBatch(data: InputRow[] | InputColumns | Table, schema: Schema | null, mode: WriteMode): Normalized {
+/** Names of PostgreSQL's system columns: no user column may have them (CREATE/ALTER TABLE fails). */
+const SYSTEM_COLUMNS = new Set(['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid'])
+
+/**
+ * Why PostgreSQL cannot have a column `name`, or null: a system column name, and `oid` on
+ * servers before 12 (where it is one too; `serverVersion` 0 = unknown: refused).
+ */
+export function systemColumnProblem(name: string, serverVersion: number): string | null {
+  if (SYSTEM_COLUMNS.has(name) || (name === 'oid' && serverVersion < 120000)) {
+    return `'${name}' is the name of a PostgreSQL system column, which a table cannot have: rename the column`
+  }
+  return null
+}
+
+/**
+ * Validates the batch against `schema` (null = new dataset); append rejects in-batch duplicates.
+ * Everything PostgreSQL would refuse is a ValidationError here, before anything is sent.
+ */
+export function prepareBatch(
+  data: InputRow[] | InputColumns | Table,
+  schema: Schema | null,
+  mode: WriteMode,
+  serverVersion = 0,
+): Normalized {
   const normalized = normalizeInput(data, schema)
   const t = normalized.table
   if (t.length === 0) return normalized
+  const names = t.schema.flatMap((c) => {
+    const message = systemColumnProblem(c.name, serverVersion)
+    return message ? [{ field: c.name, message }] : []
+  })
+  if (names.length) throw new ValidationError(names)
   for (const c of t.schema) {
     const col = t.columns[c.name]
     if (col.type !== 'string') continue
@@ -82,7 +109,7 @@ async function datasetFor(
   let batch = prepared.table
   const stored = new Map(ds.schema.map((c) => [c.name, c.type]))
   const stale = batch.schema.some((c) => stored.has(c.name) && stored.get(c.name) !== c.type)
-  if (stale) batch = prepareBatch(data, ds.schema, mode).table // converts, or throws SchemaConflictError
+  if (stale) batch = prepareBatch(data, ds.schema, mode, ctx.catalog.serverVersion).table // converts, or throws SchemaConflictError
   for (const c of batch.schema) {
     const type = stored.get(c.name)
     if (type && type !== c.type) throw new SchemaConflictError(c.name, type, c.type)
