@@ -11,8 +11,17 @@ export interface RowFilter {
   end: number
 }
 
+/** A NUL, or a lone UTF-16 surrogate (BSON is UTF-8: it would be sent as U+FFFD). */
+const UNSTORABLE_SYMBOL_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * Parses and checks `symbols`, `start`, `end`. A symbol no row can have (a NUL, a lone surrogate)
+ * matches nothing, as in the lake: sent as is, `X\uD800` would match a stored `X\uFFFD`.
+ */
 export function rowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): RowFilter {
-  return parseRowFilter(o)
+  const f = parseRowFilter(o)
+  if (!f.symbols) return f
+  return { ...f, symbols: new Set([...f.symbols].filter((s) => !UNSTORABLE_SYMBOL_RE.test(s))) }
 }
 
 /** The MongoDB filter for a row filter (served by the `{ symbol: 1, t: 1 }` index). */
