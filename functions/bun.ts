@@ -17,12 +17,14 @@ declare const Bun: {
 const { HOST, PORT } = process.env
 
 try {
-  const { app, storage, host, port, open } = prepareServer({
+  const { app, storage, host, port, open, setPort } = prepareServer({
     host: HOST,
     port: PORT ? Number(PORT) : undefined,
     env: process.env,
   })
+  // app.fetch(request, server): the app reads the peer address through server.requestIP
   const server = Bun.serve({ hostname: host, port, fetch: app.fetch })
+  setPort(server.port)
   for (const line of serverBanner(server.url.origin, open)) console.log(line)
   const stop = () => {
     server

@@ -7,13 +7,17 @@
 import { DOMParser as XmlDomParser, Node as XmlNode } from '@xmldom/xmldom'
 import type { ExecutionContext, Hono } from 'hono'
 import { createApp } from '../src/http/app.js'
-import { httpOptionsFromEnv } from '../src/http/config.js'
+import { checkDeployment, httpOptionsFromEnv } from '../src/http/config.js'
 import { createStorage, type DataStorage, type OpLog, StorageError, scheduledMaintenance } from '../src/index.js'
 
 /**
  * Vars (wrangler.toml `[vars]`) and secrets (`wrangler secret put`): STORAGE_BACKEND, S3_BUCKET,
  * S3_PREFIX, S3_FORCE_PATH_STYLE, AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
- * AWS_SECRET_ACCESS_KEY, API_TOKENS, and whatever else `httpOptionsFromEnv` reads.
+ * AWS_SECRET_ACCESS_KEY, API_TOKENS, PUBLIC_READS, and whatever else `httpOptionsFromEnv` reads.
+ *
+ * The Worker is on the internet: without API_TOKENS it serves nothing but `/healthz` (403 on
+ * every route) unless PUBLIC_READS=true, which serves reads (never writes) to anyone. Writes
+ * always need a token: there is no open-writes mode here.
  */
 export type WorkerEnv = Record<string, string | undefined>
 
@@ -36,8 +40,16 @@ function appFor(env: WorkerEnv): Hono {
   if (app) return app
   installXmlGlobals()
   const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
+  checkDeployment(http, 'worker')
   const storage = createStorage({ storage: { default_backend: 's3_parquet' } }, env)
-  app = createApp({ storage, ...http, openWrites: false })
+  app = createApp({
+    storage,
+    ...http,
+    openWrites: false,
+    publicReads: http.publicReads ?? false,
+    // set by Cloudflare's edge, not by the client
+    clientAddress: (c) => c.req.header('cf-connecting-ip'),
+  })
   oplog = storage.oplog
   workerStorage = storage
   return app

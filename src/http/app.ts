@@ -32,8 +32,23 @@
  * - `DELETE .../rows` with no filter needs `all=true`; `all=true` together with a filter is a
  *   400 (ambiguous).
  * - `start`/`end`: epoch milliseconds (digits) or ISO-8601; `end` before `start` is a 400.
- * - With no tokens: reads and `/v1/stats` are open; writes are open only with `openWrites`.
- *   Auth runs before parameter validation, so an unauthenticated caller learns nothing else.
+ * - With no tokens: reads are open unless `publicReads: false` (the Worker's default); writes,
+ *   admin routes and `/v1/stats` are open only with `openWrites`. Auth runs before parameter
+ *   validation, so an unauthenticated caller learns nothing else.
+ * - Open local mode (no tokens, `openWrites`): the server is for programs on this machine, not
+ *   for web pages. Only loopback `Host` values (`localhost`, `127.0.0.1`, `[::1]`, plus
+ *   `allowedHosts`, with the server's `port`) are served (a DNS-rebinding page sends its own
+ *   name), a request with a foreign `Origin` is refused (a cross-site form or `text/plain`
+ *   POST), both 403 `forbidden`; CORS cannot be enabled (`ConfigError`).
+ * - Every response carries `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`.
+ * - A failing backend (`store_error`, `commit_in_doubt`) is answered with a generic message, its
+ *   safe codes (`sqlstate`, `reason`, `outcome`, `driverCode`) and a `ref`; the driver's message
+ *   goes to the server log under that `ref`. `/healthz` names the failure's code only, unless the
+ *   caller presents a valid token (or the server is the open local one).
+ * - CSV output writes values as stored: a value like `=HYPERLINK(...)` is a formula to a
+ *   spreadsheet. `csv_escape_formulas=true` prefixes string values starting with `=`, `+`, `-`,
+ *   `@`, tab or carriage return with `'` (OWASP's CSV-injection advice); the data is then not
+ *   exact, so it is opt-in.
  * - Unknown paths are 404 before auth; a known path with another method is 405 with `Allow`.
  * - Rows are streamed; the first batch is read before the response starts, so a bad filter
  *   (e.g. an unknown column) is still a 400 rather than a broken 200. A later failure cannot
@@ -48,14 +63,16 @@ import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
+import { ConfigError, NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
 import { emptyTable } from '../table/table.js'
 import { parseTimeUs } from '../table/time.js'
 import type { DataStorage, Table } from '../types.js'
-import { createAuth } from './auth.js'
+import { createAuth, type FailurePolicy, TooManyFailuresError } from './auth.js'
+import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'
 import { bodyFormat, outputFormat, parseBody, tableResponse } from './formats/index.js'
+import { escapeFormulas, hostGuard } from './guard.js'
 import { MaintenanceQuery } from './maintenance-params.js'
 import {
   DatasetParam,
@@ -94,6 +111,25 @@ export interface AppOptions {
   maxBodyBytes?: number
   /** Cap on the bytes a training set embeds with `inline: true` (default 16 MiB): 413 `payload_too_large`. */
   maxInlineBytes?: number
+  /**
+   * With no tokens: `true` serves reads to anyone; `false` refuses them with 403 (the Worker's
+   * default, `PUBLIC_READS`). Unset: reads are open, as for `true`, and `/healthz` shows failure
+   * details (set it explicitly on a public server).
+   */
+  publicReads?: boolean
+  /** Open local mode only: host names served besides localhost, 127.0.0.1 and [::1] (`ALLOWED_HOSTS`). */
+  allowedHosts?: string[]
+  /**
+   * Open local mode only: the port the server listens on, which the `Host` header must carry
+   * (a function when it is known only once listening). Unset: any port.
+   */
+  port?: number | (() => number | undefined)
+  /** The caller's address, for the limit on failed authentications; unset: failures are only delayed. */
+  clientAddress?: (c: Context) => string | undefined
+  /** The limits on failed authentications (`DEFAULT_FAILURE_POLICY`). */
+  authFailures?: Partial<FailurePolicy>
+  /** Bounds and cache of the training-set routes (`DEFAULT_TRAINING_LIMITS`). */
+  training?: Partial<TrainingLimits>
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -128,12 +164,31 @@ function renderError(err: unknown, c: Context<Env>): Response {
     console.error(`[http] ${c.req.method} ${c.req.path} failed:`, err)
     e = new StorageError(500, 'internal_error', 'internal error')
   }
-  if (e.status >= 500 && err instanceof StorageError) console.error(`[http] ${c.req.method} ${c.req.path} failed:`, err)
+  let message = e.message
+  let details: Record<string, unknown> = e.details ?? {}
+  if (e.status >= 500 && err instanceof StorageError) {
+    const backendFailure = e.code === 'store_error' || e.code === 'commit_in_doubt'
+    const ref = backendFailure ? crypto.randomUUID().slice(0, 8) : undefined
+    console.error(`[http] ${c.req.method} ${c.req.path} failed${ref ? ` (ref ${ref})` : ''}:`, err)
+    if (ref) {
+      // driver and store messages can carry hosts, buckets, table names, SQL: they stay in the log
+      details = Object.fromEntries(Object.entries(details).filter(([k, x]) => SAFE_DETAILS.has(k) && typeof x !== 'object'))
+      details.ref = ref
+      message =
+        e.code === 'commit_in_doubt'
+          ? `the commit${typeof details.what === 'string' ? ` of '${details.what}'` : ''} may or may not have been applied: retrying the same call is safe (ref ${ref}; the server log has the details)`
+          : `the storage backend failed (ref ${ref}; the server log has the details)`
+    }
+  }
   c.set('errorCode', e.code)
   if (e instanceof MethodNotAllowedError) c.header('Allow', e.allowed.join(', '))
+  if (e instanceof TooManyFailuresError) c.header('Retry-After', String(e.retryAfterSeconds))
   if (e.status === 401) c.header('WWW-Authenticate', 'Bearer')
-  return c.json({ error: { code: e.code, message: e.message, details: e.details ?? {} } }, e.status as ContentfulStatusCode)
+  return c.json({ error: { code: e.code, message, details } }, e.status as ContentfulStatusCode)
 }
+
+/** Details of a backend failure that are codes, not text, and may be shown. */
+const SAFE_DETAILS = new Set(['sqlstate', 'reason', 'outcome', 'driverCode', 'what', 'status'])
 
 class HealthTimeout extends Error {}
 
@@ -150,8 +205,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * and message, the timeout, or else only the error's code/name (`ECONNREFUSED`, `TypeError`),
  * never a raw message that could carry hosts or paths (that goes to the log).
  */
-function healthReason(err: unknown): string {
-  if (err instanceof StorageError) return `${err.code}: ${err.message}`
+function healthReason(err: unknown, detailed: boolean): string {
+  if (err instanceof StorageError) return detailed ? `${err.code}: ${err.message}` : err.code
   if (err instanceof HealthTimeout) return err.message
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code
@@ -162,7 +217,25 @@ export function createApp(options: AppOptions): Hono {
   const { storage } = options
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   const stats = new HttpStats()
-  const requireScope = createAuth({ tokens: options.tokens ?? [], openWrites: options.openWrites ?? false })
+  const tokens = options.tokens ?? []
+  const openWrites = options.openWrites ?? false
+  const localOpen = tokens.length === 0 && openWrites
+  if (localOpen && options.cors) {
+    throw new ConfigError(
+      'invalid CORS_ORIGINS: CORS cannot be enabled without API_TOKENS: the open API would be usable from any web page',
+      [{ path: 'CORS_ORIGINS', message: 'CORS needs API_TOKENS' }],
+    )
+  }
+  const requireScope = createAuth({
+    tokens,
+    openWrites,
+    publicReads: options.publicReads,
+    clientAddress: options.clientAddress,
+    failures: options.authFailures,
+  })
+  /** Whether the health check may say why it failed: to a token holder, or anyone when no public mode was chosen. */
+  const healthDetails = async (c: Context<Env>) =>
+    tokens.length === 0 ? openWrites || options.publicReads === undefined : (await requireScope.identify(c)) !== null
   const app = new Hono<Env>()
 
   // ---- cross-cutting ---------------------------------------------------------------------
@@ -172,8 +245,15 @@ export function createApp(options: AppOptions): Hono {
     await next()
     const ms = performance.now() - t0
     stats.record(c.get('op') ?? (c.res.status === 404 ? 'not_found' : 'other'), c.res.status, c.get('errorCode'), ms)
-    if (c.res.body) c.res = new Response(c.res.body.pipeThrough(stats.counter('out')), c.res)
+    const res = c.res
+    const headers = new Headers(res.headers)
+    headers.set('X-Content-Type-Options', 'nosniff')
+    if (!headers.has('Cache-Control')) headers.set('Cache-Control', 'no-store')
+    const body = res.body ? res.body.pipeThrough(stats.counter('out')) : null
+    c.res = new Response(body, { status: res.status, statusText: res.statusText, headers })
   })
+
+  if (localOpen) app.use('*', hostGuard({ allowedHosts: options.allowedHosts, port: options.port }))
 
   if (options.cors) {
     const origins = options.cors.origins
@@ -212,7 +292,7 @@ export function createApp(options: AppOptions): Hono {
       await withTimeout(storage.listDatasets(), HEALTH_TIMEOUT_MS)
     } catch (err) {
       const checkedMs = Math.round(performance.now() - t0)
-      throw new UnhealthyError(storage.backend, checkedMs, healthReason(err), err)
+      throw new UnhealthyError(storage.backend, checkedMs, healthReason(err, await healthDetails(c)), err)
     }
     return c.json({ ok: true, backend: storage.backend, checkedMs: Math.round(performance.now() - t0) })
   })
@@ -301,6 +381,10 @@ export function createApp(options: AppOptions): Hono {
     const name = dataset(c)
     const q = query(ReadQuery, c)
     const format = outputFormat(q.format, c.req.header('accept'))
+    const escapeCsv = q.csv_escape_formulas === 'true'
+    if (escapeCsv && format !== 'csv') {
+      throw new ValidationError([{ field: 'csv_escape_formulas', message: `applies to format csv only, not ${format}` }])
+    }
     const it = storage
       .scan(name, { symbols: q.symbols, start: q.start, end: q.end, columns: q.columns, limit: q.limit })
       [Symbol.asyncIterator]()
@@ -317,6 +401,12 @@ export function createApp(options: AppOptions): Hono {
       batches = (async function* () {
         yield first.value
         yield* { [Symbol.asyncIterator]: () => it }
+      })()
+    }
+    if (escapeCsv) {
+      const raw = batches
+      batches = (async function* () {
+        for await (const batch of raw) yield escapeFormulas(batch)
       })()
     }
     return tableResponse(batches, format, {
@@ -372,7 +462,15 @@ export function createApp(options: AppOptions): Hono {
     return c.json(result)
   })
 
-  registerTrainingRoutes(app, { storage, requireScope, op, stats, maxBodyBytes, maxInlineBytes: options.maxInlineBytes })
+  registerTrainingRoutes(app, {
+    storage,
+    requireScope,
+    op,
+    stats,
+    maxBodyBytes,
+    maxInlineBytes: options.maxInlineBytes,
+    limits: { ...DEFAULT_TRAINING_LIMITS, ...options.training },
+  })
 
   // ---- wrong methods ---------------------------------------------------------------------
 

@@ -116,6 +116,8 @@ export const ReadQuery = v.pipe(
     limit: v.optional(LimitParam),
     /** Checked by `outputFormat` (formats/), the one list of format names (json, ndjson/jsonl, csv, parquet). */
     format: v.optional(v.string()),
+    /** `true`: CSV string values starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'` (see app.ts). */
+    csv_escape_formulas: v.optional(picklist(['true', 'false'])),
   }),
   orderedBounds(),
 )
@@ -179,7 +181,8 @@ const LIST_PARAMS = new Set(['symbols', 'columns'])
  * given twice is an error rather than a silent first-wins.
  */
 export function queryObject(queries: Record<string, string[]>): Record<string, string> {
-  const out: Record<string, string> = {}
+  // no prototype: `__proto__` becomes an own key, an unknown parameter like any other (400)
+  const out: Record<string, string> = Object.create(null)
   for (const [key, values] of Object.entries(queries)) {
     if (values.length > 1 && !LIST_PARAMS.has(key)) {
       throw new ValidationError([{ field: key, message: `query parameter '${key}' given ${values.length} times, expected once` }])

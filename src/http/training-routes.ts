@@ -3,8 +3,11 @@
  * sequence windows) described as JSON, with each segment's parts as `.npy` files (or one Parquet
  * file per segment) behind links, or inline as base64. Links are stateless, so they work across
  * Worker isolates and restarts: a link carries the request (`spec`, base64url of its canonical
- * JSON) and a fingerprint of the partition versions read (`fp`). `GET` of a link re-derives the
- * same matrix and streams the part, or answers 409 `conflict` once the data has changed.
+ * JSON) and a fingerprint of the partition versions read (`fp`). `GET` of a link streams the part
+ * of the set built for the description (kept in a cache bounded in bytes, for a TTL), or
+ * re-derives it once that has expired; it answers 409 `conflict` once the data has changed.
+ * Bounds (`TrainingLimits`): `windows.lookback` and the symbols read (422 `limit_exceeded`), the
+ * bytes of all parts (413 `payload_too_large`), each naming the field to change.
  */
 
 import type { Context, Hono, MiddlewareHandler } from 'hono'
@@ -14,17 +17,22 @@ import { encodeParquet } from '../parquet/index.js'
 import { NPY_CONTENT_TYPE, npyByteLength, npyStream, SEGMENTS, type SegmentName } from '../training/index.js'
 import type { DataStorage } from '../types.js'
 import type { Env } from './app.js'
-import type { Scope } from './auth.js'
+import type { RequireScope } from './auth.js'
+import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'
 import { OUTPUT_CONTENT_TYPES } from './formats/index.js'
 import { decodeUtf8, readAllBytes } from './formats/read-body.js'
 import { DatasetParam, NoQuery, parseParam, queryObject } from './params.js'
 import type { HttpStats } from './stats.js'
 
 import {
+  checkBytes,
+  checkRequestLimits,
   DEFAULT_MAX_INLINE_BYTES,
+  dataChanged,
   decodeSpec,
   derive,
   describeSegments,
+  fingerprint,
   MAX_TRAINING_SET_BODY_BYTES,
   type NpyPart,
   npyBody,
@@ -33,13 +41,14 @@ import {
   scalerOf,
   segmentTable,
   specParam,
+  TrainingSetCache,
 } from './training-set.js'
 
 // ---- routes ------------------------------------------------------------------------------
 
 export interface TrainingRouteOptions {
   storage: DataStorage
-  requireScope: (scope: Scope) => MiddlewareHandler
+  requireScope: RequireScope
   /** Names the operation for the stats. */
   op: (name: string) => MiddlewareHandler<Env>
   /** Counts request body bytes. */
@@ -47,6 +56,10 @@ export interface TrainingRouteOptions {
   maxBodyBytes: number
   /** Default `DEFAULT_MAX_INLINE_BYTES`. */
   maxInlineBytes?: number
+  /** Default `DEFAULT_TRAINING_LIMITS`. */
+  limits?: TrainingLimits
+  /** Built sets for the links (default: one per app, sized by `limits`). */
+  cache?: TrainingSetCache
 }
 
 const SegmentParam = v.picklist(SEGMENTS, (i) => `expected one of ${SEGMENTS.join(', ')}, got ${JSON.stringify(i.input)}`)
@@ -99,6 +112,8 @@ async function readJsonBody(c: Context<Env>, o: TrainingRouteOptions): Promise<u
 export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions): void {
   const { storage, requireScope, op } = o
   const maxInline = o.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES
+  const limits = o.limits ?? DEFAULT_TRAINING_LIMITS
+  const cache = o.cache ?? new TrainingSetCache(limits)
   const datasetOf = (c: Context<Env>) => parseParam(DatasetParam, c.req.param('dataset'), 'dataset')
 
   app.post('/v1/datasets/:dataset/training-set', op('training_set.describe'), requireScope('read'), async (c) => {
@@ -109,9 +124,14 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
     if (req.windows && req.format === 'parquet') {
       throw new ValidationError([{ field: 'format', message: 'windows need format npy: Parquet holds rows, not windows' }])
     }
+    checkRequestLimits(req, limits, '')
     const scaler = scalerOf(req, '')
-    const d = await derive(storage, name, req, req.format === 'parquet' ? 'float64' : req.dtype, scaler)
-    const query = `?spec=${specParam(input as Record<string, unknown>)}&fp=${d.fp}`
+    const dtype = req.format === 'parquet' ? 'float64' : req.dtype
+    const d = await derive(storage, name, req, dtype, scaler, undefined, limits)
+    checkBytes(d, req, req.format, limits, '')
+    const spec = specParam(input as Record<string, unknown>)
+    cache.set(TrainingSetCache.key(name, spec, d.fp, dtype), d)
+    const query = `?spec=${spec}&fp=${d.fp}`
     const link = (s: SegmentName, part: string) => `/v1/datasets/${name}/training-set/${s}/${part}${query}`
     const { report } = d.matrix
     return c.json({
@@ -146,8 +166,19 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
         { field: 'part', message: 'windows need format npy: a windowed training set has no data.parquet' },
       ])
     }
+    checkRequestLimits(req, limits, 'spec.')
     const scaler = scalerOf(req, 'spec.')
-    const d = await derive(storage, name, req, part === 'data.parquet' ? 'float64' : req.dtype, scaler, q.fp)
+    const dtype = part === 'data.parquet' ? 'float64' : req.dtype
+    const key = TrainingSetCache.key(name, q.spec!, q.fp!, dtype)
+    let d = cache.get(key)
+    if (d) {
+      // built for this fingerprint: still the data's? (one listing, no rebuild)
+      const current = await fingerprint(storage, name, req)
+      if (current !== q.fp) throw dataChanged(name, q.fp!, current)
+    } else {
+      d = await cache.getOrBuild(key, () => derive(storage, name, req, dtype, scaler, q.fp, limits))
+    }
+    checkBytes(d, req, part === 'data.parquet' ? 'parquet' : 'npy', limits, 'spec.')
     const headers: Record<string, string> = { 'content-disposition': `attachment; filename="${name}-${segment}-${part}"` }
     if (part === 'data.parquet') {
       const bytes = encodeParquet(segmentTable(d.matrix, segment).table)

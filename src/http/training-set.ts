@@ -5,6 +5,7 @@
  * `.npy` streams, a Parquet file per segment, inline base64.
  */
 
+import { LRUCache } from 'lru-cache'
 import * as v from 'valibot'
 import { ConflictError, StorageError, ValidationError } from '../errors.js'
 import { encodeParquet } from '../parquet/index.js'
@@ -26,6 +27,7 @@ import {
   sequenceWindows,
 } from '../training/index.js'
 import type { DataStorage, Table } from '../types.js'
+import type { TrainingLimits } from './config.js'
 import { decodeUtf8 } from './formats/read-body.js'
 
 /** Default cap on the decoded bytes of all inline bodies of one response (16 MiB): above it, 413. */
@@ -146,10 +148,150 @@ export function decodeSpec(spec: string): TrainingSetRequest {
 
 /** The first 16 hex digits of SHA-256 over the `path:version` of every partition the request reads. */
 export async function fingerprint(storage: DataStorage, dataset: string, req: TrainingSetRequest): Promise<string> {
+  return (await readPlan(storage, dataset, req)).fp
+}
+
+/** The fingerprint of what `req` reads and how many symbols that is. */
+async function readPlan(
+  storage: DataStorage,
+  dataset: string,
+  req: TrainingSetRequest,
+): Promise<{ fp: string; symbols: number }> {
   const parts = await storage.listPartitions(dataset, { symbols: req.symbols, start: req.start, end: req.end })
   const text = `${dataset}\n${parts.map((p) => `${p.path}:${p.version}`).join('\n')}`
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
-  return Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('')
+  const fp = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join('')
+  return { fp, symbols: new Set(parts.map((p) => p.values.symbol)).size }
+}
+
+// ---- limits ------------------------------------------------------------------------------
+
+/** A training request above a configured bound (422), or whose parts would be too large (413). */
+export class TrainingLimitError extends StorageError {
+  constructor(status: 413 | 422, field: string, message: string, details: Record<string, unknown>) {
+    super(status, status === 413 ? 'payload_too_large' : 'limit_exceeded', `${field}: ${message}`, { field, ...details })
+  }
+}
+
+/** 422 for a `windows.lookback` or a `symbols` list above the limits (`prefix`: `spec.` for a link). */
+export function checkRequestLimits(req: TrainingSetRequest, limits: TrainingLimits, prefix: string): void {
+  const lookback = req.windows?.lookback
+  if (lookback !== undefined && lookback > limits.maxLookback) {
+    throw new TrainingLimitError(
+      422,
+      `${prefix}windows.lookback`,
+      `${lookback} is above the limit of ${limits.maxLookback} (TRAINING_MAX_LOOKBACK)`,
+      {
+        limit: limits.maxLookback,
+        got: lookback,
+      },
+    )
+  }
+  if (req.symbols && req.symbols.length > limits.maxSymbols) {
+    throw new TrainingLimitError(
+      422,
+      `${prefix}symbols`,
+      `${req.symbols.length} symbols, above the limit of ${limits.maxSymbols} (TRAINING_MAX_SYMBOLS)`,
+      {
+        limit: limits.maxSymbols,
+        got: req.symbols.length,
+      },
+    )
+  }
+}
+
+/** The bytes of every part of every segment (npy: exact sizes; parquet: its float64 columns). */
+export function advertisedBytes(d: Derived, format: 'npy' | 'parquet'): number {
+  let total = 0
+  for (const s of SEGMENTS) {
+    if (format === 'parquet') total += d.matrix.segments[s].rows * (d.matrix.shape[1] + 3) * 8
+    else
+      for (const p of NPY_PARTS) {
+        const b = npyBody(d, s, p)
+        total += npyByteLength(b.dtype, b.shape)
+      }
+  }
+  return total
+}
+
+/** 413 when the parts of `d` would pass `limits.maxBytes`, naming what to lower. */
+export function checkBytes(
+  d: Derived,
+  req: TrainingSetRequest,
+  format: 'npy' | 'parquet',
+  limits: TrainingLimits,
+  prefix: string,
+): void {
+  const bytes = advertisedBytes(d, format)
+  if (bytes <= limits.maxBytes) return
+  const field = req.windows ? `${prefix}windows.lookback` : `${prefix}symbols`
+  throw new TrainingLimitError(
+    413,
+    field,
+    `the training set would be ${bytes} bytes, above the limit of ${limits.maxBytes} (TRAINING_MAX_BYTES): ` +
+      `lower ${req.windows ? 'windows.lookback or raise windows.stride' : 'the symbols'} or narrow start/end`,
+    { limitBytes: limits.maxBytes, bytes },
+  )
+}
+
+/** Memory a built training set holds (its arrays; windows share the matrix's `X`). */
+function derivedBytes(d: Derived): number {
+  const m = d.matrix
+  let n = m.X.byteLength + m.y.byteLength + m.timestamps.byteLength + m.symbolIndex.byteLength + m.labelTs.byteLength
+  for (const w of Object.values(d.windows ?? {})) {
+    n += w.starts.byteLength + w.targets.byteLength + w.endTimestamps.byteLength + w.symbolIndex.byteLength
+  }
+  return n + 1024
+}
+
+/**
+ * Built training sets by id (dataset, spec, fingerprint, dtype), so the links of one description
+ * do not each rebuild the matrix: bounded in bytes (`cacheBytes`), each kept `cacheTtlMs`; a build
+ * in progress is shared by the requests that need it, and a failed build is not kept.
+ */
+export class TrainingSetCache {
+  private readonly done: LRUCache<string, Derived> | null
+  private readonly building = new Map<string, Promise<Derived>>()
+  builds = 0
+
+  constructor(private readonly limits: TrainingLimits) {
+    this.done =
+      limits.cacheBytes > 0
+        ? new LRUCache<string, Derived>({ maxSize: limits.cacheBytes, ttl: limits.cacheTtlMs, sizeCalculation: derivedBytes })
+        : null
+  }
+
+  static key(dataset: string, spec: string, fp: string, dtype: string): string {
+    return `${dataset}\n${dtype}\n${fp}\n${spec}`
+  }
+
+  get(key: string): Derived | undefined {
+    return this.done?.get(key)
+  }
+
+  set(key: string, d: Derived): void {
+    if (this.done && derivedBytes(d) <= this.limits.cacheBytes) this.done.set(key, d)
+  }
+
+  /** The cached set, the build already running, or a new build of `build()` (kept once it succeeds). */
+  async getOrBuild(key: string, build: () => Promise<Derived>): Promise<Derived> {
+    const hit = this.get(key)
+    if (hit) return hit
+    let running = this.building.get(key)
+    if (!running) {
+      this.builds++
+      running = build()
+      this.building.set(key, running)
+      running.then(
+        (d) => {
+          this.building.delete(key)
+          this.set(key, d)
+        },
+        () => this.building.delete(key),
+      )
+    }
+    return running
+  }
 }
 
 // ---- derivation --------------------------------------------------------------------------
@@ -179,10 +321,20 @@ export async function derive(
   dtype: 'float32' | 'float64',
   scaler: Scaler | null,
   expected?: string,
+  limits?: Pick<TrainingLimits, 'maxSymbols'>,
 ): Promise<Derived> {
   for (let attempt = 1; ; attempt++) {
-    const before = await fingerprint(storage, dataset, req)
+    const plan = await readPlan(storage, dataset, req)
+    const before = plan.fp
     if (expected !== undefined && before !== expected) throw dataChanged(dataset, expected, before)
+    if (limits && plan.symbols > limits.maxSymbols) {
+      throw new TrainingLimitError(
+        422,
+        expected === undefined ? 'symbols' : 'spec.symbols',
+        `the request reads ${plan.symbols} symbols, above the limit of ${limits.maxSymbols} (TRAINING_MAX_SYMBOLS): list at most ${limits.maxSymbols} in symbols`,
+        { limit: limits.maxSymbols, got: plan.symbols },
+      )
+    }
     const prepared = await prepareTrainingData(storage, dataset, req)
     const matrix = buildMatrix(prepared, { dtype, normalize: req.normalize, scalerType: req.scalerType, scaler })
     const windows = req.windows ? sequenceWindows(matrix, req.windows) : null

@@ -1,15 +1,17 @@
 /**
  * The HTTP API on Node (and the listen policy the Bun entry shares): storage from config and
  * environment, the app with its tokens, a listening socket, and a banner saying how to reach it.
- * Without API tokens the API is open, so it only ever listens on a loopback address.
+ * Without API tokens the API is open, so it only ever listens on a loopback address, answers only
+ * to loopback `Host` names on its port and to no foreign `Origin` (see `createApp`), and refuses
+ * CORS; with tokens, every token must be strong (`checkDeployment`).
  */
 
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import type { Hono } from 'hono'
+import type { Context, Hono } from 'hono'
 import { type AppOptions, createApp } from '../http/app.js'
-import { httpOptionsFromEnv } from '../http/config.js'
+import { checkDeployment, httpOptionsFromEnv } from '../http/config.js'
 import { createStorage, type Env } from '../node.js'
 import type { DataStorage } from '../types.js'
 
@@ -52,6 +54,25 @@ export interface PreparedServer {
   port: number
   /** No API tokens: every route is open (and the host is loopback). */
   open: boolean
+  /** Tells the app the port actually bound (with port 0), which `Host` headers must carry. */
+  setPort(port: number): void
+}
+
+/**
+ * The peer address of a request: the socket's on Node (`@hono/node-server` puts the
+ * `IncomingMessage` in `c.env.incoming`), `server.requestIP()` on Bun (`c.env` is the server).
+ */
+export function socketAddress(c: Context): string | undefined {
+  const env = c.env as
+    | { incoming?: { socket?: { remoteAddress?: string } }; requestIP?: (r: Request) => { address: string } | null }
+    | undefined
+  return env?.incoming?.socket?.remoteAddress ?? env?.requestIP?.(c.req.raw)?.address ?? undefined
+}
+
+/** `host` as a Host header names it: IPv6 in brackets. */
+function hostHeaderName(host: string): string {
+  const h = host.toLowerCase()
+  return h.includes(':') && !h.startsWith('[') ? `[${h}]` : h
 }
 
 /**
@@ -66,7 +87,8 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`invalid port ${JSON.stringify(port)}: expected an integer from 0 to 65535`)
   }
-  const http: Pick<AppOptions, 'tokens' | 'cors' | 'maxBodyBytes'> = httpOptionsFromEnv(env)
+  const http = httpOptionsFromEnv(env)
+  checkDeployment(http, 'local')
   const open = !http.tokens?.length
   if (open && !isLoopbackHost(host)) {
     throw new Error(
@@ -75,8 +97,16 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
     )
   }
   const storage = createStorage(options.config, env)
-  const app = createApp({ storage, ...http, openWrites: open })
-  return { app, storage, host, port, open }
+  let bound = port
+  const app = createApp({
+    storage,
+    ...http,
+    openWrites: open,
+    allowedHosts: [...(http.allowedHosts ?? []), hostHeaderName(host)],
+    port: () => bound,
+    clientAddress: socketAddress,
+  } satisfies AppOptions)
+  return { app, storage, host, port, open, setPort: (p) => (bound = p) }
 }
 
 /** The lines printed once the server listens: URL, whether it is open, curl commands to try. */
@@ -103,7 +133,7 @@ function formatUrl(host: string, port: number): string {
 /** Starts the API on Node (`@hono/node-server`); resolves once it listens. */
 export async function startNodeServer(options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.log ?? ((line: string) => console.log(line))
-  const { app, storage, host, port, open } = prepareServer(options)
+  const { app, storage, host, port, open, setPort } = prepareServer(options)
   let server: Server
   let address: AddressInfo
   try {
@@ -117,6 +147,7 @@ export async function startNodeServer(options: ServerOptions = {}): Promise<Runn
     if (code === 'EADDRINUSE') throw new Error(`cannot listen on ${formatUrl(host, port)}: the port is in use`, { cause: err })
     throw err
   }
+  setPort(address.port)
   const url = formatUrl(host, address.port)
   for (const line of serverBanner(url, open)) log(line)
   let closing: Promise<void> | undefined
