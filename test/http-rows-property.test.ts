@@ -162,7 +162,7 @@ interface Mutation {
   name: string
   formats: readonly Format[]
   /** The body text (or bytes) with one fault; `bad` is the row index the fault is in. */
-  make: (format: Format, rows: Row[], cols: Col[], bad: number, r: Rand) => string | Uint8Array
+  make: (format: Format, rows: Row[], cols: Col[], bad: number, r: Rand) => string | Uint8Array<ArrayBuffer>
 }
 
 function withRow(format: Format, rows: Row[], cols: Col[], bad: number, row: Row): string {
@@ -323,7 +323,7 @@ afterAll(async () => {
   await lake?.cleanup()
 })
 
-async function post(ds: string, format: Format, body: string | Uint8Array): Promise<Response> {
+async function post(ds: string, format: Format, body: string | Uint8Array<ArrayBuffer>): Promise<Response> {
   return app.request(`/v1/datasets/${ds}/rows`, { method: 'POST', body, headers: { 'content-type': CONTENT_TYPE[format] } })
 }
 
