@@ -257,6 +257,33 @@ describe('tokens', () => {
     expect(performance.now() - t1).toBeLessThan(10_000)
   })
 
+  it('the real Node server limits failures by the socket address (429 after 20 failures, even for the right token)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'friday-security-auth-'))
+    const server = await startNodeServer({
+      port: 0,
+      config: { storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir } } },
+      env: { API_TOKENS: `${STRONG}=read` },
+      log: () => {},
+    })
+    try {
+      const get = (token: string) => fetch(`${server.url}/v1/datasets`, { headers: { authorization: `Bearer ${token}` } })
+      const ok = await get(STRONG)
+      expect(ok.status).toBe(200)
+      await ok.body?.cancel()
+      // in parallel: the 250 ms delays overlap
+      const failures = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`wrong-token-number-${i}`)))
+      expect(failures.map((r) => r.status)).toEqual(Array(20).fill(401))
+      for (const r of failures) await r.body?.cancel()
+      const limited = await get(STRONG)
+      expect(limited.status).toBe(429)
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+      await limited.body?.cancel()
+    } finally {
+      await server.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('keeps the failure table bounded and forgets an address after its window', () => {
     let now = 0
     const limiter = new FailureLimiter({ delayMs: 0, limit: 2, windowMs: 1000, maxClients: 100 }, () => now)
