@@ -297,6 +297,40 @@ describe('tokens', () => {
   })
 })
 
+describe('configuration', () => {
+  it('httpOptionsFromEnv reads ALLOWED_HOSTS, PUBLIC_READS and the training limits, naming a bad variable', () => {
+    expect(
+      httpOptionsFromEnv({
+        ALLOWED_HOSTS: 'Friday.Internal, 10.0.0.5',
+        PUBLIC_READS: 'true',
+        TRAINING_MAX_LOOKBACK: '512',
+        TRAINING_MAX_SYMBOLS: '100',
+        TRAINING_MAX_BYTES: '1000000',
+        TRAINING_CACHE_BYTES: '0',
+        TRAINING_CACHE_TTL_MS: '60000',
+      }),
+    ).toEqual({
+      tokens: [],
+      allowedHosts: ['friday.internal', '10.0.0.5'],
+      publicReads: true,
+      training: { maxLookback: 512, maxSymbols: 100, maxBytes: 1_000_000, cacheBytes: 0, cacheTtlMs: 60_000 },
+    })
+    expect(httpOptionsFromEnv({ PUBLIC_READS: 'false' }).publicReads).toBe(false)
+    const bad: [Record<string, string>, RegExp][] = [
+      [{ ALLOWED_HOSTS: 'http://friday.internal' }, /ALLOWED_HOSTS.*host names/],
+      [{ ALLOWED_HOSTS: 'friday.internal:8787' }, /ALLOWED_HOSTS/],
+      [{ PUBLIC_READS: 'yes' }, /PUBLIC_READS.*true or false/],
+      [{ TRAINING_MAX_LOOKBACK: '0' }, /TRAINING_MAX_LOOKBACK.*at least 1/],
+      [{ TRAINING_MAX_SYMBOLS: 'many' }, /TRAINING_MAX_SYMBOLS.*positive integer/],
+      [{ TRAINING_CACHE_BYTES: '-1' }, /TRAINING_CACHE_BYTES/],
+    ]
+    for (const [env, message] of bad) {
+      const err = configErrorOf(() => httpOptionsFromEnv(env))
+      expect(err.message, JSON.stringify(env)).toMatch(message)
+    }
+  })
+})
+
 describe('what a stranger learns from failures', () => {
   const leaky = new StorageError(502, 'store_error', "bucket 'secret-bucket' prefix 'team/prod/' not found")
   const failing = () => Object.create(storage, { listDatasets: { value: async () => Promise.reject(leaky) } }) as DataStorage

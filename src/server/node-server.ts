@@ -116,7 +116,7 @@ export function serverBanner(url: string, open: boolean): string[] {
   return [
     `Friday API listening on ${url}`,
     open
-      ? 'No API_TOKENS set: the API is open (reads and writes) to anyone who can reach this loopback address.'
+      ? 'No API_TOKENS set: the API is open (reads and writes) to programs on this machine; requests from web pages (other Host or Origin) are refused.'
       : 'API tokens required: send Authorization: Bearer <token>.',
     'Try:',
     `  curl ${url}/healthz`,
