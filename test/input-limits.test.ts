@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LimitExceededError, ValidationError } from '../src/errors.js'
 import { parseCsvBody } from '../src/http/formats/csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from '../src/http/formats/json-input.js'
+import { parseBody } from '../src/http/formats/parse-body.js'
 import { encodedSegmentBytes, isWellFormedString, MAX_SEGMENT_BYTES, symbolProblem } from '../src/keys.js'
 import { normalizeInput } from '../src/table/normalize.js'
 import { checkTimeUs, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs } from '../src/table/time.js'
@@ -344,6 +345,26 @@ describe('the body read deadline (item 4)', () => {
     expect(err.status).toBe(408)
     expect(err.details).toMatchObject({ limit: 'max_body_read_seconds', value: 0.3 })
     expect(cancelled).toBe(true)
+  })
+
+  it('parseBody passes the deadline and the column limit to every text format', async () => {
+    const trickle = () =>
+      new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((r) => setTimeout(r, 50))
+          controller.enqueue(new TextEncoder().encode(' '))
+        },
+      })
+    for (const format of ['json', 'ndjson', 'csv'] as const) {
+      const late = await parseBody(trickle(), format, { maxBytes: 1e6, maxReadSeconds: 0.2 }).catch((e) => e)
+      expect(late, format).toBeInstanceOf(LimitExceededError)
+      expect(late.status).toBe(408)
+    }
+    const wide = await parseBody(new Response('symbol,timestamp,a,b\n').body, 'csv', { maxBytes: 1e6, maxColumns: 3 }).catch(
+      (e) => e,
+    )
+    expect(wide).toBeInstanceOf(LimitExceededError)
+    expect(wide.status).toBe(413)
   })
 
   it('a body that arrives in time is read as before (no deadline left running)', async () => {

@@ -2,6 +2,7 @@
 
 import { UnsupportedMediaTypeError } from '../../errors.js'
 import { decodeParquetBody, type ParquetIngestLimits } from '../../parquet/index.js'
+import { DEFAULT_LIMITS } from '../../table/limits.js'
 import type { InputColumns, Table } from '../../types.js'
 import { parseCsvBody } from './csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from './json-input.js'
@@ -22,18 +23,27 @@ export async function parseBody(
   options: {
     maxBytes: number
     declaredLength?: number
+    /** Seconds the body may take to arrive (408 past it); none: no deadline. */
+    maxReadSeconds?: number
+    /** Columns a JSON, NDJSON or CSV body may have (413 past it, before they are allocated). */
+    maxColumns?: number
     /** Limits of a Parquet body (claimed rows, page sizes...). */
     parquet?: Partial<ParquetIngestLimits>
   },
 ): Promise<InputColumns | Table> {
-  const limit: BodyLimit = { maxBytes: options.maxBytes, declaredLength: options.declaredLength }
+  const limit: BodyLimit = {
+    maxBytes: options.maxBytes,
+    declaredLength: options.declaredLength,
+    maxReadSeconds: options.maxReadSeconds,
+  }
+  const maxColumns = options.maxColumns ?? DEFAULT_LIMITS.maxColumnsPerRequest
   switch (format) {
     case 'json':
-      return parseJsonBody(body, limit)
+      return parseJsonBody(body, limit, maxColumns)
     case 'ndjson':
-      return parseNdjsonBody(body, limit)
+      return parseNdjsonBody(body, limit, maxColumns)
     case 'csv':
-      return parseCsvBody(body, limit)
+      return parseCsvBody(body, limit, maxColumns)
     case 'parquet':
       return parseParquetBody(body, limit, options.parquet)
     default:
