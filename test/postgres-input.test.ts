@@ -124,6 +124,27 @@ describe.skipIf(!server)(
       expect(rowsOf(await storage.read('sysh'))).toEqual([{ symbol: 'A', timestamp: us(tms(0)), XMIN: 1 }])
     })
 
+    it('a row too wide for a PostgreSQL page (1,020 float64 columns, within the column limits) is a 400; nothing stored', async () => {
+      const { storage, schema } = open('pg')
+      const ds = uniqueDataset('wide')
+      const wide: Record<string, unknown> = { symbol: 'A', timestamp: tms(0) }
+      for (let i = 0; i < 1020; i++) wide[`c${i}`] = i + 0.5
+      const err = await expectValidation(storage.write(ds, [wide]), undefined, 'columns')
+      expect(err.message).toContain('too wide')
+      expect(await storage.listDatasets()).toEqual([])
+      expect(await catalogRows(schema, ds)).toBe(0)
+      // an existing dataset: the columns are not added, its rows stay
+      await storage.write(ds, [{ symbol: 'A', timestamp: tms(0), close: 1 }])
+      await expectValidation(storage.write(ds, [{ ...wide, timestamp: tms(1) }]), undefined, 'columns')
+      expect((await storage.describe(ds))?.schema.map((c) => c.name)).toEqual(['symbol', 'timestamp', 'close'])
+      expect(rowsOf(await storage.read(ds))).toEqual([plain({ symbol: 'A', timestamp: tms(0), close: 1 })])
+      // the same columns mostly null fit: PostgreSQL stores no bytes for a null
+      const sparse: Record<string, unknown> = { ...wide, timestamp: tms(2) }
+      for (let i = 10; i < 1020; i++) sparse[`c${i}`] = null
+      await storage.write(ds, [sparse])
+      expect((await storage.read(ds, { columns: ['c5'] })).length).toBe(2)
+    })
+
     it('a NUL or a lone surrogate in a read/delete symbol filter matches nothing, as in the lake (no 502)', async () => {
       const { storage } = open('pg')
       const local = await lake()

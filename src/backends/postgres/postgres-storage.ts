@@ -213,10 +213,14 @@ export class PostgresStorage implements DataStorage {
     // validate everything before the first statement that writes
     const prepared = prepareBatch(data, known?.schema ?? null, mode, this.catalog.serverVersion)
     if (prepared.table.length === 0) return { rowsWritten: 0, partitions: [] }
-    const { result, ds } = await this.session.transaction(
-      (db) => writeBatch(this.context(), db, name, data, mode, prepared),
-      `${mode} of ${prepared.table.length} row(s) into dataset ${name}`,
-    )
+    const { result, ds } = await this.session
+      .transaction(
+        (db) => writeBatch(this.context(), db, name, data, mode, prepared),
+        `${mode} of ${prepared.table.length} row(s) into dataset ${name}`,
+      )
+      .catch((err) => {
+        throw refusedByServer(err) ?? err
+      })
     this.cache.set(name, { row: ds, at: Date.now() })
     return result
   }
@@ -535,6 +539,26 @@ export class PostgresStorage implements DataStorage {
     await this.ensureReady()
     return { filesDeleted: 0, bytesDeleted: 0, keys: [] }
   }
+}
+
+/**
+ * A write PostgreSQL refused for what the batch holds (its transaction rolled back: nothing
+ * stored) as a 400 instead of a 502: a row wider than a heap page (54000: about 1,000 non-null
+ * float64/int64/timestamp columns), more columns than a table may have (54011), or a value
+ * PostgreSQL cannot take (class 22, data exception). Null for any other failure.
+ */
+function refusedByServer(err: unknown): ValidationError | null {
+  const sqlstate = (err as { details?: { sqlstate?: unknown } })?.details?.sqlstate
+  if (typeof sqlstate !== 'string') return null
+  const message =
+    sqlstate === '54000'
+      ? 'a row of this write is too wide for a PostgreSQL table (at most 8,160 bytes of values a row, about 1,000 non-null float64, int64 or timestamp columns): write fewer columns'
+      : sqlstate === '54011'
+        ? 'the write would give the dataset more columns than a PostgreSQL table may have (1,600 including dropped ones)'
+        : sqlstate.startsWith('22')
+          ? `PostgreSQL cannot store a value of this write (SQLSTATE ${sqlstate})`
+          : null
+  return message ? new ValidationError([{ field: sqlstate.startsWith('54') ? 'columns' : 'rows', message }], { sqlstate }) : null
 }
 
 /** A Postgres-backed `DataStorage`; nothing is contacted until the first call. */
