@@ -228,9 +228,9 @@ describe.each(LAKES)('HTTP API over the $name lake', ({ name, open }) => {
       expect(now).toHaveLength(5)
       expect(now.slice(0, 2).map((r) => r.close)).toEqual(changed.map((r) => r.close))
 
-      // append: one existing key in the batch → 409 duplicate_key, the new row is not written
+      // append: one existing key with another value in the batch → 409 duplicate_key, the new row is not written
       const fresh = { symbol: 'AAPL', timestamp: new Date(tms(0, 30)).toISOString(), close: 1 }
-      const dup = await postJson(app, `${path}?mode=append`, [fresh, rows[4]])
+      const dup = await postJson(app, `${path}?mode=append`, [fresh, { ...rows[4], close: rows[4].close + 1 }])
       expect(dup.status).toBe(409)
       expect((await json(dup)).error.code).toBe('duplicate_key')
       expect(rowsOf(await storage.read(ds))).toEqual(now)
