@@ -12,10 +12,11 @@ import { join } from 'node:path'
 import type { Pool as NeonPool } from '@neondatabase/serverless'
 import { afterAll, describe, expect, it } from 'vitest'
 import ws from 'ws'
-import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
+import { createNeonPool, createPostgresStorage, type PgPoolLike, PostgresStorage } from '../src/backends/postgres/index.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
 import type { PartitionKey } from '../src/lake/options.js'
 import { createStorage } from '../src/node.js'
+import { isSorted } from '../src/table/table.js'
 import type { DataStorage, InputRow, Table } from '../src/types.js'
 import { expectValidation, rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { json, postJson, type TestLake, testApp } from './helpers/http.js'
@@ -242,4 +243,19 @@ describe.skipIf(!server)("postgres: symbols in the contract's order, the lake's 
       })
     }
   }
+  it("pg: each retention archive holds its rows in the contract's order", async () => {
+    const schema = `friday_in_${RUN}_${schemas.length}`
+    schemas.push(schema)
+    const storage = new PostgresStorage({ pool: pgPool as unknown as PgPoolLike, schema, partitionBy: ['date'] })
+    const ds = uniqueDataset('arch')
+    await storage.write(ds, orderRows())
+    const archived: Table[] = []
+    const archive = { put: async (_name: string, t: Table) => void archived.push(t), remove: async () => undefined }
+    const res = await storage.expireRows(ds, { cutoff: tms(5), archive, batchSize: 7 })
+    expect(res.rowsExpired).toBe(SYMBOLS.length * 2)
+    const got = archived.flatMap((t) => rowsOf(t))
+    expect(got.map((r) => r.symbol).sort()).toEqual([...SYMBOLS].sort().flatMap((s) => [s, s]))
+    for (const t of archived) expect(isSorted(t)).toBe(true)
+    expect((await storage.read(ds)).length).toBe(0)
+  })
 })

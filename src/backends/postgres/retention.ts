@@ -16,6 +16,7 @@
  */
 
 import { newId } from '../../lake/ids.js'
+import { sortTable } from '../../table/table.js'
 import type { PartitionRef, Table } from '../../types.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import { type Partitions, refOfDay } from './partitions.js'
@@ -142,7 +143,7 @@ export class Retention {
       }
       const n = fresh.schema.length
       const rows = res.rows as unknown[][]
-      await archive.put(name, tableFromRows(fresh.schema, rows))
+      await archive.put(name, sortTable(tableFromRows(fresh.schema, rows))) // the contract's order within the file
       const kept = await this.deleteBatch(fresh, { rows, n, cut, last, name, archive }, cut.cutoffUs, out)
       if (kept !== -1) out.archives.push(name)
       if (last) return
@@ -201,7 +202,7 @@ export class Retention {
         // some rows changed after they were archived: the archive keeps only the rows deleted
         const gone = new Set(res.rows.map((r) => `${r.symbol}\u0000${r.us}`))
         const rows = batch.rows.filter((r) => gone.has(`${r[0]}\u0000${r[1]}`))
-        if (rows.length) await batch.archive.put(batch.name, tableFromRows(row.schema, rows))
+        if (rows.length) await batch.archive.put(batch.name, sortTable(tableFromRows(row.schema, rows)))
         else {
           await batch.archive.remove(batch.name)
           status = -1
