@@ -258,4 +258,24 @@ describe.skipIf(!server)("postgres: symbols in the contract's order, the lake's 
     for (const t of archived) expect(isSorted(t)).toBe(true)
     expect((await storage.read(ds)).length).toBe(0)
   })
+  it('pg: a retention cutoff before year 1 expires nothing, one past 9999 is a 400 (no 502)', async () => {
+    const schema = `friday_in_${RUN}_${schemas.length}`
+    schemas.push(schema)
+    const storage = new PostgresStorage({ pool: pgPool as unknown as PgPoolLike, schema })
+    const ds = uniqueDataset('cut')
+    await storage.write(ds, [
+      { symbol: 'A', timestamp: tms(0), close: 1 },
+      { symbol: 'B', timestamp: tms(1), close: 2 },
+    ])
+    const archived: Table[] = []
+    const archive = { put: async (_name: string, t: Table) => void archived.push(t), remove: async () => undefined }
+    expect((await storage.expireRows(ds, { cutoff: Date.parse('0000-06-01T00:00:00Z') })).rowsExpired).toBe(0)
+    expect((await storage.expireRows(ds, { cutoff: -8.64e15, archive })).rowsExpired).toBe(0)
+    expect((await storage.read(ds)).length).toBe(2)
+    await expectValidation(storage.expireRows(ds, { cutoff: 8.64e15, archive }), undefined, 'cutoff')
+    expect((await storage.read(ds)).length).toBe(2)
+    expect((await storage.expireRows(ds, { cutoff: Date.parse('9999-12-31T00:00:00Z'), archive })).rowsExpired).toBe(2)
+    expect(archived.reduce((n, t) => n + t.length, 0)).toBe(2)
+    expect((await storage.read(ds)).length).toBe(0)
+  })
 })

@@ -51,6 +51,7 @@ import {
   codeUnitKey,
   filterSql,
   needsCodeUnitOrder,
+  PAST_STORABLE_US,
   projection,
   type RowFilter,
   rowFilter,
@@ -527,6 +528,9 @@ export class PostgresStorage implements DataStorage {
     const name = checkDatasetName(dataset)
     if (typeof options?.cutoff !== 'number' || !Number.isFinite(options.cutoff)) {
       throw new ValidationError([{ field: 'cutoff', message: 'expected epoch milliseconds' }])
+    }
+    if (options.cutoff * 1000 >= PAST_STORABLE_US) {
+      throw new ValidationError([{ field: 'cutoff', message: 'expected epoch milliseconds before year 10000' }])
     }
     const ds = await this.dataset(name)
     if (!ds) return { rowsExpired: 0, archives: [], partitions: [] }

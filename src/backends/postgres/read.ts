@@ -22,8 +22,8 @@ export interface RowFilter {
  * accept only `[1700, 2200)`. Filter bounds beyond it are opened or make the filter empty, so
  * no time PostgreSQL cannot parse is ever sent, and the answer is the one any backend gives.
  */
-const FIRST_STORABLE_US = -62_135_596_800_000_000
-const PAST_STORABLE_US = 253_402_300_800_000_000
+export const FIRST_STORABLE_US = -62_135_596_800_000_000
+export const PAST_STORABLE_US = 253_402_300_800_000_000
 /** A NUL, or a lone UTF-16 surrogate (no UTF-8 form: the driver would send U+FFFD instead). */
 const UNSTORABLE_SYMBOL_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 

@@ -20,7 +20,7 @@ import { sortTable } from '../../table/table.js'
 import type { PartitionRef, Table } from '../../types.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import { type Partitions, refOfDay } from './partitions.js'
-import { selectList, tableFromRows } from './read.js'
+import { FIRST_STORABLE_US, selectList, tableFromRows } from './read.js'
 import type { Session } from './session.js'
 import { tsParam, usOf } from './sql.js'
 
@@ -73,7 +73,8 @@ export class Retention {
   async expire(ds: DatasetRow, options: ExpireRowsOptions): Promise<ExpireRowsResult> {
     const out: ExpireRowsResult = { rowsExpired: 0, archives: [], partitions: [] }
     const batchSize = Math.max(1, Math.floor(options.batchSize ?? 500_000))
-    const cutoffUs = Math.floor(options.cutoff) * 1000
+    // no stored row lies before FIRST: an earlier cutoff means the same (and PostgreSQL could not parse it)
+    const cutoffUs = Math.max(Math.floor(options.cutoff) * 1000, FIRST_STORABLE_US)
     const archive = options.archive
     if (!archive) {
       await this.deleteBatch(ds, null, cutoffUs, out)
