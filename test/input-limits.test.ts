@@ -301,6 +301,23 @@ describe('column limits (items 4 and 9)', () => {
     expect(err.status).toBe(413)
   })
 
+  it('a sparse NDJSON body (each late row naming a new key) is refused before its nulls are made', async () => {
+    const lines: string[] = []
+    for (let i = 0; i < 100_000; i++) lines.push(`{"symbol":"A","timestamp":${i}}`)
+    for (let k = 0; k < 1000; k++) lines.push(`{"symbol":"A","timestamp":${100_000 + k},"k${k}":1}`)
+    const before = process.memoryUsage().heapUsed
+    const err = await parseNdjsonBody(new Response(lines.join('\n')).body, { maxBytes: 1e8 }).catch((e) => e)
+    expect(err).toBeInstanceOf(LimitExceededError)
+    expect(err.status).toBe(413)
+    expect(err.details.limit).toBe('sparse_body')
+    // 1,000 columns x 101,000 rows of nulls would be ~800 MB; generous bound on a shared machine
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(300 * 1024 * 1024)
+    // ordinary sparseness (optional keys) is fine
+    const mixed = Array.from({ length: 50_000 }, (_, i) => `{"symbol":"A","timestamp":${i},"o${i % 4}":${i}}`)
+    const ok = await parseNdjsonBody(new Response(mixed.join('\n')).body, { maxBytes: 1e8 })
+    expect(Object.keys(ok).sort()).toEqual(['o0', 'o1', 'o2', 'o3', 'symbol', 'timestamp'])
+  })
+
   it('columns per dataset: a write that would pass the limit is a 422 and adds nothing', async () => {
     const ds = uniqueDataset('cols')
     const limits = { maxColumnsPerDataset: 5, maxColumnsPerRequest: 100 }

@@ -6,6 +6,7 @@
  * gets at most one value per row (callers have unique keys: CSV headers, JSON objects).
  */
 
+import { LimitExceededError } from '../../errors.js'
 import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
 import type { InputColumns } from '../../types.js'
 import { epochMicros } from './time-column.js'
@@ -15,6 +16,13 @@ export const TIME_COLUMNS: ReadonlySet<string> = new Set(['timestamp', 'datetime
 /** A numbers column starts this small and doubles: a wide, short body costs little per column. */
 const INITIAL_CAPACITY = 16
 const TWO_53 = 2 ** 53
+/**
+ * A body's columns are `rows x columns` cells, the ones it does not set being nulls. Past this
+ * many cells, a body must send at least one value per `SPARSE_RATIO` cells: rows of a few keys
+ * each naming a new column would otherwise cost rows x columns of memory from a small body.
+ */
+const SPARSE_MIN_CELLS = 1_000_000
+const SPARSE_RATIO = 16
 
 export class TypedColumns {
   /** Rows completed; the row being read is row `length`. */
@@ -33,6 +41,8 @@ export class TypedColumns {
   private readonly keyColumns: number[] = []
   /** Columns a body may have: one more is a 413 before it is allocated. */
   private readonly maxColumns: number
+  /** Values set so far (not counting the nulls implied by keys a row lacks). */
+  private explicit = 0
 
   constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest) {
     this.maxColumns = maxColumns
@@ -45,6 +55,7 @@ export class TypedColumns {
     const c = this.names.length
     checkRequestColumns(c + 1, { maxColumnsPerRequest: this.maxColumns })
     const row = this.length
+    this.checkSparse(c + 1, row) // before the new column's nulls for earlier rows are made
     this.names.push(name)
     this.byName.set(name, c)
     this.floats.push(row === 0 ? new Float64Array(INITIAL_CAPACITY) : undefined)
@@ -63,6 +74,7 @@ export class TypedColumns {
       return
     }
     this.setRow[c] = row
+    this.explicit++
     if (row < f.length) f[row] = v
     else this.grow(c, f)[row] = v
   }
@@ -81,6 +93,7 @@ export class TypedColumns {
     while (values.length < row) values.push(null)
     values.push(v)
     this.setRow[c] = row
+    this.explicit++
   }
 
   /** Completes the current row (columns it did not set are null in it). */
@@ -145,6 +158,7 @@ export class TypedColumns {
   /** The columns, each `length` long; numeric ones as Float64Array, ISO time ones as EpochMicros. */
   finish(): InputColumns {
     const n = this.length
+    this.checkSparse(this.names.length, n)
     const entries: [string, ArrayLike<unknown>][] = []
     for (let c = 0; c < this.names.length; c++) {
       const f = this.floats[c]
@@ -158,6 +172,18 @@ export class TypedColumns {
       entries.push([this.names[c], (TIME_COLUMNS.has(this.names[c]) && epochMicros(values)) || values])
     }
     return Object.fromEntries(entries) // own properties, even for a column named __proto__
+  }
+
+  /** A 413 when `columns x rows` cells would be mostly nulls the body never sent. */
+  private checkSparse(columns: number, rows: number): void {
+    const cells = columns * rows
+    if (cells <= SPARSE_MIN_CELLS || cells <= SPARSE_RATIO * this.explicit) return
+    throw new LimitExceededError(
+      413,
+      'sparse_body',
+      SPARSE_RATIO,
+      `the body's ${columns} columns x ${rows} rows are ${cells} cells for ${this.explicit} values sent: more than ${SPARSE_RATIO} cells per value (send fewer distinct keys per request)`,
+    )
   }
 
   private grow(c: number, f: Float64Array): Float64Array {
