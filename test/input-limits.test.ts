@@ -14,6 +14,7 @@ import { parseCsvBody } from '../src/http/formats/csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from '../src/http/formats/json-input.js'
 import { parseBody } from '../src/http/formats/parse-body.js'
 import { encodedSegmentBytes, isWellFormedString, MAX_SEGMENT_BYTES, symbolProblem } from '../src/keys.js'
+import { encodeParquet } from '../src/parquet/index.js'
 import { normalizeInput } from '../src/table/normalize.js'
 import { checkTimeUs, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs } from '../src/table/time.js'
 import type { DataStorage } from '../src/types.js'
@@ -170,6 +171,47 @@ describe('the accepted time range (items 1 and 14)', () => {
       const out = await json(await app.request(`/v1/datasets/${ds}/rows?format=json`))
       expect(out.map((r: { timestamp: string }) => r.timestamp)).toEqual(['1700-01-01T00:00:00.000Z', LAST])
     })
+  })
+
+  it('a Parquet body: timestamps at both edges stored exactly, one µs outside refused (400, row and field)', async () => {
+    const file = (times: number[], at: number[] = times) =>
+      encodeParquet({
+        length: times.length,
+        schema: [
+          { name: 'symbol', type: 'string' },
+          { name: 'timestamp', type: 'timestamp' },
+          { name: 'at', type: 'timestamp' },
+        ],
+        columns: {
+          symbol: { type: 'string', values: times.map(() => 'P') },
+          timestamp: { type: 'timestamp', values: Float64Array.from(times) },
+          at: { type: 'timestamp', values: Float64Array.from(at) },
+        },
+      })
+    const send = (ds: string, bytes: Uint8Array) =>
+      app.request(`/v1/datasets/${ds}/rows`, {
+        method: 'POST',
+        body: bytes as Uint8Array<ArrayBuffer>,
+        headers: { 'content-type': 'application/vnd.apache.parquet' },
+      })
+    const ds = uniqueDataset('pq_range')
+    for (const [times, at, field] of [
+      [[MIN_TIME_US, MAX_TIME_US], [MIN_TIME_US, MIN_TIME_US], 'timestamp'],
+      [[MIN_TIME_US - 1, MIN_TIME_US], [MIN_TIME_US, MIN_TIME_US], 'timestamp'],
+      [[MIN_TIME_US, MIN_TIME_US + 1], [MIN_TIME_US, MAX_TIME_US + 5], 'at'],
+    ] as [number[], number[], string][]) {
+      const res = await send(ds, file(times, at))
+      expect(res.status).toBe(400)
+      const issue = (await json(res)).error.details.issues[0]
+      expect(issue.field).toBe(field)
+      expect(issue.message).toMatch(/accepted range/)
+      expect(await storage.listDatasets()).not.toContain(ds)
+    }
+    const ok = await send(ds, file([MIN_TIME_US, MAX_TIME_US - 1]))
+    expect(ok.status).toBe(200)
+    const t = await storage.read(ds)
+    expect(Array.from(t.columns.timestamp.values as Float64Array)).toEqual([MIN_TIME_US, MAX_TIME_US - 1])
+    expect(Array.from(t.columns.at.values as Float64Array)).toEqual([MIN_TIME_US, MAX_TIME_US - 1])
   })
 
   it('epoch-ms numbers in a CSV body at the edges', async () => {
