@@ -9,12 +9,14 @@
 
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../src/config/load.js'
 import { LimitExceededError, ValidationError } from '../src/errors.js'
 import { parseCsvBody } from '../src/http/formats/csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from '../src/http/formats/json-input.js'
 import { parseBody } from '../src/http/formats/parse-body.js'
 import { encodedSegmentBytes, isWellFormedString, MAX_SEGMENT_BYTES, symbolProblem } from '../src/keys.js'
 import { encodeParquet } from '../src/parquet/index.js'
+import { checkPartitionCount, DEFAULT_LIMITS, limitsFromConfig } from '../src/table/limits.js'
 import { normalizeInput } from '../src/table/normalize.js'
 import { checkTimeUs, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs } from '../src/table/time.js'
 import type { DataStorage } from '../src/types.js'
@@ -382,6 +384,29 @@ describe('column limits (items 4 and 9)', () => {
     const res = await storage.write(ds, [wide]).catch((e) => e)
     expect(res).toBeInstanceOf(LimitExceededError)
     expect(await storage.listDatasets()).not.toContain(ds)
+  })
+})
+
+describe('storage.limits config', () => {
+  it('defaults to DEFAULT_LIMITS, takes overrides, refuses nonsense', () => {
+    expect(limitsFromConfig(parseConfig().storage.limits)).toEqual(DEFAULT_LIMITS)
+    const c = parseConfig({ storage: { limits: { max_columns_per_dataset: 64, max_body_read_seconds: 5 } } })
+    expect(limitsFromConfig(c.storage.limits)).toMatchObject({ maxColumnsPerDataset: 64, maxBodyReadSeconds: 5 })
+    expect(() => parseConfig({ storage: { limits: { max_partitions_per_write: 0 } } })).toThrow(/max_partitions_per_write/)
+    expect(() => parseConfig({ storage: { limits: { max_columns_per_request: 1.5 } } })).toThrow(/max_columns_per_request/)
+  })
+
+  it('checkPartitionCount: 413 past the limit', () => {
+    expect(() => checkPartitionCount(5000)).not.toThrow()
+    const err = (() => {
+      try {
+        checkPartitionCount(5001)
+      } catch (e) {
+        return e as LimitExceededError
+      }
+    })()
+    expect(err?.status).toBe(413)
+    expect(err?.details).toMatchObject({ limit: 'max_partitions_per_write', value: 5000 })
   })
 })
 

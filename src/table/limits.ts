@@ -67,3 +67,18 @@ export function checkPartitionCount(count: number, limits: Pick<InputLimits, 'ma
     )
   }
 }
+
+/** The `storage.limits` config block (snake_case, defaults applied) as `InputLimits`. */
+export function limitsFromConfig(c: {
+  max_columns_per_dataset: number
+  max_columns_per_request: number
+  max_partitions_per_write: number
+  max_body_read_seconds: number
+}): InputLimits {
+  return {
+    maxColumnsPerDataset: c.max_columns_per_dataset,
+    maxColumnsPerRequest: c.max_columns_per_request,
+    maxPartitionsPerWrite: c.max_partitions_per_write,
+    maxBodyReadSeconds: c.max_body_read_seconds,
+  }
+}
