@@ -18,7 +18,7 @@ import { encodedSegmentBytes, isWellFormedString, MAX_SEGMENT_BYTES, symbolProbl
 import { encodeParquet } from '../src/parquet/index.js'
 import { checkPartitionCount, DEFAULT_LIMITS, limitsFromConfig } from '../src/table/limits.js'
 import { normalizeInput } from '../src/table/normalize.js'
-import { checkTimeUs, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs } from '../src/table/time.js'
+import { checkTimeUs, dayOf, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs, US_PER_DAY } from '../src/table/time.js'
 import type { DataStorage } from '../src/types.js'
 import { uniqueDataset } from './conformance/storage.case.js'
 import { json, localLake, snapshot, type TestLake, testApp } from './helpers/http.js'
@@ -71,6 +71,18 @@ describe('the accepted time range (items 1 and 14)', () => {
     expect(Number.isSafeInteger(MIN_TIME_US) && Number.isSafeInteger(MAX_TIME_US)).toBe(true)
     expect(formatUs(MIN_TIME_US)).toBe('1700-01-01T00:00:00.000Z')
     expect(formatUs(MAX_TIME_US - 1)).toBe('2199-12-31T23:59:59.999999Z')
+  })
+
+  it('formats, parses and partitions every day boundary of the range exactly (±1 µs, item 14)', () => {
+    let bad = 0
+    for (let d = MIN_TIME_US; d < MAX_TIME_US; d += US_PER_DAY * 8) {
+      for (const u of [d - 1, d, d + 1]) {
+        if (u < MIN_TIME_US || u >= MAX_TIME_US) continue
+        const iso = formatUs(u)
+        if (parseTimeUs(iso) !== u || dayOf(u) !== iso.slice(0, 10)) bad++
+      }
+    }
+    expect(bad).toBe(0)
   })
 
   const outside: [string, unknown][] = [
