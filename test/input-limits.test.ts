@@ -85,6 +85,29 @@ describe('the accepted time range (items 1 and 14)', () => {
     expect(bad).toBe(0)
   })
 
+  it('ISO digits below the µs: zeros accepted, anything else refused (never truncated), in every text body', async () => {
+    const base = Date.UTC(2024, 0, 2, 14, 30) * 1000 + 123456
+    expect(parseTimeUs('2024-01-02T14:30:00.123456000Z')).toBe(base)
+    expect(parseTimeUs('2024-01-02T14:30:00.123456000+00:00')).toBe(base)
+    expect(parseTimeUs('2024-01-02T14:30:00.123456789Z')).toBeNull()
+    expect(parseTimeUs('2024-01-02T14:30:00.1234561+00:00')).toBeNull()
+    for (const [type, body] of [
+      [
+        'application/json',
+        '[{"symbol":"A","timestamp":"2024-01-02T14:30:00.123456000Z"},{"symbol":"A","timestamp":"2024-01-02T14:30:00.123456001Z"}]',
+      ],
+      ['text/csv', 'symbol,timestamp\nA,2024-01-02T14:30:00.123456000Z\nA,2024-01-02T14:30:00.123456001Z\n'],
+    ]) {
+      const ds = uniqueDataset('ns')
+      const res = await post(`/v1/datasets/${ds}/rows`, body, type)
+      expect(res.status).toBe(400)
+      const issue = (await json(res)).error.details.issues[0]
+      expect(issue).toMatchObject({ row: 1, field: 'timestamp' })
+      expect(issue.message).toMatch(/at most microseconds/)
+      expect(await storage.listDatasets()).not.toContain(ds)
+    }
+  })
+
   const outside: [string, unknown][] = [
     ['ISO 9999-12-31T23:59:59.999999Z (rounds past 2^53)', '9999-12-31T23:59:59.999999Z'],
     ['ISO one µs before the range', BEFORE],

@@ -193,7 +193,7 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
       issues.add(
         i,
         field,
-        `cannot parse time ${JSON.stringify(describeTime(value))}: expected epoch milliseconds, an ISO-8601 string or a Date`,
+        `cannot parse time ${JSON.stringify(describeTime(value))}: expected epoch milliseconds, an ISO-8601 string (at most microseconds: digits after the 6th fraction digit must be zeros) or a Date`,
       )
       continue
     }

@@ -38,7 +38,8 @@ const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]
  * - number: epoch milliseconds (fractions keep microseconds);
  * - Date: its milliseconds;
  * - string: ISO-8601 date or date-time, with `Z`, an offset, or none (= UTC); up to 9 fraction
- *   digits, truncated to microseconds. The calendar date must exist.
+ *   digits, those below the microsecond zeros (a time that is not a whole µs cannot be stored
+ *   exactly: null). The calendar date must exist.
  */
 export function parseTimeUs(value: unknown): number | null {
   if (typeof value === 'number') {
@@ -87,6 +88,7 @@ function canonicalIsoUs(t: string): number | null | undefined {
     if (t.charCodeAt(19) !== 46 || n === 21) return undefined
     const f = digits(t, 20, Math.min(6, n - 21))
     if (f < 0 || digits(t, 20, n - 21) < 0) return undefined
+    if (n - 21 > 6 && digits(t, 26, n - 27) !== 0) return null // below the µs: not exact
     fraction = f * 10 ** (6 - Math.min(6, n - 21))
   }
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null
@@ -112,6 +114,7 @@ export function parseIsoUs(text: string): number | null {
   d.setUTCHours(hour, minute, second, 0)
   if (d.getUTCDate() !== day || d.getUTCMonth() !== month - 1) return null
   let us = d.getTime() * US_PER_MS
+  if (m[7] && m[7].length > 6 && /[1-9]/.test(m[7].slice(6))) return null // below the µs: not exact
   if (m[7]) us += +m[7].slice(0, 6).padEnd(6, '0')
   const tz = m[8]
   if (tz && tz !== 'Z' && tz !== 'z') {

@@ -36,6 +36,7 @@ class CanonicalIso {
     if (n > 20) {
       const count = n - 21
       if (t.charCodeAt(19) !== 46 /* . */ || count === 0 || digits(t, 20, count) < 0) return Number.NaN
+      if (count > 6 && digits(t, 26, count - 6) !== 0) return Number.NaN // below the µs: parseIsoUs refuses it
       fraction = digits(t, 20, Math.min(6, count)) * FRACTION_SCALE[Math.min(6, count)]
     }
     const key = year * 10_000 + month * 100 + day
