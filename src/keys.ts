@@ -20,8 +20,16 @@ const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
  * a different value from the one sent.
  */
 export function isWellFormedString(s: string): boolean {
+  return NATIVE_WELL_FORMED ? NATIVE_WELL_FORMED.call(s) : isWellFormedByScan(s)
+}
+
+/** The same check by a regex scan, for runtimes without `isWellFormed`. */
+export function isWellFormedByScan(s: string): boolean {
   return !LONE_SURROGATE_RE.test(s)
 }
+
+/** The runtime's own check where it has one (Node 20+, Workers, Bun): no regex per value. */
+const NATIVE_WELL_FORMED = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed
 
 export const ILL_FORMED_MESSAGE = 'contains a lone UTF-16 surrogate (not valid Unicode text): it cannot be stored exactly'
 

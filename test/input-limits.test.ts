@@ -14,7 +14,7 @@ import { LimitExceededError, ValidationError } from '../src/errors.js'
 import { parseCsvBody } from '../src/http/formats/csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from '../src/http/formats/json-input.js'
 import { parseBody } from '../src/http/formats/parse-body.js'
-import { encodedSegmentBytes, isWellFormedString, MAX_SEGMENT_BYTES, symbolProblem } from '../src/keys.js'
+import { encodedSegmentBytes, isWellFormedByScan, isWellFormedString, MAX_SEGMENT_BYTES, symbolProblem } from '../src/keys.js'
 import { encodeParquet } from '../src/parquet/index.js'
 import { checkPartitionCount, DEFAULT_LIMITS, limitsFromConfig } from '../src/table/limits.js'
 import { normalizeInput } from '../src/table/normalize.js'
@@ -266,6 +266,14 @@ describe('lone UTF-16 surrogates (item 2)', () => {
     expect(isWellFormedString('X\ud83d\ude00')).toBe(true)
     expect(isWellFormedString('zürich')).toBe(true)
     for (const s of ['X\ud800', '\udfffX', 'a\ud800b', '\ude00\ud83d', 'ok\ud83d']) expect(isWellFormedString(s)).toBe(false)
+    // the regex scan (runtimes without String.prototype.isWellFormed) agrees with the native check
+    const units = ['a', '\ud800', '\udbff', '\udc00', '\udfff', '\ud83d', '\ude00', 'é']
+    for (const a of units)
+      for (const b of units)
+        for (const c of units) {
+          const s = a + b + c
+          expect(isWellFormedByScan(s), JSON.stringify(s)).toBe(isWellFormedString(s))
+        }
   })
 
   it.each([
