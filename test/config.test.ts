@@ -34,10 +34,6 @@ describe('defaults', () => {
           max_columns_per_request: 1024,
           max_partitions_per_write: 5000,
           max_body_read_seconds: 60,
-          parquet_max_rows: 10_000_000,
-          parquet_max_cells: 100_000_000,
-          parquet_max_page_bytes: 16 * 1024 * 1024,
-          parquet_max_decoded_bytes: 512 * 1024 * 1024,
         },
         file_rotation: {
           enabled: false,
