@@ -14,7 +14,7 @@ import { createMongoStorage } from '../src/backends/mongodb/index.js'
 import type { PartitionKey } from '../src/lake/options.js'
 import { createStorage } from '../src/node.js'
 import type { DataStorage, InputRow, Table } from '../src/types.js'
-import { rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
+import { expectValidation, rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 
 const server = await requireMongoOrSkip()
@@ -81,6 +81,37 @@ describe.skipIf(!server)('mongodb: filters naming what no row can hold match not
       expect(rowsOf(await s.read(ds))).toEqual(plain)
     }
   })
+})
+
+describe.skipIf(!server)('mongodb: rows at and past the 16 MiB document limit (issue 12, item 13)', () => {
+  it('17 MB of text in one row is a 400 naming the row and column, nothing stored; a 12 MB row is stored', async () => {
+    const storage = mongo()
+    const ds = uniqueDataset('big')
+    const rows = [
+      { symbol: 'A', timestamp: tms(0), note: 'small', other: 'y' },
+      { symbol: 'A', timestamp: tms(1), note: 'x'.repeat(17_000_000), other: 'y' },
+    ]
+    await expectValidation(storage.write(ds, rows), 1, 'note')
+    expect(await storage.listDatasets()).not.toContain(ds)
+    expect(await storage.describe(ds)).toBeNull()
+    // UTF-8 bytes count: 9M x 'é' is 18 MB
+    await expectValidation(storage.write(ds, [{ symbol: 'A', timestamp: tms(0), note: 'é'.repeat(9_000_000) }]), 0, 'note')
+    expect(await storage.listDatasets()).not.toContain(ds)
+    // under the limit: stored whole, the partition's metadata committed (its stats keep a prefix)
+    const big = `\u{1F600}${'é'.repeat(6_000_000)}`
+    await storage.write(ds, [
+      { symbol: 'A', timestamp: tms(0), note: big },
+      { symbol: 'A', timestamp: tms(1), note: 'x'.repeat(3_000_000) },
+    ])
+    const t = await storage.read(ds)
+    expect((t.columns.note.values as string[])[0] === big).toBe(true)
+    expect((t.columns.note.values as string[])[1].length).toBe(3_000_000)
+    expect((await storage.verify(ds)).ok).toBe(true)
+    const [part] = await storage.listPartitions(ds)
+    const stats = (await storage.getManifest(ds, part.path))?.files[0]?.columns?.note
+    expect(typeof stats?.min === 'string' && stats.min.length === 1024 && big.startsWith(stats.min)).toBe(true)
+    expect(stats?.max).toBeNull()
+  }, 120_000)
 })
 
 /** Symbols whose UTF-8 byte order (MongoDB's) differs from the contract's UTF-16 order. */

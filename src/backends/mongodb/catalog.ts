@@ -174,8 +174,28 @@ export async function partitionStats(ctx: MongoContext, ds: string, ref: Partiti
     maxTs: max,
     checksum: tableChecksum(table),
     symbols: distinctSymbols(table),
-    columns: table.length ? columnStats(table) : {},
+    columns: table.length ? boundedStats(columnStats(table)) : {},
   }
+}
+
+/** Longest string min/max kept in a partition document (UTF-16 units). */
+export const MAX_STAT_CHARS = 1024
+
+/**
+ * Column stats as a partition document holds them: a string min longer than `MAX_STAT_CHARS`
+ * becomes its prefix (still a lower bound), a longer max becomes null (unknown). Whole values
+ * would put two copies of the partition's longest texts in one document, past MongoDB's 16 MiB
+ * limit for rows that fit it, failing the write's metadata commit after its rows were stored.
+ */
+function boundedStats(stats: Record<string, ColumnStats>): Record<string, ColumnStats> {
+  for (const s of Object.values(stats)) {
+    if (typeof s.min === 'string' && s.min.length > MAX_STAT_CHARS) {
+      const cut = /[\ud800-\udbff]/.test(s.min[MAX_STAT_CHARS - 1]) ? MAX_STAT_CHARS - 1 : MAX_STAT_CHARS // no half pair
+      s.min = s.min.slice(0, cut)
+    }
+    if (typeof s.max === 'string' && s.max.length > MAX_STAT_CHARS) s.max = null
+  }
+  return stats
 }
 
 /**

@@ -22,8 +22,9 @@
  */
 
 import { createHash } from 'node:crypto'
-import { ObjectId } from 'mongodb'
+import { BSON, ObjectId } from 'mongodb'
 import { type FieldIssue, ValidationError } from '../../errors.js'
+import { take } from '../../table/table.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
 
 export type CellValue = number | bigint | string | boolean | Date
@@ -61,6 +62,38 @@ export function assertWellFormed(table: Table): void {
     }
   }
   if (issues.length) throw new ValidationError(issues.sort((a, b) => (a.row ?? -1) - (b.row ?? -1)))
+}
+
+/** Largest row document accepted: MongoDB's 16 MiB BSON limit less room for the command around it. */
+export const MAX_ROW_DOC_BYTES = 16 * 1024 * 1024 - 64 * 1024
+/** Bytes a row document may need besides its strings (keys, numbers, ids), at most, for 1,024 columns. */
+const NON_STRING_BYTES = 256 * 1024
+
+/**
+ * Throws `ValidationError` naming the row (and its longest string column) when a row's document
+ * would pass MongoDB's 16 MiB limit: the driver would refuse it after the dataset and the batch's
+ * other rows were written. Rows whose text cannot reach the limit are not encoded.
+ */
+export function assertDocumentSizes(table: Table): void {
+  const text = table.schema.filter((c) => c.type === 'string')
+  const values = text.map((c) => table.columns[c.name].values as (string | null)[])
+  const sym = table.columns.symbol.values as string[]
+  for (let i = 0; i < table.length; i++) {
+    let chars = sym[i].length
+    for (const v of values) chars += v[i]?.length ?? 0
+    if (chars * 3 + NON_STRING_BYTES <= MAX_ROW_DOC_BYTES) continue
+    const bytes = BSON.calculateObjectSize({ _id: new ObjectId(), w: new ObjectId(), ...toDocs(take(table, [i]))[0] })
+    if (bytes <= MAX_ROW_DOC_BYTES) continue
+    let longest = 0
+    for (let j = 1; j < values.length; j++) if ((values[j][i]?.length ?? 0) > (values[longest][i]?.length ?? 0)) longest = j
+    throw new ValidationError([
+      {
+        row: i,
+        field: text[longest]?.name ?? 'symbol',
+        message: `the row is ${bytes} bytes as a MongoDB document, more than ${MAX_ROW_DOC_BYTES} (MongoDB's limit is 16 MiB a document): store less text per row`,
+      },
+    ])
+  }
 }
 
 /** The `_id` of a row: the first 12 bytes of SHA-256 over `symbol NUL epochMicros`. */

@@ -73,7 +73,7 @@ import {
   settlePartitions,
 } from './catalog.js'
 import { emptyStats, type MongoContext, PARTITIONS, rowsCollection } from './context.js'
-import { assertWellFormed, type RowDoc } from './documents.js'
+import { assertDocumentSizes, assertWellFormed, type RowDoc } from './documents.js'
 import { MongoOpLogStore } from './oplog-store.js'
 import { projectSchema, type RowFilter, rowFilter, rowQuery } from './query.js'
 import { readAll, readLimited, scanRows } from './reads.js'
@@ -228,6 +228,7 @@ export class MongoStorage implements DataStorage {
     let { table, newColumns } = normalizeInput(data, meta?.schema ?? null)
     if (table.length === 0) return { rowsWritten: 0, partitions: [] }
     assertWellFormed(table)
+    assertDocumentSizes(table)
     if (mode === 'append') {
       assertUniqueKeys(table)
     }
