@@ -265,3 +265,29 @@ describe('Parquet ingest: bombs (issue 12 item 8)', () => {
     expect((await decodeParquetBody(bytes, { maxRows: 100, maxCells: 300 })).length).toBe(100)
   })
 })
+
+describe('Parquet ingest: regressions found by the corpus (test/parquet-corpus.test.ts)', () => {
+  const fixture = (path: string) => readFile(new URL(`./fixtures/parquet-corpus/${path}`, import.meta.url))
+
+  it('a file with an empty row group decodes to an empty table, not "lies outside the file"', async () => {
+    // writers leave an empty chunk's offsets at 0 (arrow-rs) or past the data (pyarrow)
+    for (const path of ['parquet-testing/data__column_chunk_key_value_metadata.parquet', 'pyarrow/stored_empty.parquet']) {
+      const table = await decodeParquetBody(new Uint8Array(await fixture(path)))
+      expect(table.length, path).toBe(0)
+      expect(table.schema.length, path).toBeGreaterThan(1)
+    }
+  })
+
+  it('a logical type unknown to the reader is a 400 naming the column, not its raw values', async () => {
+    const refused = decodeParquetBody(new Uint8Array(await fixture('parquet-testing/data__unknown-logical-type.parquet')))
+    await expect(refused).rejects.toMatchObject({ status: 400 })
+    await expect(refused).rejects.toThrow(/'column with unknown type' has type BYTE_ARRAY \(an unknown logical type\)/)
+  })
+
+  it('an RLE run longer than its page is a 400, not a fatal V8 error that ends the process', async () => {
+    const refused = decodeParquetBody(new Uint8Array(await fixture('crafted/rle-run-past-page.parquet')))
+    await expect(refused).rejects.toMatchObject({ status: 400 })
+    await expect(refused).rejects.toThrow(/'flag' \(BOOLEAN\): definition levels: an RLE run claims 1995299775 values/)
+    await expectHealthyAndExact()
+  })
+})

@@ -11,6 +11,8 @@ import { Decompress as ZstdStream } from 'fzstd'
 import type { ColumnChunk, CompressionCodec, FileMetaData, PageHeader, SchemaElement, SchemaTree } from 'hyparquet'
 import { parquetHeader, readPage } from 'hyparquet/src/column.js'
 import { parquetMetadata, parquetSchema } from 'hyparquet/src/metadata.js'
+import { snappyUncompress } from 'hyparquet/src/snappy.js'
+import { readVarInt } from 'hyparquet/src/thrift.js'
 import type { ColumnDecoder } from 'hyparquet/src/types.js'
 import { StorageError, ValidationError } from '../errors.js'
 import { BOOL_NULL, type Column, type ColumnType, type Table } from '../types.js'
@@ -60,7 +62,8 @@ function describe(e: SchemaElement): string {
   let note = ''
   if (logical) {
     const l = logical as Record<string, unknown>
-    if (l.type === 'DECIMAL') note = ` DECIMAL(${l.precision},${l.scale})`
+    if (l.type === undefined) note = ' (an unknown logical type)'
+    else if (l.type === 'DECIMAL') note = ` DECIMAL(${l.precision},${l.scale})`
     else if (l.type === 'TIMESTAMP' || l.type === 'TIME') note = ` ${l.type}(${l.unit})`
     else if (l.type === 'INTEGER') note = ` ${l.isSigned ? 'INT' : 'UINT'}(${l.bitWidth})`
     else note = ` ${String(l.type)}`
@@ -99,6 +102,8 @@ function kindOf(name: string, e: SchemaElement): { kind: Kind; type: ColumnType 
   const logical = e.logical_type as { type?: string; unit?: string; isSigned?: boolean; bitWidth?: number } | undefined
   const lt = logical?.type
   const ct = e.converted_type
+  // a logical type newer than this reader: its raw physical values would not mean what the writer meant
+  if (logical && !lt) return refuse2(name, e, 'its logical type is unknown to this reader')
   if (lt === 'DECIMAL' || ct === 'DECIMAL') return refuse2(name, e, 'decimals are not stored (no exact decimal column type)')
   switch (e.type) {
     case 'BOOLEAN':
@@ -212,6 +217,8 @@ function scanChunk(
   }
   if (Number(meta.num_values) !== rows)
     throw malformed(`column '${name}' claims ${meta.num_values} values in a row group of ${rows} rows`)
+  // an empty row group holds nothing to read: writers leave its offsets at 0 or pointing anywhere
+  if (rows === 0) return { start: 0, end: 0 }
   const dict = meta.dictionary_page_offset !== undefined ? Number(meta.dictionary_page_offset) : undefined
   const data = Number(meta.data_page_offset)
   const start = dict !== undefined && dict > 0 && dict < data ? dict : data
@@ -274,6 +281,61 @@ function boundedZstd(input: Uint8Array, outputLength: number): Uint8Array {
   return out
 }
 
+/**
+ * Checks one RLE/bit-packed hybrid run list the way hyparquet will read it (`readRleBitPackedHybrid`
+ * fills a plain `Array` of `capacity` slots). An RLE run is written slot by slot whatever the
+ * slots left: one claiming more than are left grows that array by its claimed length (up to
+ * 2^31: a fatal V8 "invalid size" error that ends the process, not an exception) or spins as
+ * long, so it is a 400 before hyparquet reads it. A bit-packed run stops writing at the last
+ * slot (writers pad it past the end: DuckDB to 256 values) and reads its bytes as it goes, so
+ * only a count that overflows to negative (an endless loop there) is refused.
+ */
+function checkHybrid(page: Uint8Array, at: number, width: number, capacity: number, what: string): void {
+  if (!(width >= 0 && width <= 32)) throw new Error(`${what}: bit width ${width} is above 32`)
+  const reader = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: at }
+  let seen = 0
+  while (seen < capacity && reader.offset < page.byteLength) {
+    const header = readVarInt(reader)
+    if (header & 1) {
+      const count = (header >> 1) << 3
+      if (count < 0 || (header >>> 1) * 8 !== count) {
+        throw new Error(`${what}: a bit-packed run claims ${(header >>> 1) * 8} values`)
+      }
+      reader.offset += (count / 8) * width
+      seen += count
+    } else {
+      const count = header >>> 1
+      if (seen + count > capacity) throw new Error(`${what}: an RLE run claims ${count} values, ${capacity - seen} are left`)
+      reader.offset += (width + 7) >> 3
+      seen += count
+    }
+  }
+}
+
+/** The hybrid-encoded values of a data page (dictionary indices, RLE booleans), checked. */
+function checkValues(plan: Plan, page: Uint8Array, at: number, encoding: string, values: number): void {
+  if (encoding === 'RLE' && plan.raw.type === 'BOOLEAN') checkHybrid(page, at + 4, 1, values, 'RLE booleans')
+  else if (encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY') {
+    if (at >= page.length) throw new Error('a dictionary-encoded page has no bit width')
+    // bit width 0: hyparquet reads no runs (every index is 0)
+    if (page[at] > 0) checkHybrid(page, at + 1, page[at], values, 'dictionary indices')
+  }
+}
+
+/** The definition levels of a v1 page (length-prefixed) and then its values, checked. */
+function checkPageV1(plan: Plan, page: Uint8Array, header: PageHeader): void {
+  const h = header.data_page_header!
+  const values = Number(h.num_values)
+  let at = 0
+  if (plan.raw.repetition_type === 'OPTIONAL') {
+    if (page.length < 4) throw new Error('a page is too short for its definition levels')
+    const length = new DataView(page.buffer, page.byteOffset, page.byteLength).getUint32(0, true)
+    checkHybrid(page, 4, 1, values, 'definition levels')
+    at = 4 + length
+  }
+  checkValues(plan, page, at, h.encoding, values)
+}
+
 const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 /** One column chunk's values, page by page (yielding between pages). */
@@ -292,14 +354,45 @@ async function decodeChunk(
     schemaPath: plan.schemaPath,
     codec: meta.codec,
     parsers: {} as ColumnDecoder['parsers'],
-    compressors: { ZSTD: boundedZstd },
+    compressors: {
+      // each decompressed page is checked before hyparquet decodes it (see checkHybrid)
+      ZSTD: (input, n) => checked(boundedZstd(input, n)),
+      SNAPPY: (input, n) => {
+        const out = new Uint8Array(n)
+        snappyUncompress(input, out)
+        return checked(out)
+      },
+    },
     utf8: false,
+  }
+  let current: PageHeader | undefined
+  /** The decompressed part of the current page: all of a v1 page, the values of a v2 page. */
+  const checked = (page: Uint8Array): Uint8Array => {
+    if (current?.type === 'DATA_PAGE') checkPageV1(plan, page, current)
+    else if (current?.type === 'DATA_PAGE_V2') {
+      checkValues(plan, page, 0, current.data_page_header_v2!.encoding, Number(current.data_page_header_v2!.num_values))
+    }
+    return page
   }
   const reader = { view: new DataView(bytes.buffer, bytes.byteOffset, range.end), offset: range.start }
   const pages: ArrayLike<unknown>[] = []
   let dictionary: ArrayLike<unknown> | undefined
   while (reader.offset < range.end) {
     const header = parquetHeader(reader)
+    current = header
+    const raw = bytes.subarray(reader.offset, reader.offset + Number(header.compressed_page_size))
+    if (header.type === 'DATA_PAGE' && meta.codec === 'UNCOMPRESSED') checkPageV1(plan, raw, header)
+    else if (header.type === 'DATA_PAGE_V2') {
+      const h = header.data_page_header_v2!
+      const levels = Number(h.repetition_levels_byte_length) + Number(h.definition_levels_byte_length)
+      if (!(levels >= 0 && levels <= raw.length)) throw new Error('a v2 page claims more level bytes than it holds')
+      if (Number(h.definition_levels_byte_length) > 0) {
+        checkHybrid(raw, Number(h.repetition_levels_byte_length), 1, Number(h.num_values), 'definition levels')
+      }
+      if (meta.codec === 'UNCOMPRESSED' || h.is_compressed === false) {
+        checkValues(plan, raw.subarray(levels), 0, h.encoding, Number(h.num_values))
+      }
+    }
     const result = readPage(reader, header, decoder, dictionary as never, undefined, 0)
     if (header.type === 'DICTIONARY_PAGE') dictionary = result.data as ArrayLike<unknown>
     else if (result.data) pages.push(result.data as ArrayLike<unknown>)
