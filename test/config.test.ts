@@ -34,6 +34,12 @@ describe('defaults', () => {
           max_columns_per_request: 1024,
           max_partitions_per_write: 5000,
           max_body_read_seconds: 60,
+          parquet_max_rows: 10_000_000,
+          parquet_max_cells: 100_000_000,
+          parquet_max_page_bytes: 16 * 1024 * 1024,
+          parquet_max_decoded_bytes: 512 * 1024 * 1024,
+          max_concurrent_bodies: 8,
+          max_queued_bodies: 256,
         },
         file_rotation: {
           enabled: false,
@@ -408,6 +414,7 @@ describe('backend selection by config only', () => {
         archiveRetentionMs: 30 * 86_400_000,
         rowRetentionMs: 2 * 86_400_000,
       },
+      limits: { maxColumnsPerDataset: 1024, maxColumnsPerRequest: 1024, maxPartitionsPerWrite: 5000, maxBodyReadSeconds: 60 },
     })
   })
 

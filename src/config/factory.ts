@@ -14,6 +14,7 @@ import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
+import { limitsFromConfig } from '../table/limits.js'
 import type { DataStorage } from '../types.js'
 import type { BackendName, FridayConfig, LocalParquetConfig, PostgresConfig, S3ParquetConfig } from './schema.js'
 
@@ -74,6 +75,7 @@ export function lakeOptionsFromConfig(
     validatePartitioning: section.validate_partitioning,
     gcGraceMs: config.storage.gc_grace_period_seconds * 1000,
     rotation: rotationFromConfig(config.storage.file_rotation),
+    limits: limitsFromConfig(config.storage.limits),
   }
 }
 
@@ -148,5 +150,6 @@ export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike;
     scanIdleTimeoutMs: pg.idle_in_transaction_timeout_ms,
     partitionBy: [...pg.partition_by],
     ownsPool: deps.pool ? (deps.ownsPool ?? false) : true,
+    limits: limitsFromConfig(config.storage.limits),
   })
 }

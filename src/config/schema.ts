@@ -293,6 +293,14 @@ export const LimitsSchema = v.strictObject({
   max_columns_per_request: v.optional(PositiveInteger, 1024),
   max_partitions_per_write: v.optional(PositiveInteger, 5000),
   max_body_read_seconds: v.optional(PositiveNumber, 60),
+  /** Parquet bodies (`DEFAULT_PARQUET_INGEST_LIMITS`): rows and cells a file may claim, one page's and all pages' decoded bytes (413). */
+  parquet_max_rows: v.optional(PositiveInteger, 10_000_000),
+  parquet_max_cells: v.optional(PositiveInteger, 100_000_000),
+  parquet_max_page_bytes: v.optional(PositiveInteger, 16 * 1024 * 1024),
+  parquet_max_decoded_bytes: v.optional(PositiveInteger, 512 * 1024 * 1024),
+  /** HTTP rows route: bodies read and parsed at once; more wait, up to `max_queued_bodies` (then 429). */
+  max_concurrent_bodies: v.optional(PositiveInteger, 8),
+  max_queued_bodies: v.optional(PositiveInteger, 256),
 })
 
 export type LimitsConfig = v.InferOutput<typeof LimitsSchema>

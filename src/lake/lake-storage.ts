@@ -9,6 +9,7 @@ import { initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { parseRowFilter, projectSchema } from '../table/filter.js'
+import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
 import { type Normalized, normalizeInput } from '../table/normalize.js'
 import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
 import { formatUs } from '../table/time.js'
@@ -71,6 +72,7 @@ export class LakeStorage implements DataStorage {
   private readonly requireConditionalWrites: boolean
   private readonly validatePartitioning: boolean
   private readonly rotation: RotationPolicy
+  private readonly limits: InputLimits
   private writable: Promise<void> | null = null
   private readable: Promise<void> | null = null
   private readonly docs = new Map<string, { doc: DatasetDoc; at: number }>()
@@ -82,6 +84,7 @@ export class LakeStorage implements DataStorage {
     this.requireConditionalWrites = options.requireConditionalWrites ?? true
     this.validatePartitioning = options.validatePartitioning ?? true
     this.rotation = options.rotation ?? DEFAULT_ROTATION
+    this.limits = options.limits ?? DEFAULT_LIMITS
     const store: ObjectStore = options.store
     this.ctx = {
       store,
@@ -182,7 +185,7 @@ export class LakeStorage implements DataStorage {
   ): Promise<{ doc: DatasetDoc | null; batch: Table }> {
     let doc = firstDoc
     for (let attempt = 0; attempt < 30; attempt++) {
-      const { table, newColumns } = doc === firstDoc ? first : normalizeInput(data, doc?.schema ?? null)
+      const { table, newColumns } = doc === firstDoc ? first : normalizeInput(data, doc?.schema ?? null, this.limits)
       if (table.length === 0) return { doc, batch: table }
       if (doc && newColumns.length === 0) return { doc, batch: table }
       const { doc: current, token } = await this.ctx.log.load<DatasetDoc>(datasetBase(ds))
@@ -225,8 +228,10 @@ export class LakeStorage implements DataStorage {
     await this.ensureWritable()
     // validate everything before the first byte is written
     const existing = await this.loadDoc(ds)
-    const first = normalizeInput(data, existing?.schema ?? null)
+    const first = normalizeInput(data, existing?.schema ?? null, this.limits)
     if (first.table.length === 0) return { rowsWritten: 0, partitions: [] }
+    // a batch touching too many partitions is a 413 before anything (even the dataset) is written
+    checkPartitionCount(groupByPartition(first.table, existing?.partitionBy ?? this.partitionBy).length, this.limits)
     if (mode === 'append') {
       assertUniqueKeys(first.table)
       // a batch refused for its keys stores nothing, not even its new columns

@@ -1,6 +1,7 @@
 /** Options of the partitioned Parquet lake (`LakeStorage`), shared by the local and S3 backends. */
 
 import type { ObjectStore } from '../stores/types.js'
+import type { InputLimits } from '../table/limits.js'
 import type { RotationPolicy } from './rotation-policy.js'
 
 /** Partition keys. `date` is the UTC day (YYYY-MM-DD), `month` the UTC month (YYYY-MM). */
@@ -34,4 +35,6 @@ export interface LakeOptions {
   concurrency?: number
   /** What `maintain()` does (default: `DEFAULT_ROTATION`, i.e. no compaction, 30 days of archives). */
   rotation?: RotationPolicy
+  /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
+  limits?: InputLimits
 }

@@ -6,6 +6,7 @@ import type { FridayConfig } from '../../config/schema.js'
 import { ConfigError } from '../../errors.js'
 import { rotationFromConfig } from '../../lake/rotation-policy.js'
 import type { ObjectStore } from '../../stores/types.js'
+import { limitsFromConfig } from '../../table/limits.js'
 import type { DataStorage } from '../../types.js'
 import { createMongoStorage } from './mongo-storage.js'
 
@@ -29,6 +30,7 @@ export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClien
     closeClient: !deps.client,
     rotation: rotationFromConfig(config.storage.file_rotation),
     archiveStore: archiveStoreOf(config),
+    limits: limitsFromConfig(config.storage.limits),
   })
 }
 

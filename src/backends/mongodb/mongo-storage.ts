@@ -37,6 +37,7 @@ import { checkPartitionBy, groupByPartition, parsePath, pathOf } from '../../lak
 import { DEFAULT_ROTATION, type RotationPolicy } from '../../lake/rotation-policy.js'
 import type { OpLogStore } from '../../oplog/types.js'
 import type { ObjectStore } from '../../stores/types.js'
+import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { normalizeInput } from '../../table/normalize.js'
 import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
 import type {
@@ -102,6 +103,8 @@ export interface MongoStorageOptions {
   rotation?: RotationPolicy
   /** Where `maintain()` archives expired rows (called once per run, closed after it); none: they are deleted unarchived. */
   archiveStore?: () => ObjectStore
+  /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
+  limits?: InputLimits
 }
 
 const WRITE_MODES = ['upsert', 'append', 'replace']
@@ -134,6 +137,7 @@ export class MongoStorage implements DataStorage {
   private readonly stats = emptyStats()
   private readonly indexed = new Set<string>()
   private readonly concurrency: number
+  private readonly limits: InputLimits
   private ctx: Promise<MongoContext> | null = null
   private client: MongoClient | null = null
   private closed = false
@@ -142,6 +146,7 @@ export class MongoStorage implements DataStorage {
     this.backend = options.backend ?? 'mongodb'
     this.partitionBy = checkPartitionBy(options.partitionBy ?? ['symbol', 'date'])
     this.concurrency = options.concurrency ?? 8
+    this.limits = options.limits ?? DEFAULT_LIMITS
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -225,10 +230,12 @@ export class MongoStorage implements DataStorage {
     const ctx = await this.context()
     // validate everything before the first byte is written
     let meta = await loadDataset(ctx, ds)
-    let { table, newColumns } = normalizeInput(data, meta?.schema ?? null)
+    let { table, newColumns } = normalizeInput(data, meta?.schema ?? null, this.limits)
     if (table.length === 0) return { rowsWritten: 0, partitions: [] }
     assertWellFormed(table)
     assertDocumentSizes(table)
+    // a batch touching too many partitions is a 413 before anything (even the dataset) is written
+    checkPartitionCount(groupByPartition(table, meta?.partitionBy ?? this.partitionBy).length, this.limits)
     if (mode === 'append') {
       assertUniqueKeys(table)
     }
@@ -241,7 +248,7 @@ export class MongoStorage implements DataStorage {
         break
       }
       meta = await loadDataset(ctx, ds)
-      ;({ table, newColumns } = normalizeInput(data, meta?.schema ?? null))
+      ;({ table, newColumns } = normalizeInput(data, meta?.schema ?? null, this.limits))
     }
     const partitionBy = meta.partitionBy
     const batch = mode === 'append' ? sortTable(table) : dedupeLastWins(table)

@@ -9,6 +9,7 @@ import { newId } from '../../lake/ids.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { checkPartitionBy, parsePath, pathOf } from '../../lake/partitioning.js'
 import type { OpLogStore } from '../../oplog/types.js'
+import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { emptyTable, KEY_SCHEMA, sortTable } from '../../table/table.js'
 import { formatUs } from '../../table/time.js'
 import type {
@@ -94,6 +95,8 @@ export interface PostgresStorageOptions {
    * spends on one batch.
    */
   scanIdleTimeoutMs?: number
+  /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
+  limits?: InputLimits
 }
 
 const WRITE_MODES: WriteMode[] = ['upsert', 'append', 'replace']
@@ -110,6 +113,7 @@ export class PostgresStorage implements DataStorage {
   private readonly partitionBy: PartitionKey[]
   private readonly ownsPool: boolean
   private readonly bulkRows: number
+  private readonly limits: InputLimits
   private readonly copy: boolean
   private readonly scanIdleTimeoutMs: number
   private ready: Promise<void> | null = null
@@ -134,6 +138,7 @@ export class PostgresStorage implements DataStorage {
       throw new ConfigError(`postgres bulkRows: ${message}`, [{ path: 'bulkRows', message }])
     }
     this.copy = options.copy ?? true
+    this.limits = options.limits ?? DEFAULT_LIMITS
     this.scanIdleTimeoutMs = options.scanIdleTimeoutMs ?? DEFAULT_TIMEOUTS.idleInTransactionTimeoutMillis
     const idle = this.scanIdleTimeoutMs
     if (typeof idle !== 'number' || !Number.isInteger(idle) || idle < 0 || idle > 2_147_483_647) {
@@ -197,6 +202,7 @@ export class PostgresStorage implements DataStorage {
       bulkRows: this.bulkRows,
       copy: this.copy,
       useMerge: this.catalog.serverVersion >= MERGE_SINCE,
+      limits: this.limits,
     }
   }
 
@@ -212,7 +218,14 @@ export class PostgresStorage implements DataStorage {
     }
     const known = await this.dataset(name, false)
     // validate everything before the first statement that writes
-    const prepared = prepareBatch(data, known?.schema ?? null, mode, this.catalog.serverVersion)
+    const prepared = prepareBatch(
+      data,
+      known?.schema ?? null,
+      mode,
+      this.catalog.serverVersion,
+      this.limits,
+      known?.partitionBy ?? this.partitionBy,
+    )
     if (prepared.table.length === 0) return { rowsWritten: 0, partitions: [] }
     const { result, ds } = await this.session
       .transaction(

@@ -10,6 +10,7 @@
 import { DuplicateKeyError, SchemaConflictError, ValidationError } from '../../errors.js'
 import type { PartitionKey } from '../../lake/options.js'
 import { groupByPartition } from '../../lake/partitioning.js'
+import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { type Normalized, normalizeInput } from '../../table/normalize.js'
 import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../table/table.js'
 import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
@@ -38,6 +39,8 @@ export interface WriteContext {
   copy: boolean
   /** The server has MERGE (PostgreSQL 15+). */
   useMerge: boolean
+  /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
+  limits?: InputLimits
 }
 
 /** Names of PostgreSQL's system columns: no user column may have them (CREATE/ALTER TABLE fails). */
@@ -63,10 +66,14 @@ export function prepareBatch(
   schema: Schema | null,
   mode: WriteMode,
   serverVersion = 0,
+  limits: InputLimits = DEFAULT_LIMITS,
+  partitionBy?: PartitionKey[],
 ): Normalized {
-  const normalized = normalizeInput(data, schema)
+  const normalized = normalizeInput(data, schema, limits)
   const t = normalized.table
   if (t.length === 0) return normalized
+  // the partitions the batch touches, when the caller knows the partitioning (413 past the limit)
+  if (partitionBy) checkPartitionCount(groupByPartition(t, partitionBy).length, limits)
   const names = t.schema.flatMap((c) => {
     const message = systemColumnProblem(c.name, serverVersion)
     return message ? [{ field: c.name, message }] : []
@@ -109,7 +116,7 @@ async function datasetFor(
   let batch = prepared.table
   const stored = new Map(ds.schema.map((c) => [c.name, c.type]))
   const stale = batch.schema.some((c) => stored.has(c.name) && stored.get(c.name) !== c.type)
-  if (stale) batch = prepareBatch(data, ds.schema, mode, ctx.catalog.serverVersion).table // converts, or throws SchemaConflictError
+  if (stale) batch = prepareBatch(data, ds.schema, mode, ctx.catalog.serverVersion, ctx.limits).table // converts, or throws SchemaConflictError
   for (const c of batch.schema) {
     const type = stored.get(c.name)
     if (type && type !== c.type) throw new SchemaConflictError(c.name, type, c.type)
@@ -133,6 +140,8 @@ export async function writeBatch(
 ): Promise<{ result: WriteResult; ds: DatasetRow }> {
   const { ds, batch, created } = await datasetFor(ctx, db, name, data, mode, prepared)
   const groups = groupByPartition(batch, ds.partitionBy).map((g) => g.ref)
+  // again against the stored partitioning: a refusal here rolls the whole transaction back
+  checkPartitionCount(groups.length, ctx.limits ?? DEFAULT_LIMITS)
   const touched = new Map<string, PartitionRef>(groups.map((r) => [r.path, r]))
   const commitId = ctx.newCommitId()
   const table = ctx.catalog.dataTable(ds)

@@ -1,0 +1,112 @@
+/**
+ * `storage.limits` reaches every backend through `createStorage` (issue 12, item 4): with tiny
+ * configured limits, local, S3 (radosgw), PostgreSQL and MongoDB (CongoDB, or MONGODB_URL) all
+ * refuse the same batches the same way (413 for partitions per write and columns per request,
+ * 422 for columns per dataset), before anything is stored: no dataset, no new column.
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { LimitExceededError } from '../src/errors.js'
+import { createStorage } from '../src/node.js'
+import type { DataStorage } from '../src/types.js'
+import { uniqueDataset } from './conformance/storage.case.js'
+import { requireMongoOrSkip } from './helpers/mongo.js'
+import { requirePostgresOrSkip } from './helpers/postgres.js'
+import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+
+/** Far below the defaults (1,024 columns, 5,000 partitions), so only configured limits refuse. */
+const LIMITS = { max_columns_per_dataset: 4, max_columns_per_request: 4, max_partitions_per_write: 3 }
+const T = Date.UTC(2024, 0, 2, 14, 30)
+
+const pg = await requirePostgresOrSkip()
+const s3 = await requireS3OrSkip()
+const mongo = await requireMongoOrSkip()
+const dir = await mkdtemp(join(tmpdir(), 'friday-limits-'))
+const bucket = `friday-limits-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
+
+afterAll(async () => {
+  await pg?.stop()
+  await mongo?.stop()
+  if (s3) await deleteTestBucket(s3, bucket).catch(() => undefined)
+  await rm(dir, { recursive: true, force: true })
+})
+
+const BACKENDS: { name: string; skip: boolean; storage: () => Record<string, unknown> }[] = [
+  { name: 'local_parquet', skip: false, storage: () => ({ default_backend: 'local_parquet', local_parquet: { base_dir: dir } }) },
+  {
+    name: 's3_parquet',
+    skip: !s3,
+    storage: () => ({
+      default_backend: 's3_parquet',
+      s3_parquet: {
+        bucket,
+        endpoint: s3!.endpoint,
+        region: s3!.region,
+        force_path_style: true,
+        access_key_id: s3!.accessKeyId,
+        secret_access_key: s3!.secretAccessKey,
+        create_bucket: true,
+      },
+    }),
+  },
+  { name: 'postgres', skip: !pg, storage: () => ({ default_backend: 'postgres', postgres: { url: pg!.url, driver: 'pg' } }) },
+  {
+    name: 'mongodb',
+    skip: !mongo,
+    storage: () => ({ default_backend: 'mongodb', mongodb: { url: mongo!.url, database: `friday_limits_${Date.now()}` } }),
+  },
+]
+
+/** The refusal `fn` ends with: a `LimitExceededError` with this status, naming this limit. */
+async function refusal(fn: () => Promise<unknown>, status: number, limit: string): Promise<void> {
+  const err = await fn().then(
+    () => null,
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(LimitExceededError)
+  expect((err as LimitExceededError).status).toBe(status)
+  expect((err as LimitExceededError).details).toMatchObject({ limit })
+}
+
+for (const b of BACKENDS) {
+  describe.skipIf(b.skip)(`configured storage.limits on ${b.name}`, () => {
+    let storage: DataStorage
+    const open = () => (storage ??= createStorage({ storage: { ...b.storage(), limits: LIMITS } }, {}))
+    afterAll(async () => {
+      await storage?.close()
+    })
+
+    it('a batch touching more partitions than max_partitions_per_write is a 413 and creates no dataset', async () => {
+      const s = open()
+      const ds = uniqueDataset('lim_parts')
+      const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ symbol: `S${i}`, timestamp: T, close: i }))
+      await refusal(() => s.write(ds, rows(4)), 413, 'max_partitions_per_write')
+      expect(await s.describe(ds)).toBeNull()
+      expect(await s.listDatasets()).not.toContain(ds)
+      // four rows of three symbols on one day: three partitions, within the limit
+      const ok = [...rows(3), { symbol: 'S0', timestamp: T + 60_000, close: 9 }]
+      expect((await s.write(ds, ok)).rowsWritten).toBe(4)
+      expect((await s.read(ds)).length).toBe(4)
+      // an existing dataset refuses the same way, and keeps its rows
+      await refusal(() => s.write(ds, rows(4)), 413, 'max_partitions_per_write')
+      expect((await s.read(ds)).length).toBe(4)
+    }, 60_000)
+
+    it('columns past max_columns_per_request (413) or max_columns_per_dataset (422) are refused, nothing stored', async () => {
+      const s = open()
+      const ds = uniqueDataset('lim_cols')
+      // symbol, timestamp and three more: five columns in one write
+      await refusal(() => s.write(ds, [{ symbol: 'A', timestamp: T, a: 1, b: 2, c: 3 }]), 413, 'max_columns_per_request')
+      expect(await s.describe(ds)).toBeNull()
+      await s.write(ds, [{ symbol: 'A', timestamp: T, a: 1, b: 2 }])
+      // a fifth column, one per write: the dataset would pass four
+      await refusal(() => s.write(ds, [{ symbol: 'A', timestamp: T, c: 3 }]), 422, 'max_columns_per_dataset')
+      const d = await s.describe(ds)
+      expect(d?.schema.map((c) => c.name).sort()).toEqual(['a', 'b', 'symbol', 'timestamp'])
+      expect((await s.read(ds)).length).toBe(1)
+    }, 60_000)
+  })
+}
