@@ -7,8 +7,9 @@
 import { DOMParser as XmlDomParser, Node as XmlNode } from '@xmldom/xmldom'
 import type { ExecutionContext, Hono } from 'hono'
 import { createApp } from '../src/http/app.js'
+import { bodyLimitsFromConfig } from '../src/http/body-limits.js'
 import { checkDeployment, httpOptionsFromEnv } from '../src/http/config.js'
-import { createStorage, type DataStorage, type OpLog, StorageError, scheduledMaintenance } from '../src/index.js'
+import { createStorage, type DataStorage, type OpLog, parseConfig, StorageError, scheduledMaintenance } from '../src/index.js'
 
 /**
  * Vars (wrangler.toml `[vars]`) and secrets (`wrangler secret put`): STORAGE_BACKEND, S3_BUCKET,
@@ -41,7 +42,9 @@ function appFor(env: WorkerEnv): Hono {
   installXmlGlobals()
   const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
   checkDeployment(http, 'worker')
-  const storage = createStorage({ storage: { default_backend: 's3_parquet' } }, env)
+  const config = { storage: { default_backend: 's3_parquet' } }
+  const limits = bodyLimitsFromConfig(parseConfig(config, env).storage.limits)
+  const storage = createStorage(config, env)
   app = createApp({
     storage,
     ...http,
@@ -49,6 +52,7 @@ function appFor(env: WorkerEnv): Hono {
     publicReads: http.publicReads ?? false,
     // set by Cloudflare's edge, not by the client
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
+    limits,
   })
   oplog = storage.oplog
   workerStorage = storage

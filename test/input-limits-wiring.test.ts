@@ -8,11 +8,15 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Hono } from 'hono'
 import { afterAll, describe, expect, it } from 'vitest'
+import { parseConfig } from '../src/config/load.js'
 import { LimitExceededError } from '../src/errors.js'
+import { bodyLimitsFromConfig } from '../src/http/body-limits.js'
 import { createStorage } from '../src/node.js'
 import type { DataStorage } from '../src/types.js'
 import { uniqueDataset } from './conformance/storage.case.js'
+import { json, localLake, type TestLake, testApp } from './helpers/http.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
@@ -110,3 +114,72 @@ for (const b of BACKENDS) {
     }, 60_000)
   })
 }
+
+describe('the rows route passes its limits to the body parsers (AppOptions.limits)', () => {
+  let lake: TestLake
+  afterAll(async () => {
+    await lake?.cleanup()
+  })
+  const post = (app: Hono, ds: string, body: BodyInit, type: string) =>
+    app.request(`/v1/datasets/${ds}/rows`, { method: 'POST', headers: { 'content-type': type }, body })
+
+  it('max_columns_per_request and the Parquet claims come from the configured limits', async () => {
+    lake = await localLake()
+    const config = parseConfig({ storage: { limits: { max_columns_per_request: 3, parquet_max_rows: 2 } } }, {})
+    const app = testApp(lake.storage, { limits: bodyLimitsFromConfig(config.storage.limits) })
+    const wide = await post(app, 'wide', 'symbol,timestamp,a,b\nA,2024-01-02T00:00:00Z,1,2\n', 'text/csv')
+    expect(wide.status).toBe(413)
+    expect((await json(wide)).error.details).toMatchObject({ limit: 'max_columns_per_request', value: 3 })
+    // a 3-row Parquet body (the API's own output) against parquet_max_rows = 2
+    await lake.storage.write(
+      'src',
+      [0, 1, 2].map((i) => ({ symbol: 'A', timestamp: T + i, v: i })),
+    )
+    const pq = new Uint8Array(await (await app.request('/v1/datasets/src/rows?format=parquet')).arrayBuffer())
+    const res = await post(app, 'pq', pq, 'application/vnd.apache.parquet')
+    expect(res.status).toBe(413)
+    expect(JSON.stringify(await json(res))).toContain('parquet_max_rows')
+    expect(await lake.storage.describe('pq')).toBeNull()
+    // the defaults take the same body
+    expect((await post(testApp(lake.storage), 'pq', pq, 'application/vnd.apache.parquet')).status).toBe(200)
+  })
+
+  it('max_concurrent_bodies and max_queued_bodies: one body parsed, one waits, the next is a 429 with Retry-After', async () => {
+    lake ??= await localLake()
+    const app = testApp(lake.storage, { limits: { maxConcurrentBodies: 1, maxQueuedBodies: 1 } })
+    const enc = new TextEncoder()
+    let pulled!: () => void
+    const reading = new Promise<void>((r) => (pulled = r))
+    let push!: ReadableStreamDefaultController<Uint8Array>
+    const held = new ReadableStream<Uint8Array>({
+      start(c) {
+        push = c
+        c.enqueue(enc.encode('[{"symbol":"A","timestamp":'))
+      },
+      pull() {
+        pulled()
+      },
+    })
+    const first = app.request('/v1/datasets/gate/rows', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: held,
+      duplex: 'half',
+    } as RequestInit)
+    await reading // the first body holds the only turn
+    const row = (v: number) => JSON.stringify([{ symbol: 'A', timestamp: T + v, v }])
+    const second = post(app, 'gate', row(1), 'application/json')
+    const third = post(app, 'gate', row(2), 'application/json')
+    // one of them waits for the turn, the other finds the queue full
+    const refused = await Promise.race([second, third])
+    expect(refused.status).toBe(429)
+    expect(refused.headers.get('retry-after')).toBe('1')
+    expect((await json(refused)).error.details).toMatchObject({ limit: 'max_queued_bodies' })
+    push.enqueue(enc.encode(`${T},"v":0}]`))
+    push.close()
+    expect((await first).status).toBe(200)
+    const statuses = [(await second).status, (await third).status].sort()
+    expect(statuses).toEqual([200, 429])
+    expect((await lake.storage.read('gate')).length).toBe(2)
+  })
+})

@@ -63,13 +63,14 @@ import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { ConfigError, NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
+import { ConfigError, LimitExceededError, NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
 import { emptyTable } from '../table/table.js'
 import { parseTimeUs } from '../table/time.js'
 import type { DataStorage, Table } from '../types.js'
 import { createAuth, type FailurePolicy, TooManyFailuresError } from './auth.js'
+import { BodiesBusyError, BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
 import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'
 import { bodyFormat, outputFormat, parseBody, tableResponse } from './formats/index.js'
 import { escapeFormulas, hostGuard } from './guard.js'
@@ -130,9 +131,24 @@ export interface AppOptions {
   authFailures?: Partial<FailurePolicy>
   /** Bounds and cache of the training-set routes (`DEFAULT_TRAINING_LIMITS`). */
   training?: Partial<TrainingLimits>
+  /**
+   * Limits of the rows route's bodies (`bodyLimitsFromConfig(config.storage.limits)`; default
+   * `DEFAULT_BODY_LIMITS`: 60 s to arrive, 1,024 columns, the Parquet claims, 8 parsed at once).
+   */
+  limits?: Partial<BodyLimits>
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+/** 408: the body did not arrive within `seconds` of the request (`limits.max_body_read_seconds`). */
+function bodyTooSlow(seconds: number): LimitExceededError {
+  return new LimitExceededError(
+    408,
+    'max_body_read_seconds',
+    seconds,
+    `the request body did not arrive within ${seconds} s (limits.max_body_read_seconds): nothing was stored`,
+  )
+}
 /** `GET /healthz` gives up on the backend after this long (503). */
 export const HEALTH_TIMEOUT_MS = 5_000
 
@@ -182,7 +198,7 @@ function renderError(err: unknown, c: Context<Env>): Response {
   }
   c.set('errorCode', e.code)
   if (e instanceof MethodNotAllowedError) c.header('Allow', e.allowed.join(', '))
-  if (e instanceof TooManyFailuresError) c.header('Retry-After', String(e.retryAfterSeconds))
+  if (e instanceof TooManyFailuresError || e instanceof BodiesBusyError) c.header('Retry-After', String(e.retryAfterSeconds))
   if (e.status === 401) c.header('WWW-Authenticate', 'Bearer')
   return c.json({ error: { code: e.code, message, details } }, e.status as ContentfulStatusCode)
 }
@@ -216,6 +232,8 @@ function healthReason(err: unknown, detailed: boolean): string {
 export function createApp(options: AppOptions): Hono {
   const { storage } = options
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  const bodyLimits: BodyLimits = { ...DEFAULT_BODY_LIMITS, ...options.limits }
+  const bodyGate = new BodyGate(bodyLimits.maxConcurrentBodies, bodyLimits.maxQueuedBodies)
   const stats = new HttpStats()
   const tokens = options.tokens ?? []
   const openWrites = options.openWrites ?? false
@@ -415,6 +433,7 @@ export function createApp(options: AppOptions): Hono {
   })
 
   app.post('/v1/datasets/:dataset/rows', op('rows.write'), requireScope('write'), async (c) => {
+    const arrived = Date.now()
     const name = dataset(c)
     const { mode } = query(WriteQuery, c)
     const format = bodyFormat(c.req.header('content-type'))
@@ -438,10 +457,34 @@ export function createApp(options: AppOptions): Hono {
     if (!raw || declaredLength === 0) throw emptyBody()
     let received = 0
     const body = raw.pipeThrough(stats.counter('in', (n) => (received = n)))
-    const input = await parseBody(body, format, { maxBytes: maxBodyBytes, declaredLength })
+    const input = await readBodyInTurn(body, async () => {
+      // the deadline counts from the request's arrival, time waiting for a turn included
+      const seconds = bodyLimits.maxBodyReadSeconds
+      const left = seconds - (Date.now() - arrived) / 1000
+      if (!(left > 0)) throw bodyTooSlow(seconds)
+      return parseBody(body, format, {
+        maxBytes: maxBodyBytes,
+        declaredLength,
+        maxReadSeconds: left,
+        maxColumns: bodyLimits.maxColumnsPerRequest,
+        parquet: bodyLimits.parquet,
+      }).catch((err) => {
+        throw err instanceof LimitExceededError && err.status === 408 ? bodyTooSlow(seconds) : err
+      })
+    })
     if (received === 0) throw emptyBody()
     return c.json(await storage.write(name, input, { mode }))
   })
+
+  /** Runs `parse` in a turn of the body gate; a body refused (429) or timed out in the queue is cancelled. */
+  async function readBodyInTurn<T>(body: ReadableStream<Uint8Array>, parse: () => Promise<T>): Promise<T> {
+    try {
+      return await bodyGate.run(parse)
+    } catch (err) {
+      await body.cancel().catch(() => {})
+      throw err
+    }
+  }
 
   app.delete('/v1/datasets/:dataset/rows', op('rows.delete'), requireScope('write'), async (c) => {
     const name = dataset(c)

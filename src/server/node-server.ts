@@ -10,7 +10,9 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Context, Hono } from 'hono'
+import { parseConfig } from '../config/load.js'
 import { type AppOptions, createApp } from '../http/app.js'
+import { bodyLimitsFromConfig } from '../http/body-limits.js'
 import { checkDeployment, httpOptionsFromEnv } from '../http/config.js'
 import { createStorage, type Env } from '../node.js'
 import type { DataStorage } from '../types.js'
@@ -96,6 +98,7 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
         `Set API_TOKENS (e.g. API_TOKENS='<secret>=read+write') or listen on 127.0.0.1.`,
     )
   }
+  const limits = bodyLimitsFromConfig(parseConfig(options.config, env).storage.limits)
   const storage = createStorage(options.config, env)
   let bound = port
   const app = createApp({
@@ -105,6 +108,7 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
     allowedHosts: [...(http.allowedHosts ?? []), hostHeaderName(host)],
     port: () => bound,
     clientAddress: socketAddress,
+    limits,
   } satisfies AppOptions)
   return { app, storage, host, port, open, setPort: (p) => (bound = p) }
 }
