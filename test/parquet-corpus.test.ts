@@ -30,6 +30,20 @@ type Outcome = 'stored' | 'decoded' | [status: number, message: RegExp]
 const EXPECTED: Record<string, Outcome> = {
   // crafted here (README.md): a file that ended the process before the decoder checked RLE runs
   'crafted/rle-run-past-page.parquet': [400, /column 'flag' \(BOOLEAN\): definition levels: an RLE run claims 1995299775 values/],
+  // a schema whose num_children points past its elements (was a TypeError, a 500)
+  'crafted/schema-damaged.parquet': [400, /not a valid Parquet file: the schema is damaged/],
+  // an RLE_DICTIONARY page in a chunk without a dictionary page (was a TypeError, a 500; on a
+  // DOUBLE column its raw indices would have been stored as the values)
+  'crafted/dictionary-page-missing.parquet': [
+    400,
+    /column 'i64' \(INT64\): a dictionary-encoded page comes before any dictionary page/,
+  ],
+  // a snappy literal whose 4-byte length reads as negative: hyparquet's snappy decoder stepped
+  // backwards and spun ~10 s before failing (copy 505 of stored_dictionary_fallback)
+  'crafted/snappy-literal-length.parquet': [
+    400,
+    /column 'timestamp' \(INT64 TIMESTAMP\(MICROS\)\): a snappy literal runs past its page/,
+  ],
   // pyarrow (make-pyarrow.py)
   'pyarrow/refused_binary.parquet': [400, /Parquet column 'v' has type BYTE_ARRAY, .*binary/],
   'pyarrow/refused_codec_brotli.parquet': [415, /Parquet column 'symbol' uses the unsupported codec BROTLI/],
@@ -331,15 +345,22 @@ function lcg(seed: number): () => number {
 }
 
 describe('Parquet ingest corpus: damaged copies never crash or hang the decoder', () => {
-  // 400 copies of each file with 1-3 random bytes changed; with this seed, copy 358 of
+  // 600 copies of each file with 1-3 random bytes changed; with this seed, copy 358 of
   // stored_byte_stream_split (an RLE run of 2^31 definition levels) ended the process with a
-  // fatal V8 "invalid size" error before the decoder checked RLE runs (crafted/rle-run-past-page)
-  const FILES = ['stored_byte_stream_split', 'stored_codec_none_v2pages', 'stored_delta_encodings', 'stored_dictionary_fallback']
+  // fatal V8 "invalid size" error before the decoder checked RLE runs (crafted/rle-run-past-page),
+  // and copy 541 of stored_many_pages_row_groups was a 500 (crafted/dictionary-page-missing)
+  const FILES = [
+    'stored_byte_stream_split',
+    'stored_codec_none_v2pages',
+    'stored_delta_encodings',
+    'stored_dictionary_fallback',
+    'stored_many_pages_row_groups',
+  ]
   it.each(FILES)('pyarrow/%s.parquet', async (name) => {
     const bytes = new Uint8Array(await readFile(join(CORPUS, 'pyarrow', `${name}.parquet`)))
     const random = lcg(12345)
     const outcomes: Record<string, number> = {}
-    for (let k = 0; k < 400; k++) {
+    for (let k = 0; k < 600; k++) {
       const bad = bytes.slice()
       const n = 1 + Math.floor(random() * 3)
       for (let j = 0; j < n; j++) bad[Math.floor(random() * bad.length)] = Math.floor(random() * 256)

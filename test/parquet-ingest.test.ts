@@ -284,6 +284,20 @@ describe('Parquet ingest: regressions found by the corpus (test/parquet-corpus.t
     await expect(refused).rejects.toThrow(/'column with unknown type' has type BYTE_ARRAY \(an unknown logical type\)/)
   })
 
+  it('a damaged schema, a negative snappy literal length and a dictionary-encoded page without a dictionary are 400s, not TypeErrors (500) or a spin', async () => {
+    const cases: [string, RegExp][] = [
+      ['crafted/schema-damaged.parquet', /not a valid Parquet file: the schema is damaged/],
+      // was hyparquet's snappy decoder stepping backwards for ~10 s, then "cannot copy from before start of buffer"
+      ['crafted/snappy-literal-length.parquet', /'timestamp' \(INT64 TIMESTAMP\(MICROS\)\): a snappy literal runs past its page/],
+      ['crafted/dictionary-page-missing.parquet', /'i64' \(INT64\): a dictionary-encoded page comes before any dictionary page/],
+    ]
+    for (const [path, message] of cases) {
+      const refused = decodeParquetBody(new Uint8Array(await fixture(path)))
+      await expect(refused, path).rejects.toMatchObject({ status: 400 })
+      await expect(refused, path).rejects.toThrow(message)
+    }
+  })
+
   it('an RLE run longer than its page is a 400, not a fatal V8 error that ends the process', async () => {
     const refused = decodeParquetBody(new Uint8Array(await fixture('crafted/rle-run-past-page.parquet')))
     await expect(refused).rejects.toMatchObject({ status: 400 })

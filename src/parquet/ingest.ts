@@ -11,7 +11,6 @@ import { Decompress as ZstdStream } from 'fzstd'
 import type { ColumnChunk, CompressionCodec, FileMetaData, PageHeader, SchemaElement, SchemaTree } from 'hyparquet'
 import { parquetHeader, readPage } from 'hyparquet/src/column.js'
 import { parquetMetadata, parquetSchema } from 'hyparquet/src/metadata.js'
-import { snappyUncompress } from 'hyparquet/src/snappy.js'
 import { readVarInt } from 'hyparquet/src/thrift.js'
 import type { ColumnDecoder } from 'hyparquet/src/types.js'
 import { StorageError, ValidationError } from '../errors.js'
@@ -161,7 +160,12 @@ function refuse2(name: string, e: SchemaElement, why: string): never {
 
 /** Each top-level column of the file, planned; nested, repeated and unknown ones are refused. */
 function planColumns(metadata: FileMetaData): Plan[] {
-  const root = parquetSchema(metadata)
+  let root: SchemaTree
+  try {
+    root = parquetSchema(metadata)
+  } catch (error) {
+    throw malformed(`the schema is damaged (${(error as Error).message})`)
+  }
   const plans: Plan[] = []
   const seen = new Set<string>()
   let leaf = 0
@@ -336,6 +340,68 @@ function checkPageV1(plan: Plan, page: Uint8Array, header: PageHeader): void {
   checkValues(plan, page, at, h.encoding, values)
 }
 
+/**
+ * Snappy into exactly `outputLength` bytes, linear in the input: every element is bounds-checked
+ * before it is copied. (hyparquet's `snappyUncompress` reads a 4-byte literal length as a signed
+ * int, so a damaged page can send its read position backwards and spin for seconds.)
+ */
+function boundedSnappy(input: Uint8Array, outputLength: number): Uint8Array {
+  const out = new Uint8Array(outputLength)
+  if (outputLength === 0 && input.length === 0) return out // an empty v2 page's values (writers leave out the preamble)
+  let pos = 0
+  let claimed = 0
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= input.length || shift > 28) throw new Error('a snappy page has a bad length preamble')
+    const c = input[pos++]
+    claimed += (c & 0x7f) * 2 ** shift
+    if (c < 128) break
+  }
+  if (claimed !== outputLength) throw new Error(`a snappy page holds ${claimed} bytes, its header claims ${outputLength}`)
+  let at = 0
+  while (pos < input.length) {
+    const c = input[pos++]
+    const tag = c & 3
+    if (tag === 0) {
+      let len = (c >>> 2) + 1
+      if (len > 60) {
+        const size = len - 60
+        if (pos + size > input.length) throw new Error('a snappy literal length runs past the page')
+        len = 0
+        for (let i = size - 1; i >= 0; i--) len = len * 256 + input[pos + i]
+        len += 1
+        pos += size
+      }
+      if (pos + len > input.length || at + len > outputLength) throw new Error('a snappy literal runs past its page')
+      out.set(input.subarray(pos, pos + len), at)
+      pos += len
+      at += len
+      continue
+    }
+    let len: number
+    let offset: number
+    if (tag === 1) {
+      if (pos + 1 > input.length) throw new Error('a snappy copy runs past the page')
+      len = ((c >>> 2) & 7) + 4
+      offset = ((c >>> 5) << 8) | input[pos]
+      pos += 1
+    } else if (tag === 2) {
+      if (pos + 2 > input.length) throw new Error('a snappy copy runs past the page')
+      len = (c >>> 2) + 1
+      offset = input[pos] | (input[pos + 1] << 8)
+      pos += 2
+    } else {
+      if (pos + 4 > input.length) throw new Error('a snappy copy runs past the page')
+      len = (c >>> 2) + 1
+      offset = (input[pos] | (input[pos + 1] << 8) | (input[pos + 2] << 16)) + input[pos + 3] * 2 ** 24
+      pos += 4
+    }
+    if (offset === 0 || offset > at || at + len > outputLength) throw new Error('a snappy copy points outside its page')
+    for (let i = 0; i < len; i++, at++) out[at] = out[at - offset]
+  }
+  if (at !== outputLength) throw new Error(`a snappy page decompresses to ${at} bytes, its header claims ${outputLength}`)
+  return out
+}
+
 const yieldToLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 /** One column chunk's values, page by page (yielding between pages). */
@@ -357,11 +423,7 @@ async function decodeChunk(
     compressors: {
       // each decompressed page is checked before hyparquet decodes it (see checkHybrid)
       ZSTD: (input, n) => checked(boundedZstd(input, n)),
-      SNAPPY: (input, n) => {
-        const out = new Uint8Array(n)
-        snappyUncompress(input, out)
-        return checked(out)
-      },
+      SNAPPY: (input, n) => checked(boundedSnappy(input, n)),
     },
     utf8: false,
   }
@@ -393,6 +455,10 @@ async function decodeChunk(
         checkValues(plan, raw.subarray(levels), 0, h.encoding, Number(h.num_values))
       }
     }
+    const encoding = header.data_page_header?.encoding ?? header.data_page_header_v2?.encoding
+    if (!dictionary && (encoding === 'RLE_DICTIONARY' || encoding === 'PLAIN_DICTIONARY')) {
+      throw new Error('a dictionary-encoded page comes before any dictionary page')
+    }
     const result = readPage(reader, header, decoder, dictionary as never, undefined, 0)
     if (header.type === 'DICTIONARY_PAGE') dictionary = result.data as ArrayLike<unknown>
     else if (result.data) pages.push(result.data as ArrayLike<unknown>)
@@ -403,6 +469,20 @@ async function decodeChunk(
     }
   }
   return pages
+}
+
+/** The JavaScript type hyparquet gives each kind's raw values (strings: `Uint8Array`, an object). */
+const PHYSICAL: Record<Kind, string> = {
+  int32: 'number',
+  uint32: 'number',
+  int64: 'bigint',
+  uint64: 'bigint',
+  double: 'number',
+  boolean: 'boolean',
+  string: 'object',
+  'ts-ms': 'bigint',
+  'ts-us': 'bigint',
+  'ts-ns': 'bigint',
 }
 
 /** Writes one chunk's values into `out` at `row`; refuses values that would not be stored exactly. */
@@ -430,6 +510,10 @@ function store(
         else if (out.type === 'string') out.values[r] = null
         else out.values[r] = Number.NaN
         continue
+      }
+      if (typeof v !== PHYSICAL[plan.kind]) {
+        // e.g. a dictionary-encoded page in a chunk without a dictionary page: its raw indices
+        throw malformed(`column '${name}', row ${r}: a ${typeof v} where ${describe(plan.element)} values are expected`)
       }
       switch (plan.kind) {
         case 'int32':
