@@ -294,14 +294,14 @@ describe('bombs against the real Node server', () => {
     await expectServing()
   }, 60_000)
 
-  it('a burst: 20 fan-out bombs at once are all a 413 (at most max_concurrent_bodies parsed together)', async () => {
+  it('a burst: 10 fan-out bombs at once are all a 413', async () => {
     const rows = Array.from({ length: 10_000 }, (_, i) => ({ symbol: `S${i}`, timestamp: T, v: i }))
     const body = JSON.stringify(rows)
-    const results = await watch(`burst (20 x ${body.length} bytes of JSON, 10,000 symbols each)`, () =>
-      Promise.all(Array.from({ length: 20 }, (_, i) => post(`bomb_burst${i}`, body, 'application/json'))),
+    const results = await watch(`burst (10 x ${body.length} bytes of JSON, 10,000 symbols each)`, () =>
+      Promise.all(Array.from({ length: 10 }, (_, i) => post(`bomb_burst${i}`, body, 'application/json'))),
     )
-    expect(results.map((r) => r.status)).toEqual(Array(20).fill(413))
-    for (const i of [0, 19]) await expectNothingStored(`bomb_burst${i}`)
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(413))
+    for (const i of [0, 9]) await expectNothingStored(`bomb_burst${i}`)
     await expectServing()
   }, 120_000)
 
