@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { CommitInDoubtError, DuplicateKeyError, StoreError } from '../src/errors.js'
+import { createApp } from '../src/http/app.js'
 import { LakeStorage } from '../src/lake/lake-storage.js'
 import type { LakeOptions } from '../src/lake/options.js'
 import { DEFAULT_ROTATION } from '../src/lake/rotation-policy.js'
@@ -196,6 +197,35 @@ for (const kind of KINDS) {
       fs.clear()
       expect(rowsOf(await lake(inner).read(ds)).map((r) => `${r.symbol}=${r.close}`)).toEqual(['AAPL=1', 'MSFT=1', 'MSFT=2'])
       await expectHealthy(inner, ds)
+    })
+
+    it('2. over HTTP the failed write answers what was committed, with no store text', async () => {
+      const inner = kind.make()
+      const fs = faultyStore(inner)
+      const ds = uniqueDataset('httpwritten')
+      const w = lake(fs, { concurrency: 1 })
+      await w.write(ds, [bar('AAPL', 0, 0), bar('MSFT', 0, 0)])
+      fs.inject({ op: 'put', match: dataOf('MSFT'), action: 'fail-before', times: 10_000 })
+      const app = createApp({ storage: w, openWrites: true })
+      const res = await app.request(`http://localhost/v1/datasets/${ds}/rows`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([
+          { symbol: 'AAPL', timestamp: new Date(at(1)).toISOString(), close: 1 },
+          { symbol: 'MSFT', timestamp: new Date(at(1)).toISOString(), close: 1 },
+        ]),
+      })
+      expect(res.status).toBe(502)
+      const body = (await res.json()) as { error: { code: string; message: string; details: Record<string, unknown> } }
+      expect(body.error.code).toBe('store_error')
+      expect(body.error.details.written).toEqual({
+        committed: ['symbol=AAPL/date=2024-01-02'],
+        rowsCommitted: 1,
+        inDoubt: [],
+        notWritten: ['symbol=MSFT/date=2024-01-02'],
+      })
+      expect(body.error.message).toMatch(/1 row\(s\) in 1 partition\(s\) were committed/)
+      expect(body.error.message).not.toMatch(/injected/)
     })
 
     it('2. after a partition fails no other partition of the call starts', async () => {

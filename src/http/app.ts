@@ -61,7 +61,6 @@
 
 import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
-import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { ConfigError, LimitExceededError, NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
 import { runMaintenance } from '../maintenance/run.js'
@@ -88,6 +87,7 @@ import {
   SymbolParam,
   WriteQuery,
 } from './params.js'
+import { publicError } from './public-error.js'
 import { HttpStats } from './stats.js'
 import { registerTrainingRoutes } from './training-routes.js'
 
@@ -170,41 +170,15 @@ export class UnhealthyError extends StorageError {
 
 export type Env = { Variables: { op: string; errorCode: string } }
 
-/** A JSON error body for any thrown value; logs what is not a `StorageError` (and 5xx ones). */
+/** A JSON error body for any thrown value (see `public-error.ts`). */
 function renderError(err: unknown, c: Context<Env>): Response {
-  let e: StorageError
-  if (err instanceof StorageError) e = err
-  else if (err instanceof HTTPException)
-    e = new StorageError(err.status, err.status === 404 ? 'not_found' : 'http_error', err.message)
-  else {
-    console.error(`[http] ${c.req.method} ${c.req.path} failed:`, err)
-    e = new StorageError(500, 'internal_error', 'internal error')
-  }
-  let message = e.message
-  let details: Record<string, unknown> = e.details ?? {}
-  if (e.status >= 500 && err instanceof StorageError) {
-    const backendFailure = e.code === 'store_error' || e.code === 'commit_in_doubt'
-    const ref = backendFailure ? crypto.randomUUID().slice(0, 8) : undefined
-    console.error(`[http] ${c.req.method} ${c.req.path} failed${ref ? ` (ref ${ref})` : ''}:`, err)
-    if (ref) {
-      // driver and store messages can carry hosts, buckets, table names, SQL: they stay in the log
-      details = Object.fromEntries(Object.entries(details).filter(([k, x]) => SAFE_DETAILS.has(k) && typeof x !== 'object'))
-      details.ref = ref
-      message =
-        e.code === 'commit_in_doubt'
-          ? `the commit${typeof details.what === 'string' ? ` of '${details.what}'` : ''} may or may not have been applied: retrying the same call is safe (ref ${ref}; the server log has the details)`
-          : `the storage backend failed (ref ${ref}; the server log has the details)`
-    }
-  }
-  c.set('errorCode', e.code)
+  const { error: e, code, message, details, status } = publicError(err, `${c.req.method} ${c.req.path}`)
+  c.set('errorCode', code)
   if (e instanceof MethodNotAllowedError) c.header('Allow', e.allowed.join(', '))
   if (e instanceof TooManyFailuresError || e instanceof BodiesBusyError) c.header('Retry-After', String(e.retryAfterSeconds))
-  if (e.status === 401) c.header('WWW-Authenticate', 'Bearer')
-  return c.json({ error: { code: e.code, message, details } }, e.status as ContentfulStatusCode)
+  if (status === 401) c.header('WWW-Authenticate', 'Bearer')
+  return c.json({ error: { code, message, details } }, status as ContentfulStatusCode)
 }
-
-/** Details of a backend failure that are codes, not text, and may be shown. */
-const SAFE_DETAILS = new Set(['sqlstate', 'reason', 'outcome', 'driverCode', 'what', 'status'])
 
 class HealthTimeout extends Error {}
 

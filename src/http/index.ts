@@ -10,6 +10,7 @@ export {
   UnhealthyError,
 } from './app.js'
 export { createAuth, hasScope, type Scope, timingSafeEqual, WritesDisabledError } from './auth.js'
+export { BodiesBusyError, type BodyLimits, bodyLimitsFromConfig, DEFAULT_BODY_LIMITS } from './body-limits.js'
 export { httpOptionsFromEnv, parseApiTokens } from './config.js'
 export {
   type BodyFormat,
@@ -22,4 +23,5 @@ export {
   tableResponse,
 } from './formats/index.js'
 export { MAX_LIMIT } from './params.js'
+export { type PublicError, publicError } from './public-error.js'
 export { HttpStats, RESERVOIR_SIZE, type StatsSnapshot } from './stats.js'

@@ -1,16 +1,16 @@
 /** Tables → HTTP responses (streamed batch by batch) and whole files. */
 
-import { StorageError } from '../../errors.js'
 import { encodeParquet } from '../../parquet/index.js'
 import type { Table } from '../../types.js'
+import { publicError } from '../public-error.js'
 import { OUTPUT_CONTENT_TYPES, type OutputFormat } from './media-types.js'
 import { parquetEncoder } from './parquet-output.js'
 import { type BatchEncoder, csvEncoder, jsonEncoder, ndjsonEncoder, type StreamErrorRecord } from './text-output.js'
 
-/** The error as an error body shows it: a `StorageError`'s code, message and details, else `internal_error`. */
+/** The error as an error body shows it (`publicError`: backend failures get a generic message and a `ref`). */
 export function streamErrorRecord(error: unknown): StreamErrorRecord {
-  if (error instanceof StorageError) return { code: error.code, message: error.message, details: error.details ?? {} }
-  return { code: 'internal_error', message: 'internal error', details: {} }
+  const { code, message, details } = publicError(error, 'a streamed read')
+  return { code, message, details }
 }
 
 function encoderFor(format: OutputFormat): BatchEncoder {
