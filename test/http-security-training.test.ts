@@ -199,3 +199,30 @@ describe('the Worker without tokens', () => {
     expect((await res.json()).error.message).toMatch(/reads disabled: configure API_TOKENS \(or PUBLIC_READS=true/)
   })
 })
+
+describe('the training-set body has the rows route deadline', () => {
+  it('a body that never finishes arriving is a 408 once max_body_read_seconds passed', async () => {
+    const app = createApp({ storage, openWrites: true, limits: { maxBodyReadSeconds: 1 } })
+    const enc = new TextEncoder()
+    let cancelled = false
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(enc.encode('{"features":')) // and then nothing more
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const started = Date.now()
+    const res = await app.request(`/v1/datasets/${DS}/training-set`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+      duplex: 'half',
+    } as RequestInit)
+    expect(res.status).toBe(408)
+    expect((await json(res)).error.code).toBe('limit_exceeded')
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect(cancelled).toBe(true)
+  })
+})

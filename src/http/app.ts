@@ -485,6 +485,7 @@ export function createApp(options: AppOptions): Hono {
     op,
     stats,
     maxBodyBytes,
+    maxBodyReadSeconds: bodyLimits.maxBodyReadSeconds,
     maxInlineBytes: options.maxInlineBytes,
     limits: { ...DEFAULT_TRAINING_LIMITS, ...options.training },
   })

@@ -58,6 +58,8 @@ export interface TrainingRouteOptions {
   maxInlineBytes?: number
   /** Default `DEFAULT_TRAINING_LIMITS`. */
   limits?: TrainingLimits
+  /** Seconds the body may take to arrive (408 past it; `limits.max_body_read_seconds`). */
+  maxBodyReadSeconds?: number
   /** Built sets for the links (default: one per app, sized by `limits`). */
   cache?: TrainingSetCache
 }
@@ -79,7 +81,13 @@ async function readJsonBody(c: Context<Env>, o: TrainingRouteOptions): Promise<u
   const declaredLength = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined
   const maxBytes = Math.min(o.maxBodyBytes, MAX_TRAINING_SET_BODY_BYTES)
   const raw = c.req.raw.body
-  const bytes = raw ? await readAllBytes(raw.pipeThrough(o.stats.counter('in')), { maxBytes, declaredLength }) : new Uint8Array()
+  const bytes = raw
+    ? await readAllBytes(raw.pipeThrough(o.stats.counter('in')), {
+        maxBytes,
+        declaredLength,
+        maxReadSeconds: o.maxBodyReadSeconds,
+      })
+    : new Uint8Array()
   if (bytes.length === 0) {
     throw new ValidationError([
       { field: 'body', message: 'the request body is empty: expected a JSON object of training-set options' },
