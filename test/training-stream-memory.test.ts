@@ -41,7 +41,17 @@ let dir: string
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'friday-stream-memory-'))
-  const storage = createStorage({ storage: { local_parquet: { base_dir: dir }, metadata_logging: { enabled: false } } }, {})
+  // 5,600 symbol-day partitions in one write: past the default per-write limit (5,000)
+  const storage = createStorage(
+    {
+      storage: {
+        local_parquet: { base_dir: dir },
+        metadata_logging: { enabled: false },
+        limits: { max_partitions_per_write: 10_000 },
+      },
+    },
+    {},
+  )
   try {
     const bars = generateBars({ symbols: SYMBOLS, days: DAYS, barsPerDay: BARS_PER_DAY, order: 'symbol', seed: 11 })
     await storage.write('bars', bars.columns)
