@@ -56,3 +56,8 @@ export async function allOwned<T>(promises: readonly Promise<T>[]): Promise<T[]>
   if (failed) throw failed.reason
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
 }
+
+/** A promise that resolves after `ms` milliseconds (retry backoff). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}

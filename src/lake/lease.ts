@@ -3,8 +3,8 @@
  * committed through the manifest log, so it works with what each store enforces (`If-Match` on
  * S3, create-if-absent of the next version on the local disk): of two runs taking it at once,
  * exactly one commits the next version. A lease expires `ttlMs` after its last renewal; a run
- * renews it between partitions and gives up the dataset when a renewal loses (someone took over
- * an expired lease). Expiry uses the real clock, never the injectable one. A run of the same
+ * renews it as it goes (`hold`, before each partition and each commit) and gives up the dataset
+ * when the lease changed hands (someone took over an expired lease). Expiry uses the real clock, never the injectable one. A run of the same
  * owner (a restarted job) takes over a held lease at once; every run has its own `runId`, checks
  * the lease right before each commit (`hold`), and the run that takes over fences the commits a
  * stalled run may still have in flight (see `journal.ts`), so two runs never both commit.
@@ -67,12 +67,6 @@ export class Lease {
 
   get owner(): string {
     return this.doc.owner
-  }
-
-  /** Renews when a third of the TTL has passed; false when the lease was lost. */
-  async keep(): Promise<boolean> {
-    if (Date.now() - this.renewedAt < this.ttlMs / 3) return true
-    return this.commit(false)
   }
 
   /**

@@ -18,6 +18,7 @@
  * the log proved it lost and that it can never land later.
  */
 
+import { sleep } from '../concurrency.js'
 import { CommitInDoubtError, DeadlinePassedError, PreconditionFailedError, StoreError } from '../errors.js'
 import type { ObjectStore } from '../stores/types.js'
 
@@ -259,8 +260,4 @@ function sameState(a: CommitToken, b: CommitToken): boolean {
 
 function unquote(etag: string): string {
   return etag.replace(/^W\//, '').replace(/^"|"$/g, '')
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
 }

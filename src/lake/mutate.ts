@@ -14,6 +14,7 @@
  *   older files are written anew, and a commit not confirmed by then is fenced off.
  */
 
+import { sleep } from '../concurrency.js'
 import { CommitConflictError, CommitInDoubtError } from '../errors.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, newCommitId, partitionDir, writeDataFile } from './context.js'
@@ -107,17 +108,7 @@ export async function mutatePartition(
       }
       const removed = new Set(change.remove.map((f) => f.name))
       const files = [...(doc?.files ?? []).filter((f) => !removed.has(f.name)), ...added]
-      const next = summarize({
-        format: 'friday.partition-manifest',
-        formatVersion: 1,
-        dataset: ds,
-        partition: ref,
-        version: token.version + 1,
-        commitId: newCommitId(),
-        committedAt: new Date().toISOString(),
-        schema: mergeSchemas(doc?.schema ?? [], widened, files),
-        files,
-      })
+      const next = manifestOf(ds, ref, token.version + 1, mergeSchemas(doc?.schema ?? [], widened, files), files)
       await hooks.beforeCommit?.(next, change)
       hooks.signal?.throwIfAborted()
       let landed: boolean
@@ -152,6 +143,11 @@ export async function mutatePartition(
 
 /** The current state committed again under a new id: once it lands, a pending commit for its version can never land. */
 export function fenceOf(ds: string, ref: PartitionRef, m: PartitionManifest | null, version: number): PartitionManifest {
+  return manifestOf(ds, ref, version, m?.schema ?? [], m?.files ?? [])
+}
+
+/** Version `version` of the partition's manifest, committed now under a new id. */
+function manifestOf(ds: string, ref: PartitionRef, version: number, schema: Schema, files: ManifestFile[]): PartitionManifest {
   return summarize({
     format: 'friday.partition-manifest',
     formatVersion: 1,
@@ -160,8 +156,8 @@ export function fenceOf(ds: string, ref: PartitionRef, m: PartitionManifest | nu
     version,
     commitId: newCommitId(),
     committedAt: new Date().toISOString(),
-    schema: m?.schema ?? [],
-    files: m?.files ?? [],
+    schema,
+    files,
   })
 }
 
@@ -185,8 +181,4 @@ function mergeSchemas(current: Schema, dataset: Schema, files: ManifestFile[]): 
   const out = dataset.filter((c) => live.has(c.name))
   for (const c of current) if (live.has(c.name) && !out.some((o) => o.name === c.name)) out.push(c)
   return out
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
 }

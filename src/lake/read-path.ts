@@ -4,7 +4,7 @@
  * one manifest GET and one GET per live file that can hold matching rows.
  */
 
-import { runAll } from '../concurrency.js'
+import { runAll, sleep } from '../concurrency.js'
 import { StoreError } from '../errors.js'
 import { decodePathValue, encodePathValue } from '../keys.js'
 import { concat, emptyTable, sortTable, take } from '../table/table.js'
@@ -139,10 +139,6 @@ export function filterRows(t: Table, f: RowFilter): Table {
 
 /** Rounds of re-reading a partition whose files are replaced under the reader (each round a newer manifest). */
 const READ_ATTEMPTS = 40
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
-}
 
 export interface PartitionRead {
   table: Table
