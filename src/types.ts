@@ -295,6 +295,12 @@ export interface DatasetMaintenance {
   rowsExpired: number
   /** Unreferenced data files removed (older than the gc grace period). */
   orphansRemoved: number
+  /**
+   * MongoDB: partitions whose metadata a writer that died (between its rows and its metadata
+   * commit) left behind, recomputed from their rows and committed (intents older than the gc
+   * grace period). Always 0 on the other backends, whose commits are atomic.
+   */
+  partitionsRepaired: number
   errors: { partition: string | null; message: string }[]
 }
 
@@ -315,6 +321,7 @@ export interface MaintenanceReport {
     archivesRemoved: number
     rowsExpired: number
     orphansRemoved: number
+    partitionsRepaired: number
     partitionsSkipped: number
   }
 }

@@ -590,3 +590,79 @@ describe.skipIf(!server)('mongodb factory: the archive store of row retention is
     }
   })
 })
+
+describe.skipIf(!server)('mongodb faults: a writer killed between its rows and its metadata commit', () => {
+  const batch = (close: number): Row[] =>
+    [0, 1].flatMap((d) => Array.from({ length: 30 }, (_, m) => ({ symbol: 'AAPL', timestamp: tms(d, m), close: close + m })))
+
+  it('verify() reports it; gc() and maintain() settle partitions whose intent is older than the grace, dryRun commits nothing', async () => {
+    let repairedSome = 0
+    for (let k = 1; ; k++) {
+      const ds = uniqueDataset('deadwriter')
+      const plain = storageOn(client!)
+      await plain.write(ds, batch(0), { mode: 'append' })
+      await plain.close()
+
+      let commands = 0
+      let armed = true
+      const faulty = storageOn(
+        hookedClient(client!, () =>
+          armed
+            ? (collection, method) => {
+                if (++commands === k) throw new InjectedCrash(`injected crash before ${method} on ${collection}`)
+              }
+            : null,
+        ),
+      )
+      const outcome = await faulty.write(ds, [...batch(1000), { symbol: 'MSFT', timestamp: tms(2, 0), close: 1 }]).then(
+        () => 'completed' as const,
+        (err: unknown) => err,
+      )
+      armed = false
+      await faulty.close()
+      if (outcome === 'completed') break
+      expect((outcome as Error).message).toMatch(/injected crash/)
+
+      const rowsNow = (await stored(ds)).size
+      const young = createMongoStorage({ client: () => client!, db: dbName, closeClient: false }) // grace: one hour
+      const aged = createMongoStorage({ client: () => client!, db: dbName, closeClient: false, gcGraceMs: 0 })
+      try {
+        const before = await young.verify(ds)
+        // an intent younger than the grace may belong to a running writer: left alone
+        expect((await young.gc({ dataset: ds })).keys).toEqual([])
+        expect((await young.maintain!({ dataset: ds })).totals.partitionsRepaired).toBe(0)
+        expect((await young.verify(ds)).problems).toEqual(before.problems)
+        const dry = await young.gc({ dataset: ds, graceMs: 0, dryRun: true })
+        expect((await young.verify(ds)).problems).toEqual(before.problems)
+        if (before.ok) continue // the crash came before any row or after the last commit
+        repairedSome++
+        expect(dry.keys.length, `crash point ${k}: ${JSON.stringify(before.problems)}`).toBeGreaterThan(0)
+        for (const p of before.problems) if (p.partition !== '*') expect(dry.keys).toContain(`${ds}/${p.partition}`)
+        // settled: by gc with grace 0, or by maintain() of a storage whose gc grace is 0
+        if (k % 2) {
+          expect((await young.gc({ dataset: ds, graceMs: 0 })).keys).toEqual(dry.keys)
+        } else {
+          const rep = await aged.maintain!({ dataset: ds })
+          expect(rep.totals.partitionsRepaired).toBe(dry.keys.length)
+          expect(rep.datasets[0].errors).toEqual([])
+        }
+        expect((await young.verify(ds)).problems, `crash point ${k}`).toEqual([])
+        expect((await young.describe(ds))?.rows).toBe(rowsNow)
+        expect((await young.gc({ dataset: ds, graceMs: 0 })).keys).toEqual([])
+      } finally {
+        await young.close()
+        await aged.close()
+      }
+    }
+    expect(repairedSome).toBeGreaterThanOrEqual(2)
+  }, 240_000)
+
+  it('gc() refuses a negative grace', async () => {
+    const s = storageOn(client!)
+    try {
+      await expect(s.gc({ graceMs: -1 })).rejects.toBeInstanceOf(ValidationError)
+    } finally {
+      await s.close()
+    }
+  })
+})

@@ -15,6 +15,7 @@ export function emptyDatasetReport(dataset: string): DatasetMaintenance {
     archivesRemoved: 0,
     rowsExpired: 0,
     orphansRemoved: 0,
+    partitionsRepaired: 0,
     errors: [],
   }
 }
@@ -43,6 +44,7 @@ export function finishReport(
       archivesRemoved: sum((d) => d.archivesRemoved),
       rowsExpired: sum((d) => d.rowsExpired),
       orphansRemoved: sum((d) => d.orphansRemoved),
+      partitionsRepaired: sum((d) => d.partitionsRepaired),
       partitionsSkipped: sum((d) => d.partitionsSkipped.length),
     },
   }

@@ -29,6 +29,7 @@ export function summarizeReport(r: MaintenanceReport): string {
     `rows expired ${t.rowsExpired}`,
     `orphans removed ${t.orphansRemoved}`,
   ]
+  if (t.partitionsRepaired) parts.push(`partitions repaired ${t.partitionsRepaired}`)
   if (skipped) parts.push(`${skipped} dataset${skipped === 1 ? '' : 's'} skipped`)
   if (errors) parts.push(`${errors} error${errors === 1 ? '' : 's'}`)
   return `maintenance (${r.backend}, ${r.datasets.length} dataset${r.datasets.length === 1 ? '' : 's'}, ${r.durationMs} ms): ${parts.join(', ')}`

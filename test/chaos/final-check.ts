@@ -2,7 +2,8 @@
  * The final check, once every fault and process has stopped, over a direct connection:
  * (lakes) one `maintain()` to finish what a killed maintainer left; the whole dataset read back
  * and checked against every writer's log (`checker.ts`, horizon = infinity: every acknowledged op
- * is a constraint); `verify()`; (lakes) `gc({ graceMs: 0 })`, then no data file may remain that no
+ * is a constraint); (databases) `gc({ graceMs: 0 })`, which on MongoDB settles the metadata of
+ * partitions a killed writer left between its rows and its metadata commit; `verify()`; (lakes) `gc({ graceMs: 0 })`, then no data file may remain that no
  * manifest references, `verify()` again, and a second read equal to the first.
  */
 
@@ -75,6 +76,11 @@ export async function finalCheck(
       figures[`verify${when}`] = rep.ok
       for (const p of rep.problems)
         failures.push({ kind: `verify:${p.problem}`, message: `${when}: ${p.partition}/${p.file ?? ''} ${p.message}` })
+    }
+    if (!lake) {
+      // MongoDB commits rows and metadata separately: gc settles what a killed writer left (all are dead now)
+      const gc = await retry('gc({ graceMs: 0 })', () => storage.gc({ graceMs: 0 }), failures)
+      if (gc) figures.partitionsRepaired = gc.keys.length
     }
     await verify('Before')
 

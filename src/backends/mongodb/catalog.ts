@@ -366,10 +366,10 @@ export async function markPending(
   }
 }
 
-/** The intents a commit removes: its own and those of writers that died (older than STALE_INTENT_MS). */
-function intentsToDrop(current: PartitionMeta | null, writeId: string | undefined): string[] {
+/** The intents a commit removes: its own and those of writers that died (older than `staleMs`). */
+function intentsToDrop(current: PartitionMeta | null, writeId: string | undefined, staleMs: number): string[] {
   const now = Date.now()
-  const drop = (current?.pending ?? []).filter((p) => p === writeId || now - safeTime(p) > STALE_INTENT_MS)
+  const drop = (current?.pending ?? []).filter((p) => p === writeId || now - safeTime(p) >= staleMs)
   if (writeId && !drop.includes(writeId)) drop.push(writeId)
   return drop
 }
@@ -395,6 +395,7 @@ export async function refreshPartition(
   ref: PartitionRef,
   force: boolean,
   writeId?: string,
+  staleMs = STALE_INTENT_MS,
 ): Promise<boolean> {
   const col = ctx.db.collection<PartitionMeta>(PARTITIONS)
   const id = partitionId(ds, ref.path)
@@ -404,7 +405,7 @@ export async function refreshPartition(
     const dataset = await loadDataset(ctx, ds) // fresh: a concurrent writer may have added columns
     if (!dataset) return false
     const stats = await partitionStats(ctx, ds, ref, dataset.schema)
-    const drop = intentsToDrop(current, writeId)
+    const drop = intentsToDrop(current, writeId, staleMs)
     if (!force) {
       // a placeholder (version 0, see markPending) whose partition got no rows stays uncommitted
       const unchanged =
@@ -449,4 +450,26 @@ async function dropIntents(ctx: MongoContext, ds: string, path: string, ids: str
   await ctx.db
     .collection<PartitionMeta>(PARTITIONS)
     .updateOne({ _id: partitionId(ds, path), dataset: ds, path } as Filter<PartitionMeta>, { $pullAll: { pending: ids } })
+}
+
+/**
+ * The partitions of `ds` holding a write intent at least `staleMs` old: left by a writer that
+ * died between its rows and its metadata commit (or one still running that long). `gc()` and
+ * `maintain()` settle them with `refreshPartition(..., staleMs)`: stats recomputed from the rows
+ * and committed, stale intents dropped, so `verify()` agrees with the rows again.
+ */
+export async function partitionsWithStaleIntents(ctx: MongoContext, ds: string, staleMs: number): Promise<PartitionRef[]> {
+  ctx.stats.list++
+  const docs = await ctx.db
+    .collection<PartitionMeta>(PARTITIONS)
+    .find({ dataset: ds, 'pending.0': { $exists: true } } as Filter<PartitionMeta>, {
+      projection: { _id: 0, path: 1, values: 1, pending: 1 },
+    })
+    .toArray()
+  countRead(ctx, docs)
+  const now = Date.now()
+  return docs
+    .filter((m) => (m.pending ?? []).some((p) => now - safeTime(p) >= staleMs))
+    .map((m) => ({ values: m.values, path: m.path }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
 }

@@ -31,6 +31,7 @@ export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClien
     rotation: rotationFromConfig(config.storage.file_rotation),
     archiveStore: archiveStoreOf(config),
     limits: limitsFromConfig(config.storage.limits),
+    gcGraceMs: config.storage.gc_grace_period_seconds * 1000,
   })
 }
 

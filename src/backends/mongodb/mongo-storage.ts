@@ -29,6 +29,7 @@
 
 import { type MongoClient, ObjectId } from 'mongodb'
 import pLimit from 'p-limit'
+import { runAll } from '../../concurrency.js'
 import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../errors.js'
 import { checkDatasetName } from '../../keys.js'
 import { newId } from '../../lake/ids.js'
@@ -45,6 +46,7 @@ import type {
   DatasetDescription,
   DeleteOptions,
   DeleteResult,
+  GcOptions,
   GcReport,
   InputColumns,
   InputRow,
@@ -70,7 +72,9 @@ import {
   loadPartition,
   loadPartitions,
   markPending,
+  partitionsWithStaleIntents,
   refreshPartition,
+  STALE_INTENT_MS,
   settlePartitions,
 } from './catalog.js'
 import { emptyStats, type MongoContext, PARTITIONS, rowsCollection } from './context.js'
@@ -105,6 +109,11 @@ export interface MongoStorageOptions {
   archiveStore?: () => ObjectStore
   /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
   limits?: InputLimits
+  /**
+   * Write intents at least this old belong to a writer that died between its rows and its
+   * metadata commit: `gc()` and `maintain()` settle their partitions (default one hour).
+   */
+  gcGraceMs?: number
 }
 
 const WRITE_MODES = ['upsert', 'append', 'replace']
@@ -424,15 +433,40 @@ export class MongoStorage implements DataStorage {
         refresh: async (ds, refs, writeId) => {
           await this.refresh(ctx, ds, refs, false, writeId)
         },
+        repair: (ds, dryRun) => this.settleStale(ctx, ds, this.options.gcGraceMs ?? STALE_INTENT_MS, dryRun),
       },
       options,
     )
   }
 
-  /** Nothing to collect: rows are deleted in place, there are no unreferenced files. */
-  async gc(options: { dataset?: string } = {}): Promise<GcReport> {
+  /**
+   * No files to collect (rows are deleted in place). What a writer that died between its rows
+   * and its metadata commit left: partitions holding a write intent at least `graceMs` old
+   * (default `gcGraceMs`) get their stats recomputed from their rows and committed, so
+   * `verify()` and the catalog agree with the rows again. `keys` lists those partitions
+   * (`<dataset>/<path>`); with `dryRun` nothing is committed.
+   */
+  async gc(options: GcOptions = {}): Promise<GcReport> {
     if (options.dataset !== undefined) checkDatasetName(options.dataset)
-    await this.context()
-    return { filesDeleted: 0, bytesDeleted: 0, keys: [] }
+    const graceMs = options.graceMs ?? this.options.gcGraceMs ?? STALE_INTENT_MS
+    if (!(graceMs >= 0))
+      throw new ValidationError([{ field: 'graceMs', message: 'expected a non-negative number of milliseconds' }])
+    const ctx = await this.context()
+    return {
+      filesDeleted: 0,
+      bytesDeleted: 0,
+      keys: await this.settleStale(ctx, options.dataset, graceMs, options.dryRun === true),
+    }
+  }
+
+  /** Settles the partitions with intents at least `staleMs` old (see `gc()`); returns them. */
+  private async settleStale(ctx: MongoContext, dataset: string | undefined, staleMs: number, dryRun: boolean): Promise<string[]> {
+    const keys: string[] = []
+    for (const ds of dataset !== undefined ? [dataset] : await listDatasetNames(ctx)) {
+      const refs = await partitionsWithStaleIntents(ctx, ds, staleMs)
+      if (!dryRun) await runAll(refs, this.concurrency, (ref) => refreshPartition(ctx, ds, ref, false, undefined, staleMs))
+      for (const ref of refs) keys.push(`${ds}/${ref.path}`)
+    }
+    return keys
   }
 }

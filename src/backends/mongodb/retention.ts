@@ -65,6 +65,8 @@ export interface RetentionDeps {
   stats(): StoreRequestStats
   /** Recomputes and commits partitions' metadata, dropping the intent `writeId`. */
   refresh(ds: string, refs: PartitionRef[], writeId: string): Promise<void>
+  /** Settles the partitions of `ds` with stale write intents (see `MongoStorage.gc`); returns their keys. */
+  repair(ds: string, dryRun: boolean): Promise<string[]>
 }
 
 /** One maintenance run: row retention per dataset (the op-log records and report of `maintainRows`). */
@@ -83,6 +85,7 @@ export async function maintainRetention(deps: RetentionDeps, options: Maintenanc
     for (const ds of names) {
       const r = emptyDatasetReport(ds)
       reports.push(r)
+      await repairDataset(deps, rec, ds, dryRun, r)
       if (policy.rowRetentionMs === null) continue
       const cutoff = now() - policy.rowRetentionMs
       try {
@@ -109,6 +112,31 @@ export async function maintainRetention(deps: RetentionDeps, options: Maintenanc
     details: { dryRun, ...report.totals },
   })
   return report
+}
+
+/** Settles partitions a dead writer left (`deps.repair`); a `gc` op record only when it found some or failed. */
+async function repairDataset(
+  deps: RetentionDeps,
+  rec: StepRecorder,
+  ds: string,
+  dryRun: boolean,
+  r: DatasetMaintenance,
+): Promise<void> {
+  const at = new Date()
+  const t0 = performance.now()
+  const before = deps.stats()
+  try {
+    const keys = await deps.repair(ds, dryRun)
+    r.partitionsRepaired = keys.length
+    if (keys.length)
+      rec.emit('gc', ds, at, t0, before, {
+        partitions: keys.map((k) => k.slice(ds.length + 1)),
+        details: { partitionsRepaired: keys.length },
+      })
+  } catch (err) {
+    r.errors.push({ partition: null, message: err instanceof Error ? err.message : String(err) })
+    rec.emit('gc', ds, at, t0, before, { error: err })
+  }
 }
 
 async function expireDataset(
