@@ -3,8 +3,8 @@
  * 2,500 files of 400 rows. Run: `npx tsx bench/parquet-codec.ts`.
  */
 
+import type { Table } from '../src/core/types.js'
 import { decodeParquet, encodeParquet, initZstd, type ParquetCompression } from '../src/parquet/index.js'
-import type { Table } from '../src/types.js'
 
 const ROWS = 1_000_000
 const FILES = 2_500

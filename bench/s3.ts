@@ -5,9 +5,9 @@
  */
 
 import { DeleteBucketCommand } from '@aws-sdk/client-s3'
+import type { DataStorage, StoreRequestStats } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { createS3Store } from '../src/stores/s3-store.js'
-import type { DataStorage, StoreRequestStats } from '../src/types.js'
 import { type S3TestConfig, s3TestClient, s3TestConfig } from '../test/helpers/s3.js'
 import type { Bars } from './data.js'
 import { median, timeRuns } from './report.js'

@@ -10,13 +10,13 @@
  */
 
 import { readFileSync } from 'node:fs'
+import type { DataStorage } from '../src/core/types.js'
 import { createStorage, useNativeCodecs, withReadCache } from '../src/node.js'
 import { buildMatrix } from '../src/training/matrix.js'
 import { MatrixOptionsSchema, parseOptions } from '../src/training/options.js'
 import { loadTrainingTable, prepareTable, prepareTrainingData, SEGMENTS } from '../src/training/prepare.js'
 import { openTrainingStream } from '../src/training/stream.js'
 import { sequenceWindows } from '../src/training/windows.js'
-import type { DataStorage } from '../src/types.js'
 import { mulberry32, weekdays } from './data.js'
 import { median } from './report.js'
 

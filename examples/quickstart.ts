@@ -4,7 +4,7 @@
  * symbol-day back, and prints what the lake now holds.
  */
 import { getDefaultStorage } from '../src/node.js'
-import { toRows } from '../src/table/table.js'
+import { toRows } from '../src/core/table.js'
 
 const storage = getDefaultStorage()
 const symbols = ['AAPL', 'MSFT', 'EUR/USD']

@@ -1,8 +1,10 @@
+export type { PartitionKey } from './core/partitioning.js'
+
 /** Web-standard entry (Workers, browsers, Deno, Node): config, the S3 Parquet backend and the storage contract. */
 
 import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
-import type { DataStorage } from './types.js'
+import type { DataStorage } from './core/types.js'
 
 export { createNeonPool, createPostgresStorage, type PgPoolLike } from './backends/postgres/index.js'
 export * from './cache/index.js'
@@ -24,19 +26,19 @@ export type {
   StorageConfig,
 } from './config/schema.js'
 export { BACKEND_NAMES, ConfigSchema, ENVIRONMENTS } from './config/schema.js'
-export * from './errors.js'
+export * from './core/errors.js'
+export { DEFAULT_ROTATION, type RotationPolicy, rotationFromConfig } from './core/rotation-policy.js'
+export { concat, emptyTable, slice, sortTable, take, toRows } from './core/table.js'
+export type * from './core/types.js'
+export { BOOL_NULL } from './core/types.js'
 export { LakeStorage } from './lake/lake-storage.js'
-export type { Compression, LakeOptions, PartitionKey } from './lake/options.js'
-export { DEFAULT_ROTATION, type RotationPolicy, rotationFromConfig } from './lake/rotation-policy.js'
+export type { Compression, LakeOptions } from './lake/options.js'
 export * from './maintenance/index.js'
 export * from './oplog/index.js'
 export { decodeParquet, encodeParquet, initZstd } from './parquet/index.js'
 export { createS3Store, type S3StoreOptions } from './stores/s3-store.js'
 export type * from './stores/types.js'
-export { concat, emptyTable, slice, sortTable, take, toRows } from './table/table.js'
 export { formatUs, parseTimeUs } from './table/time.js'
-export type * from './types.js'
-export { BOOL_NULL } from './types.js'
 
 /**
  * Storage from a config object and environment variables (e.g. a Worker's `env`). Supports the

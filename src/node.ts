@@ -9,7 +9,7 @@ import { createPgPool } from './backends/postgres/node.js'
 import { createStorageWith, postgresFactory, postgresTimeoutsFromConfig, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
 import type { FridayConfig } from './config/schema.js'
-import type { DataStorage } from './types.js'
+import type { DataStorage } from './core/types.js'
 
 export { createMongoStorage, MongoStorage, type MongoStorageOptions, mongodbFactory } from './backends/mongodb/index.js'
 export { createLocalFsStore, type LocalFsStoreOptions } from './backends/node/local-fs-store.js'

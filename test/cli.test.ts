@@ -12,8 +12,8 @@ import { gzipSync } from 'node:zlib'
 import Papa from 'papaparse'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { chunkRecords } from '../src/cli/chunks.js'
+import { toRows } from '../src/core/table.js'
 import { decodeParquet } from '../src/parquet/index.js'
-import { toRows } from '../src/table/table.js'
 import { parseIsoUs } from '../src/table/time.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { defaultConfig, parseConfig } from '../src/config/load.js'
-import { ConfigError } from '../src/errors.js'
+import { ConfigError } from '../src/core/errors.js'
 
 /** The ConfigError thrown by `fn` (fails the test when nothing is thrown). */
 function configErrorOf(fn: () => unknown): ConfigError {

@@ -5,10 +5,10 @@
 
 import Papa from 'papaparse'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { StorageError } from '../src/errors.js'
+import { StorageError } from '../src/core/errors.js'
+import type { DataStorage, Table } from '../src/core/types.js'
 import { createApp, HEALTH_TIMEOUT_MS, httpOptionsFromEnv, parseApiTokens, timingSafeEqual } from '../src/http/index.js'
 import { decodeParquet, encodeParquet } from '../src/parquet/index.js'
-import type { DataStorage, Table } from '../src/types.js'
 import { closeOf, rowsOf, T0, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { json, LAKES, localLake, postJson, type TestLake, testApp } from './helpers/http.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'

@@ -7,9 +7,9 @@
 
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DataStorage } from '../src/core/types.js'
 import { createApp, parseApiTokens } from '../src/http/index.js'
 import { encodeParquet } from '../src/parquet/index.js'
-import type { DataStorage } from '../src/types.js'
 import { tms, uniqueDataset } from './conformance/storage.case.js'
 import { json, LAKES, snapshot, type TestLake } from './helpers/http.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'

@@ -8,7 +8,8 @@
 
 import Papa from 'papaparse'
 import { describe, expect, it } from 'vitest'
-import { ValidationError } from '../src/errors.js'
+import { ValidationError } from '../src/core/errors.js'
+import type { InputColumns } from '../src/core/types.js'
 import { readCsvNumber } from '../src/http/formats/csv-number.js'
 import { csvCell } from '../src/http/formats/csv-rows.js'
 import { parseBody } from '../src/http/formats/index.js'
@@ -16,7 +17,6 @@ import { parseJson } from '../src/http/formats/json-text.js'
 import { epochMicros } from '../src/http/formats/time-column.js'
 import { EpochMicros, normalizeInput } from '../src/table/normalize.js'
 import { parseIsoUs } from '../src/table/time.js'
-import type { InputColumns } from '../src/types.js'
 
 const utf8 = new TextEncoder()
 const LIMIT = { maxBytes: 1 << 24 }

@@ -10,7 +10,9 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import Papa from 'papaparse'
 import { afterAll, describe, expect, it } from 'vitest'
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../src/errors.js'
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../src/core/errors.js'
+import { concat, slice, tablesEqual } from '../src/core/table.js'
+import { BOOL_NULL, type InputColumns, type Table } from '../src/core/types.js'
 import {
   type BodyFormat,
   bodyFormat,
@@ -23,8 +25,6 @@ import {
 } from '../src/http/formats/index.js'
 import { createStorage } from '../src/node.js'
 import { decodeParquet, encodeParquet } from '../src/parquet/index.js'
-import { concat, slice, tablesEqual } from '../src/table/table.js'
-import { BOOL_NULL, type InputColumns, type Table } from '../src/types.js'
 
 const utf8 = new TextEncoder()
 const LIMIT = { maxBytes: 1 << 20 }

@@ -9,9 +9,9 @@
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import worker from '../functions/worker.js'
+import type { DataStorage } from '../src/core/types.js'
 import type { TrainingLimits } from '../src/http/config.js'
 import { createApp } from '../src/http/index.js'
-import type { DataStorage } from '../src/types.js'
 import { json, localLake, type TestLake } from './helpers/http.js'
 
 const T0 = Date.UTC(2024, 0, 2, 14, 30)

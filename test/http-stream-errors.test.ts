@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Papa from 'papaparse'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { StoreError } from '../src/errors.js'
+import { StoreError } from '../src/core/errors.js'
+import type { DataStorage, ScanOptions, Table } from '../src/core/types.js'
 import { decodeParquet } from '../src/parquet/index.js'
 import { type RunningServer, startNodeServer } from '../src/server/node-server.js'
-import type { DataStorage, ScanOptions, Table } from '../src/types.js'
 import { localLake, type TestLake, testApp } from './helpers/http.js'
 
 /** Rows per scan batch under the wrapper, and the rows written: three batches. */

@@ -9,6 +9,7 @@
 
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DataStorage } from '../src/core/types.js'
 import { createApp } from '../src/http/index.js'
 import { decodeParquet } from '../src/parquet/index.js'
 import {
@@ -19,7 +20,6 @@ import {
   SEGMENTS,
   sequenceWindows,
 } from '../src/training/index.js'
-import type { DataStorage } from '../src/types.js'
 import { json, localLake, type TestLake, testApp } from './helpers/http.js'
 import { readNpy } from './helpers/npy-reader.js'
 

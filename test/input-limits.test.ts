@@ -10,16 +10,22 @@
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../src/config/load.js'
-import { LimitExceededError, ValidationError } from '../src/errors.js'
+import { LimitExceededError, ValidationError } from '../src/core/errors.js'
+import {
+  encodedSegmentBytes,
+  isWellFormedByScan,
+  isWellFormedString,
+  MAX_SEGMENT_BYTES,
+  symbolProblem,
+} from '../src/core/keys.js'
+import type { DataStorage } from '../src/core/types.js'
 import { parseCsvBody } from '../src/http/formats/csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from '../src/http/formats/json-input.js'
 import { parseBody } from '../src/http/formats/parse-body.js'
-import { encodedSegmentBytes, isWellFormedByScan, isWellFormedString, MAX_SEGMENT_BYTES, symbolProblem } from '../src/keys.js'
 import { encodeParquet } from '../src/parquet/index.js'
 import { checkPartitionCount, DEFAULT_LIMITS, limitsFromConfig } from '../src/table/limits.js'
 import { normalizeInput } from '../src/table/normalize.js'
 import { checkTimeUs, dayOf, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs, US_PER_DAY } from '../src/table/time.js'
-import type { DataStorage } from '../src/types.js'
 import { uniqueDataset } from './conformance/storage.case.js'
 import { json, localLake, snapshot, type TestLake, testApp } from './helpers/http.js'
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DataStorage, Table } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
-import type { DataStorage, Table } from '../src/types.js'
 import { midnight, rowsOf } from './conformance/storage.case.js'
 
 const SYMBOLS = ['AAPL', 'BRK.B', 'EUR/USD', '^GSPC']

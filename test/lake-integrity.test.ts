@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
-import { StoreCapabilityError } from '../src/errors.js'
+import { StoreCapabilityError } from '../src/core/errors.js'
 import { LakeStorage } from '../src/lake/lake-storage.js'
 import type { ObjectStore } from '../src/stores/types.js'
 

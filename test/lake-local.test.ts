@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
+import type { DataStorage } from '../src/core/types.js'
 import { LakeStorage } from '../src/lake/lake-storage.js'
 import { createStorage } from '../src/node.js'
-import type { DataStorage } from '../src/types.js'
 import { bars, expectedBars, rowsOf, testStorage, tms, uniqueDataset } from './conformance/storage.case.js'
 
 const dirs: string[] = []

@@ -4,9 +4,9 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DataStorage, StoreRequestStats } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { createS3Store } from '../src/stores/s3-store.js'
-import type { DataStorage, StoreRequestStats } from '../src/types.js'
 import { bars, expectedBars, midnight, rowsOf, testStorage, uniqueDataset } from './conformance/storage.case.js'
 import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3TestClient } from './helpers/s3.js'
 

@@ -8,7 +8,7 @@
 import type { MongoClient } from 'mongodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMongoStorage } from '../src/backends/mongodb/index.js'
-import type { DataStorage, InputRow } from '../src/types.js'
+import type { DataStorage, InputRow } from '../src/core/types.js'
 import { expectValidation, rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 

@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, describe, expect, it } from 'vitest'
 import { useNativeCodecs } from '../src/backends/node/native-codecs.js'
+import type { Table } from '../src/core/types.js'
 import { setSha256, sha256 } from '../src/lake/manifest.js'
 import { decodeParquet, encodeParquet, setSnappyCompressor, setSnappyDecompressor } from '../src/parquet/index.js'
-import type { Table } from '../src/types.js'
 
 function bars(n: number): Table {
   const symbol = new Array<string>(n).fill('AAPL')

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ValidationError } from '../src/errors.js'
+import { ValidationError } from '../src/core/errors.js'
 import {
   encodeNpy,
   NPY_CONTENT_TYPE,

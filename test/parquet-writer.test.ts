@@ -12,10 +12,10 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api'
 import type { FileMetaData } from 'hyparquet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mulberry32 as rng } from '../bench/data.js'
+import { BOOL_NULL, type Column, type Table } from '../src/core/types.js'
 import { compareCodePoints } from '../src/parquet/column-chunk.js'
 import { readFooterLite } from '../src/parquet/footer-lite.js'
 import { decodeParquet, encodeParquet, initZstd, type ParquetCompression, readParquetMetadata } from '../src/parquet/index.js'
-import { BOOL_NULL, type Column, type Table } from '../src/types.js'
 
 const WORDS = ['', 'a', 'AAPL', 'héllo', '😀', '\uffff', '\ue000x', '日本語', 'tab\there', 'quote"', 'x'.repeat(80)]
 

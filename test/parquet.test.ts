@@ -5,6 +5,7 @@ import * as zstdWasm from '@bokuweb/zstd-wasm'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { decompress as fzstdDecompress } from 'fzstd'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BOOL_NULL, type Table } from '../src/core/types.js'
 import {
   decodeParquet,
   encodeParquet,
@@ -14,7 +15,6 @@ import {
   readParquetMetadata,
   setZstdDecompressor,
 } from '../src/parquet/index.js'
-import { BOOL_NULL, type Table } from '../src/types.js'
 
 const us = (iso: string, micros = 0) => Date.parse(iso) * 1000 + micros
 

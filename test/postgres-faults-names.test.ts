@@ -7,8 +7,8 @@
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
-import { ConflictError } from '../src/errors.js'
-import type { DataStorage } from '../src/types.js'
+import { ConflictError } from '../src/core/errors.js'
+import type { DataStorage } from '../src/core/types.js'
 import { rowsOf, tms } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
 

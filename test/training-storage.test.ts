@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
-import { type FieldIssue, NotFoundError, ValidationError } from '../src/errors.js'
+import { type FieldIssue, NotFoundError, ValidationError } from '../src/core/errors.js'
+import type { Column, DataStorage, InputRow, Table } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import {
   type FeatureMatrix,
@@ -30,7 +31,6 @@ import {
   walkForwardMatrices,
   windowBatches,
 } from '../src/training/index.js'
-import type { Column, DataStorage, InputRow, Table } from '../src/types.js'
 import { rowsOf, uniqueDataset } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateBars, mulberry32 } from '../bench/data.js'
+import type { DataStorage } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import {
   getFeatureMatrix,
@@ -19,7 +20,6 @@ import {
   sequenceWindows,
   windowBatches,
 } from '../src/training/index.js'
-import type { DataStorage } from '../src/types.js'
 
 const SYMBOLS = 3
 const DAYS = 10

@@ -4,9 +4,9 @@
  */
 
 import { describe, expect, it } from 'vitest'
-import { ValidationError } from '../src/errors.js'
+import { ValidationError } from '../src/core/errors.js'
+import { BOOL_NULL, type Table } from '../src/core/types.js'
 import { chronologicalSplit, fillMissing, Scaler, segmentIds, walkForwardFolds } from '../src/training/index.js'
-import { BOOL_NULL, type Table } from '../src/types.js'
 
 const H = 3_600_000_000 // one hour in µs
 

@@ -1,4 +1,5 @@
 /** The read cache: a TTL, size-bounded, version-checked cache of `DataStorage.read` results per partition. */
 
-export { ReadCache, type ReadCacheOptions, type ReadCacheStats } from './read-cache.js'
+export type { ReadCacheStats } from '../core/types.js'
+export { ReadCache, type ReadCacheOptions } from './read-cache.js'
 export { withReadCache } from './with-read-cache.js'

@@ -1,9 +1,8 @@
 /** Table helpers of the read cache: partitioning of a listed path, splitting a read by partition, sizes, copies. */
 
-import type { PartitionKey } from '../lake/options.js'
-import { ALLOWED_PARTITIONINGS, groupByPartition } from '../lake/partitioning.js'
-import { take } from '../table/table.js'
-import type { Column, Table } from '../types.js'
+import { ALLOWED_PARTITIONINGS, groupByPartition, type PartitionKey } from '../core/partitioning.js'
+import { take } from '../core/table.js'
+import type { Column, Table } from '../core/types.js'
 
 /**
  * The partition keys of a hive path as listed by `listPartitions` (`symbol=AAPL/date=2024-01-02`

@@ -6,8 +6,8 @@
  */
 
 import { LRUCache } from 'lru-cache'
-import { ConfigError } from '../errors.js'
-import type { Table } from '../types.js'
+import { ConfigError } from '../core/errors.js'
+import type { ReadCacheControl, ReadCacheStats, Table } from '../core/types.js'
 import { tableBytes } from './partition-split.js'
 
 export interface ReadCacheOptions {
@@ -17,32 +17,6 @@ export interface ReadCacheOptions {
   maxBytes: number
   /** Clock for TTL decisions, in ms (default `performance.now`); tests pass a fake one. */
   now?: () => number
-}
-
-/** Counters since the cache was created (`clear()` drops entries, not counters). */
-export interface ReadCacheStats {
-  enabled: true
-  /** Entries held now (expired ones are purged first). */
-  entries: number
-  /** Their estimated size. Never above `maxBytes`. */
-  bytes: number
-  maxBytes: number
-  ttlMs: number
-  /** Partition lookups answered from the cache. */
-  hits: number
-  /** Partition lookups that had to read from the storage (absent, expired or invalidated entry). */
-  misses: number
-  /** Entries dropped to stay under `maxBytes`. */
-  evictions: number
-  /** Entries dropped because they were older than `ttlMs`. */
-  expirations: number
-  /**
-   * Entries dropped because their partition changed: found with another version than the
-   * partition has now, or dropped by a write or delete through the wrapper.
-   */
-  invalidations: number
-  /** hits / (hits + misses); 0 before the first lookup. */
-  hitRate: number
 }
 
 interface Entry {
@@ -58,7 +32,7 @@ const ENTRY_OVERHEAD = 256
 
 const partitionId = (dataset: string, path: string): string => `${dataset}\u0000${path}`
 
-export class ReadCache {
+export class ReadCache implements ReadCacheControl {
   readonly ttlMs: number
   readonly maxBytes: number
   private readonly lru: LRUCache<string, Entry>

@@ -38,12 +38,8 @@
 
 import pLimit from 'p-limit'
 import { allOwned } from '../concurrency.js'
-import type { PartitionKey } from '../lake/options.js'
-import { timeRangeOf } from '../lake/partitioning.js'
-import { filterRows } from '../lake/read-path.js'
-import { parseRowFilter, type TimeSymbolFilter } from '../table/filter.js'
-import { isTable } from '../table/normalize.js'
-import { concat, emptyTable, slice, sortTable } from '../table/table.js'
+import { type PartitionKey, timeRangeOf } from '../core/partitioning.js'
+import { concat, emptyTable, slice, sortTable } from '../core/table.js'
 import type {
   DataStorage,
   DeleteOptions,
@@ -54,7 +50,10 @@ import type {
   Schema,
   Table,
   WriteOptions,
-} from '../types.js'
+} from '../core/types.js'
+import { filterRows } from '../lake/read-path.js'
+import { parseRowFilter, type TimeSymbolFilter } from '../table/filter.js'
+import { isTable } from '../table/normalize.js'
 import { columnsKey, copyTable, partitionKeysOf, splitByPartition } from './partition-split.js'
 import { ReadCache, type ReadCacheOptions } from './read-cache.js'
 

@@ -2,8 +2,8 @@
 
 import { readFile } from 'node:fs/promises'
 import { type Env, parseConfig } from '../config/load.js'
+import type { DataStorage } from '../core/types.js'
 import { createStorage } from '../node.js'
-import type { DataStorage } from '../types.js'
 import { CliError } from './errors.js'
 
 export interface GlobalOptions {

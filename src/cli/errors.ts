@@ -1,6 +1,6 @@
 /** CLI errors and how any error becomes one line on stderr. */
 
-import { type FieldIssue, StorageError, ValidationError } from '../errors.js'
+import { type FieldIssue, StorageError, ValidationError } from '../core/errors.js'
 
 /** A failure the CLI explains itself (exit code 1); `message` is shown as is. */
 export class CliError extends Error {

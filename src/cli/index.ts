@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import type { WriteMode } from '../types.js'
+import type { WriteMode } from '../core/types.js'
 import { type GlobalOptions, loadContext, withStorage } from './context.js'
 import { CliError, formatError } from './errors.js'
 import { INPUT_FORMATS } from './files.js'

@@ -1,6 +1,6 @@
 /** `friday ls`: the datasets of the lake, or the partitions of one dataset, as aligned tables or JSON. */
 
-import type { DataStorage } from '../types.js'
+import type { DataStorage } from '../core/types.js'
 import { CliError } from './errors.js'
 import { formatBytes, formatCount, renderTable } from './text.js'
 

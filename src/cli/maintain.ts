@@ -5,9 +5,9 @@
  */
 
 import cliProgress from 'cli-progress'
-import { checkDatasetName } from '../keys.js'
+import { checkDatasetName } from '../core/keys.js'
+import type { DataStorage, DatasetMaintenance } from '../core/types.js'
 import { runMaintenance, summarizeReport } from '../maintenance/run.js'
-import type { DataStorage, DatasetMaintenance } from '../types.js'
 import { formatBytes, formatCount } from './text.js'
 
 export interface MaintainOptions {

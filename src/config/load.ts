@@ -5,7 +5,7 @@
  */
 
 import * as v from 'valibot'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../core/errors.js'
 import {
   ConfigFileSchema,
   type ConfigLayer,

@@ -4,7 +4,7 @@
  */
 
 import * as v from 'valibot'
-import type { PartitionKey } from '../lake/options.js'
+import type { PartitionKey } from '../core/partitioning.js'
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const
 export type Environment = (typeof ENVIRONMENTS)[number]

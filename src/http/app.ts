@@ -62,12 +62,19 @@
 import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { ConfigError, LimitExceededError, NotFoundError, PayloadTooLargeError, StorageError, ValidationError } from '../errors.js'
+import {
+  ConfigError,
+  LimitExceededError,
+  NotFoundError,
+  PayloadTooLargeError,
+  StorageError,
+  ValidationError,
+} from '../core/errors.js'
+import { emptyTable } from '../core/table.js'
+import type { DataStorage, Table } from '../core/types.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
-import { emptyTable } from '../table/table.js'
 import { parseTimeUs } from '../table/time.js'
-import type { DataStorage, Table } from '../types.js'
 import { createAuth, type FailurePolicy, TooManyFailuresError } from './auth.js'
 import { BodiesBusyError, BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
 import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'

@@ -7,7 +7,7 @@
  */
 
 import type { Context, MiddlewareHandler } from 'hono'
-import { ForbiddenError, StorageError, UnauthorizedError } from '../errors.js'
+import { ForbiddenError, StorageError, UnauthorizedError } from '../core/errors.js'
 import type { ApiToken } from './app.js'
 
 export type Scope = ApiToken['scopes'][number]

@@ -5,7 +5,7 @@
  */
 
 import type { LimitsConfig } from '../config/schema.js'
-import { StorageError } from '../errors.js'
+import { StorageError } from '../core/errors.js'
 import { DEFAULT_PARQUET_INGEST_LIMITS, type ParquetIngestLimits } from '../parquet/index.js'
 import { DEFAULT_LIMITS } from '../table/limits.js'
 

@@ -6,7 +6,7 @@
  */
 
 import * as v from 'valibot'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../core/errors.js'
 import type { ApiToken, AppOptions } from './app.js'
 
 const SCOPES = ['read', 'write', 'admin'] as const

@@ -4,8 +4,8 @@
  */
 
 import type { MiddlewareHandler } from 'hono'
-import { StorageError } from '../errors.js'
-import type { Table } from '../types.js'
+import { StorageError } from '../core/errors.js'
+import type { Table } from '../core/types.js'
 
 /** The names a loopback server answers to, as they appear in a `Host` header. */
 export const LOOPBACK_HOST_NAMES = ['localhost', '127.0.0.1', '[::1]'] as const

@@ -5,8 +5,8 @@
  */
 
 import * as v from 'valibot'
-import { ValidationError } from '../errors.js'
-import { columnNameProblem, isDatasetName, symbolProblem } from '../keys.js'
+import { ValidationError } from '../core/errors.js'
+import { columnNameProblem, isDatasetName, symbolProblem } from '../core/keys.js'
 import { OP_KINDS } from '../oplog/types.js'
 import { parseTimeUs } from '../table/time.js'
 

@@ -6,7 +6,7 @@
  */
 
 import { HTTPException } from 'hono/http-exception'
-import { StorageError } from '../errors.js'
+import { StorageError } from '../core/errors.js'
 
 export interface PublicError {
   status: number

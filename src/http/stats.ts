@@ -4,8 +4,8 @@
  * runs), and body bytes in and out. Per process/isolate; reset on restart.
  */
 
+import type { StoreRequestStats } from '../core/types.js'
 import { Reservoir } from '../reservoir.js'
-import type { StoreRequestStats } from '../types.js'
 
 export { RESERVOIR_SIZE } from '../reservoir.js'
 

@@ -12,10 +12,10 @@
 
 import type { Context, Hono, MiddlewareHandler } from 'hono'
 import * as v from 'valibot'
-import { UnsupportedMediaTypeError, ValidationError } from '../errors.js'
+import { UnsupportedMediaTypeError, ValidationError } from '../core/errors.js'
+import type { DataStorage } from '../core/types.js'
 import { encodeParquet } from '../parquet/index.js'
 import { NPY_CONTENT_TYPE, npyByteLength, npyStream, SEGMENTS, type SegmentName } from '../training/index.js'
-import type { DataStorage } from '../types.js'
 import type { Env } from './app.js'
 import type { RequireScope } from './auth.js'
 import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'

@@ -7,7 +7,8 @@
 
 import { LRUCache } from 'lru-cache'
 import * as v from 'valibot'
-import { ConflictError, StorageError, ValidationError } from '../errors.js'
+import { ConflictError, StorageError, ValidationError } from '../core/errors.js'
+import type { DataStorage, Table } from '../core/types.js'
 import { encodeParquet } from '../parquet/index.js'
 import {
   buildMatrix,
@@ -26,7 +27,6 @@ import {
   type SequenceWindows,
   sequenceWindows,
 } from '../training/index.js'
-import type { DataStorage, Table } from '../types.js'
 import type { TrainingLimits } from './config.js'
 import { decodeUtf8 } from './formats/read-body.js'
 

@@ -6,17 +6,24 @@
  * checksum, are written there with create-if-absent; the partition is not touched.
  */
 
-import { NotFoundError, StoreError, ValidationError } from '../errors.js'
+import { decompress } from '../core/archive-codec.js'
+import { NotFoundError, StoreError, ValidationError } from '../core/errors.js'
+import { type PartitionKey, parsePath } from '../core/partitioning.js'
+import { take } from '../core/table.js'
+import type {
+  ArchiveEntry,
+  PartitionManifest,
+  PartitionRef,
+  RestoreOptions,
+  RestoreResult,
+  Schema,
+  Table,
+} from '../core/types.js'
 import { decodeParquet } from '../parquet/index.js'
-import { take } from '../table/table.js'
-import type { ArchiveEntry, PartitionManifest, PartitionRef, RestoreOptions, RestoreResult, Schema, Table } from '../types.js'
 import { archiveRoot, loadArchive } from './archive.js'
-import { decompress } from './archive-codec.js'
 import { type LakeContext, partitionDir } from './context.js'
 import { sha256 } from './manifest.js'
 import { mutatePartition } from './mutate.js'
-import type { PartitionKey } from './options.js'
-import { parsePath } from './partitioning.js'
 import { readFiles, spanOf, touches } from './planners.js'
 
 /** A store key given by a caller: relative, `/`-separated, no `.`/`..` segments or control characters. */

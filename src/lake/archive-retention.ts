@@ -5,7 +5,7 @@
  * than the gc grace period.
  */
 
-import type { ArchiveEntry } from '../types.js'
+import type { ArchiveEntry } from '../core/types.js'
 import { archivePartitions, loadArchive, updateArchive } from './archive.js'
 import type { LakeContext } from './context.js'
 

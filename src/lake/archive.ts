@@ -15,13 +15,13 @@
 
 import pLimit from 'p-limit'
 import { allOwned } from '../concurrency.js'
-import { CommitConflictError } from '../errors.js'
-import type { ArchiveEntry, ManifestFile } from '../types.js'
-import { codecSuffix, compress } from './archive-codec.js'
+import { codecSuffix, compress } from '../core/archive-codec.js'
+import { CommitConflictError } from '../core/errors.js'
+import { newId } from '../core/ids.js'
+import type { ArchiveCodec } from '../core/rotation-policy.js'
+import type { ArchiveEntry, ManifestFile } from '../core/types.js'
 import { type LakeContext, partitionDir } from './context.js'
-import { newId } from './ids.js'
 import { versionKey } from './manifest-log.js'
-import type { ArchiveCodec } from './rotation-policy.js'
 
 export interface ArchiveDoc {
   format: 'friday.archive-manifest'

@@ -6,9 +6,9 @@
  */
 
 import { runAll } from '../concurrency.js'
+import { fillNull, moveRows, placeRows, truncateColumns, uninitializedColumn } from '../core/table.js'
+import type { Column, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { decodeParquet, decodeParquetInto } from '../parquet/index.js'
-import { fillNull, moveRows, placeRows, truncateColumns, uninitializedColumn } from '../table/table.js'
-import type { Column, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, partitionDir, WHOLE_FILE_MAX } from './context.js'
 import { fileMatches, type RowFilter, readPartition } from './read-path.js'
 

@@ -1,12 +1,13 @@
 /** Shared state of one LakeStorage: the store, the manifest log and the resolved options. */
 
+import { newId } from '../core/ids.js'
+import type { PartitionKey } from '../core/partitioning.js'
+import type { ManifestFile, Schema, Table } from '../core/types.js'
 import { decodeParquet, encodeParquet } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
-import type { ManifestFile, Schema, Table } from '../types.js'
-import { newId } from './ids.js'
 import { fileEntry, sha256 } from './manifest.js'
 import type { ManifestLog } from './manifest-log.js'
-import type { Compression, PartitionKey } from './options.js'
+import type { Compression } from './options.js'
 
 export interface LakeContext {
   store: ObjectStore

@@ -9,12 +9,12 @@
  * and are deleted with the journal.
  */
 
-import { CommitConflictError } from '../errors.js'
-import type { ArchiveEntry, ManifestFile, PartitionManifest, PartitionRef } from '../types.js'
+import { CommitConflictError } from '../core/errors.js'
+import type { ArchiveCodec } from '../core/rotation-policy.js'
+import type { ArchiveEntry, ManifestFile, PartitionManifest, PartitionRef } from '../core/types.js'
 import { archiveFiles } from './archive.js'
 import { type LakeContext, manifestBase, partitionDir } from './context.js'
 import { fenceOf } from './mutate.js'
-import type { ArchiveCodec } from './rotation-policy.js'
 
 export interface Journal {
   format: 'friday.maintenance-journal'

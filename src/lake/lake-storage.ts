@@ -1,18 +1,18 @@
 /** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
 
 import { allOwned, runAll, settleAll } from '../concurrency.js'
-import { ClosedError, CommitConflictError, CommitInDoubtError, ConfigError, NotFoundError, ValidationError } from '../errors.js'
-import { checkDatasetName, isDatasetName } from '../keys.js'
-import { LakeOpLogStore } from '../oplog/lake-store.js'
-import type { OpLogStore } from '../oplog/types.js'
-import { initZstd } from '../parquet/index.js'
-import { assertConditionalWrites } from '../stores/self-test.js'
-import type { ObjectStore } from '../stores/types.js'
-import { parseRowFilter, projectSchema } from '../table/filter.js'
-import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
-import { type Normalized, normalizeInput } from '../table/normalize.js'
-import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../table/table.js'
-import { formatUs } from '../table/time.js'
+import {
+  ClosedError,
+  CommitConflictError,
+  CommitInDoubtError,
+  ConfigError,
+  NotFoundError,
+  ValidationError,
+} from '../core/errors.js'
+import { checkDatasetName, isDatasetName } from '../core/keys.js'
+import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../core/partitioning.js'
+import { DEFAULT_ROTATION, type RotationPolicy } from '../core/rotation-policy.js'
+import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../core/table.js'
 import type {
   ArchiveEntry,
   DataStorage,
@@ -39,7 +39,16 @@ import type {
   VerifyReport,
   WriteOptions,
   WriteResult,
-} from '../types.js'
+} from '../core/types.js'
+import { LakeOpLogStore } from '../oplog/lake-store.js'
+import type { OpLogStore } from '../oplog/types.js'
+import { initZstd } from '../parquet/index.js'
+import { assertConditionalWrites } from '../stores/self-test.js'
+import type { ObjectStore } from '../stores/types.js'
+import { parseRowFilter, projectSchema } from '../table/filter.js'
+import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
+import { type Normalized, normalizeInput } from '../table/normalize.js'
+import { formatUs } from '../table/time.js'
 import { listArchiveEntries } from './archive.js'
 import { restoreArchived } from './archive-restore.js'
 import { readIntoOne } from './bulk-read.js'
@@ -48,12 +57,10 @@ import { maintainLake } from './maintain.js'
 import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
 import { mutatePartition, type Planner, widenSchema } from './mutate.js'
-import type { LakeOptions, PartitionKey } from './options.js'
+import type { LakeOptions } from './options.js'
 import { refusedBeforeWriting, writeFailure } from './owned.js'
-import { checkPartitionBy, groupByPartition, parsePath, pathOf } from './partitioning.js'
 import { appendPlanner, assertNoExistingKeys, FileVanishedError, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
-import { DEFAULT_ROTATION, type RotationPolicy } from './rotation-policy.js'
 
 const DOC_TTL_MS = 5_000
 const WRITE_MODES = ['upsert', 'append', 'replace']

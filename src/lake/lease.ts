@@ -10,8 +10,8 @@
  * stalled run may still have in flight (see `journal.ts`), so two runs never both commit.
  */
 
+import { newId } from '../core/ids.js'
 import type { LakeContext } from './context.js'
-import { newId } from './ids.js'
 import { type CommitToken, versionKey } from './manifest-log.js'
 
 export interface LeaseDoc {

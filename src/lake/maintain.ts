@@ -8,9 +8,9 @@
 
 import pLimit from 'p-limit'
 import { runAll } from '../concurrency.js'
-import { StorageError } from '../errors.js'
-import { StepRecorder } from '../maintenance/op-records.js'
-import { emptyDatasetReport, finishReport } from '../maintenance/report.js'
+import { StorageError } from '../core/errors.js'
+import { newId } from '../core/ids.js'
+import { evaluate, type RotationPolicy } from '../core/rotation-policy.js'
 import type {
   CompactedPartition,
   DatasetMaintenance,
@@ -18,17 +18,17 @@ import type {
   MaintenanceReport,
   PartitionManifest,
   PartitionRef,
-} from '../types.js'
+} from '../core/types.js'
+import { StepRecorder } from '../maintenance/op-records.js'
+import { emptyDatasetReport, finishReport } from '../maintenance/report.js'
 import { expireArchives } from './archive-retention.js'
 import { compactionPlanner, rewriteWithArchive } from './compaction.js'
 import { type DatasetDoc, type LakeContext, manifestBase } from './context.js'
-import { newId } from './ids.js'
 import { finishJournal, listJournals } from './journal.js'
 import { Lease } from './lease.js'
 import { collectGarbage } from './maintenance.js'
 import { rewritePlanner } from './planners.js'
 import { findPartitions } from './read-path.js'
-import { evaluate, type RotationPolicy } from './rotation-policy.js'
 
 /** A lease outlives a crashed run by this long; a live run renews it every third of it. */
 export const LEASE_TTL_MS = 10 * 60_000

@@ -2,8 +2,8 @@
 
 import pLimit from 'p-limit'
 import { runAll } from '../concurrency.js'
+import type { GcReport, PartitionManifest, VerifyProblem, VerifyReport } from '../core/types.js'
 import { readParquetMetadata } from '../parquet/index.js'
-import type { GcReport, PartitionManifest, VerifyProblem, VerifyReport } from '../types.js'
 import { type LakeContext, partitionDir } from './context.js'
 import { protectedByJournals } from './journal.js'
 import { sha256 } from './manifest.js'

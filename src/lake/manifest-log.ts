@@ -19,7 +19,7 @@
  */
 
 import { sleep } from '../concurrency.js'
-import { CommitInDoubtError, DeadlinePassedError, PreconditionFailedError, StoreError } from '../errors.js'
+import { CommitInDoubtError, DeadlinePassedError, PreconditionFailedError, StoreError } from '../core/errors.js'
 import type { ObjectStore } from '../stores/types.js'
 
 export interface VersionedDoc {

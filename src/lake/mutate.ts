@@ -15,8 +15,8 @@
  */
 
 import { sleep } from '../concurrency.js'
-import { CommitConflictError, CommitInDoubtError } from '../errors.js'
-import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
+import { CommitConflictError, CommitInDoubtError } from '../core/errors.js'
+import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { type LakeContext, manifestBase, newCommitId, partitionDir, writeDataFile } from './context.js'
 import { summarize } from './manifest.js'
 import { FileVanishedError } from './planners.js'

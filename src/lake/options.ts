@@ -1,11 +1,9 @@
 /** Options of the partitioned Parquet lake (`LakeStorage`), shared by the local and S3 backends. */
 
+import type { PartitionKey } from '../core/partitioning.js'
+import type { RotationPolicy } from '../core/rotation-policy.js'
 import type { ObjectStore } from '../stores/types.js'
 import type { InputLimits } from '../table/limits.js'
-import type { RotationPolicy } from './rotation-policy.js'
-
-/** Partition keys. `date` is the UTC day (YYYY-MM-DD), `month` the UTC month (YYYY-MM). */
-export type PartitionKey = 'symbol' | 'date' | 'month'
 
 export type Compression = 'snappy' | 'zstd'
 

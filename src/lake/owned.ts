@@ -1,8 +1,8 @@
 /** How a failed multi-partition lake write reports what it stored (see `src/concurrency.ts` for the fan-out). */
 
 import type { Settled } from '../concurrency.js'
-import { StorageError, StoreError } from '../errors.js'
-import type { PartitionRef } from '../types.js'
+import { StorageError, StoreError } from '../core/errors.js'
+import type { PartitionRef } from '../core/types.js'
 
 /** What a multi-partition write stored before it failed: attached to its error as `details.written`. */
 export interface WrittenOutcome {

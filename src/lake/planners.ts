@@ -1,7 +1,7 @@
 /** What each write mode and delete changes in one partition, planned against its current manifest. */
 
 import { allOwned } from '../concurrency.js'
-import { DuplicateKeyError, StoreError } from '../errors.js'
+import { DuplicateKeyError, StoreError } from '../core/errors.js'
 
 /** A file listed by the manifest was replaced meanwhile: re-plan from the fresh manifest. */
 export class FileVanishedError extends StoreError {
@@ -10,9 +10,9 @@ export class FileVanishedError extends StoreError {
   }
 }
 
-import { columnOr, concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../table/table.js'
+import { columnOr, concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../core/table.js'
+import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { formatUs } from '../table/time.js'
-import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, readDataFile } from './context.js'
 import type { Plan, Planner } from './mutate.js'
 

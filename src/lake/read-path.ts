@@ -5,14 +5,13 @@
  */
 
 import { runAll, sleep } from '../concurrency.js'
-import { StoreError } from '../errors.js'
-import { decodePathValue, encodePathValue } from '../keys.js'
-import { concat, emptyTable, sortTable, take } from '../table/table.js'
+import { StoreError } from '../core/errors.js'
+import { decodePathValue, encodePathValue } from '../core/keys.js'
+import { type PartitionKey, parsePath, pathOf, periodOf, timeRangeOf } from '../core/partitioning.js'
+import { concat, emptyTable, sortTable, take } from '../core/table.js'
+import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { endOfPeriodUs, startOfPeriodUs } from '../table/time.js'
-import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../types.js'
 import { type LakeContext, manifestBase, readDataFile } from './context.js'
-import type { PartitionKey } from './options.js'
-import { parsePath, pathOf, periodOf, timeRangeOf } from './partitioning.js'
 
 export interface RowFilter {
   symbols: Set<string> | null

@@ -14,12 +14,12 @@
  * A dry run counts the rows that would expire (a scan) and changes nothing.
  */
 
-import { codecSuffix, compress } from '../lake/archive-codec.js'
-import { newId } from '../lake/ids.js'
-import type { RotationPolicy } from '../lake/rotation-policy.js'
+import { codecSuffix, compress } from '../core/archive-codec.js'
+import { newId } from '../core/ids.js'
+import type { RotationPolicy } from '../core/rotation-policy.js'
+import type { DataStorage, DatasetMaintenance, MaintenanceOptions, MaintenanceReport, Table } from '../core/types.js'
 import { encodeParquet } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
-import type { DataStorage, DatasetMaintenance, MaintenanceOptions, MaintenanceReport, Table } from '../types.js'
 import { StepRecorder } from './op-records.js'
 import { emptyDatasetReport, finishReport } from './report.js'
 

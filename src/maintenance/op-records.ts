@@ -3,9 +3,9 @@
  * retention, gc) and one `maintain` summary per run, with the store requests each step made.
  */
 
-import { newId } from '../lake/ids.js'
+import { newId } from '../core/ids.js'
+import type { StoreRequestStats } from '../core/types.js'
 import type { OpKind, OpRecord, OpSink } from '../oplog/types.js'
-import type { StoreRequestStats } from '../types.js'
 
 export interface StepFigures {
   partitions?: string[]

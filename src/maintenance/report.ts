@@ -1,6 +1,6 @@
 /** Building `MaintenanceReport`s: empty per-dataset entries and the run's totals. */
 
-import type { DatasetMaintenance, MaintenanceReport } from '../types.js'
+import type { DatasetMaintenance, MaintenanceReport } from '../core/types.js'
 
 export function emptyDatasetReport(dataset: string): DatasetMaintenance {
   return {

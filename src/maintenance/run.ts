@@ -1,7 +1,7 @@
 /** Running maintenance from an entry point (CLI, HTTP, the Worker's `scheduled`): the storage's op log as sink, a one-line summary. */
 
-import { StorageError } from '../errors.js'
-import type { DataStorage, MaintenanceOptions, MaintenanceReport } from '../types.js'
+import { StorageError } from '../core/errors.js'
+import type { DataStorage, MaintenanceOptions, MaintenanceReport } from '../core/types.js'
 
 /** The backend cannot run maintenance. */
 export class MaintenanceUnsupportedError extends StorageError {

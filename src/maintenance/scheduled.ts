@@ -5,7 +5,7 @@
  * platform marks the invocation as failed.
  */
 
-import type { DataStorage, MaintenanceReport } from '../types.js'
+import type { DataStorage, MaintenanceReport } from '../core/types.js'
 import { runMaintenance, summarizeReport } from './run.js'
 
 export async function scheduledMaintenance(storage: DataStorage, trigger = 'scheduled'): Promise<MaintenanceReport> {

@@ -1,7 +1,7 @@
 /** The op log a config asks for, attached to a freshly built storage. */
 
 import type { MetadataLoggingConfig } from '../config/schema.js'
-import type { DataStorage } from '../types.js'
+import type { DataStorage } from '../core/types.js'
 import { BufferedOpLog, type OpLogOptions } from './buffered-op-log.js'
 import { withOpLog } from './with-oplog.js'
 

@@ -17,7 +17,7 @@
  */
 
 import { allOwned } from '../concurrency.js'
-import { newId } from '../lake/ids.js'
+import { newId } from '../core/ids.js'
 import type { ObjectStore } from '../stores/types.js'
 import { atMs, fromNdjson, matches, mergeNewest, newestFirst, toNdjson } from './records.js'
 import type { OpLogQuery, OpLogStore, OpRecord } from './types.js'

@@ -4,7 +4,7 @@
  */
 
 import { monotonicFactory } from 'ulid'
-import { StorageError } from '../errors.js'
+import { StorageError } from '../core/errors.js'
 import type { OpKind, OpLogQuery, OpRecord, OpRequests } from './types.js'
 
 /** Partition paths kept in one record; `partitionCount` always has the full number. */

@@ -39,7 +39,7 @@ import type {
   StoreRequestStats,
   Table,
   WriteOptions,
-} from '../types.js'
+} from '../core/types.js'
 import type { BufferedOpLog } from './buffered-op-log.js'
 import { errorOf, MAX_RECORD_PARTITIONS, newOpRecord } from './records.js'
 import type { OpKind, OpRecord } from './types.js'

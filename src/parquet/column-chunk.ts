@@ -4,7 +4,7 @@
  * definition levels of an OPTIONAL column, and the chunk's statistics.
  */
 
-import { BOOL_NULL, type Column } from '../types.js'
+import { BOOL_NULL, type Column } from '../core/types.js'
 import { Bytes } from './bytes.js'
 import { bitWidth, writeBitPackedBooleans, writeHybrid } from './rle.js'
 import { CompactWriter } from './thrift-compact.js'

@@ -3,7 +3,7 @@
 import { decompress as zstdDecompress } from 'fzstd'
 import type { AsyncBuffer, ColumnData, FileMetaData, ParquetParsers, SchemaElement } from 'hyparquet'
 import { parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet/src/index.js'
-import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../types.js'
+import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../core/types.js'
 import { decodeChunk, Unsupported } from './flat-decode.js'
 import { readFooterLite } from './footer-lite.js'
 

@@ -4,7 +4,7 @@
  */
 
 import { snappyCompress as jsSnappyCompress } from 'hyparquet-writer/src/snappy.js'
-import type { Column, Table } from '../types.js'
+import type { Column, Table } from '../core/types.js'
 import { CodecId, firstNull, type PageCodec } from './column-chunk.js'
 
 export { microsToInt64 } from './column-chunk.js'

@@ -5,7 +5,7 @@
  * the combination DuckDB, Polars, Spark, Athena and pyarrow all read.
  */
 
-import type { ColumnType, Table } from '../types.js'
+import type { ColumnType, Table } from '../core/types.js'
 import { Bytes } from './bytes.js'
 import { type ChunkMeta, type PageCodec, physicalType, writeColumnChunk } from './column-chunk.js'
 import { CompactWriter, TType } from './thrift-compact.js'

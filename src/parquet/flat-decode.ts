@@ -11,7 +11,7 @@ import type { ColumnChunk, SchemaElement } from 'hyparquet'
 import { parquetHeader } from 'hyparquet/src/column.js'
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js'
 import { snappyUncompress } from 'hyparquet/src/snappy.js'
-import { BOOL_NULL, type Column } from '../types.js'
+import { BOOL_NULL, type Column } from '../core/types.js'
 
 /** The file uses something the fast path does not decode. */
 export class Unsupported extends Error {}

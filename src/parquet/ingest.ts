@@ -13,8 +13,8 @@ import { parquetHeader, readPage } from 'hyparquet/src/column.js'
 import { parquetMetadata, parquetSchema } from 'hyparquet/src/metadata.js'
 import { readVarInt } from 'hyparquet/src/thrift.js'
 import type { ColumnDecoder } from 'hyparquet/src/types.js'
-import { StorageError, ValidationError } from '../errors.js'
-import { BOOL_NULL, type Column, type ColumnType, type Table } from '../types.js'
+import { StorageError, ValidationError } from '../core/errors.js'
+import { BOOL_NULL, type Column, type ColumnType, type Table } from '../core/types.js'
 
 /** What one body may claim; each is answered with a 413 when passed. */
 export interface ParquetIngestLimits {

@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Context, Hono } from 'hono'
 import { parseConfig } from '../config/load.js'
+import type { DataStorage } from '../core/types.js'
 import { type AppOptions, createApp } from '../http/app.js'
 import { bodyLimitsFromConfig } from '../http/body-limits.js'
 import { checkDeployment, httpOptionsFromEnv } from '../http/config.js'
 import { createStorage, type Env } from '../node.js'
-import type { DataStorage } from '../types.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8787

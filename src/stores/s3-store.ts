@@ -51,7 +51,7 @@ import {
   StorageError,
   StoreCapabilityError,
   StoreError,
-} from '../errors.js'
+} from '../core/errors.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from './types.js'
 import { emptyStats } from './types.js'
 

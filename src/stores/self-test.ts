@@ -4,7 +4,7 @@
  * store would silently lose data, so callers refuse to run on them (`assertConditionalWrites`).
  */
 
-import { PreconditionFailedError, StorageError, StoreCapabilityError } from '../errors.js'
+import { PreconditionFailedError, StorageError, StoreCapabilityError } from '../core/errors.js'
 import type { ObjectStore } from './types.js'
 
 export interface ConditionalWriteProbe {

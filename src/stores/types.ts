@@ -2,10 +2,10 @@
  * The object-store seam under the Parquet lake: a flat key space with conditional writes.
  * Implemented by the local filesystem (Node/Bun, `src/backends/node/local-fs-store.ts`) and
  * by S3-compatible stores (`src/stores/s3-store.ts`). Keys use `/` separators and never start
- * with `/`; they are built only from validated, encoded segments (see `src/keys.ts`).
+ * with `/`; they are built only from validated, encoded segments (see `src/core/keys.ts`).
  */
 
-import type { StoreRequestStats } from '../types.js'
+import type { StoreRequestStats } from '../core/types.js'
 
 export interface ObjectInfo {
   key: string

@@ -1,7 +1,7 @@
 /** The read/delete filter every backend accepts: symbols, and a [start, end) time range. */
 
-import { ValidationError } from '../errors.js'
-import type { Schema } from '../types.js'
+import { ValidationError } from '../core/errors.js'
+import type { Schema } from '../core/types.js'
 import { parseTimeUs } from './time.js'
 
 export interface TimeSymbolFilter {

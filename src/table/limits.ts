@@ -5,7 +5,7 @@
  * A limit passed is answered with a `LimitExceededError` (413, 422 or 408) before anything is stored.
  */
 
-import { LimitExceededError } from '../errors.js'
+import { LimitExceededError } from '../core/errors.js'
 
 export interface InputLimits {
   /** Columns (key columns included) a dataset may ever have. */

@@ -3,8 +3,9 @@
  * happen here, before anything is written. Errors name the row index and the field.
  */
 
-import { type FieldIssue, SchemaConflictError, ValidationError } from '../errors.js'
-import { columnNameProblem, describeValue, ILL_FORMED_MESSAGE, isWellFormedString, symbolProblem } from '../keys.js'
+import { type FieldIssue, SchemaConflictError, ValidationError } from '../core/errors.js'
+import { columnNameProblem, describeValue, ILL_FORMED_MESSAGE, isWellFormedString, symbolProblem } from '../core/keys.js'
+import { KEY_SCHEMA } from '../core/table.js'
 import {
   BOOL_NULL,
   type Column,
@@ -14,9 +15,8 @@ import {
   type InputRow,
   type Schema,
   type Table,
-} from '../types.js'
+} from '../core/types.js'
 import { checkDatasetColumns, checkRequestColumns, DEFAULT_LIMITS, type InputLimits } from './limits.js'
-import { KEY_SCHEMA } from './table.js'
 import { checkTimeUs, formatUs, isTimeUsInRange, parseTimeUs } from './time.js'
 
 const TIME_ALIASES = ['timestamp', 'datetime', 'date'] as const

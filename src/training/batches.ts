@@ -5,7 +5,7 @@
  * `reuse` asks for one buffer overwritten batch after batch.
  */
 
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
 import type { MatrixArray, MatrixSegment } from './matrix.js'
 import { mulberry32, shuffleInPlace } from './random.js'
 import type { SequenceWindows } from './windows.js'

@@ -5,9 +5,9 @@
  * preserved, the input is not modified, and the result counts what was filled and dropped.
  */
 
-import { ValidationError } from '../errors.js'
-import { isSorted, take } from '../table/table.js'
-import { BOOL_NULL, type Column, type Table } from '../types.js'
+import { ValidationError } from '../core/errors.js'
+import { isSorted, take } from '../core/table.js'
+import { BOOL_NULL, type Column, type Table } from '../core/types.js'
 import { quantile } from './scaler.js'
 
 export type FillMethod = 'ffill' | 'bfill' | 'drop' | 'constant' | 'mean' | 'median'

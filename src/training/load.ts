@@ -6,9 +6,9 @@
 
 import pLimit from 'p-limit'
 import { allOwned } from '../concurrency.js'
-import { ValidationError } from '../errors.js'
-import { concat, emptyTable, KEY_SCHEMA } from '../table/table.js'
-import type { DataStorage, Schema, Table } from '../types.js'
+import { ValidationError } from '../core/errors.js'
+import { concat, emptyTable, KEY_SCHEMA } from '../core/table.js'
+import type { DataStorage, Schema, Table } from '../core/types.js'
 
 export interface LoadOptions {
   symbols: string[]

@@ -5,8 +5,8 @@
  * scaler fitted on the training rows only and applied to all of them.
  */
 
-import { take } from '../table/table.js'
-import type { DataStorage, Table } from '../types.js'
+import { take } from '../core/table.js'
+import type { DataStorage, Table } from '../core/types.js'
 import {
   givenScaler,
   type MatrixOptionsInput,

@@ -6,7 +6,7 @@
  * Web standards only, so it runs in Workers; assumes a little-endian host and checks it.
  */
 
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
 
 /** The NumPy dtypes we write: `descr` strings as they appear in the header. */
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<u4' | '<i8' | '|u1' | '|b1'

@@ -5,7 +5,7 @@
  */
 
 import * as v from 'valibot'
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
 import { SCALER_TYPES, Scaler, type ScalerJSON } from './scaler.js'
 
 /** Targets computed from a price column, per symbol, `horizon` rows ahead. */

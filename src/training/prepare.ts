@@ -6,9 +6,9 @@
  * lists of row indices into one table, each in (symbol, timestamp) order.
  */
 
-import { NotFoundError, ValidationError } from '../errors.js'
+import { NotFoundError, ValidationError } from '../core/errors.js'
+import type { DataStorage, Schema, Table } from '../core/types.js'
 import { formatUs } from '../table/time.js'
-import type { DataStorage, Schema, Table } from '../types.js'
 import { type ColumnFillReport, fillMissing } from './fill.js'
 import { loadSymbols } from './load.js'
 import { resolveTarget, type TargetSpec, type TrainingOptions } from './options.js'

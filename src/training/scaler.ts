@@ -4,7 +4,7 @@
  * per feature over row-major `Float64Array` matrices; NaN is ignored when fitting and stays NaN.
  */
 
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
 
 export type ScalerType = 'standard' | 'minmax' | 'robust'
 

@@ -5,8 +5,8 @@
  * after every validation one, and `gap` distinct timestamps between segments belong to none.
  */
 
-import { ValidationError } from '../errors.js'
-import type { Table } from '../types.js'
+import { ValidationError } from '../core/errors.js'
+import type { Table } from '../core/types.js'
 
 /** One segment of a split: the rows whose timestamp lies in [start, end]. */
 export interface TimeSegment {

@@ -5,7 +5,7 @@
  * same row-by-row rules as `prepareTrainingData`, so streamed rows equal the matrix's rows.
  */
 
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
 import { formatUs } from '../table/time.js'
 import type { TargetSpec } from './options.js'
 import type { SegmentName } from './prepare.js'

@@ -12,9 +12,9 @@
  */
 
 import * as v from 'valibot'
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
+import type { DataStorage } from '../core/types.js'
 import { formatUs } from '../table/time.js'
-import type { DataStorage } from '../types.js'
 import { givenScaler, MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js'
 import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'

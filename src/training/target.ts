@@ -5,8 +5,8 @@
  * label lies beyond their segment.
  */
 
-import { ValidationError } from '../errors.js'
-import { BOOL_NULL, type Column, type Table } from '../types.js'
+import { ValidationError } from '../core/errors.js'
+import { BOOL_NULL, type Column, type Table } from '../core/types.js'
 import type { DerivedTarget, TargetSpec } from './options.js'
 
 export interface TargetColumn {

@@ -6,7 +6,7 @@
  * only. Folds come one at a time, so only one fold's matrix is built at once.
  */
 
-import type { DataStorage } from '../types.js'
+import type { DataStorage } from '../core/types.js'
 import { buildMatrix, type FeatureMatrix } from './matrix.js'
 import { givenScaler, parseOptions, type WalkForwardOptionsInput, WalkForwardOptionsSchema } from './options.js'
 import { loadTrainingTable, prepareTable } from './prepare.js'

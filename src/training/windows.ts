@@ -6,7 +6,7 @@
  * `[n, lookback, features]` buffer for a framework tensor.
  */
 
-import { ValidationError } from '../errors.js'
+import { ValidationError } from '../core/errors.js'
 import type { FeatureMatrix, MatrixArray } from './matrix.js'
 import { SEGMENTS, type SegmentName } from './prepare.js'
 

@@ -22,8 +22,8 @@
  *   `types.ts`: "Each partition commit is atomic: readers see all of its rows or none."
  */
 
-import { DuplicateKeyError } from '../../src/errors.js'
-import type { Table } from '../../src/types.js'
+import { DuplicateKeyError } from '../../src/core/errors.js'
+import type { Table } from '../../src/core/types.js'
 import {
   ALL_KEYS,
   type KeyId,

@@ -7,7 +7,7 @@
  * manifest references, `verify()` again, and a second read equal to the first.
  */
 
-import type { PartitionManifest, Table } from '../../src/types.js'
+import type { PartitionManifest, Table } from '../../src/core/types.js'
 import { buildOps, checkOutcomes, checkSnapshot, ERR_SLACK_MS, indexOps, KILL_SLACK_MS, snapshotOf } from './checker.js'
 import type { StoreEnv } from './envs.js'
 import type { Failure } from './harness.js'

@@ -10,8 +10,8 @@ import ws from 'ws'
 import { createMongoStorage } from '../../src/backends/mongodb/index.js'
 import { createNeonPool, createPostgresStorage } from '../../src/backends/postgres/index.js'
 import { createPgPool } from '../../src/backends/postgres/node.js'
+import type { DataStorage } from '../../src/core/types.js'
 import { createStorage } from '../../src/node.js'
-import type { DataStorage } from '../../src/types.js'
 
 export type StoreSpec =
   | { kind: 'local'; baseDir: string; gcGraceSeconds: number }

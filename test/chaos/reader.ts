@@ -6,7 +6,7 @@
  *   node --import tsx test/chaos/reader.ts '<json ChildArgs>'
  */
 
-import type { Table } from '../../src/types.js'
+import type { Table } from '../../src/core/types.js'
 import { buildOps, checkSnapshot, ERR_SLACK_MS, indexOps, KILL_SLACK_MS, snapshotOf } from './checker.js'
 import { type ChildArgs, childLog, sleep } from './child.js'
 import { readAll } from './log-file.js'
@@ -26,7 +26,7 @@ async function readAllRows(useScan: boolean): Promise<Table> {
   const batches: Table[] = []
   for await (const b of storage.scan(DATASET, { columns: ['op'], batchSize: 7 })) batches.push(b)
   if (batches.length === 0) return storage.read(DATASET, { columns: ['op'], limit: 0 })
-  const { concat } = await import('../../src/table/table.js')
+  const { concat } = await import('../../src/core/table.js')
   return concat(batches, batches[0].schema)
 }
 

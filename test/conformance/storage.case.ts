@@ -1,11 +1,11 @@
 /**
- * The conformance suite: the executable form of `src/types.ts`. Every `DataStorage` backend
+ * The conformance suite: the executable form of `src/core/types.ts`. Every `DataStorage` backend
  * runs it through `testStorage({ name, create })`; backend-specific checks live beside it.
  */
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { DuplicateKeyError, SchemaConflictError, StorageError, ValidationError } from '../../src/errors.js'
-import { BOOL_NULL, type DataStorage, type InputRow, type Table } from '../../src/types.js'
+import { DuplicateKeyError, SchemaConflictError, StorageError, ValidationError } from '../../src/core/errors.js'
+import { BOOL_NULL, type DataStorage, type InputRow, type Table } from '../../src/core/types.js'
 
 export interface StorageCase {
   name: string

@@ -9,7 +9,7 @@
  * Each rule fires `times` times (default 1), counting only matching calls.
  */
 
-import { StoreError } from '../../src/errors.js'
+import { StoreError } from '../../src/core/errors.js'
 import type { ByteRange, ObjectStore, PutOptions } from '../../src/stores/types.js'
 
 export type Op = 'get' | 'head' | 'put' | 'delete' | 'list'

@@ -15,13 +15,12 @@
 import { createHash } from 'node:crypto'
 import { BSON, type Filter } from 'mongodb'
 import { decodeTime } from 'ulid'
-import { CommitConflictError } from '../../errors.js'
-import { newId } from '../../lake/ids.js'
-import { columnStats, distinctSymbols } from '../../lake/manifest.js'
-import type { PartitionKey } from '../../lake/options.js'
-import { timeRangeOf } from '../../lake/partitioning.js'
-import { KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
-import type { ColumnSchema, ColumnStats, PartitionRef, Schema, Table } from '../../types.js'
+import { columnStats, distinctSymbols } from '../../core/column-stats.js'
+import { CommitConflictError } from '../../core/errors.js'
+import { newId } from '../../core/ids.js'
+import { type PartitionKey, timeRangeOf } from '../../core/partitioning.js'
+import { KEY_SCHEMA, sortTable, timeRange } from '../../core/table.js'
+import type { ColumnSchema, ColumnStats, PartitionRef, Schema, Table } from '../../core/types.js'
 import {
   backoff,
   countRead,

@@ -1,7 +1,7 @@
 /** Shared state of one MongoStorage: the database handle, collection names and request counts. */
 
 import { BSON, type Db, MongoServerError } from 'mongodb'
-import type { StoreRequestStats } from '../../types.js'
+import type { StoreRequestStats } from '../../core/types.js'
 
 /** One document per dataset: name, partitioning and schema (the source of truth for column types). */
 export const DATASETS = 'friday_datasets'

@@ -23,9 +23,9 @@
 
 import { createHash } from 'node:crypto'
 import { BSON, ObjectId } from 'mongodb'
-import { type FieldIssue, ValidationError } from '../../errors.js'
-import { take } from '../../table/table.js'
-import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
+import { type FieldIssue, ValidationError } from '../../core/errors.js'
+import { take } from '../../core/table.js'
+import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
 
 export type CellValue = number | bigint | string | boolean | Date
 

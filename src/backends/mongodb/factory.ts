@@ -3,11 +3,11 @@
 import { MongoClient } from 'mongodb'
 import { s3StoreFromConfig } from '../../config/factory.js'
 import type { FridayConfig } from '../../config/schema.js'
-import { ConfigError } from '../../errors.js'
-import { rotationFromConfig } from '../../lake/rotation-policy.js'
+import { ConfigError } from '../../core/errors.js'
+import { rotationFromConfig } from '../../core/rotation-policy.js'
+import type { DataStorage } from '../../core/types.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { limitsFromConfig } from '../../table/limits.js'
-import type { DataStorage } from '../../types.js'
 import { createMongoStorage } from './mongo-storage.js'
 
 /**

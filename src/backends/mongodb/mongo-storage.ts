@@ -30,17 +30,12 @@
 import { type MongoClient, ObjectId } from 'mongodb'
 import pLimit from 'p-limit'
 import { runAll } from '../../concurrency.js'
-import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../errors.js'
-import { checkDatasetName } from '../../keys.js'
-import { newId } from '../../lake/ids.js'
-import type { PartitionKey } from '../../lake/options.js'
-import { checkPartitionBy, groupByPartition, parsePath, pathOf } from '../../lake/partitioning.js'
-import { DEFAULT_ROTATION, type RotationPolicy } from '../../lake/rotation-policy.js'
-import type { OpLogStore } from '../../oplog/types.js'
-import type { ObjectStore } from '../../stores/types.js'
-import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
-import { normalizeInput } from '../../table/normalize.js'
-import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../table/table.js'
+import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../core/errors.js'
+import { newId } from '../../core/ids.js'
+import { checkDatasetName } from '../../core/keys.js'
+import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../../core/partitioning.js'
+import { DEFAULT_ROTATION, type RotationPolicy } from '../../core/rotation-policy.js'
+import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../core/table.js'
 import type {
   DataStorage,
   DatasetDescription,
@@ -63,7 +58,11 @@ import type {
   VerifyReport,
   WriteOptions,
   WriteResult,
-} from '../../types.js'
+} from '../../core/types.js'
+import type { OpLogStore } from '../../oplog/types.js'
+import type { ObjectStore } from '../../stores/types.js'
+import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
+import { normalizeInput } from '../../table/normalize.js'
 import {
   commitSchema,
   type DatasetMeta,

@@ -5,8 +5,8 @@
  */
 
 import type { Collection } from 'mongodb'
-import { concat, emptyTable, isSorted, sortTable } from '../../table/table.js'
-import type { Schema, Table } from '../../types.js'
+import { concat, emptyTable, isSorted, sortTable } from '../../core/table.js'
+import type { Schema, Table } from '../../core/types.js'
 import { countRead, type MongoContext } from './context.js'
 import { projectionOf, type RowDoc, TableBuilder } from './documents.js'
 import { isEmptyFilter, type RowFilter, rowQuery } from './query.js'

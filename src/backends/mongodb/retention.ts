@@ -14,15 +14,11 @@
  */
 
 import type { Filter, ObjectId } from 'mongodb'
-import { CommitConflictError } from '../../errors.js'
-import { codecSuffix, compress } from '../../lake/archive-codec.js'
-import { newId } from '../../lake/ids.js'
-import type { RotationPolicy } from '../../lake/rotation-policy.js'
-import { StepRecorder } from '../../maintenance/op-records.js'
-import { emptyDatasetReport, finishReport } from '../../maintenance/report.js'
-import { encodeParquet } from '../../parquet/index.js'
-import type { ObjectStore } from '../../stores/types.js'
-import { sortTable } from '../../table/table.js'
+import { codecSuffix, compress } from '../../core/archive-codec.js'
+import { CommitConflictError } from '../../core/errors.js'
+import { newId } from '../../core/ids.js'
+import type { RotationPolicy } from '../../core/rotation-policy.js'
+import { sortTable } from '../../core/table.js'
 import type {
   DatasetMaintenance,
   MaintenanceOptions,
@@ -30,7 +26,11 @@ import type {
   PartitionRef,
   Schema,
   StoreRequestStats,
-} from '../../types.js'
+} from '../../core/types.js'
+import { StepRecorder } from '../../maintenance/op-records.js'
+import { emptyDatasetReport, finishReport } from '../../maintenance/report.js'
+import { encodeParquet } from '../../parquet/index.js'
+import type { ObjectStore } from '../../stores/types.js'
 import { loadDataset, loadPartitions, markPending } from './catalog.js'
 import { countRead, countWritten, isDuplicateKey, type MongoContext, rowsCollection } from './context.js'
 import { metaId, projectionOf, type RowDoc, TableBuilder } from './documents.js'

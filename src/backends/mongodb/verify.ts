@@ -4,7 +4,7 @@
  * Under concurrent writes it may report a partition whose commit has not landed yet.
  */
 
-import type { VerifyProblem, VerifyReport } from '../../types.js'
+import type { VerifyProblem, VerifyReport } from '../../core/types.js'
 import { loadDataset, loadPartitions, partitionStats } from './catalog.js'
 import { type MongoContext, rowsCollection } from './context.js'
 import { rowFilter } from './query.js'

@@ -1,7 +1,7 @@
 /** Catalog views: metadata documents in the contract's shapes (description, partition info, manifest). */
 
+import type { DatasetDescription, PartitionInfo, PartitionManifest } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
-import type { DatasetDescription, PartitionInfo, PartitionManifest } from '../../types.js'
 import type { DatasetMeta, PartitionMeta } from './catalog.js'
 
 /** A dataset summary from its descriptor and its non-empty partitions. */

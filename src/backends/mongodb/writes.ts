@@ -12,9 +12,9 @@
  */
 
 import { type AnyBulkWriteOperation, type Collection, MongoBulkWriteError, type ObjectId } from 'mongodb'
-import { CommitInDoubtError, DuplicateKeyError, StorageError, StoreError } from '../../errors.js'
+import { CommitInDoubtError, DuplicateKeyError, StorageError, StoreError } from '../../core/errors.js'
+import type { Table } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
-import type { Table } from '../../types.js'
 import { BATCH, backoff, countRead, countWritten, type MongoContext } from './context.js'
 import { type RowDoc, rowId, toDocs } from './documents.js'
 import { type RowFilter, rowQuery } from './query.js'

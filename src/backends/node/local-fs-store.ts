@@ -31,7 +31,13 @@ import { mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { allOwned } from '../../concurrency.js'
-import { ClosedError, DeadlinePassedError, PreconditionFailedError, StorageError, StoreCapabilityError } from '../../errors.js'
+import {
+  ClosedError,
+  DeadlinePassedError,
+  PreconditionFailedError,
+  StorageError,
+  StoreCapabilityError,
+} from '../../core/errors.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from '../../stores/types.js'
 import { emptyStats } from '../../stores/types.js'
 

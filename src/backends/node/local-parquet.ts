@@ -3,8 +3,8 @@
 import { resolve } from 'node:path'
 import { lakeOptionsFromConfig } from '../../config/factory.js'
 import type { FridayConfig } from '../../config/schema.js'
+import type { DataStorage } from '../../core/types.js'
 import { LakeStorage } from '../../lake/lake-storage.js'
-import type { DataStorage } from '../../types.js'
 import { createLocalFsStore } from './local-fs-store.js'
 
 /** The lake under `config.storage.local_parquet.base_dir`, resolved against the working directory. */

@@ -10,9 +10,9 @@
  * longer read or written, and an existing one is left alone.)
  */
 
-import { DuplicateKeyError } from '../../errors.js'
+import { DuplicateKeyError } from '../../core/errors.js'
+import type { Table } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
-import type { Table } from '../../types.js'
 import type { DatasetRow } from './catalog.js'
 import type { PgQueryable, Session } from './session.js'
 import { arrayCast, CHUNK_ROWS, columnParam, ident, usOf } from './sql.js'

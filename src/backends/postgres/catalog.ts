@@ -12,9 +12,9 @@
  *   contract's code-unit order for BMP symbols.
  */
 
-import { ConflictError } from '../../errors.js'
-import type { PartitionKey } from '../../lake/options.js'
-import type { ColumnSchema, Schema } from '../../types.js'
+import { ConflictError } from '../../core/errors.js'
+import type { PartitionKey } from '../../core/partitioning.js'
+import type { ColumnSchema, Schema } from '../../core/types.js'
 import type { PgQueryable, Session } from './session.js'
 import { ident, indexNamesOf, qualified, SQL_TYPES, tableNameOf } from './sql.js'
 

@@ -5,7 +5,7 @@
  * since 2000-01-01, int64 as 8 bytes, booleans as one byte, strings as UTF-8; null = length -1.
  */
 
-import { BOOL_NULL, type Schema, type Table } from '../../types.js'
+import { BOOL_NULL, type Schema, type Table } from '../../core/types.js'
 
 /** `PGCOPY\n\377\r\n\0`, flags (int32 0), header extension length (int32 0). */
 const HEADER = new Uint8Array([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0])

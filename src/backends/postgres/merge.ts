@@ -9,7 +9,7 @@
  * other writer inserts these keys meanwhile.
  */
 
-import type { WriteMode } from '../../types.js'
+import type { WriteMode } from '../../core/types.js'
 import type { DatasetRow } from './catalog.js'
 import type { PgQueryable, Session } from './session.js'
 import { ident } from './sql.js'

@@ -6,10 +6,9 @@
  * all in the data's transaction.
  */
 
-import type { PartitionKey } from '../../lake/options.js'
-import { pathOf, timeRangeOf } from '../../lake/partitioning.js'
+import { type PartitionKey, pathOf, timeRangeOf } from '../../core/partitioning.js'
+import type { PartitionInfo, PartitionManifest, PartitionRef, Schema } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
-import type { PartitionInfo, PartitionManifest, PartitionRef, Schema } from '../../types.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import type { PgQueryable, Session } from './session.js'
 import { rowTextExpr, tsParam, usOf } from './sql.js'

@@ -3,15 +3,11 @@
  * partitions (see `catalog.ts`). Web-standard: it receives a pool (`pg.Pool` or Neon's `Pool`).
  */
 
-import { ClosedError, ConfigError, ValidationError } from '../../errors.js'
-import { checkDatasetName } from '../../keys.js'
-import { newId } from '../../lake/ids.js'
-import type { PartitionKey } from '../../lake/options.js'
-import { checkPartitionBy, parsePath, pathOf } from '../../lake/partitioning.js'
-import type { OpLogStore } from '../../oplog/types.js'
-import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
-import { emptyTable, KEY_SCHEMA, sortTable } from '../../table/table.js'
-import { formatUs } from '../../table/time.js'
+import { ClosedError, ConfigError, ValidationError } from '../../core/errors.js'
+import { newId } from '../../core/ids.js'
+import { checkDatasetName } from '../../core/keys.js'
+import { checkPartitionBy, type PartitionKey, parsePath, pathOf } from '../../core/partitioning.js'
+import { emptyTable, KEY_SCHEMA, sortTable } from '../../core/table.js'
 import type {
   DataStorage,
   DatasetDescription,
@@ -33,7 +29,10 @@ import type {
   WriteMode,
   WriteOptions,
   WriteResult,
-} from '../../types.js'
+} from '../../core/types.js'
+import type { OpLogStore } from '../../oplog/types.js'
+import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
+import { formatUs } from '../../table/time.js'
 import { Catalog, type DatasetRow } from './catalog.js'
 import { MERGE_SINCE } from './merge.js'
 import { PostgresOpLogStore } from './oplog-store.js'

@@ -2,9 +2,9 @@
  * Read queries of the Postgres backend: filters to SQL, rows (array mode) to a columnar Table.
  */
 
-import { ValidationError } from '../../errors.js'
+import { ValidationError } from '../../core/errors.js'
+import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
 import { parseRowFilter, projectSchema } from '../../table/filter.js'
-import { BOOL_NULL, type Column, type Schema, type Table } from '../../types.js'
 import { selectExpr, tsParam } from './sql.js'
 
 export interface RowFilter {

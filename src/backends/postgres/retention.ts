@@ -15,9 +15,9 @@
  *   as is the cut's progress.
  */
 
-import { newId } from '../../lake/ids.js'
-import { sortTable } from '../../table/table.js'
-import type { PartitionRef, Table } from '../../types.js'
+import { newId } from '../../core/ids.js'
+import { sortTable } from '../../core/table.js'
+import type { PartitionRef, Table } from '../../core/types.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import { type Partitions, refOfDay } from './partitions.js'
 import { FIRST_STORABLE_US, selectList, tableFromRows } from './read.js'

@@ -3,8 +3,8 @@
  * calls), plus statement accounting and transactions with retry on deadlock/serialization.
  */
 
-import { CommitInDoubtError, StorageError, StoreError } from '../../errors.js'
-import type { StoreRequestStats } from '../../types.js'
+import { CommitInDoubtError, StorageError, StoreError } from '../../core/errors.js'
+import type { StoreRequestStats } from '../../core/types.js'
 import { copyIn } from './copy-in.js'
 
 export interface PgQueryConfig {

@@ -14,7 +14,7 @@
  * client's own limit is what normally ends it; `idleMs` 0 turns both off.
  */
 
-import { StoreError } from '../../errors.js'
+import { StoreError } from '../../core/errors.js'
 import { type PgClientLike, type PgQueryResult, type Session, type StatementKind, wrapDbError } from './session.js'
 
 /** How much longer the server waits than the client before ending an idle scan transaction. */

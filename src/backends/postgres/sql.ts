@@ -4,9 +4,9 @@
  * partition checksums are computed over.
  */
 
-import { checkDatasetName } from '../../keys.js'
+import { checkDatasetName } from '../../core/keys.js'
+import { BOOL_NULL, type Column, type ColumnType, type Schema } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
-import { BOOL_NULL, type Column, type ColumnType, type Schema } from '../../types.js'
 
 /** Rows per statement when a batch travels as array parameters (`unnest($1::text[], ...)`). */
 export const CHUNK_ROWS = 10_000

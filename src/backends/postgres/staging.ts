@@ -6,7 +6,7 @@
  * A data table the write itself created is empty and private: it is loaded the same way, directly.
  */
 
-import type { Table } from '../../types.js'
+import type { Table } from '../../core/types.js'
 import { copyBinaryChunks } from './copy-binary.js'
 import { canCopy } from './copy-in.js'
 import type { PgQueryable, Session } from './session.js'

@@ -4,7 +4,7 @@
  * whole pool with it. Validated once, when the pool is made.
  */
 
-import { ConfigError } from '../../errors.js'
+import { ConfigError } from '../../core/errors.js'
 
 export interface PostgresTimeouts {
   /** Milliseconds to open a connection, or to wait for one from a full pool (default 10,000). */

@@ -7,13 +7,12 @@
  * of a dataset loads its (new, empty) table directly.
  */
 
-import { DuplicateKeyError, SchemaConflictError, ValidationError } from '../../errors.js'
-import type { PartitionKey } from '../../lake/options.js'
-import { groupByPartition } from '../../lake/partitioning.js'
+import { DuplicateKeyError, SchemaConflictError, ValidationError } from '../../core/errors.js'
+import { groupByPartition, type PartitionKey } from '../../core/partitioning.js'
+import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../core/table.js'
+import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../core/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { type Normalized, normalizeInput } from '../../table/normalize.js'
-import { assertUniqueKeys, dedupeLastWins, KEY_SCHEMA, sortTable } from '../../table/table.js'
-import type { InputColumns, InputRow, PartitionRef, Schema, Table, WriteMode, WriteResult } from '../../types.js'
 import { assertAppendable } from './append-check.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import { mergeStaged } from './merge.js'

@@ -5,9 +5,9 @@
  * words syntax errors.
  */
 
-import { type FieldIssue, ValidationError } from '../../errors.js'
-import { describeValue } from '../../keys.js'
-import type { InputColumns } from '../../types.js'
+import { type FieldIssue, ValidationError } from '../../core/errors.js'
+import { describeValue } from '../../core/keys.js'
+import type { InputColumns } from '../../core/types.js'
 import { findBadElement, parseJson } from './json-text.js'
 import { type BodyLimit, decodeUtf8, readAllBytes, textChunks } from './read-body.js'
 import { TypedColumns } from './typed-columns.js'

@@ -1,6 +1,6 @@
 /** Content negotiation: request `Content-Type` → body format; `?format=` / `Accept` → response format. */
 
-import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js'
+import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js'
 
 export type BodyFormat = 'json' | 'ndjson' | 'csv' | 'parquet'
 export type OutputFormat = 'json' | 'ndjson' | 'csv' | 'parquet'

@@ -1,7 +1,7 @@
 /** Tables → HTTP responses (streamed batch by batch) and whole files. */
 
+import type { Table } from '../../core/types.js'
 import { encodeParquet } from '../../parquet/index.js'
-import type { Table } from '../../types.js'
 import { publicError } from '../public-error.js'
 import { OUTPUT_CONTENT_TYPES, type OutputFormat } from './media-types.js'
 import { parquetEncoder } from './parquet-output.js'

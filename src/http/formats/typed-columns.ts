@@ -6,9 +6,9 @@
  * gets at most one value per row (callers have unique keys: CSV headers, JSON objects).
  */
 
-import { LimitExceededError } from '../../errors.js'
+import { LimitExceededError } from '../../core/errors.js'
+import type { InputColumns } from '../../core/types.js'
 import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
-import type { InputColumns } from '../../types.js'
 import { epochMicros } from './time-column.js'
 
 /** The columns the storage reads as the time of a row. */

@@ -1,10 +1,12 @@
 /** Hive partitioning: partition values of a row, their paths, and grouping a batch by partition. */
 
-import { ConfigError } from '../errors.js'
-import { decodePathValue, encodePathValue } from '../keys.js'
 import { dayOf, endOfPeriodUs, monthOf, startOfPeriodUs, US_PER_DAY } from '../table/time.js'
-import type { PartitionRef, Table } from '../types.js'
-import type { PartitionKey } from './options.js'
+import { ConfigError } from './errors.js'
+import { decodePathValue, encodePathValue } from './keys.js'
+import type { PartitionRef, Table } from './types.js'
+
+/** Partition keys. `date` is the UTC day (YYYY-MM-DD), `month` the UTC month (YYYY-MM). */
+export type PartitionKey = 'symbol' | 'date' | 'month'
 
 export const ALLOWED_PARTITIONINGS: PartitionKey[][] = [['symbol', 'date'], ['symbol', 'month'], ['date'], ['month'], ['symbol']]
 

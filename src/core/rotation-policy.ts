@@ -7,8 +7,7 @@
  * - `time_based`: two or more files, the oldest created at least `max_file_age_hours` ago.
  */
 
-import type { FileRotationConfig } from '../config/schema.js'
-import type { PartitionManifest } from '../types.js'
+import type { PartitionManifest } from './types.js'
 
 export type ArchiveCodec = 'gzip' | 'zstd' | 'none'
 
@@ -31,7 +30,23 @@ const MB = 1024 * 1024
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 
-export function rotationFromConfig(c: FileRotationConfig): RotationPolicy {
+/**
+ * `storage.file_rotation` as the config schema (`FileRotationConfig` in `src/config/schema.ts`)
+ * outputs it, defaults filled in. Declared here so the core does not depend on the config module.
+ */
+export interface FileRotationSettings {
+  enabled: boolean
+  strategy: RotationPolicy['strategy']
+  max_file_size_mb: number
+  max_file_age_hours: number
+  max_files: number
+  compress_old_files: boolean
+  archive_codec: 'gzip' | 'zstd'
+  archive_retention_days: number
+  row_retention_days?: number
+}
+
+export function rotationFromConfig(c: FileRotationSettings): RotationPolicy {
   return {
     enabled: c.enabled,
     strategy: c.strategy,

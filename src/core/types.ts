@@ -4,8 +4,7 @@
  * `test/conformance/` is the executable form of this file.
  */
 
-import type { ReadCache } from './cache/read-cache.js'
-import type { OpLog, OpLogStore, OpSink } from './oplog/types.js'
+import type { OpLog, OpLogStore, OpSink } from '../oplog/types.js'
 
 /** Logical column types. `symbol` is always `string`, `timestamp` always `timestamp`. */
 export type ColumnType = 'timestamp' | 'float64' | 'int64' | 'string' | 'boolean'
@@ -457,5 +456,42 @@ export interface DataStorage {
    * The read cache in front of `read()` (set by `withReadCache`, which `createStorage` applies when
    * `storage.read_cache.enabled`); absent when reads are not cached.
    */
-  readonly readCache?: ReadCache
+  readonly readCache?: ReadCacheControl
+}
+
+/** Counters since the cache was created (`clear()` drops entries, not counters). */
+export interface ReadCacheStats {
+  enabled: true
+  /** Entries held now (expired ones are purged first). */
+  entries: number
+  /** Their estimated size. Never above `maxBytes`. */
+  bytes: number
+  maxBytes: number
+  ttlMs: number
+  /** Partition lookups answered from the cache. */
+  hits: number
+  /** Partition lookups that had to read from the storage (absent, expired or invalidated entry). */
+  misses: number
+  /** Entries dropped to stay under `maxBytes`. */
+  evictions: number
+  /** Entries dropped because they were older than `ttlMs`. */
+  expirations: number
+  /**
+   * Entries dropped because their partition changed: found with another version than the
+   * partition has now, or dropped by a write or delete through the wrapper.
+   */
+  invalidations: number
+  /** hits / (hits + misses); 0 before the first lookup. */
+  hitRate: number
+}
+
+/** What `storage.readCache` offers callers (`ReadCache` in `src/cache` implements it). */
+export interface ReadCacheControl {
+  readonly ttlMs: number
+  readonly maxBytes: number
+  stats(): ReadCacheStats
+  /** Drops the entries of these partitions of `dataset`. */
+  invalidate(dataset: string, paths: Iterable<string>): void
+  /** Drops every entry (counters are kept). */
+  clear(): void
 }

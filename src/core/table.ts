@@ -1,8 +1,8 @@
 /** Columnar table operations: build, take, concatenate, sort, de-duplicate, compare. */
 
-import { ValidationError } from '../errors.js'
-import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../types.js'
-import { formatUs } from './time.js'
+import { formatUs } from '../table/time.js'
+import { ValidationError } from './errors.js'
+import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from './types.js'
 
 export const KEY_SCHEMA: Schema = [
   { name: 'symbol', type: 'string' },
