@@ -16,7 +16,7 @@ import { parseBody } from '../src/http/formats/index.js'
 import { parseJson } from '../src/http/formats/json-text.js'
 import { epochMicros } from '../src/http/formats/time-column.js'
 import { EpochMicros, normalizeInput } from '../src/table/normalize.js'
-import { parseIsoUs } from '../src/table/time.js'
+import { formatUs, parseIsoUs } from '../src/table/time.js'
 
 const utf8 = new TextEncoder()
 const LIMIT = { maxBytes: 1 << 24 }
@@ -49,7 +49,9 @@ async function parsed(text: string, format: 'ndjson' | 'csv', size?: number): Pr
 
 /**
  * Our columns next to the reference's: equal as plain arrays, except that a column we give as
- * EpochMicros must be all strings in the reference, each parsing (parseIsoUs) to our value.
+ * EpochMicros must be all times in the reference (ISO strings, or epoch-ms numbers), each
+ * reading (parseIsoUs, ms × 1000) as our value; in a time column that is not all times, our
+ * numbers are the reference's epoch-ms numbers written as ISO times.
  */
 function expectSameColumns(ours: InputColumns, reference: Plain): void {
   expect(Object.keys(ours)).toEqual(Object.keys(reference))
@@ -57,9 +59,11 @@ function expectSameColumns(ours: InputColumns, reference: Plain): void {
     const want = reference[name]
     if (values instanceof EpochMicros) {
       expect(
-        want.map((v) => (typeof v === 'string' ? parseIsoUs(v) : 'not a string')),
+        want.map((v) => (typeof v === 'string' ? parseIsoUs(v) : typeof v === 'number' ? v * 1000 : 'not a time')),
         name,
       ).toEqual(Array.from(values))
+    } else if (['timestamp', 'datetime', 'date'].includes(name)) {
+      expect(Array.from(values), name).toEqual(want.map((v) => (typeof v === 'number' ? formatUs(v * 1000) : v)))
     } else expect(Array.from(values), name).toEqual(want)
   }
 }
@@ -454,7 +458,9 @@ describe('parseBody: ndjson like parseJson line by line', () => {
     const keys = ['symbol', 'timestamp', 'open', 'close', 'volume', 'note']
     const lines: string[] = []
     for (let i = 0; i < 400; i++) {
-      const row = keys.filter(() => next() < 0.8).map((k) => `"${k}":${pick(values)}`)
+      // times: strings only (a number with no time_unit must be plausible epoch ms: test/time-unit.test.ts)
+      const times = ['"2024-01-02T14:30:00Z"', 'null', '"x"', '1704206460000']
+      const row = keys.filter(() => next() < 0.8).map((k) => `"${k}":${k === 'timestamp' ? pick(times) : pick(values)}`)
       lines.push(next() < 0.05 ? '' : `{${row.join(',')}}`)
     }
     await expectLikeReference(lines.join('\n'), 'ndjson')
@@ -476,7 +482,8 @@ describe('parseBody: ndjson like parseJson line by line', () => {
     expect(cols.symbol).toEqual(['A', 'A'])
     expect(cols.maybe).toEqual([1, null])
     const mixed = (await parsed('{"timestamp":"2024-01-02T14:30:00Z"}\n{"timestamp":1704206460000}\n', 'ndjson')) as InputColumns
-    expect(mixed.timestamp).toEqual(['2024-01-02T14:30:00Z', 1704206460000])
+    // an epoch-ms number in a time column is read (exactly) to µs here, like an ISO string
+    expect(Array.from(mixed.timestamp)).toEqual([1704205800000000, 1704206460000000])
   })
 })
 
@@ -573,8 +580,8 @@ describe('parseBody: csv like Papa.parse and csvCell', () => {
     expect(cols.timestamp).toBeInstanceOf(EpochMicros)
     expect(cols.note).toEqual([null, 'x'])
     const ms = (await parsed('symbol,timestamp\nA,1704206460000\n', 'csv')) as InputColumns
-    expect(ms.timestamp).toBeInstanceOf(Float64Array)
-    expect(ms.timestamp).not.toBeInstanceOf(EpochMicros) // numbers in a time column are epoch milliseconds
+    expect(ms.timestamp).toBeInstanceOf(EpochMicros) // epoch milliseconds (no time_unit), read to µs here
+    expect(Array.from(ms.timestamp)).toEqual([1704206460000000])
   })
 })
 

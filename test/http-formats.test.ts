@@ -197,9 +197,9 @@ describe('parseBody: json', () => {
       '[{"symbol":"AAPL","timestamp":"2024-01-02T14:30:00Z","close":1.5},{"symbol":"MSFT","timestamp":1704206460000,"flag":true}]',
       'json',
     )
-    expect(cols).toEqual({
+    expect({ ...cols, timestamp: Array.from(cols.timestamp) }).toEqual({
       symbol: ['AAPL', 'MSFT'],
-      timestamp: ['2024-01-02T14:30:00Z', 1704206460000],
+      timestamp: [1704205800000000, 1704206460000000], // ISO and epoch ms, read to µs
       close: [1.5, null],
       flag: [null, true],
     })
@@ -294,9 +294,9 @@ describe('parseBody: csv', () => {
       'AAPL,2024-01-02,.5,+42,,007x',
     ].join('\n')
     const cols = await parse(text, 'csv')
-    expect(cols).toEqual({
+    expect({ ...cols, timestamp: Array.from(cols.timestamp) }).toEqual({
       symbol: ['7203', '7203', 'AAPL'],
-      timestamp: ['2024-01-02T14:30:00.123456Z', 1704206460000, '2024-01-02'],
+      timestamp: [1704205800123456, 1704206460000000, 1704153600000000], // ISO and epoch ms, read to µs
       close: [187.5, -1000, 0.5],
       volume: [120300, 9007199254740993n, 42],
       halted: [true, false, null],

@@ -8,7 +8,8 @@ import * as v from 'valibot'
 import { ValidationError } from '../core/errors.js'
 import { columnNameProblem, isDatasetName, symbolProblem } from '../core/keys.js'
 import { OP_KINDS } from '../oplog/types.js'
-import { parseTimeUs } from '../table/time.js'
+import { parseTimeUs, TIME_UNITS } from '../table/time.js'
+import { DECLARED_TYPES, type DeclaredType } from './formats/column-options.js'
 
 /** The largest `limit` a read accepts. */
 export const MAX_LIMIT = 10_000_000
@@ -104,8 +105,44 @@ function orderedBounds<T extends { start?: number | string; end?: number | strin
   })
 }
 
+/** `volume:int64,open:float64`: declared column types of a write (`DECLARED_TYPES`). */
+const TypesParam = v.pipe(
+  v.string(),
+  v.transform((s) => s.split(',')),
+  v.check((list) => list.length <= MAX_LIST_ENTRIES, `at most ${MAX_LIST_ENTRIES} entries`),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const out: Record<string, DeclaredType> = Object.create(null)
+    for (const entry of dataset.value) {
+      const at = entry.indexOf(':')
+      const name = entry.slice(0, at)
+      const type = entry.slice(at + 1)
+      const problem =
+        at <= 0
+          ? `expected column:type (e.g. volume:int64), got ${JSON.stringify(entry)}`
+          : !(DECLARED_TYPES as readonly string[]).includes(type)
+            ? `'${name}': unknown type ${JSON.stringify(type)}, expected ${DECLARED_TYPES.join(', ')}`
+            : Object.hasOwn(out, name)
+              ? `'${name}' is declared twice`
+              : null
+      if (problem) {
+        addIssue({ message: problem })
+        return NEVER
+      }
+      out[name] = type as DeclaredType
+    }
+    return out
+  }),
+)
+
 export const WriteQuery = v.strictObject({
   mode: v.optional(picklist(['upsert', 'append', 'replace']), 'upsert'),
+  /**
+   * Unit of epoch numbers in the body's time column. Absent: milliseconds, and a number
+   * implausible in milliseconds (|v| < 1e11: before 1973-03-03) is refused as probably seconds.
+   */
+  time_unit: v.optional(picklist([...TIME_UNITS])),
+  /** Declared column types, `volume:int64,...`: values converted exactly or refused. */
+  types: v.optional(TypesParam),
 })
 
 export const ReadQuery = v.pipe(
@@ -138,6 +175,46 @@ export const PartitionsQuery = v.pipe(
     ...bounds,
   }),
   orderedBounds(),
+)
+
+/**
+ * `GET .../partitions/manifest`: one partition of any partitioning, by its hive `path` (as
+ * `GET .../partitions` lists it, e.g. `date=2024-01-02` or `symbol=EUR%2FUSD/date=2024-01-02`)
+ * or by its values (`symbol`, `date` YYYY-MM-DD, `month` YYYY-MM); not both.
+ */
+export const ManifestQuery = v.pipe(
+  v.strictObject({
+    path: v.optional(
+      v.pipe(v.string(), v.minLength(1, 'expected a partition path'), v.maxLength(1024, 'at most 1024 characters')),
+    ),
+    symbol: v.optional(SymbolEntry),
+    date: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^\d{4}-\d{2}-\d{2}$/, (i) => `expected a day YYYY-MM-DD, got ${JSON.stringify(i.input)}`),
+      ),
+    ),
+    month: v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^\d{4}-\d{2}$/, (i) => `expected a month YYYY-MM, got ${JSON.stringify(i.input)}`),
+      ),
+    ),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return
+    const { path, ...values } = dataset.value
+    const n = Object.values(values).filter((x) => x !== undefined).length
+    if ((path === undefined) === (n === 0)) {
+      addIssue({
+        message:
+          path === undefined
+            ? 'name the partition: path=<partition path> (as GET .../partitions lists it) or its values (symbol, date, month)'
+            : 'give either path or the partition values (symbol, date, month), not both',
+        path: [{ type: 'object', origin: 'value', input: dataset.value as Record<string, unknown>, key: 'path', value: path }],
+      })
+    }
+  }),
 )
 
 /** The most records one `GET /v1/oplog` returns. */
@@ -174,7 +251,7 @@ export const OplogQuery = v.pipe(
 export const NoQuery = v.strictObject({})
 
 /** Query parameters whose repetitions are joined with commas (`?symbols=A&symbols=B` = `A,B`). */
-const LIST_PARAMS = new Set(['symbols', 'columns'])
+const LIST_PARAMS = new Set(['symbols', 'columns', 'types'])
 
 /**
  * Query parameters as a flat object for the schemas. A list parameter may repeat; any other
@@ -197,20 +274,62 @@ function fieldOf(issue: v.BaseIssue<unknown>, fallback: string): string {
   return keys?.length ? keys.join('.') : fallback
 }
 
-function messageOf(issue: v.BaseIssue<unknown>): string {
+/** The parameter names a query schema (a strict object, maybe in a pipe) accepts. */
+function knownKeys(schema: v.GenericSchema): string[] {
+  const s = schema as v.GenericSchema & { entries?: Record<string, unknown>; pipe?: v.GenericSchema[] }
+  if (s.entries) return Object.keys(s.entries)
+  const inner = s.pipe?.[0]
+  return inner && inner !== schema ? knownKeys(inner) : []
+}
+
+/** Edit distance (insertions, deletions, substitutions), for near-miss hints; small strings only. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]
+}
+
+/**
+ * `unknown query parameter 'symbol': did you mean 'symbols'? (accepted: symbols, start, ...)`:
+ * the closest accepted name (case, `-` for `_`, or at most 2 edits away) is suggested.
+ */
+export function unknownParamMessage(key: string, known: readonly string[]): string {
+  const base = `unknown query parameter '${key}'`
+  if (known.length === 0) return `${base}: this route takes no query parameters`
+  const norm = key.toLowerCase().replaceAll('-', '_')
+  let best: string | undefined
+  let bestD = key.length > 3 ? 3 : 2
+  for (const k of known) {
+    const d = k === norm ? 0 : distance(norm, k)
+    if (d < bestD) {
+      best = k
+      bestD = d
+    }
+  }
+  const hint = best !== undefined ? `: did you mean '${best}'?` : ''
+  return `${base}${hint} (accepted: ${known.join(', ')})`
+}
+
+function messageOf(issue: v.BaseIssue<unknown>, known: readonly string[]): string {
   if (issue.type === 'strict_object' && issue.path?.length) {
-    const key = String(issue.path[issue.path.length - 1].key)
-    return `unknown query parameter '${key}'`
+    return unknownParamMessage(String(issue.path[issue.path.length - 1].key), known)
   }
   return issue.message
 }
 
 /**
  * Parses `input` with `schema` or throws a `ValidationError` whose issues name each offending
- * parameter (`field`; `fallback` when the issue has no key, e.g. a path parameter).
+ * parameter (`field`; `fallback` when the issue has no key, e.g. a path parameter). An unknown
+ * parameter's message suggests the accepted name it is closest to (`symbol` → `symbols`).
  */
 export function parseParam<S extends v.GenericSchema>(schema: S, input: unknown, fallback: string): v.InferOutput<S> {
   const result = v.safeParse(schema, input, { abortPipeEarly: true })
   if (result.success) return result.output
-  throw new ValidationError(result.issues.map((issue) => ({ field: fieldOf(issue, fallback), message: messageOf(issue) })))
+  const known = knownKeys(schema)
+  throw new ValidationError(result.issues.map((issue) => ({ field: fieldOf(issue, fallback), message: messageOf(issue, known) })))
 }

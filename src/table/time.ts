@@ -45,7 +45,9 @@ export function parseTimeUs(value: unknown): number | null {
   if (typeof value === 'number') {
     // out of range (and beyond 2^53) is not "unparseable": callers refuse it with checkTimeUs
     if (!Number.isFinite(value)) return null
-    return Math.round(value * US_PER_MS)
+    const us = exactUs(String(value), 'ms')
+    if (us === 'fraction' || us === null) return null // not a whole µs: never rounded
+    return us === 'huge' ? value * US_PER_MS : Number(us)
   }
   if (value instanceof Date) {
     const ms = value.getTime()
@@ -163,3 +165,105 @@ export function endOfPeriodUs(period: string): number {
   else date.setUTCFullYear(y, m - 1, d + 1)
   return date.getTime() * US_PER_MS
 }
+
+// ---- epoch numbers in a unit -----------------------------------------------------------------
+
+/** The units an epoch number may be given in (`time_unit`). */
+export const TIME_UNITS = ['s', 'ms', 'us', 'ns'] as const
+export type TimeUnit = (typeof TIME_UNITS)[number]
+
+export const TIME_UNIT_NAMES: Record<TimeUnit, string> = {
+  s: 'seconds',
+  ms: 'milliseconds',
+  us: 'microseconds',
+  ns: 'nanoseconds',
+}
+
+/** µs = value × 10^k. */
+const US_EXPONENT: Record<TimeUnit, number> = { s: 6, ms: 3, us: 0, ns: -3 }
+
+/**
+ * With the default unit (milliseconds, no unit given), an epoch number whose magnitude is below
+ * this many milliseconds (1e11 ms: 1966-10-31T14:13:20Z to 1973-03-03T09:46:40Z) is refused as
+ * probably seconds: a seconds value of any date from 1700 to 5138 is below it.
+ */
+export const PLAUSIBLE_MS = 100_000_000_000
+
+const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
+const MIN_US = BigInt(MIN_TIME_US)
+const MAX_US = BigInt(MAX_TIME_US)
+
+/**
+ * The decimal number `text` (`-12`, `1709251200.5`, `1.7e9`) in `unit` as exact epoch
+ * microseconds: 'fraction' when it is not a whole microsecond, 'huge' when its magnitude is far
+ * beyond any accepted time (no giant BigInt is built), null when `text` is not a decimal number.
+ * Computed on the digits (BigInt), so a 19-digit nanosecond value is exact.
+ */
+export function exactUs(text: string, unit: TimeUnit): bigint | 'fraction' | 'huge' | null {
+  const m = DECIMAL_RE.exec(text)
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return null
+  const fraction = m[3] ?? ''
+  let digits = (m[2] + fraction).replace(/^0+/, '')
+  let scale = US_EXPONENT[unit] - fraction.length + (m[4] ? Number(m[4]) : 0)
+  if (digits === '') return 0n
+  // trailing zeros move into the scale: 1.50 s and 15e-1 s are the same whole µs
+  const trimmed = digits.replace(/0+$/, '')
+  scale += digits.length - trimmed.length
+  digits = trimmed
+  if (scale < 0) return 'fraction'
+  if (digits.length + scale > 25) return 'huge'
+  const us = BigInt(digits) * 10n ** BigInt(scale)
+  return m[1] === '-' ? -us : us
+}
+
+function inRange(us: bigint): boolean {
+  return us >= MIN_US && us < MAX_US
+}
+
+/** `text` read in `unit`, when it is an accepted time: its ISO form; else undefined. */
+function readingIn(text: string, unit: TimeUnit): string | undefined {
+  const us = exactUs(text, unit)
+  return typeof us === 'bigint' && inRange(us) ? formatUs(Number(us)) : undefined
+}
+
+/** `; as seconds it is 2024-03-01T00:00:00Z: pass time_unit=s` for the units (in `units`) the value fits. */
+function suggest(text: string, units: readonly TimeUnit[]): string {
+  for (const u of units) {
+    const iso = readingIn(text, u)
+    if (iso) return `; as ${TIME_UNIT_NAMES[u]} it is ${iso}: pass time_unit=${u}`
+  }
+  return ''
+}
+
+/**
+ * An epoch number (its decimal text: a CSV cell, a JSON literal, `String(bigint)`) in `unit` →
+ * epoch microseconds, exactly; or the message that refuses it:
+ * - not a whole microsecond (a fraction of a µs, or a nanosecond count not a multiple of 1000);
+ * - outside the accepted range [1700-01-01, 2200-01-01), naming a unit it would fit;
+ * - `unitGiven` false (the default, milliseconds, applies): |value| < `PLAUSIBLE_MS`, refused as
+ *   probably seconds (`1709251200 read as milliseconds is 1970-01-20T18:47:31.200Z; if this is
+ *   seconds, pass time_unit=s ...`). With a unit given, every in-range value is accepted.
+ */
+export function epochToUs(text: string, unit: TimeUnit, unitGiven: boolean): number | string {
+  const us = exactUs(text, unit)
+  const name = TIME_UNIT_NAMES[unit]
+  if (us === null) return `${JSON.stringify(text)} is not a number`
+  if (us === 'fraction') {
+    return unit === 'ns'
+      ? `${text} ns is not a multiple of 1000: sub-microsecond precision cannot be stored`
+      : `${text} read as ${name} is not a whole microsecond (at most ${US_EXPONENT[unit] || 'no'} digits after the point): it cannot be stored exactly`
+  }
+  if (us === 'huge' || !inRange(us)) {
+    // 0 is in range: out of range is always too large a magnitude, so only finer units may fit
+    const finer = TIME_UNITS.slice(TIME_UNITS.indexOf(unit) + 1)
+    return `${text} read as ${name} is outside the accepted range ${TIME_RANGE_TEXT}${suggest(text, finer)}`
+  }
+  if (!unitGiven && unit === 'ms' && us < PLAUSIBLE_US && us > -PLAUSIBLE_US) {
+    const seconds = readingIn(text, 's')
+    const hint = seconds ? `if this is seconds, pass time_unit=s (${seconds}); ` : ''
+    return `${text} read as milliseconds is ${formatUs(Number(us))}, implausibly close to 1970; ${hint}if it really is milliseconds, pass time_unit=ms`
+  }
+  return Number(us)
+}
+
+const PLAUSIBLE_US = BigInt(PLAUSIBLE_MS) * 1000n

@@ -7,16 +7,22 @@
 
 import Papa from 'papaparse'
 import type { InputColumns } from '../../core/types.js'
+import type { ColumnPlan } from './column-options.js'
 import { CsvRows } from './csv-rows.js'
 import { type BodyLimit, textChunks } from './read-body.js'
 
-/** The first line is the header; each further non-blank line is a row with as many cells. */
+/**
+ * The first line is the header; each further non-blank line is a row with as many cells, split at
+ * `delimiter` (one character: `,`, or a tab for TSV).
+ */
 export async function parseCsvBody(
   body: ReadableStream<Uint8Array> | null,
   limit: BodyLimit,
   maxColumns?: number,
+  plan?: ColumnPlan,
+  delimiter = ',',
 ): Promise<InputColumns> {
-  const rows = new CsvRows(maxColumns)
+  const rows = new CsvRows(maxColumns, plan, delimiter)
   let pending = '' // text not yet turned into rows
   let baseIndex = 0 // absolute offset of pending[0]
   let line = 1 // line number of pending[0]
@@ -67,7 +73,7 @@ export async function parseCsvBody(
       rowStart = 0
     }
     parser ??= new Papa.Parser({
-      delimiter: ',',
+      delimiter,
       newline,
       quoteChar: '"',
       // the core parser hands `step` a one-row batch: data = [cells]

@@ -8,20 +8,26 @@
 import { ValidationError } from '../../core/errors.js'
 import type { InputColumns } from '../../core/types.js'
 import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
+import type { ColumnPlan } from './column-options.js'
 import { readCsvNumber } from './csv-number.js'
-import { TIME_COLUMNS, TypedColumns } from './typed-columns.js'
+import { TypedColumns } from './typed-columns.js'
 
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 const INTEGER_RE = /^[+-]?\d+$/
 
-type Kind = 'symbol' | 'time' | 'data'
+/**
+ * How a column's cells are read: `symbol` as text; `time` (a time column) and `exact` (a declared
+ * int64, float64 or boolean) hand numbers over as written, for an exact reading; `text` (declared
+ * string) keeps every cell as written; `data` types each cell (`csvCell`).
+ */
+type Kind = 'symbol' | 'time' | 'data' | 'exact' | 'text'
 
 /**
  * One cell's value: empty → null; the symbol column stays text; `true`/`false` → boolean; a
  * finite number → number (an integer beyond ±(2^53 − 1) → BigInt, except in the time column,
  * where numbers are epoch milliseconds); anything else → the string as written.
  */
-export function csvCell(cell: string, kind: Kind): unknown {
+export function csvCell(cell: string, kind: 'symbol' | 'time' | 'data'): unknown {
   if (cell === '') return null
   if (kind === 'symbol') return cell
   if (kind === 'data') {
@@ -42,10 +48,13 @@ export class CsvRows {
   private readonly maxColumns: number
   /** The last symbol read, reused while the text repeats it. */
   private symbol = ''
+  /** The cell separator (`,`; a tab for TSV). */
+  private readonly delimiter: string
 
-  constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest) {
+  constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest, plan?: ColumnPlan, delimiter = ',') {
     this.maxColumns = maxColumns
-    this.columns = new TypedColumns(maxColumns)
+    this.columns = new TypedColumns(maxColumns, plan)
+    this.delimiter = delimiter
   }
 
   /** A row as cells (from papaparse); a blank line is one empty cell. */
@@ -56,21 +65,24 @@ export class CsvRows {
       return
     }
     this.checkWidth(cells.length, line)
+    this.columns.line = line
     for (let c = 0; c < cells.length; c++) this.cell(c, cells[c], 0, cells[c].length)
     this.columns.endRow()
   }
 
-  /** A row as the span `text[a, b)` of text without quotes, split at commas (as papaparse would). */
+  /** A row as the span `text[a, b)` of text without quotes, split at the delimiter (as papaparse would). */
   span(text: string, a: number, b: number, line: number): void {
     if (a === b) return // blank line
     if (!this.header) {
-      this.setHeader(text.slice(a, b).split(','), line)
+      this.setHeader(text.slice(a, b).split(this.delimiter), line)
       return
     }
     const width = this.header.length
+    const delimiter = this.delimiter
+    this.columns.line = line
     let c = 0
     for (let s = a; ; c++) {
-      let e = text.indexOf(',', s)
+      let e = text.indexOf(delimiter, s)
       if (e < 0 || e > b) e = b
       if (c < width) this.cell(c, text, s, e)
       if (e === b) break
@@ -102,8 +114,12 @@ export class CsvRows {
       seen.add(name)
     }
     this.header = header
-    this.kinds = header.map((h) => (h === 'symbol' ? 'symbol' : TIME_COLUMNS.has(h) ? 'time' : 'data'))
-    for (const name of header) this.columns.column(name)
+    this.kinds = header.map((name) => {
+      const c = this.columns.column(name)
+      const special = this.columns.specialAt(c)
+      if (this.columns.nameAt(c) === 'symbol') return 'symbol'
+      return special === undefined ? 'data' : special === 'time' ? 'time' : special === 'string' ? 'text' : 'exact'
+    })
   }
 
   private checkWidth(width: number, line: number): void {
@@ -119,13 +135,19 @@ export class CsvRows {
     const kind = this.kinds[c]
     if (a === b) columns.value(c, null)
     else if (kind === 'symbol') columns.value(c, this.symbolOf(text, a, b))
-    else {
+    else if (kind === 'text') columns.value(c, text.slice(a, b))
+    else if (kind !== 'data') {
+      const n = readCsvNumber(text, a, b)
+      const cell = text.slice(a, b)
+      if (n !== undefined) columns.numberText(c, cell, n)
+      else columns.value(c, kind === 'exact' && (cell === 'true' || cell === 'false') ? cell === 'true' : cell)
+    } else {
       const n = readCsvNumber(text, a, b)
       if (n === undefined) {
         const cell = text.slice(a, b)
-        columns.value(c, kind === 'data' && (cell === 'true' || cell === 'false') ? cell === 'true' : cell)
+        columns.value(c, cell === 'true' || cell === 'false' ? cell === 'true' : cell)
       } else if (n === n) columns.number(c, n)
-      else columns.value(c, csvCell(text.slice(a, b), kind))
+      else columns.value(c, csvCell(text.slice(a, b), 'data'))
     }
   }
 

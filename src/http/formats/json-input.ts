@@ -2,12 +2,14 @@
  * JSON (an array of row objects) and NDJSON (one row object per line) bodies → typed columns.
  * An NDJSON line goes through `JSON.parse` straight into the columns when its values are plain
  * (`TypedColumns.addPlainRow`), else through `parseJson`, which keeps big integers exact and
- * words syntax errors.
+ * words syntax errors. A time or int64 value written with a fraction or an exponent is read from
+ * its text (`NumberText`), never through a double that may not be the number written.
  */
 
 import { type FieldIssue, ValidationError } from '../../core/errors.js'
 import { describeValue } from '../../core/keys.js'
 import type { InputColumns } from '../../core/types.js'
+import type { ColumnPlan } from './column-options.js'
 import { findBadElement, parseJson } from './json-text.js'
 import { type BodyLimit, decodeUtf8, readAllBytes, textChunks } from './read-body.js'
 import { TypedColumns } from './typed-columns.js'
@@ -26,11 +28,13 @@ export async function parseJsonBody(
   body: ReadableStream<Uint8Array> | null,
   limit: BodyLimit,
   maxColumns?: number,
+  plan?: ColumnPlan,
 ): Promise<InputColumns> {
   const text = decodeUtf8(await readAllBytes(body, limit))
+  const builder = new TypedColumns(maxColumns, plan)
   let parsed: ReturnType<typeof parseJson>
   try {
-    parsed = parseJson(text)
+    parsed = parseJson(text, true, builder.needsExactNumbers(text))
   } catch (error) {
     const bad = findBadElement(text)
     if (!bad) throw new ValidationError([{ field: 'body', message: syntaxMessage(error) }])
@@ -40,7 +44,6 @@ export async function parseJsonBody(
   if (!Array.isArray(rows)) {
     throw new ValidationError([{ field: 'body', message: `expected a JSON array of row objects, got ${describeValue(rows)}` }])
   }
-  const builder = new TypedColumns(maxColumns)
   const issues: FieldIssue[] = []
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]
@@ -56,17 +59,19 @@ export async function parseNdjsonBody(
   body: ReadableStream<Uint8Array> | null,
   limit: BodyLimit,
   maxColumns?: number,
+  plan?: ColumnPlan,
 ): Promise<InputColumns> {
-  const columns = new TypedColumns(maxColumns)
+  const columns = new TypedColumns(maxColumns, plan)
+  const exactKeys = columns.plan.exactKeys
   let line = 0
   /** The exact way: blank lines skipped, big integers kept, errors worded. */
-  const parseLine = (raw: string): void => {
+  const parseLine = (raw: string, exact = false): void => {
     const trimmed = raw.endsWith('\r') ? raw.slice(0, -1) : raw
     if (trimmed.trim() === '') return
     const row = columns.length
     let parsed: ReturnType<typeof parseJson>
     try {
-      parsed = parseJson(trimmed)
+      parsed = parseJson(trimmed, true, exact)
     } catch (error) {
       throw new ValidationError([{ row, line, field: 'body', message: syntaxMessage(error) }])
     }
@@ -76,6 +81,11 @@ export async function parseNdjsonBody(
     }
     columns.addRow(parsed.value, parsed.revive)
   }
+  /** A time or int64 key holding a number: its text may need reading exactly (a fraction, an exponent). */
+  const hasExactNumber = (row: Record<string, unknown>): boolean => {
+    for (const key of exactKeys) if (typeof row[key] === 'number') return true
+    return false
+  }
   const readLine = (raw: string): void => {
     line++
     let row: unknown
@@ -84,7 +94,9 @@ export async function parseNdjsonBody(
     } catch {
       row = undefined // parseLine throws the error (or skips a blank line)
     }
-    if (!isRowObject(row) || !columns.addPlainRow(row)) parseLine(raw)
+    if (!isRowObject(row)) parseLine(raw)
+    else if (hasExactNumber(row) && columns.needsExactNumbers(raw)) parseLine(raw, true)
+    else if (!columns.addPlainRow(row)) parseLine(raw, columns.needsExactNumbers(raw))
   }
   // Complete lines are read as soon as they arrive; only the newly arrived text is searched for
   // the last newline, so a very long line costs linear time.

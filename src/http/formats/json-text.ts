@@ -11,9 +11,17 @@
 export const BIG_RUN = /(?:^|[^\d.])\d{16}/
 const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y
 
+/**
+ * A number literal kept as written (`exactNumbers`): a reader converts it exactly (a time in a
+ * `time_unit`, a declared int64) or to the double `JSON.parse` would give (`Number(text)`).
+ */
+export class NumberText {
+  constructor(readonly text: string) {}
+}
+
 export interface ParsedJson {
   value: unknown
-  /** Tagged big-integer strings → BigInt; any other value unchanged. */
+  /** Tagged big-integer strings → BigInt, tagged decimals → `NumberText`; any other value unchanged. */
   revive: (v: unknown) => unknown
 }
 
@@ -31,9 +39,12 @@ function randomMarker(): string {
  * Parses JSON text; throws the `SyntaxError` of `JSON.parse` on the original text. Integer
  * literals beyond ±(2^53 − 1) come back as tagged strings that `revive` converts to BigInt.
  * `mayHoldBigInts: false` skips the pre-check (the caller ran BIG_RUN over a larger text).
+ * `exactNumbers`: every literal with a fraction or an exponent also comes back tagged, and
+ * `revive` turns it into a `NumberText` (slower: only for text whose time or int64 values have
+ * such literals, see `TypedColumns.needsExactNumbers`).
  */
-export function parseJson(text: string, mayHoldBigInts = true): ParsedJson {
-  if (!mayHoldBigInts || !BIG_RUN.test(text)) return { value: JSON.parse(text), revive: identity }
+export function parseJson(text: string, mayHoldBigInts = true, exactNumbers = false): ParsedJson {
+  if (!exactNumbers && (!mayHoldBigInts || !BIG_RUN.test(text))) return { value: JSON.parse(text), revive: identity }
   const parts: string[] = []
   let marker: string | undefined
   let last = 0
@@ -64,7 +75,8 @@ export function parseJson(text: string, mayHoldBigInts = true): ParsedJson {
         continue
       }
       const end = i + m[0].length
-      if (m[1] === undefined && m[2] === undefined && m[0].length > 15 && !Number.isSafeInteger(Number(m[0]))) {
+      const decimal = m[1] !== undefined || m[2] !== undefined
+      if (decimal ? exactNumbers : m[0].length > 15 && !Number.isSafeInteger(Number(m[0]))) {
         marker ??= randomMarker()
         parts.push(text.slice(last, i), `"\\u0000${marker.slice(1)}${m[0]}"`)
         last = end
@@ -82,8 +94,11 @@ export function parseJson(text: string, mayHoldBigInts = true): ParsedJson {
     throw new SyntaxError('invalid JSON')
   }
   const tag = marker
-  const revive = (v: unknown): unknown =>
-    typeof v === 'string' && v.charCodeAt(0) === 0 && v.startsWith(tag) ? BigInt(v.slice(tag.length)) : v
+  const revive = (v: unknown): unknown => {
+    if (typeof v !== 'string' || v.charCodeAt(0) !== 0 || !v.startsWith(tag)) return v
+    const literal = v.slice(tag.length)
+    return /[.eE]/.test(literal) ? new NumberText(literal) : BigInt(literal)
+  }
   return { value: revive(value), revive }
 }
 

@@ -1,5 +1,6 @@
 /**
- * A body's time column of ISO-8601 strings → epoch microseconds, read once by the body parser
+ * A body's time column of ISO-8601 strings (and epoch numbers already turned into microseconds)
+ * → epoch microseconds, read once by the body parser
  * so the storage does not parse them (twice) again. The canonical form most feeds send,
  * `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, is read here, the calendar day remembered from one row to
  * the next (bars come in runs of one day); any other form goes to the storage's own parser,
@@ -7,7 +8,7 @@
  */
 
 import { EpochMicros } from '../../table/normalize.js'
-import { DAYS_IN_MONTH, digits, parseIsoUs } from '../../table/time.js'
+import { DAYS_IN_MONTH, digits, formatUs, parseIsoUs } from '../../table/time.js'
 
 const FRACTION_SCALE = [1, 100_000, 10_000, 1000, 100, 10, 1]
 
@@ -53,25 +54,37 @@ class CanonicalIso {
 }
 
 /**
- * The values as epoch microseconds when every one is a string the storage parses as a time;
- * null otherwise (a number, a null, a bad string: the storage then sees the values as they are
- * and names the row). An empty column stays as it is (null).
+ * A time column as the storage takes it. Its numbers are already epoch microseconds (read in the
+ * body's `time_unit` as they arrived); its strings are ISO times read here. When every value is
+ * one of those, an `EpochMicros` column; otherwise (a null, a string that is not a time, a
+ * boolean...) a plain array where each number is written back as its exact ISO time, so the
+ * storage sees one form and names the row of the value it refuses.
  */
-export function epochMicros(values: readonly unknown[]): EpochMicros | null {
+export function timeColumn(values: ArrayLike<unknown>): EpochMicros | unknown[] {
   const n = values.length
-  if (n === 0) return null
+  if (values instanceof Float64Array) return new EpochMicros(values.buffer as ArrayBuffer, values.byteOffset, n)
   const out = new EpochMicros(n)
   const iso = new CanonicalIso()
   for (let i = 0; i < n; i++) {
     const v = values[i]
-    if (typeof v !== 'string') return null
-    let us = iso.us(v)
-    if (us !== us) {
-      const parsed = parseIsoUs(v)
-      if (parsed === null) return null
-      us = parsed
-    }
+    let us: number
+    if (typeof v === 'number') us = v
+    else if (typeof v === 'string') {
+      us = iso.us(v)
+      if (us !== us) us = parseIsoUs(v) ?? Number.NaN
+    } else us = Number.NaN
+    if (us !== us) return Array.from(values, (x) => (typeof x === 'number' ? formatUs(x) : x))
     out[i] = us
   }
   return out
+}
+
+/**
+ * The values as epoch microseconds when every one is a string the storage parses as a time;
+ * null otherwise (and for no values).
+ */
+export function epochMicros(values: readonly unknown[]): EpochMicros | null {
+  if (values.length === 0 || values.some((v) => typeof v !== 'string')) return null
+  const out = timeColumn(values)
+  return out instanceof EpochMicros ? out : null
 }

@@ -1,18 +1,27 @@
 /**
  * Per-column vectors filled as body rows are read, with no object per row. A column holding only
  * numbers is a growing Float64Array; the first null, gap or other value turns it into a plain
- * array. At the end, a time column (`timestamp`, `datetime`, `date`) whose values are all ISO
- * strings becomes an `EpochMicros` column, so the storage does not parse them again. Each column
- * gets at most one value per row (callers have unique keys: CSV headers, JSON objects).
+ * array. Columns are named and read as the `ColumnPlan` says: an epoch number in a time column
+ * (`timestamp`, `datetime`, `date`) is turned into exact epoch microseconds in the body's
+ * `time_unit` as it arrives (or refused naming row and field), a declared column's values into
+ * its type. At the end a time column becomes an `EpochMicros` column (ISO strings parsed once
+ * here), so the storage does not parse it again. Each column gets at most one value per row
+ * (callers have unique keys: CSV headers, JSON objects).
  */
 
-import { LimitExceededError } from '../../core/errors.js'
+import { LimitExceededError, ValidationError } from '../../core/errors.js'
+import { describeValue } from '../../core/keys.js'
 import type { InputColumns } from '../../core/types.js'
 import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
-import { epochMicros } from './time-column.js'
+import { epochToUs, exactUs } from '../../table/time.js'
+import { ColumnPlan, type Special } from './column-options.js'
+import { NumberText } from './json-text.js'
+import { timeColumn } from './time-column.js'
 
-/** The columns the storage reads as the time of a row. */
-export const TIME_COLUMNS: ReadonlySet<string> = new Set(['timestamp', 'datetime', 'date'])
+export { TIME_COLUMNS } from './column-options.js'
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
 /** A numbers column starts this small and doubles: a wide, short body costs little per column. */
 const INITIAL_CAPACITY = 16
 const TWO_53 = 2 ** 53
@@ -27,8 +36,16 @@ const SPARSE_RATIO = 16
 export class TypedColumns {
   /** Rows completed; the row being read is row `length`. */
   length = 0
+  /** Stored names (after renames), and the names in the body. */
   private readonly names: string[] = []
+  private readonly rawNames: string[] = []
   private readonly byName = new Map<string, number>()
+  private readonly byStoredName = new Map<string, number>()
+  /** Per column: how its values are read (time unit, declared type), or undefined. */
+  private readonly special: (Special | undefined)[] = []
+  readonly plan: ColumnPlan
+  /** The body line of the current row, when the reader knows it (CSV): named in value errors. */
+  line: number | undefined
   /** Per column: its numbers while it has only numbers, else undefined. */
   private readonly floats: (Float64Array | undefined)[] = []
   /** Per column: its values once it is not all numbers (filled up to its last set row). */
@@ -44,20 +61,34 @@ export class TypedColumns {
   /** Values set so far (not counting the nulls implied by keys a row lacks). */
   private explicit = 0
 
-  constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest) {
+  constructor(maxColumns: number = DEFAULT_LIMITS.maxColumnsPerRequest, plan: ColumnPlan = new ColumnPlan()) {
     this.maxColumns = maxColumns
+    this.plan = plan
   }
 
-  /** The column named `name` (created, null in every earlier row, when new). */
+  /** The column the body names `name` (created, null in every earlier row, when new). */
   column(name: string): number {
     const known = this.byName.get(name)
     if (known !== undefined) return known
     const c = this.names.length
     checkRequestColumns(c + 1, { maxColumnsPerRequest: this.maxColumns })
+    const stored = this.plan.nameOf(name)
+    const clash = this.byStoredName.get(stored)
+    if (clash !== undefined) {
+      const message = `columns '${this.rawNames[clash]}' and '${name}' would both be stored as '${stored}' (rename)`
+      throw new ValidationError([{ field: stored, message }])
+    }
+    if (stored === 'symbol' && this.plan.symbol !== undefined) {
+      const message = `the body has a symbol column ('${name}'): a symbol for every row is only for bodies without one`
+      throw new ValidationError([{ field: 'symbol', message }])
+    }
     const row = this.length
     this.checkSparse(c + 1, row) // before the new column's nulls for earlier rows are made
-    this.names.push(name)
+    this.names.push(stored)
+    this.rawNames.push(name)
     this.byName.set(name, c)
+    this.byStoredName.set(stored, c)
+    this.special.push(this.plan.specialOf(stored))
     this.floats.push(row === 0 ? new Float64Array(INITIAL_CAPACITY) : undefined)
     this.values.push(row === 0 ? [] : new Array(row).fill(null))
     this.setRow.push(row - 1)
@@ -65,12 +96,103 @@ export class TypedColumns {
     return c
   }
 
+  /** The stored name of column `c`. */
+  nameAt(c: number): string {
+    return this.names[c]
+  }
+
+  /** How the values of column `c` are read (time, a declared type), or undefined. */
+  specialAt(c: number): Special | undefined {
+    return this.special[c]
+  }
+
   /** Sets column `c` of the current row to a number. */
   number(c: number, v: number): void {
+    if (this.special[c] !== undefined) this.put(c, this.convert(c, v))
+    else this.putNumber(c, v)
+  }
+
+  /** Sets column `c` of the current row to any value. */
+  value(c: number, v: unknown): void {
+    if (v instanceof NumberText) v = this.special[c] === undefined ? Number(v.text) : this.fromText(c, v.text)
+    else if (this.special[c] !== undefined) v = this.convert(c, v)
+    this.put(c, v)
+  }
+
+  /** Sets column `c` of the current row to the number `n` written as `text` (a CSV cell), read exactly. */
+  numberText(c: number, text: string, n: number): void {
+    if (this.special[c] === undefined) this.putNumber(c, n)
+    else this.put(c, this.fromText(c, text))
+  }
+
+  private put(c: number, v: unknown): void {
+    if (typeof v === 'number') this.putNumber(c, v)
+    else this.putValue(c, v)
+  }
+
+  /** A value of a time or declared column, converted (a string in a time column stays: ISO, read at the end). */
+  private convert(c: number, v: unknown): unknown {
+    if (v === null || v === undefined) return v
+    switch (this.special[c]) {
+      case 'time':
+        if (typeof v === 'number') return Number.isFinite(v) ? this.fromText(c, String(v)) : v
+        return typeof v === 'bigint' ? this.fromText(c, String(v)) : v
+      case 'int64':
+        if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v)
+        if (typeof v === 'bigint' || typeof v === 'number') return this.fromText(c, String(v))
+        break
+      case 'float64':
+        if (typeof v === 'number') return v
+        if (typeof v === 'bigint') return this.fromText(c, String(v))
+        break
+      case 'string':
+        if (typeof v === 'string') return v
+        break
+      case 'boolean':
+        if (typeof v === 'boolean') return v
+        break
+    }
+    return this.refuse(c, `expected ${this.special[c]} (declared), got ${describeValue(v)}`)
+  }
+
+  /** A number written as `text` in a time or declared column: exact, or a `ValidationError` naming row and field. */
+  private fromText(c: number, text: string): unknown {
+    switch (this.special[c]) {
+      case 'time': {
+        const us = epochToUs(text, this.plan.timeUnit, this.plan.unitGiven)
+        return typeof us === 'number' ? us : this.refuse(c, us)
+      }
+      case 'int64': {
+        const v = exactUs(text, 'us')
+        if (v === 'fraction' || v === null) return this.refuse(c, `expected an integer (declared int64), got ${text}`)
+        if (v === 'huge' || v < INT64_MIN || v > INT64_MAX)
+          return this.refuse(c, `${text} is outside the int64 range (declared int64)`)
+        return v
+      }
+      case 'float64': {
+        const v = Number(text)
+        if (/^[+-]?\d+$/.test(text) && BigInt(text) !== BigInt(v))
+          return this.refuse(c, `${text} has more digits than a float64 holds (declared float64): it cannot be stored exactly`)
+        return v
+      }
+      case 'string':
+        return text
+      default:
+        return this.refuse(c, `expected ${this.special[c]} (declared), got ${text}`)
+    }
+  }
+
+  private refuse(c: number, message: string): never {
+    const issue = { row: this.length, field: this.names[c], message }
+    throw new ValidationError([this.line === undefined ? issue : { ...issue, line: this.line }])
+  }
+
+  /** Sets column `c` of the current row to a number (no conversion). */
+  private putNumber(c: number, v: number): void {
     const row = this.length
     const f = this.floats[c]
     if (f === undefined || this.setRow[c] !== row - 1) {
-      this.value(c, v) // not (or no longer) numbers only
+      this.putValue(c, v) // not (or no longer) numbers only
       return
     }
     this.setRow[c] = row
@@ -79,12 +201,12 @@ export class TypedColumns {
     else this.grow(c, f)[row] = v
   }
 
-  /** Sets column `c` of the current row to any value. */
-  value(c: number, v: unknown): void {
+  /** Sets column `c` of the current row to any value (no conversion). */
+  private putValue(c: number, v: unknown): void {
     const row = this.length
     if (this.floats[c] !== undefined) {
       if (typeof v === 'number' && this.setRow[c] === row - 1) {
-        this.number(c, v)
+        this.putNumber(c, v)
         return
       }
       this.toValues(c)
@@ -108,7 +230,9 @@ export class TypedColumns {
   abortRow(): void {
     const row = this.length
     while (this.names.length > 0 && this.bornRow[this.names.length - 1] === row) {
-      this.byName.delete(this.names.pop() as string)
+      this.byStoredName.delete(this.names.pop() as string)
+      this.byName.delete(this.rawNames.pop() as string)
+      this.special.pop()
       this.floats.pop()
       this.values.pop()
       this.setRow.pop()
@@ -138,7 +262,7 @@ export class TypedColumns {
     let k = 0
     for (const key in row) {
       let c = this.keyColumns[k]
-      if (c === undefined || this.names[c] !== key) {
+      if (c === undefined || this.rawNames[c] !== key) {
         c = this.column(key)
         this.keyColumns[k] = c
       }
@@ -155,23 +279,38 @@ export class TypedColumns {
     return true
   }
 
-  /** The columns, each `length` long; numeric ones as Float64Array, ISO time ones as EpochMicros. */
+  /**
+   * The columns, each `length` long, under their stored names: numeric ones as Float64Array,
+   * time ones as EpochMicros (or, with a null or a value that is not a time, a plain array the
+   * storage checks row by row), plus a `symbol` column when the plan gives one symbol.
+   */
   finish(): InputColumns {
     const n = this.length
     this.checkSparse(this.names.length, n)
     const entries: [string, ArrayLike<unknown>][] = []
     for (let c = 0; c < this.names.length; c++) {
       const f = this.floats[c]
+      const time = this.special[c] === 'time'
       if (f !== undefined && this.setRow[c] === n - 1) {
-        entries.push([this.names[c], f.subarray(0, n)])
+        entries.push([this.names[c], time ? timeColumn(f.subarray(0, n)) : f.subarray(0, n)])
         continue
       }
       if (f !== undefined) this.toValues(c)
       const values = this.values[c]
       while (values.length < n) values.push(null)
-      entries.push([this.names[c], (TIME_COLUMNS.has(this.names[c]) && epochMicros(values)) || values])
+      entries.push([this.names[c], time ? timeColumn(values) : values])
     }
+    if (this.plan.symbol !== undefined && n > 0) entries.push(['symbol', new Array<string>(n).fill(this.plan.symbol)])
     return Object.fromEntries(entries) // own properties, even for a column named __proto__
+  }
+
+  /**
+   * Whether the JSON text `raw` (a row, or a whole body) must be parsed keeping the text of its
+   * numbers: it has a number with a fraction or an exponent under a time or int64 key, whose
+   * double may not be the number written.
+   */
+  needsExactNumbers(raw: string): boolean {
+    return this.plan.exactNumberRe?.test(raw) === true
   }
 
   /** A 413 when `columns x rows` cells would be mostly nulls the body never sent. */
