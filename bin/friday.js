@@ -1,16 +1,14 @@
 #!/usr/bin/env node
-// The `friday` command: registers tsx (TypeScript on the fly; the package ships sources, no
-// build step), then runs src/cli/index.ts. Works as a package bin (npm resolves the symlink in
+// The `friday` command: runs the compiled CLI (dist/cli/bin.js, built by `npm run build`, which
+// `npm ci` runs through `prepare`; the published package ships dist/). Plain JavaScript, no
+// TypeScript loader at run time. Works as a package bin (npm resolves the symlink in
 // node_modules/.bin to this file) and as `node bin/friday.js`.
-import { register } from 'tsx/esm/api'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
-register()
-const { main } = await import(new URL('../src/cli/index.ts', import.meta.url).href)
-// a closed pipe (`friday query ... | head`) is not an error
-process.stdout.on('error', (err) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
-  throw err
-})
-const code = await main(process.argv)
-// exit even if a client left a handle open, once stdout has taken everything written to it
-process.stdout.write('', () => process.exit(code))
+const entry = new URL('../dist/cli/bin.js', import.meta.url)
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write(`friday: ${fileURLToPath(entry)} is missing: run \`npm run build\` (or \`npm ci\`) first\n`)
+  process.exit(1)
+}
+await import(entry.href)

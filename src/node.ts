@@ -1,10 +1,10 @@
 /** Node/Bun entry: everything in the Web entry plus the local filesystem (`local_parquet`) backend. */
 
-import ws from 'ws'
 import { mongodbFactory } from './backends/mongodb/index.js'
 import { localParquetFactory } from './backends/node/local-parquet.js'
 import { useNativeCodecs } from './backends/node/native-codecs.js'
-import { choosePostgresDriver, createNeonPool } from './backends/postgres/index.js'
+import { requireOptional } from './backends/node/optional-package.js'
+import { choosePostgresDriver, createNeonPool, type PgPoolLike } from './backends/postgres/index.js'
 import { createPgPool } from './backends/postgres/node.js'
 import { createStorageWith, postgresFactory, postgresTimeoutsFromConfig, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
@@ -18,7 +18,11 @@ export { useNativeCodecs } from './backends/node/native-codecs.js'
 export { createPgPool, createPostgresPool } from './backends/postgres/node.js'
 export * from './index.js'
 
-/** Storage from a config object and environment variables (default `process.env`): `local_parquet`, `s3_parquet`, `postgres` or `mongodb`. */
+/**
+ * Storage from a config object and environment variables (default `process.env`): `local_parquet`,
+ * `s3_parquet`, `postgres` or `mongodb`. `postgres` needs the optional package `pg` (or, for Neon
+ * hosts on Node 20, `ws`), `mongodb` the package `mongodb`: without it, a `ConfigError` naming it.
+ */
 export function createStorage(config?: unknown, env: Env = process.env): DataStorage {
   useNativeCodecs()
   return createStorageWith(
@@ -26,21 +30,37 @@ export function createStorage(config?: unknown, env: Env = process.env): DataSto
       local_parquet: localParquetFactory,
       s3_parquet: (c) => s3ParquetFactory(c),
       postgres: nodePostgresFactory,
-      mongodb: (c) => mongodbFactory(c),
+      mongodb: (c) => {
+        requireOptional('mongodb', "storage.default_backend 'mongodb'")
+        return mongodbFactory(c)
+      },
     },
     parseConfig(config, env),
   )
 }
 
-/** postgres on Node/Bun: `pg` over TCP for ordinary servers, Neon's driver (with `ws`) for Neon hosts. */
+/**
+ * postgres on Node/Bun: `pg` over TCP for ordinary servers, Neon's driver for Neon hosts (over
+ * the runtime's WebSocket, or `ws` where there is none, as on Node 20). `pg` and `ws` are
+ * optional peer dependencies: a missing one is a `ConfigError` naming it.
+ */
 function nodePostgresFactory(config: FridayConfig): DataStorage {
   const p = config.storage.postgres
   if (!p.url) return postgresFactory(config)
   const timeouts = postgresTimeoutsFromConfig(p)
-  const pool =
-    choosePostgresDriver(p.url, p.driver) === 'pg'
-      ? createPgPool(p.url, { max: p.pool_max, ...timeouts })
-      : createNeonPool(p.url, { max: p.pool_max, ...timeouts, webSocketConstructor: ws })
+  const neededBy = "storage.default_backend 'postgres'"
+  let pool: PgPoolLike
+  if (choosePostgresDriver(p.url, p.driver) === 'pg') {
+    requireOptional('pg', neededBy)
+    pool = createPgPool(p.url, { max: p.pool_max, ...timeouts })
+  } else {
+    const global = (globalThis as { WebSocket?: unknown }).WebSocket
+    const webSocketConstructor =
+      typeof global === 'function'
+        ? global
+        : requireOptional('ws', `${neededBy} (the neon driver, on a runtime without WebSocket)`)
+    pool = createNeonPool(p.url, { max: p.pool_max, ...timeouts, webSocketConstructor })
+  }
   return postgresFactory(config, { pool, ownsPool: true })
 }
 

@@ -1,5 +1,5 @@
 /**
- * The `friday` CLI, run as a real child process (`node bin/friday.js`, no TTY) against a
+ * The `friday` CLI, run as a real child process (its sources through tsx, no TTY) against a
  * temporary local lake; plus the record chunker it uses for large CSV/NDJSON files.
  */
 
@@ -15,9 +15,9 @@ import { chunkRecords } from '../src/cli/chunks.js'
 import { toRows } from '../src/core/table.js'
 import { decodeParquet } from '../src/parquet/index.js'
 import { parseIsoUs } from '../src/table/time.js'
+import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const BIN = join(ROOT, 'bin/friday.js')
 const FIXTURES = join(ROOT, 'test/fixtures/cli')
 const BARS = join(FIXTURES, 'bars.csv')
 
@@ -32,7 +32,7 @@ let tmp: string
 /** Runs the CLI with DATA_DIR=<tmp>/data (unless `env` says otherwise); stdio are pipes, not a TTY. */
 function friday(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...FRIDAY_CLI_ARGS, ...args], {
       cwd: opts.cwd ?? tmp,
       env: { ...process.env, DATA_DIR: join(tmp, 'data'), STORAGE_BACKEND: '', FRIDAY_ENV: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -267,7 +267,7 @@ describe('friday CLI', () => {
   })
 
   test('serve answers GET /healthz, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+    const child = spawn(process.execPath, [...FRIDAY_CLI_ARGS, 'serve', '--port', '0'], {
       cwd: tmp,
       env: { ...process.env, DATA_DIR: join(tmp, 'data'), API_TOKENS: '', STORAGE_BACKEND: '' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,6 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decompress } from '../src/core/archive-codec.js'
 import type { DataStorage } from '../src/core/types.js'
@@ -17,12 +16,12 @@ import type { OpRecord } from '../src/oplog/types.js'
 import { decodeParquet } from '../src/parquet/index.js'
 import { createS3Store } from '../src/stores/s3-store.js'
 import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
+import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
 import { json, testApp } from './helpers/http.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { deleteTestBucket, requireS3OrSkip, s3TestClient } from './helpers/s3.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const dirs: string[] = []
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
@@ -41,7 +40,7 @@ async function smallFiles(storage: DataStorage, ds: string, n: number): Promise<
 
 function friday(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/friday.js'), ...args], {
+    const child = spawn(process.execPath, [...FRIDAY_CLI_ARGS, ...args], {
       cwd,
       env: { ...process.env, STORAGE_BACKEND: '', FRIDAY_ENV: '', DATA_DIR: '' },
       stdio: ['ignore', 'pipe', 'pipe'],

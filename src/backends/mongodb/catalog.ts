@@ -13,7 +13,7 @@
  */
 
 import { createHash } from 'node:crypto'
-import { BSON, type Filter } from 'mongodb'
+import type { Filter } from 'mongodb'
 import { decodeTime } from 'ulid'
 import { columnStats, distinctSymbols } from '../../core/column-stats.js'
 import { CommitConflictError } from '../../core/errors.js'
@@ -32,6 +32,7 @@ import {
   rowsCollection,
 } from './context.js'
 import { metaId, projectionOf, type RowDoc, TableBuilder } from './documents.js'
+import { mongo } from './mongo-driver.js'
 
 export interface DatasetMeta {
   name: string
@@ -158,6 +159,7 @@ export async function partitionStats(ctx: MongoContext, ds: string, ref: Partiti
     .toArray()
   const builder = new TableBuilder(schema, docs.length)
   let bytes = 0
+  const { BSON } = mongo()
   for (const d of docs) {
     builder.push(d)
     bytes += BSON.calculateObjectSize(d)

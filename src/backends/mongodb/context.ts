@@ -1,7 +1,8 @@
 /** Shared state of one MongoStorage: the database handle, collection names and request counts. */
 
-import { BSON, type Db, MongoServerError } from 'mongodb'
+import type { Db } from 'mongodb'
 import type { StoreRequestStats } from '../../core/types.js'
+import { mongo } from './mongo-driver.js'
 
 /** One document per dataset: name, partitioning and schema (the source of truth for column types). */
 export const DATASETS = 'friday_datasets'
@@ -25,6 +26,7 @@ export function emptyStats(): StoreRequestStats {
 /** Adds the BSON size of documents read to `bytesRead`. */
 export function countRead(ctx: MongoContext, docs: object[]): void {
   let n = 0
+  const { BSON } = mongo()
   for (const d of docs) n += BSON.calculateObjectSize(d)
   ctx.stats.bytesRead += n
 }
@@ -32,13 +34,14 @@ export function countRead(ctx: MongoContext, docs: object[]): void {
 /** Adds the BSON size of documents sent to `bytesWritten`. */
 export function countWritten(ctx: MongoContext, docs: object[]): void {
   let n = 0
+  const { BSON } = mongo()
   for (const d of docs) n += BSON.calculateObjectSize(d)
   ctx.stats.bytesWritten += n
 }
 
 /** MongoDB's duplicate-key error (E11000), from a single write. */
 export function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && err.code === 11000
+  return err instanceof mongo().MongoServerError && err.code === 11000
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -22,10 +22,11 @@
  */
 
 import { createHash } from 'node:crypto'
-import { BSON, ObjectId } from 'mongodb'
+import type { ObjectId } from 'mongodb'
 import { type FieldIssue, ValidationError } from '../../core/errors.js'
 import { take } from '../../core/table.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
+import { mongo, objectId } from './mongo-driver.js'
 
 export type CellValue = number | bigint | string | boolean | Date
 
@@ -82,7 +83,8 @@ export function assertDocumentSizes(table: Table): void {
     let chars = sym[i].length
     for (const v of values) chars += v[i]?.length ?? 0
     if (chars * 3 + NON_STRING_BYTES <= MAX_ROW_DOC_BYTES) continue
-    const bytes = BSON.calculateObjectSize({ _id: new ObjectId(), w: new ObjectId(), ...toDocs(take(table, [i]))[0] })
+    const { BSON, ObjectId: Id } = mongo()
+    const bytes = BSON.calculateObjectSize({ _id: new Id(), w: new Id(), ...toDocs(take(table, [i]))[0] })
     if (bytes <= MAX_ROW_DOC_BYTES) continue
     let longest = 0
     for (let j = 1; j < values.length; j++) if ((values[j][i]?.length ?? 0) > (values[longest][i]?.length ?? 0)) longest = j
@@ -98,12 +100,12 @@ export function assertDocumentSizes(table: Table): void {
 
 /** The `_id` of a row: the first 12 bytes of SHA-256 over `symbol NUL epochMicros`. */
 export function rowId(symbol: string, us: number): ObjectId {
-  return new ObjectId(createHash('sha256').update(`${symbol}\u0000${us}`).digest().subarray(0, 12))
+  return objectId(createHash('sha256').update(`${symbol}\u0000${us}`).digest().subarray(0, 12))
 }
 
 /** The `_id` of a metadata document (dataset or partition), derived from its key the same way. */
 export function metaId(...parts: string[]): ObjectId {
-  return new ObjectId(createHash('sha256').update(parts.join('\u0000')).digest().subarray(0, 12))
+  return objectId(createHash('sha256').update(parts.join('\u0000')).digest().subarray(0, 12))
 }
 
 /** Documents (without `_id`) for the rows of a normalized table, in table order. */

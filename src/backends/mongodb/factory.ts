@@ -1,6 +1,6 @@
 /** The `mongodb` backend built from a validated config (wired by the Node/Bun entry only). */
 
-import { MongoClient } from 'mongodb'
+import type { MongoClient } from 'mongodb'
 import { s3StoreFromConfig } from '../../config/factory.js'
 import type { FridayConfig } from '../../config/schema.js'
 import { ConfigError } from '../../core/errors.js'
@@ -8,6 +8,7 @@ import { rotationFromConfig } from '../../core/rotation-policy.js'
 import type { DataStorage } from '../../core/types.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { limitsFromConfig } from '../../table/limits.js'
+import { mongo } from './mongo-driver.js'
 import { createMongoStorage } from './mongo-storage.js'
 
 /**
@@ -24,7 +25,7 @@ export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClien
   }
   const url = m.url
   return createMongoStorage({
-    client: deps.client ?? (() => new MongoClient(url!)),
+    client: deps.client ?? (() => new (mongo().MongoClient)(url!)),
     db: m.database,
     partitionBy: [...m.partition_by],
     closeClient: !deps.client,

@@ -27,7 +27,7 @@
  * `verify()` compares the committed metadata and reports such partitions until the next commit.
  */
 
-import { type MongoClient, ObjectId } from 'mongodb'
+import type { MongoClient } from 'mongodb'
 import pLimit from 'p-limit'
 import { runAll } from '../../concurrency.js'
 import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../core/errors.js'
@@ -78,6 +78,7 @@ import {
 } from './catalog.js'
 import { emptyStats, type MongoContext, PARTITIONS, rowsCollection } from './context.js'
 import { assertDocumentSizes, assertWellFormed, type RowDoc } from './documents.js'
+import { objectId } from './mongo-driver.js'
 import { MongoOpLogStore } from './oplog-store.js'
 import { projectSchema, type RowFilter, rowFilter, rowQuery } from './query.js'
 import { readAll, readLimited, scanRows } from './reads.js'
@@ -264,7 +265,7 @@ export class MongoStorage implements DataStorage {
     const col = this.rows(ctx, ds)
     await this.ensureIndexes(ctx, ds, partitionBy)
     const writeId = newId()
-    let docs = keyedDocs(batch, new ObjectId())
+    let docs = keyedDocs(batch, objectId())
     let touched = refs
     const range = mode === 'replace' ? replaceFilter(batch) : null
     if (range) {

@@ -8,10 +8,11 @@
  * the server's choice, and the emulator the tests use has none).
  */
 
-import { MongoBulkWriteError, type ObjectId } from 'mongodb'
+import type { ObjectId } from 'mongodb'
 import type { OpLogQuery, OpLogStore, OpRecord } from '../../oplog/types.js'
 import { countRead, countWritten, type MongoContext } from './context.js'
 import { metaId } from './documents.js'
+import { mongo } from './mongo-driver.js'
 
 export const OPLOG_COLLECTION = 'friday_oplog'
 
@@ -63,7 +64,7 @@ export class MongoOpLogStore implements OpLogStore {
       await col.insertMany(docs, { ordered: false })
     } catch (err) {
       // a retried flush whose first attempt landed: the records are there already
-      const errors = err instanceof MongoBulkWriteError ? [err.writeErrors].flat() : []
+      const errors = err instanceof mongo().MongoBulkWriteError ? [err.writeErrors].flat() : []
       if (errors.length === 0 || !errors.every((e) => e.code === 11000)) throw err
     }
   }

@@ -11,12 +11,13 @@
  *   write that landed); only a key with different values is a conflict.
  */
 
-import { type AnyBulkWriteOperation, type Collection, MongoBulkWriteError, type ObjectId } from 'mongodb'
+import type { AnyBulkWriteOperation, Collection, ObjectId } from 'mongodb'
 import { CommitInDoubtError, DuplicateKeyError, StorageError, StoreError } from '../../core/errors.js'
 import type { Table } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
 import { BATCH, backoff, countRead, countWritten, type MongoContext } from './context.js'
 import { type RowDoc, rowId, toDocs } from './documents.js'
+import { mongo } from './mongo-driver.js'
 import { type RowFilter, rowQuery } from './query.js'
 
 const UPSERT_ATTEMPTS = 5
@@ -99,7 +100,7 @@ export async function deleteExact(
 
 /** Indexes of the operations that failed with E11000, or null if anything else failed. */
 function duplicateIndexes(err: unknown): number[] | null {
-  if (!(err instanceof MongoBulkWriteError)) return null
+  if (!(err instanceof mongo().MongoBulkWriteError)) return null
   const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]
   if (errors.length === 0 || errors.some((e) => e.code !== 11000)) return null
   return errors.map((e) => e.index)

@@ -1,5 +1,6 @@
 /** Node-only part of the PostgreSQL backend: the `pg` pool and a pool for a URL by driver choice. */
 
+import { requireOptional } from '../node/optional-package.js'
 import { choosePostgresDriver, type PostgresDriver } from './driver.js'
 import { createNeonPool, type NeonPoolOptions } from './neon-pool.js'
 import { createPgPool, type PgPoolOptions } from './pg-pool.js'
@@ -26,7 +27,7 @@ export async function createPostgresPool(
   if (driver === 'pg') return createPgPool(url, { max: options.max, ...options.timeouts, ...options.pg })
   const neon = { max: options.max, ...options.timeouts, ...options.neon }
   if (neon.webSocketConstructor === undefined && typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'function') {
-    neon.webSocketConstructor = (await import('ws')).default
+    neon.webSocketConstructor = requireOptional('ws', 'the neon driver on a runtime without WebSocket')
   }
   return createNeonPool(url, neon)
 }

@@ -1,6 +1,10 @@
-/** Node-only: a `pg` (node-postgres) pool for the Postgres backend. Never imported by the Web entry. */
+/**
+ * Node-only: a `pg` (node-postgres) pool for the Postgres backend. Never imported by the Web entry.
+ * `pg` is an optional peer dependency, loaded on the first pool.
+ */
 
-import pg from 'pg'
+import type pg from 'pg'
+import { requireOptional } from '../node/optional-package.js'
 import type { PgPoolLike } from './session.js'
 import { clientTimeoutSettings, type PostgresTimeouts, resolveTimeouts } from './timeouts.js'
 
@@ -16,11 +20,13 @@ export interface PgPoolOptions extends PostgresTimeouts {
 /**
  * A node-postgres pool for `url` (`postgres://user:pass@host:port/db`). Connects lazily. The
  * timeouts (`timeouts.ts`) have defaults, so a half-open connection fails its call instead of
- * hanging it; idle and checked-out connections that break never crash the process.
+ * hanging it; idle and checked-out connections that break never crash the process. Without the
+ * `pg` package installed: `ConfigError` naming it.
  */
 export function createPgPool(url: string, options: PgPoolOptions = {}): PgPoolLike & pg.Pool {
+  const { Pool } = requireOptional<typeof pg>('pg', 'createPgPool (the postgres backend over TCP)')
   const t = resolveTimeouts(options)
-  const pool = new pg.Pool({
+  const pool = new Pool({
     connectionString: url,
     max: options.max ?? 10,
     ...clientTimeoutSettings(t),
