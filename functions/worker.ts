@@ -42,7 +42,9 @@ function appFor(env: WorkerEnv): Hono {
   installXmlGlobals()
   const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
   checkDeployment(http, 'worker')
-  const config = { storage: { default_backend: 's3_parquet' } }
+  // The read cache stays on (the default) but within 16 MiB, not 64: an isolate has 128 MB in all
+  // (READ_CACHE_MAX_MB still overrides it).
+  const config = { storage: { default_backend: 's3_parquet', read_cache: { max_mb: 16 } } }
   const limits = bodyLimitsFromConfig(parseConfig(config, env).storage.limits)
   const storage = createStorage(config, env)
   app = createApp({

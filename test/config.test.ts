@@ -27,8 +27,9 @@ describe('defaults', () => {
       storage: {
         default_backend: 'local_parquet',
         gc_grace_period_seconds: 3600,
-        metadata_logging: { enabled: true, log_operations: true, log_performance: true, log_errors: true, retention_days: 30 },
-        read_cache: { enabled: false, ttl_seconds: 300, max_mb: 64 },
+        metadata_logging: { enabled: true, log_operations: true, log_performance: true, log_errors: true, retention_days: 90 },
+        read_cache: { enabled: true, ttl_seconds: 300, max_mb: 64 },
+        retrieval: { batch_size: 10_000, parallel_loading: true, max_workers: 4 },
         limits: {
           max_columns_per_dataset: 1024,
           max_columns_per_request: 1024,
@@ -42,9 +43,9 @@ describe('defaults', () => {
           max_queued_bodies: 256,
         },
         file_rotation: {
-          enabled: false,
-          strategy: 'count_based',
-          max_file_size_mb: 64,
+          enabled: true,
+          strategy: 'size_based',
+          max_file_size_mb: 100,
           max_file_age_hours: 24,
           max_files: 10,
           compress_old_files: true,
@@ -346,7 +347,7 @@ describe('backend selection by config only', () => {
     const made: string[] = []
     const fake = (name: string) => () => {
       made.push(name)
-      return { backend: name } as never
+      return { backend: name, scan: () => [] } as never
     }
     const factories = { local_parquet: fake('local_parquet'), s3_parquet: fake('s3_parquet') }
     createStorageWith(factories, parseConfig({}))
@@ -406,7 +407,7 @@ describe('backend selection by config only', () => {
       gcGraceMs: 90_000,
       rotation: {
         enabled: true,
-        strategy: 'count_based',
+        strategy: 'size_based',
         maxFileBytes: 524_288,
         maxFileAgeMs: 86_400_000,
         maxFiles: 10,

@@ -50,7 +50,11 @@ function runChild(args: MaintCrashArgs): Promise<{ signal: NodeJS.Signals | null
 async function scenario(point: CrashPoint, store: () => ObjectStore, child: (dataset: string) => MaintCrashArgs): Promise<void> {
   const dataset = uniqueDataset(`mcrash-${point}`)
   const open = () =>
-    new LakeStorage({ backend: 'lake', store: store(), rotation: { ...DEFAULT_ROTATION, enabled: true, maxFiles: 2 } })
+    new LakeStorage({
+      backend: 'lake',
+      store: store(),
+      rotation: { ...DEFAULT_ROTATION, enabled: true, strategy: 'count_based', maxFiles: 2 },
+    })
   const seed = open()
   for (let i = 0; i < 4; i++)
     await seed.write(

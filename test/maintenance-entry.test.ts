@@ -61,7 +61,7 @@ describe('friday maintain', () => {
       storage: {
         default_backend: 'local_parquet',
         local_parquet: { base_dir: join(dir, 'data') },
-        file_rotation: { enabled: true, max_files: 3 },
+        file_rotation: { enabled: true, strategy: 'count_based', max_files: 3 },
       },
     }
     await writeFile(join(dir, 'friday.json'), JSON.stringify(config))
@@ -98,7 +98,7 @@ describe('POST /v1/maintenance/run', () => {
         storage: {
           default_backend: 'local_parquet',
           local_parquet: { base_dir: dir },
-          file_rotation: { enabled: true, max_files: 2 },
+          file_rotation: { enabled: true, strategy: 'count_based', max_files: 2 },
         },
       },
       {},

@@ -87,6 +87,7 @@ describe.skipIf(reason !== null)("Worker 'scheduled' handler under workerd, data
       AWS_ACCESS_KEY_ID: s3!.accessKeyId,
       AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey,
       API_TOKENS: `ops-${crypto.randomUUID()}=admin`,
+      FILE_ROTATION_STRATEGY: 'count_based',
       FILE_ROTATION_MAX_FILES: '2',
     }
     await writeFile(

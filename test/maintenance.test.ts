@@ -37,7 +37,8 @@ async function lake(policy: Partial<RotationPolicy>, partitionBy: PartitionKey[]
       backend: 'local_parquet',
       store: createLocalFsStore({ baseDir: dir }),
       partitionBy,
-      rotation: { ...DEFAULT_ROTATION, enabled: true, ...policy, ...override },
+      // count_based unless a test says otherwise (most tests set max_files; the default is size_based)
+      rotation: { ...DEFAULT_ROTATION, enabled: true, strategy: 'count_based', ...policy, ...override },
     })
   return { dir, storage: open(), open }
 }

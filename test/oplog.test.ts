@@ -712,7 +712,7 @@ describe('metadata_logging config', () => {
       log_operations: true,
       log_performance: true,
       log_errors: true,
-      retention_days: 30,
+      retention_days: 90,
     })
     const env = { METADATA_LOGGING_ENABLED: 'false', METADATA_LOGGING_RETENTION_DAYS: '7' }
     expect(parseConfig({}, env).storage.metadata_logging).toMatchObject({ enabled: false, retention_days: 7 })

@@ -387,15 +387,21 @@ describe('read cache config', () => {
     }
   })
 
-  it('off by default and with enabled: false; READ_CACHE_* env turns it on; bad sizes are config errors', async () => {
+  it('on by default (300 s, 64 MiB); off with enabled: false or READ_CACHE_ENABLED=false; READ_CACHE_* env sets it; bad sizes are config errors', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'friday-read-cache-cfg-'))
-    for (const config of [{}, { read_cache: { enabled: false } }]) {
-      const storage = createStorage({ storage: { local_parquet: { base_dir: dir }, ...config } }, {})
+    const byDefault = createStorage({ storage: { local_parquet: { base_dir: dir } } }, {})
+    expect(byDefault.readCache?.stats()).toMatchObject({ ttlMs: 300_000, maxBytes: 64 * MB })
+    await byDefault.close()
+    for (const [config, env] of [
+      [{ read_cache: { enabled: false } }, {}],
+      [{}, { READ_CACHE_ENABLED: 'false' }],
+    ] as const) {
+      const storage = createStorage({ storage: { local_parquet: { base_dir: dir }, ...config } }, env)
       expect(storage.readCache).toBeUndefined()
       await storage.close()
     }
     const fromEnv = createStorage(
-      { storage: { local_parquet: { base_dir: dir } } },
+      { storage: { local_parquet: { base_dir: dir }, read_cache: { enabled: false } } },
       { READ_CACHE_ENABLED: 'true', READ_CACHE_TTL_SECONDS: '7', READ_CACHE_MAX_MB: '2' },
     )
     try {

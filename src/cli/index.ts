@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { parseConfig } from '../config/load.js'
 import type { WriteMode } from '../core/types.js'
 import { type GlobalOptions, loadContext, withStorage } from './context.js'
 import { CliError, formatError } from './errors.js'
@@ -140,8 +141,9 @@ Examples:
     .option('-q, --quiet', 'no progress bar and no per-dataset lines', false)
     .action(async (opts: { dataset?: string; dryRun: boolean; json: boolean; quiet: boolean }, cmd: Command) => {
       const ctx = await loadContext(globals(cmd))
+      const rotation = parseConfig(ctx.config, ctx.env).storage.file_rotation
       result.code = await withStorage(ctx, (storage) =>
-        maintain(storage, { ...opts, progress: !opts.quiet && !opts.json && process.stderr.isTTY === true }),
+        maintain(storage, { ...opts, rotation, progress: !opts.quiet && !opts.json && process.stderr.isTTY === true }),
       )
     })
 

@@ -5,6 +5,7 @@
  */
 
 import cliProgress from 'cli-progress'
+import type { FileRotationConfig } from '../config/schema.js'
 import { checkDatasetName } from '../core/keys.js'
 import type { DataStorage, DatasetMaintenance } from '../core/types.js'
 import { runMaintenance, summarizeReport } from '../maintenance/run.js'
@@ -17,6 +18,22 @@ export interface MaintainOptions {
   /** Show a progress bar (stderr is a TTY and no `--quiet`). */
   progress: boolean
   quiet: boolean
+  /** The effective `storage.file_rotation`: the run says which policy it applied, or that rotation is off. */
+  rotation?: FileRotationConfig
+}
+
+/** One line naming the rotation policy the run applies, or saying that rotation is off. */
+export function rotationLine(r: FileRotationConfig): string {
+  if (!r.enabled)
+    return 'file rotation is disabled (storage.file_rotation.enabled: false): no compaction; retention and gc still run'
+  const threshold =
+    r.strategy === 'size_based'
+      ? `max_file_size_mb: ${r.max_file_size_mb}`
+      : r.strategy === 'count_based'
+        ? `max_files: ${r.max_files}, files of up to max_file_size_mb: ${r.max_file_size_mb}`
+        : `max_file_age_hours: ${r.max_file_age_hours}, files of up to max_file_size_mb: ${r.max_file_size_mb}`
+  const archive = r.compress_old_files ? `archived ${r.archive_codec}-compressed` : 'archived uncompressed'
+  return `file rotation: ${r.strategy} (${threshold}); replaced files ${archive}`
 }
 
 function datasetLine(d: DatasetMaintenance, dry: boolean): string {
@@ -64,9 +81,14 @@ export async function maintain(storage: DataStorage, opts: MaintainOptions): Pro
       },
     })
     bar?.stop()
-    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
-    else {
-      const lines = opts.quiet ? [] : report.datasets.map((d) => datasetLine(d, report.dryRun))
+    const policy = opts.rotation ? rotationLine(opts.rotation) : null
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+      if (policy && !opts.rotation?.enabled) process.stderr.write(`${policy}\n`)
+    } else {
+      // the policy line even with --quiet when rotation is off: it is why nothing was compacted
+      const lines = policy && (!opts.quiet || !opts.rotation?.enabled) ? [policy] : []
+      if (!opts.quiet) lines.push(...report.datasets.map((d) => datasetLine(d, report.dryRun)))
       for (const d of report.datasets)
         for (const e of d.errors) lines.push(`${d.dataset}${e.partition ? `/${e.partition}` : ''}: error: ${e.message}`)
       lines.push(summarizeReport(report))

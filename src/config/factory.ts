@@ -8,7 +8,7 @@ import { createNeonPool, createPostgresStorage, type PgPoolLike, type PostgresTi
 import { withReadCache } from '../cache/index.js'
 import { ConfigError } from '../core/errors.js'
 import { rotationFromConfig } from '../core/rotation-policy.js'
-import type { DataStorage } from '../core/types.js'
+import type { DataStorage, RetrievalDefaults } from '../core/types.js'
 import { LakeStorage } from '../lake/lake-storage.js'
 import type { LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
@@ -16,7 +16,7 @@ import { attachOpLog } from '../oplog/attach.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
 import { limitsFromConfig } from '../table/limits.js'
-import type { BackendName, FridayConfig, LocalParquetConfig, PostgresConfig, S3ParquetConfig } from './schema.js'
+import type { BackendName, FridayConfig, LocalParquetConfig, PostgresConfig, RetrievalConfig, S3ParquetConfig } from './schema.js'
 
 export type BackendFactory = (config: FridayConfig) => DataStorage
 
@@ -28,9 +28,10 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
 
 /**
  * Calls the factory of `config.storage.default_backend` (`ConfigError` when this runtime has none),
- * puts the read cache of `config.storage.read_cache` in front of it (`storage.readCache`) and
- * attaches the op log `config.storage.metadata_logging` asks for (`storage.oplog`). The op log
- * wraps the cache, so it records every read, cached or not (with the requests it really made).
+ * applies the retrieval defaults of `config.storage.retrieval` (`storage.retrieval`), puts the
+ * read cache of `config.storage.read_cache` in front of it (`storage.readCache`) and attaches
+ * the op log `config.storage.metadata_logging` asks for (`storage.oplog`). The op log wraps the
+ * cache, so it records every read, cached or not (with the requests it really made).
  */
 export function createStorageWith(factories: Partial<Record<BackendName, BackendFactory>>, config: FridayConfig): DataStorage {
   const backend = config.storage.default_backend
@@ -41,7 +42,7 @@ export function createStorageWith(factories: Partial<Record<BackendName, Backend
     const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
     throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
   }
-  const storage = withRowMaintenance(factory(config), config)
+  const storage = withRetrieval(withRowMaintenance(factory(config), config), config.storage.retrieval)
   const cache = config.storage.read_cache
   const cached = cache.enabled
     ? withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
@@ -60,6 +61,19 @@ function withRowMaintenance(storage: DataStorage, config: FridayConfig): DataSto
   const s3 = config.storage.s3_parquet
   const archive = s3.bucket ? () => s3StoreFromConfig(s3) : undefined
   storage.maintain = (options = {}) => maintainRows(storage, policy, options, archive)
+  return storage
+}
+
+/**
+ * `storage.retrieval`: `scan()` without a `batchSize` yields `batch_size` rows per batch, and
+ * `storage.retrieval` tells the training functions how many symbols to load at once
+ * (`max_workers`, or 1 when `parallel_loading` is off).
+ */
+function withRetrieval(storage: DataStorage, r: RetrievalConfig): DataStorage {
+  const retrieval: RetrievalDefaults = { batchSize: r.batch_size, concurrency: r.parallel_loading ? r.max_workers : 1 }
+  const scan = storage.scan.bind(storage)
+  Object.defineProperty(storage, 'retrieval', { value: retrieval, enumerable: false })
+  storage.scan = (dataset, options = {}) => scan(dataset, { ...options, batchSize: options.batchSize ?? retrieval.batchSize })
   return storage
 }
 

@@ -207,7 +207,7 @@ export const MetadataLoggingSchema = v.strictObject({
       v.number(),
       v.check((n) => Number.isFinite(n) && n > 0, expected('a number of days > 0')),
     ),
-    30,
+    90,
   ),
 })
 
@@ -235,12 +235,13 @@ const PositiveNumber = v.pipe(
  * `strategy` picks what makes a lake partition due for compaction: `count_based` more than
  * `max_files` live files; `size_based` a file over `max_file_size_mb`, or two or more files
  * under half of it; `time_based` two or more files with the oldest `max_file_age_hours` old.
+ * The defaults are the seed's: on, `size_based`, 100 MB, replaced files archived compressed.
  */
 export const FileRotationSchema = v.strictObject({
-  enabled: v.optional(v.boolean(), false),
-  strategy: v.optional(v.picklist(['size_based', 'time_based', 'count_based']), 'count_based'),
+  enabled: v.optional(v.boolean(), true),
+  strategy: v.optional(v.picklist(['size_based', 'time_based', 'count_based']), 'size_based'),
   /** Target size of compacted files, and the size_based limit. */
-  max_file_size_mb: v.optional(PositiveNumber, 64),
+  max_file_size_mb: v.optional(PositiveNumber, 100),
   max_file_age_hours: v.optional(PositiveNumber, 24),
   max_files: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 10),
   /** Compress the files compaction replaces when it archives them. */
@@ -265,11 +266,11 @@ export type FileRotationConfig = v.InferOutput<typeof FileRotationSchema>
  * cached read first lists the partitions' current versions, so a write (by any process) is seen
  * at once; `ttl_seconds` bounds how long an entry is kept, `max_mb` the memory of all entries
  * (least recently used dropped first). `scan()` (and so `GET /v1/datasets/:dataset/rows`) is not cached.
- * Off by default: a miss costs one partition listing more than a plain read, which pays off only
- * when reads repeat (training jobs, a server answering the same ranges).
+ * On by default (the seed's `cache_enabled`); a miss costs one partition listing more than a
+ * plain read, so turn it off where reads never repeat.
  */
 export const ReadCacheSchema = v.strictObject({
-  enabled: v.optional(v.boolean(), false),
+  enabled: v.optional(v.boolean(), true),
   /** Seconds an entry is served after it was read (then read again). */
   ttl_seconds: v.optional(PositiveNumber, 300),
   /** Memory bound of all entries, in MiB (estimated from the rows' arrays and strings). */
@@ -277,6 +278,32 @@ export const ReadCacheSchema = v.strictObject({
 })
 
 export type ReadCacheConfig = v.InferOutput<typeof ReadCacheSchema>
+
+/**
+ * Bulk retrieval (the seed's `retrieval` settings): `batch_size` rows per batch of `scan()`
+ * when the caller names none (so per chunk of the HTTP rows route); `parallel_loading` with
+ * `max_workers` symbols read at once by the training functions (`loadSymbols`) when the
+ * request names no `concurrency` (`parallel_loading: false`: one at a time).
+ */
+export const RetrievalSchema = v.strictObject({
+  batch_size: v.optional(
+    v.pipe(
+      v.number(),
+      v.check((n) => Number.isInteger(n) && n >= 1 && n <= 10_000_000, expected('an integer from 1 to 10000000')),
+    ),
+    10_000,
+  ),
+  parallel_loading: v.optional(v.boolean(), true),
+  max_workers: v.optional(
+    v.pipe(
+      v.number(),
+      v.check((n) => Number.isInteger(n) && n >= 1 && n <= 64, expected('an integer from 1 to 64')),
+    ),
+    4,
+  ),
+})
+
+export type RetrievalConfig = v.InferOutput<typeof RetrievalSchema>
 
 const PositiveInteger = v.pipe(
   v.number(),
@@ -317,6 +344,7 @@ export const StorageSchema = v.strictObject({
   ),
   metadata_logging: v.optional(MetadataLoggingSchema, {}),
   read_cache: v.optional(ReadCacheSchema, {}),
+  retrieval: v.optional(RetrievalSchema, {}),
   limits: v.optional(LimitsSchema, {}),
   ...backendSections,
 })

@@ -3,7 +3,9 @@
  * compaction. Thresholds, exactly:
  * - `count_based`: more than `max_files` live files (`max_files` itself is fine).
  * - `size_based`: a file larger than `max_file_size_mb`, or two or more files smaller than half
- *   of it (they would merge into fewer files).
+ *   of it (any two of them fit in one file within the limit, so compaction always leaves fewer
+ *   files, and a partition it wrote files of about the limit into is not due again). One file
+ *   per partition is never due (nothing to merge it with: partitions are never merged).
  * - `time_based`: two or more files, the oldest created at least `max_file_age_hours` ago.
  */
 
@@ -59,11 +61,14 @@ export function rotationFromConfig(c: FileRotationSettings): RotationPolicy {
   }
 }
 
-/** The config defaults: rotation off, 30 days of archives. */
+/**
+ * The config defaults (`rotationFromConfig` of an empty `file_rotation`, the seed's values):
+ * rotation on, `size_based` at 100 MB, replaced files archived gzip-compressed for 30 days.
+ */
 export const DEFAULT_ROTATION: RotationPolicy = {
-  enabled: false,
-  strategy: 'count_based',
-  maxFileBytes: 64 * MB,
+  enabled: true,
+  strategy: 'size_based',
+  maxFileBytes: 100 * MB,
   maxFileAgeMs: 24 * HOUR,
   maxFiles: 10,
   archiveCodec: 'gzip',

@@ -97,7 +97,7 @@ export interface ReadOptions {
 }
 
 export interface ScanOptions extends ReadOptions {
-  /** Maximum rows per yielded batch (default 65,536). */
+  /** Maximum rows per yielded batch (default: `storage.retrieval.batchSize`, 10,000 from `createStorage`; else 65,536). */
   batchSize?: number
 }
 
@@ -457,6 +457,21 @@ export interface DataStorage {
    * `storage.read_cache.enabled`); absent when reads are not cached.
    */
   readonly readCache?: ReadCacheControl
+
+  /**
+   * Retrieval defaults set by `createStorage` (`storage.retrieval`): rows per `scan()` batch when
+   * the caller names none, and symbols the training functions load at once. Absent: 65,536-row
+   * batches and 4 symbols.
+   */
+  readonly retrieval?: RetrievalDefaults
+}
+
+/** `storage.retrieval` as the storage applies it. */
+export interface RetrievalDefaults {
+  /** Rows per `scan()` batch when `ScanOptions.batchSize` is not given. */
+  batchSize: number
+  /** Symbols read at once by `loadSymbols` and the training functions (1: no parallel loading). */
+  concurrency: number
 }
 
 /** Counters since the cache was created (`clear()` drops entries, not counters). */

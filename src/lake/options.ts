@@ -31,7 +31,7 @@ export interface LakeOptions {
   validatePartitioning?: boolean
   /** Maximum partitions processed concurrently by one write or read (default 16). */
   concurrency?: number
-  /** What `maintain()` does (default: `DEFAULT_ROTATION`, i.e. no compaction, 30 days of archives). */
+  /** What `maintain()` does (default: `DEFAULT_ROTATION`: size_based compaction to 100 MB files, 30 days of archives). */
   rotation?: RotationPolicy
   /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
   limits?: InputLimits

@@ -29,7 +29,7 @@ export interface OpLogOptions {
   logOperations?: boolean
   logPerformance?: boolean
   logErrors?: boolean
-  /** Stored records older than this are removed (default 30). */
+  /** Stored records older than this are removed (default 90, as `metadata_logging.retention_days`). */
   retentionDays?: number
   /** Flush when this many records are buffered (default 500). */
   flushRecords?: number
@@ -92,7 +92,7 @@ export class BufferedOpLog implements OpLog {
     this.logOperations = options.logOperations ?? true
     this.logPerformance = options.logPerformance ?? true
     this.logErrors = options.logErrors ?? true
-    this.retentionDays = options.retentionDays ?? 30
+    this.retentionDays = options.retentionDays ?? 90
     this.flushRecords = options.flushRecords ?? 500
     this.flushIntervalMs = options.flushIntervalMs ?? 5_000
     this.maxBuffered = options.maxBuffered ?? 10_000

@@ -15,14 +15,14 @@ export interface LoadOptions {
   start?: Date | number | string
   end?: Date | number | string
   columns?: string[]
-  /** Reads in flight at once (default 4). */
+  /** Reads in flight at once (default `storage.retrieval.concurrency`, else 4). */
   concurrency?: number
   /** Called as each symbol arrives (for progress bars). */
   onSymbol?: (symbol: string, rows: number) => void
 }
 
 export async function loadSymbols(storage: DataStorage, dataset: string, options: LoadOptions): Promise<Table> {
-  const concurrency = options.concurrency ?? 4
+  const concurrency = options.concurrency ?? storage.retrieval?.concurrency ?? 4
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError([{ field: 'concurrency', message: `expected an integer ≥ 1, got ${concurrency}` }])
   }

@@ -58,8 +58,8 @@ export const TrainingOptionsSchema = v.strictObject({
   embargo: v.optional(v.pipe(v.number(), v.minValue(0, 'expected milliseconds ≥ 0')), 0),
   /** Missing values per column: `ffill`, `bfill`, `drop`, `mean`, `median`, or `{ method: 'constant', value }`. */
   fill: v.optional(v.record(Name, FillEntry)),
-  /** Symbols loaded at once (default 4). */
-  concurrency: v.optional(v.pipe(Count(1), v.maxValue(64, 'expected at most 64')), 4),
+  /** Symbols loaded at once (default: the storage's `retrieval.concurrency`, `max_workers` 4 from `createStorage`; else 4). */
+  concurrency: v.optional(v.pipe(Count(1), v.maxValue(64, 'expected at most 64'))),
 })
 
 export const MatrixOptionsSchema = v.strictObject({
