@@ -213,3 +213,110 @@ export class ConflictError extends StorageError {
     super(409, 'conflict', message, details)
   }
 }
+
+// Errors of the lake, maintenance and the HTTP layer: defined here so every module takes its
+// errors from one place, and `app.onError` renders them all the same way.
+
+/** A file listed by the manifest was replaced meanwhile: re-plan from the fresh manifest. */
+export class FileVanishedError extends StoreError {
+  constructor(partition: string) {
+    super(`a data file of ${partition} was replaced while planning`, { partition })
+  }
+}
+
+/** The backend cannot run maintenance. */
+export class MaintenanceUnsupportedError extends StorageError {
+  constructor(backend: string) {
+    super(501, 'not_supported', `backend '${backend}' has no maintenance`, { backend })
+  }
+}
+
+/** Writes refused because the server has no tokens and was not told writes are open. */
+export class WritesDisabledError extends StorageError {
+  constructor(scope: 'write' | 'admin' = 'write') {
+    super(403, 'forbidden', `${scope === 'write' ? 'writes' : 'admin routes'} disabled: configure API_TOKENS`, { scope })
+  }
+}
+
+/** Reads refused because the server has no tokens and reads were not made public (the Worker default). */
+export class ReadsDisabledError extends StorageError {
+  constructor() {
+    super(403, 'forbidden', 'reads disabled: configure API_TOKENS (or PUBLIC_READS=true to serve reads to anyone)', {
+      scope: 'read',
+    })
+  }
+}
+
+/** Too many failed authentications from one client address. */
+export class TooManyFailuresError extends StorageError {
+  readonly retryAfterSeconds: number
+  constructor(retryAfterSeconds: number) {
+    super(429, 'too_many_requests', `too many failed authentications from this address: retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    })
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}
+
+/** A request the open local server refuses because of its `Host` or `Origin`. */
+export class ForeignRequestError extends StorageError {
+  constructor(header: 'host' | 'origin', value: string) {
+    super(
+      403,
+      'forbidden',
+      header === 'host'
+        ? `Host ${JSON.stringify(value)} is not served: without API_TOKENS the API answers only to localhost, 127.0.0.1 and [::1] on its port (add names with ALLOWED_HOSTS, or set API_TOKENS)`
+        : `cross-origin request from ${JSON.stringify(value)} refused: without API_TOKENS the API serves programs on this machine, not web pages of other origins (set API_TOKENS)`,
+      { header },
+    )
+  }
+}
+
+/** A route exists at this path, but not for this method. */
+export class MethodNotAllowedError extends StorageError {
+  readonly allowed: string[]
+  constructor(method: string, allowed: string[]) {
+    super(405, 'method_not_allowed', `method ${method} not allowed here: expected ${allowed.join(', ')}`, { method, allowed })
+    this.allowed = allowed
+  }
+}
+
+/** The health check could not reach or use the backend. */
+export class UnhealthyError extends StorageError {
+  constructor(backend: string, checkedMs: number, reason: string, cause?: unknown) {
+    super(503, 'unhealthy', `backend ${backend} check failed: ${reason}`, { ok: false, backend, checkedMs }, { cause })
+  }
+}
+
+/** 429: too many bodies are already waiting to be parsed. */
+export class BodiesBusyError extends StorageError {
+  readonly retryAfterSeconds = 1
+  constructor(queued: number) {
+    super(
+      429,
+      'too_many_requests',
+      `${queued} request bodies are already waiting to be parsed (limits.max_queued_bodies): retry later`,
+      { limit: 'max_queued_bodies', value: queued },
+    )
+  }
+}
+
+/** A training request above a configured bound (422), or whose parts would be too large (413). */
+export class TrainingLimitError extends StorageError {
+  constructor(status: 413 | 422, field: string, message: string, details: Record<string, unknown>) {
+    super(status, status === 413 ? 'payload_too_large' : 'limit_exceeded', `${field}: ${message}`, { field, ...details })
+  }
+}
+
+/** Inline bodies would make the response too large. */
+export class InlineTooLargeError extends StorageError {
+  constructor(bytes: number, limitBytes: number, atLeast: boolean) {
+    super(
+      413,
+      'payload_too_large',
+      `inline bodies would total ${atLeast ? 'over ' : ''}${bytes} bytes, above the limit of ${limitBytes}: ` +
+        'leave out inline (or set it to false) to get download links instead',
+      { bytes, limitBytes },
+    )
+  }
+}

@@ -63,11 +63,15 @@ import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
+  BodiesBusyError,
   ConfigError,
   LimitExceededError,
+  MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   StorageError,
+  TooManyFailuresError,
+  UnhealthyError,
   ValidationError,
 } from '../core/errors.js'
 import { emptyTable } from '../core/table.js'
@@ -75,8 +79,9 @@ import type { DataStorage, Table } from '../core/types.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
 import { parseTimeUs } from '../table/time.js'
-import { createAuth, type FailurePolicy, TooManyFailuresError } from './auth.js'
-import { BodiesBusyError, BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
+import type { AppAccessOptions, Env } from './app-types.js'
+import { createAuth, type FailurePolicy } from './auth.js'
+import { BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
 import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'
 import { bodyFormat, outputFormat, parseBody, tableResponse } from './formats/index.js'
 import { escapeFormulas, hostGuard } from './guard.js'
@@ -98,35 +103,15 @@ import { publicError } from './public-error.js'
 import { HttpStats } from './stats.js'
 import { registerTrainingRoutes } from './training-routes.js'
 
-export interface ApiToken {
-  token: string
-  scopes: ('read' | 'write' | 'admin')[]
-  name?: string
-}
-
-export interface AppOptions {
+export interface AppOptions extends AppAccessOptions {
   storage: DataStorage
-  /** None/empty: no auth, see `openWrites`. */
-  tokens?: ApiToken[]
   /**
    * With no tokens: `true` lets writes through (a local server bound to 127.0.0.1); `false`
    * (the default, e.g. a Worker) refuses writes and deletes with 403 'writes disabled: configure API_TOKENS'.
    */
   openWrites?: boolean
-  /** `undefined`: no CORS headers; `['*']`: any origin. */
-  cors?: { origins: string[] }
-  /** Request body limit in bytes (default 64 MiB): 413 `payload_too_large`. */
-  maxBodyBytes?: number
   /** Cap on the bytes a training set embeds with `inline: true` (default 16 MiB): 413 `payload_too_large`. */
   maxInlineBytes?: number
-  /**
-   * With no tokens: `true` serves reads to anyone; `false` refuses them with 403 (the Worker's
-   * default, `PUBLIC_READS`). Unset: reads are open, as for `true`, and `/healthz` shows failure
-   * details (set it explicitly on a public server).
-   */
-  publicReads?: boolean
-  /** Open local mode only: host names served besides localhost, 127.0.0.1 and [::1] (`ALLOWED_HOSTS`). */
-  allowedHosts?: string[]
   /**
    * Open local mode only: the port the server listens on, which the `Host` header must carry
    * (a function when it is known only once listening). Unset: any port.
@@ -158,24 +143,6 @@ function bodyTooSlow(seconds: number): LimitExceededError {
 }
 /** `GET /healthz` gives up on the backend after this long (503). */
 export const HEALTH_TIMEOUT_MS = 5_000
-
-/** A route exists at this path, but not for this method. */
-export class MethodNotAllowedError extends StorageError {
-  readonly allowed: string[]
-  constructor(method: string, allowed: string[]) {
-    super(405, 'method_not_allowed', `method ${method} not allowed here: expected ${allowed.join(', ')}`, { method, allowed })
-    this.allowed = allowed
-  }
-}
-
-/** The health check could not reach or use the backend. */
-export class UnhealthyError extends StorageError {
-  constructor(backend: string, checkedMs: number, reason: string, cause?: unknown) {
-    super(503, 'unhealthy', `backend ${backend} check failed: ${reason}`, { ok: false, backend, checkedMs }, { cause })
-  }
-}
-
-export type Env = { Variables: { op: string; errorCode: string } }
 
 /** A JSON error body for any thrown value (see `public-error.ts`). */
 function renderError(err: unknown, c: Context<Env>): Response {

@@ -7,17 +7,16 @@
  */
 
 import type { Context, MiddlewareHandler } from 'hono'
-import { ForbiddenError, StorageError, UnauthorizedError } from '../core/errors.js'
-import type { ApiToken } from './app.js'
+import {
+  ForbiddenError,
+  ReadsDisabledError,
+  TooManyFailuresError,
+  UnauthorizedError,
+  WritesDisabledError,
+} from '../core/errors.js'
+import type { ApiToken } from './app-types.js'
 
 export type Scope = ApiToken['scopes'][number]
-
-/** Writes refused because the server has no tokens and was not told writes are open. */
-export class WritesDisabledError extends StorageError {
-  constructor(scope: 'write' | 'admin' = 'write') {
-    super(403, 'forbidden', `${scope === 'write' ? 'writes' : 'admin routes'} disabled: configure API_TOKENS`, { scope })
-  }
-}
 
 async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
@@ -37,26 +36,6 @@ function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
 export async function timingSafeEqual(a: string, b: string): Promise<boolean> {
   const [da, db] = await Promise.all([sha256(a), sha256(b)])
   return digestsEqual(da, db)
-}
-
-/** Reads refused because the server has no tokens and reads were not made public (the Worker default). */
-export class ReadsDisabledError extends StorageError {
-  constructor() {
-    super(403, 'forbidden', 'reads disabled: configure API_TOKENS (or PUBLIC_READS=true to serve reads to anyone)', {
-      scope: 'read',
-    })
-  }
-}
-
-/** Too many failed authentications from one client address. */
-export class TooManyFailuresError extends StorageError {
-  readonly retryAfterSeconds: number
-  constructor(retryAfterSeconds: number) {
-    super(429, 'too_many_requests', `too many failed authentications from this address: retry in ${retryAfterSeconds} s`, {
-      retryAfterSeconds,
-    })
-    this.retryAfterSeconds = retryAfterSeconds
-  }
 }
 
 export interface FailurePolicy {

@@ -5,7 +5,7 @@
  */
 
 import type { LimitsConfig } from '../config/schema.js'
-import { StorageError } from '../core/errors.js'
+import { BodiesBusyError } from '../core/errors.js'
 import { DEFAULT_PARQUET_INGEST_LIMITS, type ParquetIngestLimits } from '../parquet/index.js'
 import { DEFAULT_LIMITS } from '../table/limits.js'
 
@@ -43,19 +43,6 @@ export function bodyLimitsFromConfig(c: LimitsConfig): BodyLimits {
     },
     maxConcurrentBodies: c.max_concurrent_bodies,
     maxQueuedBodies: c.max_queued_bodies,
-  }
-}
-
-/** 429: too many bodies are already waiting to be parsed. */
-export class BodiesBusyError extends StorageError {
-  readonly retryAfterSeconds = 1
-  constructor(queued: number) {
-    super(
-      429,
-      'too_many_requests',
-      `${queued} request bodies are already waiting to be parsed (limits.max_queued_bodies): retry later`,
-      { limit: 'max_queued_bodies', value: queued },
-    )
   }
 }
 

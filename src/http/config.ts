@@ -7,7 +7,7 @@
 
 import * as v from 'valibot'
 import { ConfigError } from '../core/errors.js'
-import type { ApiToken, AppOptions } from './app.js'
+import type { ApiToken, AppAccessOptions } from './app-types.js'
 
 const SCOPES = ['read', 'write', 'admin'] as const
 
@@ -143,7 +143,7 @@ export const DEFAULT_TRAINING_LIMITS: TrainingLimits = {
 }
 
 /** The options `httpOptionsFromEnv` gives (each only when its variable is set, `tokens` always). */
-export type HttpEnvOptions = Pick<AppOptions, 'tokens' | 'cors' | 'maxBodyBytes' | 'allowedHosts' | 'publicReads'> & {
+export type HttpEnvOptions = Pick<AppAccessOptions, 'tokens' | 'cors' | 'maxBodyBytes' | 'allowedHosts' | 'publicReads'> & {
   training?: Partial<TrainingLimits>
 }
 

@@ -4,25 +4,11 @@
  */
 
 import type { MiddlewareHandler } from 'hono'
-import { StorageError } from '../core/errors.js'
+import { ForeignRequestError } from '../core/errors.js'
 import type { Table } from '../core/types.js'
 
 /** The names a loopback server answers to, as they appear in a `Host` header. */
 export const LOOPBACK_HOST_NAMES = ['localhost', '127.0.0.1', '[::1]'] as const
-
-/** A request the open local server refuses because of its `Host` or `Origin`. */
-export class ForeignRequestError extends StorageError {
-  constructor(header: 'host' | 'origin', value: string) {
-    super(
-      403,
-      'forbidden',
-      header === 'host'
-        ? `Host ${JSON.stringify(value)} is not served: without API_TOKENS the API answers only to localhost, 127.0.0.1 and [::1] on its port (add names with ALLOWED_HOSTS, or set API_TOKENS)`
-        : `cross-origin request from ${JSON.stringify(value)} refused: without API_TOKENS the API serves programs on this machine, not web pages of other origins (set API_TOKENS)`,
-      { header },
-    )
-  }
-}
 
 export interface HostGuardOptions {
   /** Host names besides the loopback ones (lower case, IPv6 in brackets). */

@@ -7,7 +7,7 @@
 
 import { LRUCache } from 'lru-cache'
 import * as v from 'valibot'
-import { ConflictError, StorageError, ValidationError } from '../core/errors.js'
+import { ConflictError, InlineTooLargeError, TrainingLimitError, ValidationError } from '../core/errors.js'
 import type { DataStorage, Table } from '../core/types.js'
 import { encodeParquet } from '../parquet/index.js'
 import {
@@ -165,13 +165,6 @@ async function readPlan(
 }
 
 // ---- limits ------------------------------------------------------------------------------
-
-/** A training request above a configured bound (422), or whose parts would be too large (413). */
-export class TrainingLimitError extends StorageError {
-  constructor(status: 413 | 422, field: string, message: string, details: Record<string, unknown>) {
-    super(status, status === 413 ? 'payload_too_large' : 'limit_exceeded', `${field}: ${message}`, { field, ...details })
-  }
-}
 
 /** 422 for a `windows.lookback` or a `symbols` list above the limits (`prefix`: `spec.` for a link). */
 export function checkRequestLimits(req: TrainingSetRequest, limits: TrainingLimits, prefix: string): void {
@@ -446,19 +439,6 @@ export function segmentTable(m: FeatureMatrix, segment: SegmentName): { table: T
     table.columns[name] = { type: 'float64', values: col }
   })
   return { table, columns: table.schema.map((c) => c.name) }
-}
-
-/** Inline bodies would make the response too large. */
-export class InlineTooLargeError extends StorageError {
-  constructor(bytes: number, limitBytes: number, atLeast: boolean) {
-    super(
-      413,
-      'payload_too_large',
-      `inline bodies would total ${atLeast ? 'over ' : ''}${bytes} bytes, above the limit of ${limitBytes}: ` +
-        'leave out inline (or set it to false) to get download links instead',
-      { bytes, limitBytes },
-    )
-  }
 }
 
 export type Ref = { href: string } | { base64: string }

@@ -9,7 +9,7 @@
  */
 
 import { allOwned } from '../concurrency.js'
-import { CommitInDoubtError, LeaseLostError } from '../core/errors.js'
+import { CommitInDoubtError, FileVanishedError, LeaseLostError } from '../core/errors.js'
 import { type ArchiveCodec, evaluate, type RotationPolicy } from '../core/rotation-policy.js'
 import { concat, dedupeLastWins, slice } from '../core/table.js'
 import type { ArchiveEntry, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
@@ -17,7 +17,6 @@ import { type LakeContext, readDataFile } from './context.js'
 import { deleteJournal, finishJournal, type Journal, writeJournal } from './journal.js'
 import type { Lease } from './lease.js'
 import { mutatePartition, type Plan, type Planner } from './mutate.js'
-import { FileVanishedError } from './planners.js'
 
 /** Splits a sorted table into pieces of at most `rowsPerFile` rows (views, no copies). */
 export function splitRows(t: Table, rowsPerFile: number): Table[] {

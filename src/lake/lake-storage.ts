@@ -6,6 +6,7 @@ import {
   CommitConflictError,
   CommitInDoubtError,
   ConfigError,
+  FileVanishedError,
   NotFoundError,
   ValidationError,
 } from '../core/errors.js'
@@ -59,7 +60,7 @@ import { ManifestLog } from './manifest-log.js'
 import { mutatePartition, type Planner, widenSchema } from './mutate.js'
 import type { LakeOptions } from './options.js'
 import { refusedBeforeWriting, writeFailure } from './owned.js'
-import { appendPlanner, assertNoExistingKeys, FileVanishedError, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
+import { appendPlanner, assertNoExistingKeys, rewritePlanner, spanOf, upsertPlanner } from './planners.js'
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
 
 const DOC_TTL_MS = 5_000

@@ -15,11 +15,10 @@
  */
 
 import { sleep } from '../concurrency.js'
-import { CommitConflictError, CommitInDoubtError } from '../core/errors.js'
+import { CommitConflictError, CommitInDoubtError, FileVanishedError } from '../core/errors.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { type LakeContext, manifestBase, newCommitId, partitionDir, writeDataFile } from './context.js'
 import { summarize } from './manifest.js'
-import { FileVanishedError } from './planners.js'
 
 export interface Plan {
   /** Live files the change replaces or drops. */

@@ -1,14 +1,7 @@
 /** What each write mode and delete changes in one partition, planned against its current manifest. */
 
 import { allOwned } from '../concurrency.js'
-import { DuplicateKeyError, StoreError } from '../core/errors.js'
-
-/** A file listed by the manifest was replaced meanwhile: re-plan from the fresh manifest. */
-export class FileVanishedError extends StoreError {
-  constructor(partition: string) {
-    super(`a data file of ${partition} was replaced while planning`, { partition })
-  }
-}
+import { DuplicateKeyError, FileVanishedError } from '../core/errors.js'
 
 import { columnOr, concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../core/table.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'

@@ -1,14 +1,7 @@
 /** Running maintenance from an entry point (CLI, HTTP, the Worker's `scheduled`): the storage's op log as sink, a one-line summary. */
 
-import { StorageError } from '../core/errors.js'
+import { MaintenanceUnsupportedError } from '../core/errors.js'
 import type { DataStorage, MaintenanceOptions, MaintenanceReport } from '../core/types.js'
-
-/** The backend cannot run maintenance. */
-export class MaintenanceUnsupportedError extends StorageError {
-  constructor(backend: string) {
-    super(501, 'not_supported', `backend '${backend}' has no maintenance`, { backend })
-  }
-}
 
 /** `storage.maintain(options)`, reporting to the storage's op log unless `options.sink` says otherwise. */
 export async function runMaintenance(storage: DataStorage, options: MaintenanceOptions = {}): Promise<MaintenanceReport> {

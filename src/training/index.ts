@@ -1,3 +1,4 @@
+export type { StreamSegment } from './stream-segment.js'
 /** Retrieval for model training: leakage-safe splits, scalers, fills, feature matrices, sequence windows, batches (in memory and streamed), `.npy`. */
 
 export { type Batch, type BatchOptions, batchIndices, rowBatches, windowBatches } from './batches.js'
@@ -79,7 +80,6 @@ export {
   type StreamBatchOptions,
   type StreamOptionsInput,
   StreamOptionsSchema,
-  type StreamSegment,
   TrainingStream,
 } from './stream.js'
 export { computeTarget, numericValues, type TargetColumn, targetValue } from './target.js'

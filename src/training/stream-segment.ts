@@ -6,11 +6,11 @@
  */
 
 import { ValidationError } from '../core/errors.js'
+import type { DataStorage } from '../core/types.js'
 import { formatUs } from '../table/time.js'
 import type { TargetSpec } from './options.js'
 import type { SegmentName } from './prepare.js'
 import { Scaler, type ScalerType } from './scaler.js'
-import type { TrainingStream } from './stream.js'
 import { numericValues, targetValue } from './target.js'
 
 type StreamFillMethod = 'ffill' | 'drop' | 'constant' | 'mean'
@@ -28,11 +28,32 @@ export interface StreamRows {
   rows: number
 }
 
+/** A segment's time bounds, epoch µs inclusive (null when empty). */
+export interface StreamSegment {
+  start: number | null
+  end: number | null
+  /** Scan from here: `start`, moved past the embargo. */
+  scanStart: number | null
+}
+
+/** What a segment reader reads from its `TrainingStream` (declared here so this module does not import `stream.ts`). */
+export interface SegmentSource {
+  readonly storage: DataStorage
+  readonly dataset: string
+  readonly symbols: string[]
+  readonly features: string[]
+  readonly target: TargetSpec
+  readonly segments: Record<SegmentName, StreamSegment>
+  readonly fill: StreamFill
+  readonly scaler: Scaler | null
+  readonly scanBatchSize: number
+}
+
 export class SegmentReader {
   private readonly columns: string[]
 
   constructor(
-    private readonly s: TrainingStream,
+    private readonly s: SegmentSource,
     private readonly segment: SegmentName,
   ) {
     this.columns = [...new Set([...s.features, s.target.column])]
@@ -66,7 +87,7 @@ export class SegmentReader {
   }
 
   /** Training means of the raw values of `mean`-filled columns (int64 columns round, as `fillMissing` does). */
-  static async fitFillMeans(s: TrainingStream): Promise<void> {
+  static async fitFillMeans(s: SegmentSource): Promise<void> {
     const means = [...s.fill.methods].filter(([, f]) => f.method === 'mean').map(([name]) => name)
     if (means.length === 0) return
     const seg = s.segments.train
@@ -102,7 +123,7 @@ export class SegmentReader {
   }
 
   /** Streams the training rows once and fits a standard or minmax scaler on them. */
-  static async fitScaler(s: TrainingStream, type: ScalerType): Promise<Scaler> {
+  static async fitScaler(s: SegmentSource, type: ScalerType): Promise<Scaler> {
     const F = s.features.length
     const n = new Float64Array(F)
     const shift = new Float64Array(F).fill(Number.NaN)

@@ -20,7 +20,7 @@ import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prep
 import { mulberry32, shuffleInPlace } from './random.js'
 import type { Scaler } from './scaler.js'
 import { mergeDistinct, splitTimeBounds } from './split.js'
-import { SegmentReader, type StreamFill } from './stream-segment.js'
+import { SegmentReader, type StreamFill, type StreamSegment } from './stream-segment.js'
 
 export const StreamOptionsSchema = v.strictObject({
   ...MatrixOptionsSchema.entries,
@@ -52,14 +52,6 @@ export interface StreamBatch {
   /** Per row, an index into `TrainingStream.symbols`. */
   symbolIndex: Uint32Array
   rows: number
-}
-
-/** A segment's time bounds, epoch µs inclusive (null when empty). */
-export interface StreamSegment {
-  start: number | null
-  end: number | null
-  /** Scan from here: `start`, moved past the embargo. */
-  scanStart: number | null
 }
 
 export class TrainingStream {

@@ -15,7 +15,8 @@
 import { ConflictError } from '../../core/errors.js'
 import type { PartitionKey } from '../../core/partitioning.js'
 import type { ColumnSchema, Schema } from '../../core/types.js'
-import type { PgQueryable, Session } from './session.js'
+import type { PgQueryable } from './pool-types.js'
+import type { Session } from './session.js'
 import { ident, indexNamesOf, qualified, SQL_TYPES, tableNameOf } from './sql.js'
 
 export interface DatasetRow {

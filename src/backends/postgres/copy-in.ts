@@ -1,3 +1,5 @@
+import type { PgQueryable } from './pool-types.js'
+
 /**
  * `COPY ... FROM STDIN` through a pooled client of `pg` or of `@neondatabase/serverless` (a fork
  * of `pg`): a "submittable" query object, the protocol hook pg-copy-streams uses. It sends the
@@ -8,8 +10,6 @@
  * Whether a client can do this is checked, not assumed (`canCopy`); callers fall back to
  * parameterized statements when it cannot.
  */
-
-import type { PgQueryable } from './session.js'
 
 /** The part of a pg/Neon `Connection` a submittable drives. */
 interface CopyConnection {

@@ -11,7 +11,8 @@
 
 import type { WriteMode } from '../../core/types.js'
 import type { DatasetRow } from './catalog.js'
-import type { PgQueryable, Session } from './session.js'
+import type { PgQueryable } from './pool-types.js'
+import type { Session } from './session.js'
 import { ident } from './sql.js'
 import { STAGE } from './staging.js'
 

@@ -5,7 +5,7 @@
  */
 
 import { Client, Pool } from '@neondatabase/serverless'
-import type { PgPoolLike } from './session.js'
+import type { PgPoolLike } from './pool-types.js'
 import { clientTimeoutSettings, type PostgresTimeouts, resolveTimeouts } from './timeouts.js'
 
 /** `keepAlive` settings are ignored: the connection is a WebSocket. */

@@ -4,7 +4,7 @@ import { requireOptional } from '../node/optional-package.js'
 import { choosePostgresDriver, type PostgresDriver } from './driver.js'
 import { createNeonPool, type NeonPoolOptions } from './neon-pool.js'
 import { createPgPool, type PgPoolOptions } from './pg-pool.js'
-import type { PgPoolLike } from './session.js'
+import type { PgPoolLike } from './pool-types.js'
 import type { PostgresTimeouts } from './timeouts.js'
 
 export { createPgPool, type PgPoolOptions } from './pg-pool.js'

@@ -10,7 +10,8 @@ import { type PartitionKey, pathOf, timeRangeOf } from '../../core/partitioning.
 import type { PartitionInfo, PartitionManifest, PartitionRef, Schema } from '../../core/types.js'
 import { formatUs } from '../../table/time.js'
 import type { Catalog, DatasetRow } from './catalog.js'
-import type { PgQueryable, Session } from './session.js'
+import type { PgQueryable } from './pool-types.js'
+import type { Session } from './session.js'
 import { rowTextExpr, tsParam, usOf } from './sql.js'
 
 export interface PartitionRow {

@@ -5,7 +5,7 @@
 
 import type pg from 'pg'
 import { requireOptional } from '../node/optional-package.js'
-import type { PgPoolLike } from './session.js'
+import type { PgPoolLike } from './pool-types.js'
 import { clientTimeoutSettings, type PostgresTimeouts, resolveTimeouts } from './timeouts.js'
 
 export interface PgPoolOptions extends PostgresTimeouts {

@@ -46,6 +46,7 @@ import {
   refOfDay,
   statsSubquery,
 } from './partitions.js'
+import type { PgPoolLike, PgQueryResult } from './pool-types.js'
 import {
   checkLimit,
   codeUnitKey,
@@ -59,7 +60,7 @@ import {
   tableFromRows,
 } from './read.js'
 import { type ExpireRowsOptions, type ExpireRowsResult, Retention } from './retention.js'
-import { type PgPoolLike, type PgQueryResult, Session } from './session.js'
+import { Session } from './session.js'
 import { ReadSnapshot } from './snapshot.js'
 import { tsParam } from './sql.js'
 import { DEFAULT_TIMEOUTS } from './timeouts.js'

@@ -1,45 +1,12 @@
 /**
- * The SQL pool the Postgres backend receives (the subset of `pg.Pool` and Neon's `Pool` it
- * calls), plus statement accounting and transactions with retry on deadlock/serialization.
+ * Statement accounting over the SQL pool the Postgres backend receives (`pool-types.ts`), and
+ * transactions with retry on deadlock/serialization.
  */
 
 import { CommitInDoubtError, StorageError, StoreError } from '../../core/errors.js'
 import type { StoreRequestStats } from '../../core/types.js'
 import { copyIn } from './copy-in.js'
-
-export interface PgQueryConfig {
-  text: string
-  values?: unknown[]
-  rowMode?: 'array'
-}
-
-export interface PgQueryResult {
-  rows: any[]
-  rowCount?: number | null
-}
-
-export interface PgQueryable {
-  query(config: PgQueryConfig): Promise<PgQueryResult>
-}
-
-/** The event-emitter part of pg/Neon clients and pools (optional: other pools may have none). */
-interface ErrorEvents {
-  on?(event: 'error', listener: (err: Error) => void): unknown
-  removeListener?(event: 'error', listener: (err: Error) => void): unknown
-  listenerCount?(event: 'error'): number
-}
-
-/** A pooled connection: `pg.PoolClient` or Neon's `PoolClient`. */
-export interface PgClientLike extends PgQueryable, ErrorEvents {
-  /** `release(err)` destroys the connection instead of returning it to the pool. */
-  release(err?: Error | boolean): void
-}
-
-/** What the backend needs from a pool: `pg.Pool` and `@neondatabase/serverless`'s `Pool` both fit. */
-export interface PgPoolLike extends PgQueryable, ErrorEvents {
-  connect(): Promise<PgClientLike>
-  end?(): Promise<void>
-}
+import type { ErrorEvents, PgClientLike, PgPoolLike, PgQueryable, PgQueryResult } from './pool-types.js'
 
 /** Statement kinds, mapped onto the contract's request counters. */
 export type StatementKind = 'get' | 'put' | 'head' | 'list' | 'delete'

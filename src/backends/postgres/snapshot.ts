@@ -15,7 +15,8 @@
  */
 
 import { StoreError } from '../../core/errors.js'
-import { type PgClientLike, type PgQueryResult, type Session, type StatementKind, wrapDbError } from './session.js'
+import type { PgClientLike, PgQueryResult } from './pool-types.js'
+import { type Session, type StatementKind, wrapDbError } from './session.js'
 
 /** How much longer the server waits than the client before ending an idle scan transaction. */
 const SERVER_MARGIN_MS = 10_000

@@ -9,7 +9,8 @@
 import type { Table } from '../../core/types.js'
 import { copyBinaryChunks } from './copy-binary.js'
 import { canCopy } from './copy-in.js'
-import type { PgQueryable, Session } from './session.js'
+import type { PgQueryable } from './pool-types.js'
+import type { Session } from './session.js'
 import { arrayCast, CHUNK_ROWS, columnParam, ident } from './sql.js'
 
 /** The staging table (in the session's temporary schema). */
