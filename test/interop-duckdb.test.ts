@@ -1,7 +1,9 @@
 /**
  * An outside reader reads what we write: DuckDB over the local lake's Parquet files (hive
  * partitioning) sees exactly the rows `read()` returns, after upserts and deletes, with the
- * timestamp as TIMESTAMP WITH TIME ZONE and symbols like `EUR/USD` decoded from the path.
+ * timestamp as TIMESTAMP WITH TIME ZONE and symbols like `EUR/USD` decoded from the path; a
+ * dataset whose columns came later needs `union_by_name = true` (without it DuckDB takes the first
+ * file's columns and leaves the later ones out).
  */
 
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,7 +15,7 @@ import type { DataStorage, Table } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { midnight, rowsOf } from './conformance/storage.case.js'
 
-const SYMBOLS = ['AAPL', 'BRK.B', 'EUR/USD', '^GSPC']
+const SYMBOLS = ['AAPL', 'BRK.B', 'EUR/USD', '^GSPC', 'ES=F', '株式']
 const DAYS = 5
 const BARS_PER_DAY = 180
 
@@ -181,5 +183,42 @@ describe('DuckDB reads the local lake', () => {
         )
     }
     expect(diffs).toEqual([])
+  })
+})
+
+describe('DuckDB reads a dataset whose columns came later with union_by_name', () => {
+  const evolving = 'evolving'
+  let rows: Table
+
+  beforeAll(async () => {
+    const day = (d: number, extra: boolean) =>
+      SYMBOLS.flatMap((symbol, s) =>
+        Array.from({ length: 5 }, (_, i) => ({
+          symbol,
+          timestamp: isoUs(barUs(d, i)),
+          close: s + d + i / 7,
+          ...(extra ? { note: i % 2 ? null : `n${s}-${i}`, n: i === 3 ? null : 2n ** 62n + BigInt(i) } : {}),
+        })),
+      )
+    await storage.write(evolving, day(0, false))
+    await storage.write(evolving, day(1, true))
+    rows = await storage.read(evolving)
+  })
+
+  const from = (union: boolean) =>
+    `read_parquet('${dir}/${evolving}/**/*.parquet', hive_partitioning = true, union_by_name = ${union})`
+
+  it('every row and column identical to read(), nulls where older files lack the column', async () => {
+    const duck = await query(`SELECT symbol, epoch_us(timestamp) AS us, close, note, n FROM ${from(true)} ORDER BY symbol, us`)
+    const mine = rowsOf(rows)
+    expect(rows.schema.map((c) => c.name)).toEqual(['symbol', 'timestamp', 'close', 'note', 'n'])
+    expect(
+      duck.map((r) => [r.symbol, BigInt(r.us as bigint), r.close, r.note, r.n === null ? null : BigInt(r.n as bigint)]),
+    ).toEqual(mine.map((r) => [r.symbol, BigInt(r.timestamp as number), r.close, r.note, r.n]))
+  })
+
+  it('without union_by_name the later columns are missing (the first file decides): the documented trap', async () => {
+    const cols = await query(`DESCRIBE SELECT * FROM ${from(false)}`)
+    expect(cols.map((c) => c.column_name)).not.toContain('note')
   })
 })

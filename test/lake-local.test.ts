@@ -68,8 +68,8 @@ describe('local_parquet layout on disk', () => {
           expect(m, f).not.toBeNull()
           expect(m![1], f).toMatch(layout)
         }
-        // only Parquet data and JSON metadata stay behind: no temp files
-        for (const f of files) expect(f, f).toMatch(/\.(parquet|json)$/)
+        // only Parquet data, JSON metadata and the schema sidecar stay behind: no temp files
+        for (const f of files) expect(f, f).toMatch(/(\.(parquet|json)|^[^/]+\/_common_metadata)$/)
 
         const parts = await storage.listPartitions(ds)
         for (const p of parts) {

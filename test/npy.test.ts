@@ -16,11 +16,13 @@ import {
   NPY_CONTENT_TYPE,
   type NpyDtype,
   type NpyTypedArray,
+  nanCellsPerColumn,
   npyByteLength,
   npyDtypeOf,
   npyHeader,
   npyStream,
 } from '../src/training/npy.js'
+import { json, localLake, testApp } from './helpers/http.js'
 import { readNpy } from './helpers/npy-reader.js'
 
 const SPECIALS: Record<NpyDtype, readonly (number | bigint)[]> = {
@@ -401,6 +403,79 @@ describe('NumPy reads what we write', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('NaN cells are reported, not hidden', () => {
+  it('nanCellsPerColumn counts per column of a row-major matrix', () => {
+    const X = Float32Array.from([1, Number.NaN, 3, Number.NaN, Number.NaN, 6, 7, 8, Number.NaN, 0, 0, 0])
+    expect(nanCellsPerColumn(X, 3)).toEqual([1, 2, 1])
+    expect(nanCellsPerColumn(new Float64Array(0), 2)).toEqual([0, 0])
+    expect(nanCellsPerColumn(Float64Array.from([1, 2, 3, 4]), 2)).toEqual([0, 0])
+  })
+
+  it('a feature with nulls and no fill: the training-set answer, its header and X.npy say how many NaN cells, per feature and segment', async () => {
+    const lake = await localLake()
+    try {
+      const n = 120
+      const T0 = Date.UTC(2024, 0, 2, 14, 30)
+      await lake.storage.write('bars', {
+        symbol: Array.from({ length: n }, (_, i) => (i % 2 ? 'AAA' : 'BBB')),
+        timestamp: Array.from({ length: n }, (_, i) => new Date(T0 + Math.floor(i / 2) * 60_000).toISOString()),
+        close: Array.from({ length: n }, (_, i) => 100 + i / 7),
+        volume: Array.from({ length: n }, (_, i) => (i % 5 === 0 ? null : 1000 + i)),
+      })
+      const app = testApp(lake.storage)
+      const res = await app.request('/v1/datasets/bars/training-set', {
+        method: 'POST',
+        body: JSON.stringify({ features: ['close', 'volume'], target: 'returns', testSize: 0.2, validationSize: 0.1 }),
+        headers: { 'content-type': 'application/json' },
+      })
+      const out = await json(res)
+      expect(res.status, JSON.stringify(out)).toBe(200)
+      // count what X.npy really holds, segment by segment
+      let total = 0
+      const totals = { close: 0, volume: 0 }
+      for (const segment of ['train', 'validation', 'test'] as const) {
+        const seg = out.segments[segment]
+        const x = await app.request(seg.X.href)
+        expect(x.status).toBe(200)
+        const file = readNpy(new Uint8Array(await x.arrayBuffer()))
+        const counts = nanCellsPerColumn(file.data as Float32Array, 2)
+        expect(seg.nanCells, segment).toEqual({ close: counts[0], volume: counts[1] })
+        const perSegment = counts[0] + counts[1]
+        expect(x.headers.get('x-nan-cells'), segment).toBe(String(perSegment))
+        if (counts[1] > 0) expect(x.headers.get('x-nan-cells-by-feature'), segment).toBe(`volume=${counts[1]}`)
+        total += perSegment
+        totals.close += counts[0]
+        totals.volume += counts[1]
+      }
+      expect(totals.close).toBe(0)
+      expect(totals.volume).toBeGreaterThan(0) // the nulls did reach X as NaN
+      expect(out.nanCells).toEqual(totals)
+      expect(res.headers.get('x-nan-cells')).toBe(String(total))
+      expect(res.headers.get('x-nan-cells-by-feature')).toBe(`volume=${totals.volume}`)
+
+      // with a fill, nothing is NaN and the answer says 0
+      const filled = await app.request('/v1/datasets/bars/training-set', {
+        method: 'POST',
+        body: JSON.stringify({
+          features: ['close', 'volume'],
+          target: 'returns',
+          testSize: 0.2,
+          validationSize: 0.1,
+          fill: { volume: 'mean' },
+        }),
+        headers: { 'content-type': 'application/json' },
+      })
+      const f = await json(filled)
+      expect(filled.status, JSON.stringify(f)).toBe(200)
+      expect(f.nanCells).toEqual({ close: 0, volume: 0 })
+      expect(filled.headers.get('x-nan-cells')).toBe('0')
+      expect(filled.headers.get('x-nan-cells-by-feature')).toBeNull()
+    } finally {
+      await lake.cleanup()
     }
   })
 })

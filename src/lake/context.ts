@@ -33,6 +33,8 @@ export interface DatasetDoc {
 }
 
 export const datasetBase = (ds: string): string => `${ds}/_dataset`
+/** The dataset's schema as a Parquet file with no rows, for outside readers (rewritten on each column addition). */
+export const commonMetadataKey = (ds: string): string => `${ds}/_common_metadata`
 export const partitionDir = (ds: string, path: string): string => `${ds}/${path}`
 export const manifestBase = (ds: string, path: string): string => `${ds}/${path}/_manifest`
 

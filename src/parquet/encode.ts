@@ -4,7 +4,8 @@
  */
 
 import { snappyCompress as jsSnappyCompress } from 'hyparquet-writer/src/snappy.js'
-import type { Column, Table } from '../core/types.js'
+import { emptyTable } from '../core/table.js'
+import type { Column, Schema, Table } from '../core/types.js'
 import { CodecId, firstNull, type PageCodec } from './column-chunk.js'
 
 export { microsToInt64 } from './column-chunk.js'
@@ -23,8 +24,10 @@ export interface EncodeOptions {
   kvMetadata?: Record<string, string>
   /**
    * Write every column except `symbol` and `timestamp` OPTIONAL even when it holds no null.
-   * Default false: a column without nulls in this file is written REQUIRED, which readers
-   * (hyparquet in particular) decode straight into typed arrays, several times faster.
+   * Default true: every file of a lake then declares a column the same way, which multi-file
+   * readers need (fastparquet takes one file's schema for all and misreads a file that declares
+   * the column otherwise). `false` writes a column without nulls REQUIRED, which hyparquet
+   * decodes straight into typed arrays, faster, for a file read on its own.
    */
   alwaysOptional?: boolean
 }
@@ -94,13 +97,13 @@ export function pageCodec(compression: ParquetCompression): PageCodec {
 
 /**
  * Encodes a table as one Parquet file. `symbol` and `timestamp` are REQUIRED (a null there
- * throws); every other column is OPTIONAL when it holds a null (or `alwaysOptional`), else
- * REQUIRED. Timestamps are INT64 TIMESTAMP(MICROS, UTC), which DuckDB reads as
+ * throws); every other column is OPTIONAL (with `alwaysOptional: false`, only when it holds a
+ * null). Timestamps are INT64 TIMESTAMP(MICROS, UTC), which DuckDB reads as
  * `TIMESTAMP WITH TIME ZONE`; strings are UTF-8 STRING (dictionary-encoded); float64 DOUBLE;
  * int64 INT64; boolean BOOLEAN. An empty table gives a valid file with no row groups.
  */
 export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8Array {
-  const { compression = 'snappy', rowGroupSize = DEFAULT_ROW_GROUP_SIZE, kvMetadata, alwaysOptional = false } = options
+  const { compression = 'snappy', rowGroupSize = DEFAULT_ROW_GROUP_SIZE, kvMetadata, alwaysOptional = true } = options
   const codec = pageCodec(compression)
   if (!(Number.isInteger(rowGroupSize) && rowGroupSize > 0)) throw new Error(`rowGroupSize must be a positive integer`)
   const columns: FileColumn[] = table.schema.map(({ name, type }) => {
@@ -123,4 +126,14 @@ export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8A
 
 function hasNull(column: Column): boolean {
   return firstNull(column, 0, column.values.length) >= 0
+}
+
+/**
+ * A Parquet file with no rows and `schema`'s columns, as the lake's `<dataset>/_common_metadata`
+ * (the Arrow/Spark name for a dataset's schema sidecar): `pandas.read_parquet(dir)` takes its
+ * `pandas` metadata (nullable `Int64`/`boolean` dtypes, UTC), and readers of a dataset whose
+ * columns changed take the whole schema from it (`pq.read_schema(dir + '/_common_metadata')`).
+ */
+export function encodeSchemaFile(schema: Schema): Uint8Array {
+  return encodeParquet(emptyTable(schema), { compression: 'none' })
 }

@@ -2,10 +2,13 @@
  * A Parquet file writer for our flat columnar tables: row groups written as they come (so a
  * response can stream), then the footer (FileMetaData, Thrift compact). Files use v1 data pages,
  * PLAIN numbers, dictionary-encoded strings, min/max/null-count statistics and column orders,
- * the combination DuckDB, Polars, Spark, Athena and pyarrow all read.
+ * the combination DuckDB, Polars, Spark, Athena and pyarrow all read. The footer carries the
+ * `ARROW:schema` and `pandas` metadata of `arrow-schema.ts` (unless the caller sets those keys),
+ * so pyarrow, pandas, polars and fastparquet type the columns as we do.
  */
 
 import type { ColumnType, Table } from '../core/types.js'
+import { arrowSchemaMetadata, pandasMetadata } from './arrow-schema.js'
 import { Bytes } from './bytes.js'
 import { type ChunkMeta, type PageCodec, physicalType, writeColumnChunk } from './column-chunk.js'
 import { CompactWriter, TType } from './thrift-compact.js'
@@ -19,6 +22,8 @@ export interface FileColumn {
 export interface FileWriterOptions {
   codec: PageCodec
   kvMetadata?: Record<string, string>
+  /** Leave out the `ARROW:schema` and `pandas` metadata (default: written). */
+  noReaderMetadata?: boolean
   /** `<app> version <semver>`: the form parquet-mr parses before trusting string statistics. */
   createdBy?: string
 }
@@ -95,6 +100,13 @@ export class ParquetFileWriter {
     this.out.bytes(MAGIC)
   }
 
+  private keyValueMetadata(): Record<string, string> {
+    const own = this.options.kvMetadata ?? {}
+    if (this.options.noReaderMetadata) return own
+    const fields = this.columns.map((c) => ({ name: c.name, type: c.type, nullable: !c.required }))
+    return { 'ARROW:schema': arrowSchemaMetadata(fields), pandas: pandasMetadata(fields), ...own }
+  }
+
   private writeFooter(t: CompactWriter): void {
     const { columns, groups } = this
     t.begin()
@@ -142,7 +154,7 @@ export class ParquetFileWriter {
       t.i16(7, ordinal)
       t.end()
     })
-    const kv = Object.entries(this.options.kvMetadata ?? {})
+    const kv = Object.entries(this.keyValueMetadata())
     if (kv.length) {
       t.list(5, TType.STRUCT, kv.length)
       for (const [key, value] of kv) {

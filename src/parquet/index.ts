@@ -15,6 +15,7 @@ export {
   type Compressor,
   type EncodeOptions,
   encodeParquet,
+  encodeSchemaFile,
   initZstd,
   microsToInt64,
   type ParquetCompression,

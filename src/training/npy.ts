@@ -207,3 +207,20 @@ function countError(expected: number, seen: number, how: 'fewer' | 'more'): Vali
   const got = how === 'more' ? `at least ${seen}` : String(seen)
   return new ValidationError([{ field: 'shape', message: `shape holds ${expected} elements, chunks gave ${got} (${how})` }])
 }
+
+/**
+ * NaN cells per column of a row-major matrix of `columns` columns: a feature with nulls and no
+ * `fill` reaches `X.npy` as NaN, and the training-set answer reports how many (per feature) so a
+ * caller sees it before training. Zero for a column without any.
+ */
+export function nanCellsPerColumn(values: Float32Array | Float64Array, columns: number): number[] {
+  const counts = new Array<number>(columns).fill(0)
+  if (columns <= 0) return counts
+  for (let row = 0; row < values.length; row += columns) {
+    for (let j = 0; j < columns; j++) {
+      const v = values[row + j]
+      if (v !== v) counts[j]++
+    }
+  }
+  return counts
+}
