@@ -35,6 +35,8 @@ import {
   fingerprint,
   MAX_TRAINING_SET_BODY_BYTES,
   type NpyPart,
+  nanCells,
+  nanHeaders,
   npyBody,
   PARTS,
   parseRequest,
@@ -142,21 +144,28 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
     const query = `?spec=${spec}&fp=${d.fp}`
     const link = (s: SegmentName, part: string) => `/v1/datasets/${name}/training-set/${s}/${part}${query}`
     const { report } = d.matrix
-    return c.json({
-      dataset: name,
-      features: report.features,
-      target: report.target,
-      split: report.segments,
-      dropped: report.dropped,
-      fill: report.fill,
-      distinctTimestamps: report.distinctTimestamps,
-      scaler: d.matrix.scaler?.toJSON() ?? null,
-      symbols: d.matrix.symbols,
-      fingerprint: d.fp,
-      format: req.format,
-      windows: req.windows ?? null,
-      segments: await describeSegments(d, req, link, maxInline),
-    })
+    const cells = nanCells(d.matrix)
+    return c.json(
+      {
+        dataset: name,
+        features: report.features,
+        target: report.target,
+        split: report.segments,
+        dropped: report.dropped,
+        fill: report.fill,
+        distinctTimestamps: report.distinctTimestamps,
+        scaler: d.matrix.scaler?.toJSON() ?? null,
+        symbols: d.matrix.symbols,
+        fingerprint: d.fp,
+        format: req.format,
+        windows: req.windows ?? null,
+        // a feature with nulls and no fill is NaN in X: how many cells, per feature (all segments)
+        nanCells: cells,
+        segments: await describeSegments(d, req, link, maxInline),
+      },
+      200,
+      nanHeaders(cells),
+    )
   })
 
   app.get('/v1/datasets/:dataset/training-set/:segment/:part', op('training_set.download'), requireScope('read'), async (c) => {
@@ -188,6 +197,7 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
     }
     checkBytes(d, req, part === 'data.parquet' ? 'parquet' : 'npy', limits, 'spec.')
     const headers: Record<string, string> = { 'content-disposition': `attachment; filename="${name}-${segment}-${part}"` }
+    if (part === 'X.npy' || part === 'data.parquet') Object.assign(headers, nanHeaders(nanCells(d.matrix, segment)))
     if (part === 'data.parquet') {
       const bytes = encodeParquet(segmentTable(d.matrix, segment).table)
       headers['content-type'] = OUTPUT_CONTENT_TYPES.parquet

@@ -16,6 +16,7 @@ import {
   MatrixOptionsSchema,
   type NpyDtype,
   type NpyTypedArray,
+  nanCellsPerColumn,
   npyByteLength,
   npyStream,
   parseOptions,
@@ -382,6 +383,27 @@ export function* int64Chunks(us: Float64Array): Generator<NpyTypedArray> {
   }
 }
 
+/**
+ * NaN cells per feature in a segment's rows of X (or, with no segment, in all rows): a feature
+ * with nulls and no `fill` is NaN there. Windows repeat rows: these count the rows, once.
+ */
+export function nanCells(m: FeatureMatrix, segment?: SegmentName): Record<string, number> {
+  const F = m.shape[1]
+  const X = segment ? m.segments[segment].X : m.X
+  const counts = nanCellsPerColumn(X, F)
+  return Object.fromEntries(m.featureNames.map((name, j) => [name, counts[j]]))
+}
+
+/** Response headers saying how many NaN cells X holds: `x-nan-cells` (total) and per feature with any. */
+export function nanHeaders(cells: Record<string, number>): Record<string, string> {
+  const total = Object.values(cells).reduce((a, b) => a + b, 0)
+  const some = Object.entries(cells).filter(([, n]) => n > 0)
+  return {
+    'x-nan-cells': String(total),
+    ...(some.length ? { 'x-nan-cells-by-feature': some.map(([f, n]) => `${f}=${n}`).join(',') } : {}),
+  }
+}
+
 /** One `.npy` part of a segment: rows of the matrix, or windows when the request has them. */
 export function npyBody(d: Derived, segment: SegmentName, part: NpyPart): NpyBody {
   const m = d.matrix
@@ -462,7 +484,7 @@ export async function describeSegments(
         if (total > maxInline) throw new InlineTooLargeError(total, maxInline, s !== 'test')
         data = { base64: toBase64(bytes) }
       }
-      out[s] = { rows: d.matrix.segments[s].rows, columns, data }
+      out[s] = { rows: d.matrix.segments[s].rows, columns, nanCells: nanCells(d.matrix, s), data }
     }
     return out
   }
@@ -482,6 +504,7 @@ export async function describeSegments(
       rows: d.matrix.segments[s].rows,
       shape: { X: b.X.shape, y: b.y.shape },
       dtype: b.X.dtype,
+      nanCells: nanCells(d.matrix, s),
       X: await ref('X'),
       y: await ref('y'),
       timestamps: await ref('timestamps'),

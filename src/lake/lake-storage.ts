@@ -43,7 +43,7 @@ import type {
 } from '../core/types.js'
 import { LakeOpLogStore } from '../oplog/lake-store.js'
 import type { OpLogStore } from '../oplog/types.js'
-import { initZstd } from '../parquet/index.js'
+import { encodeSchemaFile, initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { parseRowFilter, projectSchema } from '../table/filter.js'
@@ -53,7 +53,7 @@ import { formatUs } from '../table/time.js'
 import { listArchiveEntries } from './archive.js'
 import { restoreArchived } from './archive-restore.js'
 import { readIntoOne } from './bulk-read.js'
-import { type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommitId } from './context.js'
+import { commonMetadataKey, type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommitId } from './context.js'
 import { maintainLake } from './maintain.js'
 import { collectGarbage, verifyLake } from './maintenance.js'
 import { ManifestLog } from './manifest-log.js'
@@ -216,6 +216,8 @@ export class LakeStorage implements DataStorage {
       }
       if (await this.ctx.log.commit(datasetBase(ds), next, token)) {
         this.docs.set(ds, { doc: next, at: Date.now() })
+        // derived from the doc just committed, for outside readers; a later column addition rewrites it
+        await this.ctx.store.put(commonMetadataKey(ds), encodeSchemaFile(next.schema))
         return { doc: next, batch: table }
       }
       doc = await this.loadDoc(ds, true)

@@ -26,6 +26,7 @@ export {
   NPY_CONTENT_TYPE,
   type NpyDtype,
   type NpyTypedArray,
+  nanCellsPerColumn,
   npyByteLength,
   npyDtypeOf,
   npyHeader,
