@@ -22,6 +22,8 @@ const PKG = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
   peerDependencies: Record<string, string>
 }
 
+const KEEP_NPM_CONFIG = /^npm_config_(cache|registry|userconfig|globalconfig|proxy|https_proxy|noproxy|strict_ssl|cafile|ca)$/i
+
 interface Run {
   code: number
   stdout: string
@@ -30,9 +32,10 @@ interface Run {
 
 /** Runs `file args` in `cwd` (no shell); resolves with the exit code, never rejects on a non-zero one. */
 function run(file: string, args: string[], cwd: string, timeoutMs = 240_000): Promise<Run> {
-  // npm run by `npm test` exports npm_config_* (e.g. the project's own prefix); the consumer must not inherit them
+  // `npm test` exports npm_* variables (e.g. the project's own prefix): the consumer must not inherit
+  // them, except where npm's cache, registry and network settings come from
   const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) || KEEP_NPM_CONFIG.test(k)) env[k] = v
   return new Promise((resolve) => {
     execFile(file, args, { cwd, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
