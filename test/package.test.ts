@@ -18,6 +18,10 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
 const PKG = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
   name: string
+  main: string
+  types: string
+  exports: unknown
+  bin: Record<string, string>
   devDependencies: Record<string, string>
   peerDependencies: Record<string, string>
 }
@@ -90,6 +94,11 @@ describe('npm package', () => {
       expect(packed).toContain(`dist/${entry}.js`)
       expect(packed).toContain(`dist/${entry}.d.ts`)
     }
+    // every file package.json points at is in the tarball (TypeScript would silently fall back from a wrong `types`)
+    const targets = (v: unknown): string[] =>
+      typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(targets) : []
+    const pointed = [PKG.main, PKG.types, ...targets(PKG.exports), ...Object.values(PKG.bin)].map((p) => p.replace(/^\.\//, ''))
+    expect(pointed.filter((p) => !packed.includes(p))).toEqual([])
     const stray = packed.filter(
       (p) =>
         !/^(dist|bin|docs)\//.test(p) ||
