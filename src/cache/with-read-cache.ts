@@ -38,6 +38,7 @@
 
 import pLimit from 'p-limit'
 import { allOwned } from '../concurrency.js'
+import { filterRows, parseRowFilter, type TimeSymbolFilter } from '../core/filter.js'
 import { type PartitionKey, timeRangeOf } from '../core/partitioning.js'
 import { concat, emptyTable, slice, sortTable } from '../core/table.js'
 import type {
@@ -51,8 +52,6 @@ import type {
   Table,
   WriteOptions,
 } from '../core/types.js'
-import { filterRows } from '../lake/read-path.js'
-import { parseRowFilter, type TimeSymbolFilter } from '../table/filter.js'
 import { isTable } from '../table/normalize.js'
 import { columnsKey, copyTable, partitionKeysOf, splitByPartition } from './partition-split.js'
 import { ReadCache, type ReadCacheOptions } from './read-cache.js'

@@ -10,6 +10,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../core/errors.js'
+import { parseRowFilter, projectSchema } from '../core/filter.js'
 import { checkDatasetName, isDatasetName } from '../core/keys.js'
 import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../core/rotation-policy.js'
@@ -46,7 +47,6 @@ import type { OpLogStore } from '../oplog/types.js'
 import { encodeSchemaFile, initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
-import { parseRowFilter, projectSchema } from '../table/filter.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
 import { type Normalized, normalizeInput } from '../table/normalize.js'
 import { formatUs } from '../table/time.js'

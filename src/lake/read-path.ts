@@ -6,20 +6,16 @@
 
 import { runAll, sleep } from '../concurrency.js'
 import { StoreError } from '../core/errors.js'
+import { filterRows, type TimeSymbolFilter } from '../core/filter.js'
 import { decodePathValue, encodePathValue } from '../core/keys.js'
 import { type PartitionKey, parsePath, pathOf, periodOf, timeRangeOf } from '../core/partitioning.js'
-import { concat, emptyTable, sortTable, take } from '../core/table.js'
+import { concat, emptyTable, sortTable } from '../core/table.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { endOfPeriodUs, startOfPeriodUs } from '../table/time.js'
 import { type LakeContext, manifestBase, readDataFile } from './context.js'
 
-export interface RowFilter {
-  symbols: Set<string> | null
-  /** Epoch µs, inclusive. */
-  start: number
-  /** Epoch µs, exclusive. */
-  end: number
-}
+/** The lake's name for the read/delete filter (`TimeSymbolFilter`). */
+export type RowFilter = TimeSymbolFilter
 
 function overlapsPeriod(values: Record<string, string>, f: RowFilter): boolean {
   const [ps, pe] = timeRangeOf(values)
@@ -114,26 +110,6 @@ function enumerate(partitionBy: PartitionKey[], f: RowFilter): PartitionRef[] | 
 export function fileMatches(file: ManifestFile, f: RowFilter): boolean {
   if (file.maxTs < f.start || file.minTs >= f.end) return false
   return f.symbols === null || file.symbols.some((s) => f.symbols!.has(s))
-}
-
-/** Keeps rows inside the filter; returns the same table when all rows match. */
-export function filterRows(t: Table, f: RowFilter): Table {
-  if (f.symbols === null && f.start === Number.NEGATIVE_INFINITY && f.end === Number.POSITIVE_INFINITY) return t
-  const sym = t.columns.symbol.values as string[]
-  const ts = t.columns.timestamp.values as Float64Array
-  let all = true
-  for (let i = 0; i < t.length; i++) {
-    if (ts[i] < f.start || ts[i] >= f.end || (f.symbols !== null && !f.symbols.has(sym[i]))) {
-      all = false
-      break
-    }
-  }
-  if (all) return t
-  const keep: number[] = []
-  for (let i = 0; i < t.length; i++) {
-    if (!(ts[i] < f.start || ts[i] >= f.end || (f.symbols !== null && !f.symbols.has(sym[i])))) keep.push(i)
-  }
-  return take(t, keep)
 }
 
 /** Rounds of re-reading a partition whose files are replaced under the reader (each round a newer manifest). */

@@ -1,7 +1,7 @@
 /** Read/delete options → validated filters → MongoDB queries over the rows collection. */
 
 import type { Filter } from 'mongodb'
-import { parseRowFilter, projectSchema } from '../../table/filter.js'
+import { parseRowFilter, projectSchema } from '../../core/filter.js'
 import type { RowDoc } from './documents.js'
 
 /** Symbols (null = all) and the time range [start, end) in epoch µs (infinite = open). */

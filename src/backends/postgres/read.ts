@@ -3,8 +3,8 @@
  */
 
 import { ValidationError } from '../../core/errors.js'
+import { parseRowFilter, projectSchema } from '../../core/filter.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
-import { parseRowFilter, projectSchema } from '../../table/filter.js'
 import { selectExpr, tsParam } from './sql.js'
 
 export interface RowFilter {

@@ -1,8 +1,9 @@
 /** The read/delete filter every backend accepts: symbols, and a [start, end) time range. */
 
-import { ValidationError } from '../core/errors.js'
-import type { Schema } from '../core/types.js'
-import { parseTimeUs } from './time.js'
+import { parseTimeUs } from '../table/time.js'
+import { ValidationError } from './errors.js'
+import { take } from './table.js'
+import type { Schema, Table } from './types.js'
 
 export interface TimeSymbolFilter {
   /** null = all symbols */
@@ -50,4 +51,24 @@ export function projectSchema(dataset: string, schema: Schema, columns?: unknown
   }
   const want = new Set(['symbol', 'timestamp', ...columns])
   return schema.filter((c) => want.has(c.name))
+}
+
+/** Keeps rows inside the filter; returns the same table when all rows match. */
+export function filterRows(t: Table, f: TimeSymbolFilter): Table {
+  if (f.symbols === null && f.start === Number.NEGATIVE_INFINITY && f.end === Number.POSITIVE_INFINITY) return t
+  const sym = t.columns.symbol.values as string[]
+  const ts = t.columns.timestamp.values as Float64Array
+  let all = true
+  for (let i = 0; i < t.length; i++) {
+    if (ts[i] < f.start || ts[i] >= f.end || (f.symbols !== null && !f.symbols.has(sym[i]))) {
+      all = false
+      break
+    }
+  }
+  if (all) return t
+  const keep: number[] = []
+  for (let i = 0; i < t.length; i++) {
+    if (!(ts[i] < f.start || ts[i] >= f.end || (f.symbols !== null && !f.symbols.has(sym[i])))) keep.push(i)
+  }
+  return take(t, keep)
 }
