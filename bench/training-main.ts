@@ -226,7 +226,7 @@ async function cacheStep(lake: string, runs: number) {
   const cached = withReadCache(base, { ttlMs: 600_000, maxBytes: 512 * 1024 * 1024 })
   const symbol = 'SYM03'
   const desc = await base.describe(DATASET)
-  const day = desc!.start!.slice(0, 10)
+  const day = desc!.firstTimestamp!.slice(0, 10)
   const month = day.slice(0, 7)
   const cases = {
     symbolDay: { symbols: [symbol], start: `${day}T00:00:00Z`, end: `${day}T23:59:59.999Z` },

@@ -10,6 +10,7 @@ import { createStorageWith, postgresFactory, postgresTimeoutsFromConfig, s3Parqu
 import { type Env, parseConfig } from './config/load.js'
 import type { FridayConfig } from './config/schema.js'
 import type { DataStorage } from './core/types.js'
+import type { OpLogOptions } from './oplog/buffered-op-log.js'
 
 export { createMongoStorage, MongoStorage, type MongoStorageOptions, mongodbFactory } from './backends/mongodb/index.js'
 export { createLocalFsStore, type LocalFsStoreOptions } from './backends/node/local-fs-store.js'
@@ -23,7 +24,12 @@ export * from './index.js'
  * `s3_parquet`, `postgres` or `mongodb`. `postgres` needs the optional package `pg` (or, for Neon
  * hosts on Node 20, `ws`), `mongodb` the package `mongodb`: without it, a `ConfigError` naming it.
  */
-export function createStorage(config?: unknown, env: Env = process.env): DataStorage {
+export function createStorage(
+  config?: unknown,
+  env: Env = process.env,
+  /** `oplog`: op-log tuning beyond the config (e.g. `printFailures: false`), see `createStorageWith`. */
+  options: { oplog?: Partial<OpLogOptions> } = {},
+): DataStorage {
   useNativeCodecs()
   return createStorageWith(
     {
@@ -36,6 +42,7 @@ export function createStorage(config?: unknown, env: Env = process.env): DataSto
       },
     },
     parseConfig(config, env),
+    options,
   )
 }
 

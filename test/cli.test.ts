@@ -137,7 +137,7 @@ describe('friday CLI', () => {
     const ls = await friday(['ls'])
     expect(ls.code).toBe(0)
     const [header, row] = ls.stdout.trim().split('\n')
-    expect(header.split(/\s+/)).toEqual(['DATASET', 'ROWS', 'PARTITIONS', 'FILES', 'SIZE', 'SYMBOLS', 'START', 'END'])
+    expect(header.split(/\s+/)).toEqual(['DATASET', 'ROWS', 'PARTITIONS', 'FILES', 'SIZE', 'SYMBOLS', 'FIRST', 'LAST'])
     expect(row).toMatch(/^bars\s+320\s+6\s+6\s+[\d.]+ KiB\s+2\s+2024-03-01T20:00:00.000Z\s+2024-03-03T11:45:00.000Z$/)
 
     const parts = await friday(['ls', 'bars'])

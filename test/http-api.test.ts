@@ -290,7 +290,9 @@ describe.each(LAKES)('HTTP API over the $name lake', ({ name, open }) => {
         { name: 'timestamp', type: 'timestamp' },
         { name: 'close', type: 'float64' },
       ])
-      expect(d.start).toBe(new Date(T0).toISOString())
+      expect(d.firstTimestamp).toBe(new Date(T0).toISOString())
+      expect(d).not.toHaveProperty('start')
+      expect(d).not.toHaveProperty('end')
     })
 
     it('lists partitions and serves manifests, symbols like EUR/USD and ^GSPC percent-encoded', async () => {

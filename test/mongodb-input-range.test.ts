@@ -103,7 +103,7 @@ describe.skipIf(!server)('mongodb: times and strings outside what is stored exac
     expect([...(t.columns.timestamp.values as Float64Array)]).toEqual(times)
     expect([...(t.columns.at.values as Float64Array)]).toEqual([...dates].reverse().map((d) => d.getTime() * 1000))
     const d = await storage.describe(ds)
-    expect([d?.start, d?.end]).toEqual(['1700-01-01T00:00:00.000Z', '2199-12-31T23:59:59.999999Z'])
+    expect([d?.firstTimestamp, d?.lastTimestamp]).toEqual(['1700-01-01T00:00:00.000Z', '2199-12-31T23:59:59.999999Z'])
     await storage.write(ds, [{ symbol: 'A', timestamp: iso(FIRST_US + 1), close: 9 }])
     expect(rowsOf(await storage.read(ds, { start: iso(FIRST_US + 1), end: iso(FIRST_US + 2) })).map((r) => r.close)).toEqual([9])
     expect((await storage.read(ds)).length).toBe(4)

@@ -42,12 +42,23 @@ export async function loadContext(opts: GlobalOptions, baseEnv: Env = process.en
   return { config, env }
 }
 
-/** Opens the storage, runs `fn`, and always closes it. */
+/**
+ * Opens the storage, runs `fn`, and always closes it. Its op log keeps failed operations but does
+ * not print them: the CLI reports each error itself, once (`friday: ...` on stderr).
+ */
 export async function withStorage<T>(ctx: CliContext, fn: (storage: DataStorage) => Promise<T>): Promise<T> {
-  const storage = createStorage(ctx.config, ctx.env)
+  const storage = createStorage(ctx.config, ctx.env, { oplog: { printFailures: false } })
   try {
     return await fn(storage)
   } finally {
     await storage.close()
   }
+}
+
+/** `CliError` (exit 1) unless `dataset` exists; the message names the datasets there are. */
+export async function requireDataset(storage: DataStorage, dataset: string): Promise<void> {
+  const datasets = await storage.listDatasets()
+  if (datasets.includes(dataset)) return
+  const known = datasets.length ? `; datasets: ${datasets.join(', ')}` : '; there are no datasets yet'
+  throw new CliError(`dataset '${dataset}' not found${known}`)
 }

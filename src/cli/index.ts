@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { parseConfig } from '../config/load.js'
+import { BACKEND_NAMES } from '../config/schema.js'
 import type { WriteMode } from '../core/types.js'
 import { type GlobalOptions, loadContext, withStorage } from './context.js'
 import { CliError, formatError } from './errors.js'
@@ -39,12 +40,17 @@ export function buildProgram(result: { code: number }): Command {
     .version(VERSION, '-V, --version')
     .option('--config <file>', 'JSON config file (the createStorage config; validated)')
     .option('--data-dir <dir>', 'local lake directory (sets DATA_DIR)')
-    .addOption(new Option('--backend <name>', 'storage backend (sets STORAGE_BACKEND)').choices(['local_parquet', 's3_parquet']))
+    .addOption(new Option('--backend <name>', 'storage backend (sets STORAGE_BACKEND)').choices(BACKEND_NAMES))
     .addHelpText(
       'after',
       `
 Storage comes from --config, then the environment (STORAGE_BACKEND, DATA_DIR, S3_BUCKET,
-S3_PREFIX, AWS_ENDPOINT_URL, ...), then --data-dir/--backend; default: local Parquet in ./data.
+S3_PREFIX, AWS_ENDPOINT_URL, DATABASE_URL, MONGODB_URL, ...), then --data-dir/--backend;
+default: local Parquet in ./data. --backend postgres needs DATABASE_URL (or storage.postgres.url
+in --config), --backend mongodb needs MONGODB_URL (or storage.mongodb.url).
+serve listens on --host/--port, else $HOST/$PORT, else 127.0.0.1:8787.
+
+Exit codes: 0 success, 1 failure (including an unknown dataset), 2 usage error.
 
 Examples:
   friday ingest 'data/*.csv' --dataset bars_1m
@@ -62,9 +68,9 @@ Examples:
   program
     .command('serve')
     .description('run the HTTP API (a non-loopback --host requires API_TOKENS)')
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', integer(0, 65535), 8787)
-    .action(async (opts: { host: string; port: number }, cmd: Command) => {
+    .option('--host <host>', 'interface to listen on (default: $HOST, else 127.0.0.1)')
+    .option('--port <port>', 'port to listen on, 0: any free port (default: $PORT, else 8787)', integer(0, 65535))
+    .action(async (opts: { host?: string; port?: number }, cmd: Command) => {
       const ctx = await loadContext(globals(cmd))
       await serve(ctx, opts)
     })

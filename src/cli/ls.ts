@@ -12,7 +12,7 @@ export async function listDatasets(storage: DataStorage, json: boolean): Promise
   if (json) return JSON.stringify(datasets, null, 2)
   if (datasets.length === 0) return '(no datasets)'
   return renderTable(
-    ['DATASET', 'ROWS', 'PARTITIONS', 'FILES', 'SIZE', 'SYMBOLS', 'START', 'END'],
+    ['DATASET', 'ROWS', 'PARTITIONS', 'FILES', 'SIZE', 'SYMBOLS', 'FIRST', 'LAST'],
     datasets.map((d) => [
       d.name,
       String(d.rows),
@@ -20,8 +20,8 @@ export async function listDatasets(storage: DataStorage, json: boolean): Promise
       String(d.files),
       formatBytes(d.bytes),
       String(d.symbols.length),
-      d.start ?? '-',
-      d.end ?? '-',
+      d.firstTimestamp ?? '-',
+      d.lastTimestamp ?? '-',
     ]),
     [false, true, true, true, true, true, false, false],
   )
@@ -37,17 +37,17 @@ export async function listPartitions(storage: DataStorage, dataset: string, json
   const symbols = d.symbols.length <= 5 ? d.symbols.join(', ') : `${d.symbols.slice(0, 5).join(', ')}, ...`
   const head =
     `${d.name}: ${formatCount(d.rows)} rows, ${d.partitions} partitions (by ${d.partitionBy.join('/')}), ${d.files} files, ` +
-    `${formatBytes(d.bytes)}; ${d.symbols.length} symbols (${symbols}); ${d.start ?? '-'} .. ${d.end ?? '-'}`
+    `${formatBytes(d.bytes)}; ${d.symbols.length} symbols (${symbols}); ${d.firstTimestamp ?? '-'} .. ${d.lastTimestamp ?? '-'}`
   const table = renderTable(
-    ['PARTITION', 'ROWS', 'FILES', 'SIZE', 'VERSION', 'START', 'END'],
+    ['PARTITION', 'ROWS', 'FILES', 'SIZE', 'VERSION', 'FIRST', 'LAST'],
     partitions.map((p) => [
       p.path,
       String(p.rows),
       String(p.files),
       formatBytes(p.bytes),
       String(p.version),
-      p.start ?? '-',
-      p.end ?? '-',
+      p.firstTimestamp ?? '-',
+      p.lastTimestamp ?? '-',
     ]),
     [false, true, true, true, true, false, false],
   )

@@ -9,6 +9,7 @@ import type { FileRotationConfig } from '../config/schema.js'
 import { checkDatasetName } from '../core/keys.js'
 import type { DataStorage, DatasetMaintenance } from '../core/types.js'
 import { runMaintenance, summarizeReport } from '../maintenance/run.js'
+import { requireDataset } from './context.js'
 import { formatBytes, formatCount } from './text.js'
 
 export interface MaintainOptions {
@@ -53,7 +54,10 @@ function datasetLine(d: DatasetMaintenance, dry: boolean): string {
 
 /** Runs maintenance; returns the exit code (1 when anything failed). */
 export async function maintain(storage: DataStorage, opts: MaintainOptions): Promise<number> {
-  if (opts.dataset !== undefined) checkDatasetName(opts.dataset)
+  if (opts.dataset !== undefined) {
+    checkDatasetName(opts.dataset)
+    await requireDataset(storage, opts.dataset) // as ls and query: an unknown dataset is a failure, not an empty run
+  }
   const bar = opts.progress
     ? new cliProgress.SingleBar(
         {

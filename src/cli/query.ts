@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import type { DataStorage, ScanOptions } from '../core/types.js'
 import { type OutputFormat, tableResponse } from '../http/formats/index.js'
+import { requireDataset } from './context.js'
 import { CliError } from './errors.js'
 import { formatFromExtension } from './files.js'
 
@@ -39,11 +40,7 @@ export async function query(storage: DataStorage, opts: QueryOptions): Promise<v
   if (!opts.out && format === 'parquet' && process.stdout.isTTY)
     throw new CliError('refusing to write Parquet to a terminal: use --out <file.parquet> or redirect stdout')
 
-  const datasets = await storage.listDatasets()
-  if (!datasets.includes(opts.dataset)) {
-    const known = datasets.length ? `; datasets: ${datasets.join(', ')}` : '; there are no datasets yet'
-    throw new CliError(`dataset '${opts.dataset}' not found${known}`)
-  }
+  await requireDataset(storage, opts.dataset)
 
   const scan: ScanOptions = {
     symbols: opts.symbols,
@@ -52,7 +49,16 @@ export async function query(storage: DataStorage, opts: QueryOptions): Promise<v
     columns: opts.columns,
     limit: opts.limit,
   }
-  const body = tableResponse(storage.scan(opts.dataset, scan), format).body
+  // the first batch is read before any output, so a bad filter (an unparsable --start, an
+  // unknown column) is one error line on stderr, not an error record in the output
+  const it = storage.scan(opts.dataset, scan)[Symbol.asyncIterator]()
+  const first = await it.next()
+  const batches = (async function* () {
+    if (first.done) return
+    yield first.value
+    yield* { [Symbol.asyncIterator]: () => it }
+  })()
+  const body = tableResponse(batches, format).body
   if (!body) return
   const source = Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>)
 

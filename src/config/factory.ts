@@ -13,6 +13,7 @@ import { LakeStorage } from '../lake/lake-storage.js'
 import type { LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
+import type { OpLogOptions } from '../oplog/buffered-op-log.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
 import { limitsFromConfig } from '../table/limits.js'
@@ -33,7 +34,12 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
  * the op log `config.storage.metadata_logging` asks for (`storage.oplog`). The op log wraps the
  * cache, so it records every read, cached or not (with the requests it really made).
  */
-export function createStorageWith(factories: Partial<Record<BackendName, BackendFactory>>, config: FridayConfig): DataStorage {
+export function createStorageWith(
+  factories: Partial<Record<BackendName, BackendFactory>>,
+  config: FridayConfig,
+  /** `oplog`: tuning of the op log beyond the config (e.g. `printFailures: false` for the CLI). */
+  options: { oplog?: Partial<OpLogOptions> } = {},
+): DataStorage {
   const backend = config.storage.default_backend
   const factory = factories[backend]
   if (!factory) {
@@ -47,7 +53,7 @@ export function createStorageWith(factories: Partial<Record<BackendName, Backend
   const cached = cache.enabled
     ? withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
     : storage
-  return attachOpLog(cached, config.storage.metadata_logging)
+  return attachOpLog(cached, config.storage.metadata_logging, options.oplog)
 }
 
 /**

@@ -172,9 +172,13 @@ export interface DatasetDescription {
   schema: Schema
   partitionBy: string[]
   symbols: string[]
-  /** ISO-8601 UTC, null when empty. */
-  start: string | null
-  end: string | null
+  /**
+   * The oldest row's timestamp, ISO-8601 UTC; null when empty. Named apart from the `start`
+   * filter of reads (inclusive bound of a query), which this is not.
+   */
+  firstTimestamp: string | null
+  /** The newest row's timestamp (inclusive: a row has it), ISO-8601 UTC; null when empty. Unlike a read's exclusive `end`. */
+  lastTimestamp: string | null
   rows: number
   bytes: number
   partitions: number
@@ -186,9 +190,10 @@ export interface PartitionInfo extends PartitionRef {
   rows: number
   bytes: number
   files: number
-  /** ISO-8601 UTC */
-  start: string | null
-  end: string | null
+  /** The partition's oldest row's timestamp, ISO-8601 UTC; null when empty. */
+  firstTimestamp: string | null
+  /** The partition's newest row's timestamp (inclusive), ISO-8601 UTC; null when empty. */
+  lastTimestamp: string | null
 }
 
 export interface VerifyProblem {

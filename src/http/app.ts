@@ -14,7 +14,8 @@
  * | `GET /v1/datasets`                                 | read  | 200 `{ datasets }` |
  * | `GET /v1/datasets/:dataset`                        | read  | 200 `DatasetDescription` |
  * | `GET /v1/datasets/:dataset/partitions`             | read  | 200 `{ partitions }` (`symbol`, `symbols`, `start`, `end`) |
- * | `GET /v1/datasets/:dataset/partitions/:symbol/:date` | read | 200 `PartitionManifest` |
+ * | `GET /v1/datasets/:dataset/partitions/manifest`    | read  | 200 `PartitionManifest` (`path`, or `symbol`/`date`/`month`: any partitioning) |
+ * | `GET /v1/datasets/:dataset/partitions/:symbol/:date` | read | 200 `PartitionManifest` (symbol/date and symbol/month datasets) |
  * | `GET /v1/datasets/:dataset/rows`                   | read  | 200 rows as json/ndjson/csv/parquet (`symbols`, `start`, `end`, `columns`, `limit`, `format`) |
  * | `POST /v1/datasets/:dataset/rows`                  | write | 200 `{ rowsWritten, partitions }` (`mode`) |
  * | `DELETE /v1/datasets/:dataset/rows`                | write | 200 `{ rowsDeleted, partitions }` (`symbols`, `start`, `end` or `all=true`) |
@@ -78,7 +79,7 @@ import { emptyTable } from '../core/table.js'
 import type { DataStorage, Table } from '../core/types.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
-import { parseTimeUs } from '../table/time.js'
+import { endOfPeriodUs, parseTimeUs, startOfPeriodUs } from '../table/time.js'
 import type { AppAccessOptions, Env } from './app-types.js'
 import { createAuth, type FailurePolicy } from './auth.js'
 import { BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
@@ -89,6 +90,7 @@ import { MaintenanceQuery } from './maintenance-params.js'
 import {
   DatasetParam,
   DeleteQuery,
+  ManifestQuery,
   NoQuery,
   OplogQuery,
   PartitionsQuery,
@@ -143,6 +145,37 @@ function bodyTooSlow(seconds: number): LimitExceededError {
 }
 /** `GET /healthz` gives up on the backend after this long (503). */
 export const HEALTH_TIMEOUT_MS = 5_000
+
+/** 404 for a partition named by keys its dataset is not partitioned by: says which keys it is. */
+class PartitionNotFoundError extends StorageError {
+  constructor(dataset: string, partition: string, partitionBy: string[]) {
+    const query = partitionBy.map((k) => `${k}=...`).join('&')
+    super(
+      404,
+      'not_found',
+      `partition ${partition} of dataset '${dataset}' not found: the dataset is partitioned by ${partitionBy.join('/')}; ` +
+        `name a partition by ${partitionBy.join(' and ')} (GET /v1/datasets/${dataset}/partitions/manifest?${query}, ` +
+        'or ?path= as GET .../partitions lists it)',
+      { partitionBy },
+    )
+  }
+}
+
+/** `k=v` segments of a hive path as values (a symbol percent-decoded); segments that do not parse are left out. */
+function valuesOfPath(path: string): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const seg of path.split('/')) {
+    const eq = seg.indexOf('=')
+    if (eq <= 0) continue
+    const key = seg.slice(0, eq)
+    try {
+      values[key] = key === 'symbol' ? decodeURIComponent(seg.slice(eq + 1)) : seg.slice(eq + 1)
+    } catch {
+      // a broken escape: not a value to look near
+    }
+  }
+  return values
+}
 
 /** A JSON error body for any thrown value (see `public-error.ts`). */
 function renderError(err: unknown, c: Context<Env>): Response {
@@ -293,6 +326,7 @@ export function createApp(options: AppOptions): Hono {
   /** One maintenance run (rotation, compaction, archiving, retention, gc) under the configured policy. */
   app.post('/v1/maintenance/run', op('maintenance.run'), requireScope('admin'), async (c) => {
     const q = query(MaintenanceQuery, c)
+    if (q.dataset !== undefined) await assertDataset(q.dataset) // 404, as every dataset-scoped route
     return c.json(await runMaintenance(storage, { dataset: q.dataset, dryRun: q.dry_run === 'true' }))
   })
 
@@ -322,9 +356,60 @@ export function createApp(options: AppOptions): Hono {
   })
 
   /**
+   * 404 for a partition that is not there: the dataset's when it does not exist; else, when a
+   * partition of the same symbol or period exists but is keyed otherwise (a `['date']` dataset
+   * asked for `symbol` and `date`), a message naming the dataset's partitioning. Bounded work:
+   * one filtered partition listing, never a scan of every partition.
+   */
+  const partitionNotFound = async (name: string, partition: Record<string, string> | string): Promise<never> => {
+    const shown = typeof partition === 'string' ? partition : Object.values(partition).join('/')
+    const values = typeof partition === 'string' ? valuesOfPath(partition) : partition
+    const raw = values.date ?? values.month
+    const period = raw !== undefined && /^\d{4}-\d{2}(-\d{2})?$/.test(raw) ? raw : undefined
+    const near =
+      values.symbol !== undefined || period !== undefined
+        ? await storage
+            .listPartitions(name, {
+              symbols: values.symbol !== undefined ? [values.symbol] : undefined,
+              start: period !== undefined ? startOfPeriodUs(period) / 1000 : undefined,
+              end: period !== undefined ? endOfPeriodUs(period) / 1000 : undefined,
+            })
+            .catch((err) => {
+              if (err instanceof ValidationError) return [] // e.g. a symbol no partition can have
+              throw err
+            })
+        : []
+    if (near.length === 0) {
+      await assertDataset(name)
+      throw new NotFoundError(`partition ${shown} of dataset '${name}'`)
+    }
+    const by = Object.keys(near[0].values)
+    const keys = Object.keys(values)
+    const fits = keys.length === by.length && by.every((k) => keys.includes(k))
+    if (fits) throw new NotFoundError(`partition ${shown} of dataset '${name}'`)
+    throw new PartitionNotFoundError(name, shown, by)
+  }
+
+  /**
+   * The manifest of one partition, for any partitioning: `?path=` a hive path as `GET
+   * .../partitions` lists it (`date=2024-01-02`, `symbol=EUR%2FUSD/date=2024-01-02`, itself
+   * percent-encoded in the query), or the partition's values (`?date=2024-01-02`,
+   * `?symbol=EUR/USD&month=2024-01`).
+   */
+  app.get('/v1/datasets/:dataset/partitions/manifest', op('partitions.manifest'), requireScope('read'), async (c) => {
+    const name = dataset(c)
+    const { path, ...rest } = query(ManifestQuery, c)
+    const partition =
+      path ?? (Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Record<string, string>)
+    const manifest = await storage.getManifest(name, partition)
+    if (!manifest) return partitionNotFound(name, partition)
+    return c.json(manifest)
+  })
+
+  /**
    * The manifest of one partition of a dataset partitioned by symbol and day (`:date` =
    * `YYYY-MM-DD`) or symbol and month (`:date` = `YYYY-MM`). `:symbol` is percent-encoded in the
-   * URL (`EUR%2FUSD`, `%5EGSPC`).
+   * URL (`EUR%2FUSD`, `%5EGSPC`). Other partitionings: `GET .../partitions/manifest`.
    */
   app.get('/v1/datasets/:dataset/partitions/:symbol/:date', op('partitions.manifest'), requireScope('read'), async (c) => {
     const name = dataset(c)
@@ -333,10 +418,7 @@ export function createApp(options: AppOptions): Hono {
     query(NoQuery, c)
     const values: Record<string, string> = period.length === 10 ? { symbol, date: period } : { symbol, month: period }
     const manifest = await storage.getManifest(name, values)
-    if (!manifest) {
-      await assertDataset(name)
-      throw new NotFoundError(`partition ${Object.values(values).join('/')} of dataset '${name}'`)
-    }
+    if (!manifest) return partitionNotFound(name, values)
     return c.json(manifest)
   })
 
@@ -478,6 +560,7 @@ export function createApp(options: AppOptions): Hono {
     ['/v1/datasets/:dataset/training-set', ['POST']],
     ['/v1/datasets/:dataset/training-set/:segment/:part', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset/partitions', ['GET', 'HEAD']],
+    ['/v1/datasets/:dataset/partitions/manifest', ['GET', 'HEAD']],
     ['/v1/datasets/:dataset/partitions/:symbol/:date', ['GET', 'HEAD']],
   ]
   for (const [path, allowed] of routes) {

@@ -536,8 +536,8 @@ export class LakeStorage implements DataStorage {
       schema: doc.schema,
       partitionBy: doc.partitionBy,
       symbols: [...symbols].sort(),
-      start: min === null ? null : formatUs(min),
-      end: max === null ? null : formatUs(max),
+      firstTimestamp: min === null ? null : formatUs(min),
+      lastTimestamp: max === null ? null : formatUs(max),
       rows,
       bytes,
       partitions,
@@ -556,8 +556,8 @@ export class LakeStorage implements DataStorage {
         rows: m.rows,
         bytes: m.bytes,
         files: m.files.length,
-        start: m.minTs === null ? null : formatUs(m.minTs),
-        end: m.maxTs === null ? null : formatUs(m.maxTs),
+        firstTimestamp: m.minTs === null ? null : formatUs(m.minTs),
+        lastTimestamp: m.maxTs === null ? null : formatUs(m.maxTs),
       }))
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   }

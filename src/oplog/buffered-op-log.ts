@@ -8,7 +8,12 @@
  *   and on `close()`. One flush at a time; records arriving meanwhile wait for the next.
  * - Failures never reach the operation that reported: a failed flush is logged, its records
  *   go back to the buffer (oldest dropped beyond `maxBuffered`, counted in `dropped`) and the
- *   next flush retries them. Records buffered when the process dies are lost.
+ *   next flush retries them.
+ * - Exit: on Node and Bun, records still buffered when the event loop runs empty (a script
+ *   that never calls `close()`) are flushed on `beforeExit`, once per log (a failed exit flush
+ *   is logged, not retried forever). The flush timer is unref'd, so it never keeps a process
+ *   alive. Records buffered when the process is killed, or exits with `process.exit()`, are lost.
+ *   On Workers the entry point hands `settle()` to `ctx.waitUntil`.
  * - Retention runs after a flush at most every `retentionEveryMs` (default hourly), and on
  *   `applyRetention()` (the maintenance runner).
  * - Levels: `logOperations` keeps every record; `logErrors` keeps failed ones even when
@@ -46,11 +51,39 @@ export interface OpLogOptions {
    * (`console.error` by default), `warn` for refused input (4xx, `console.warn`).
    */
   logger?: (message: string, level: 'error' | 'warn') => void
+  /**
+   * Print each failed operation to `logger` (default true; a server's log). A command-line tool
+   * that reports the failure itself turns this off so the error is shown once; failed records
+   * are still kept, and the op log's own failures (flush, retention) are still printed.
+   */
+  printFailures?: boolean
 }
 
 const DAY_MS = 86_400_000
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** The process events this module uses, where the runtime has them (Node, Bun; not Workers). */
+type ExitEvents = { on?: (event: 'beforeExit', listener: () => void) => unknown }
+
+/** Logs holding unflushed records, flushed when the event loop runs empty (`beforeExit`). */
+const pendingAtExit = new Set<BufferedOpLog>()
+let exitHookInstalled = false
+
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  try {
+    const proc = (globalThis as { process?: ExitEvents }).process
+    // the flushes keep the loop alive until they settle; then beforeExit fires again and finds
+    // nothing left (or only logs whose exit flush failed, which are not retried)
+    proc?.on?.('beforeExit', () => {
+      for (const log of [...pendingAtExit]) void log.flushAtExit()
+    })
+  } catch {
+    // a runtime without process events: records are flushed by the timer, flush() and close()
+  }
+}
 
 interface OpStats {
   ok: number
@@ -86,6 +119,9 @@ export class BufferedOpLog implements OpLog {
   private batches = 0
   private lastError: OpLogSummary['lastError'] = null
   private closed = false
+  private readonly printFailures: boolean
+  /** The exit flush failed: not tried again at the next `beforeExit`. */
+  private exitFlushFailed = false
 
   constructor(options: OpLogOptions) {
     this.store = options.store
@@ -99,6 +135,7 @@ export class BufferedOpLog implements OpLog {
     this.retentionEveryMs = options.retentionEveryMs ?? 3_600_000
     this.now = options.now ?? Date.now
     this.logger = options.logger ?? ((message, level) => (level === 'warn' ? console.warn(message) : console.error(message)))
+    this.printFailures = options.printFailures ?? true
     this.startedAt = this.now()
   }
 
@@ -107,7 +144,8 @@ export class BufferedOpLog implements OpLog {
   record(input: OpRecord): void {
     if (this.closed) return
     const failed = input.outcome === 'error'
-    if (failed && this.logErrors) this.logger(describeFailure(input), (input.error?.status ?? 500) < 500 ? 'warn' : 'error')
+    if (failed && this.logErrors && this.printFailures)
+      this.logger(describeFailure(input), (input.error?.status ?? 500) < 500 ? 'warn' : 'error')
     if (!(this.logOperations || (failed && this.logErrors))) return
     const r = this.logPerformance ? input : { ...input, durationMs: 0, bytes: 0, requests: noRequests() }
     this.count(r)
@@ -115,6 +153,10 @@ export class BufferedOpLog implements OpLog {
     this.buffer.push(r)
     if (this.buffer.length > this.maxBuffered) this.drop(this.buffer.length - this.maxBuffered)
     if (!this.store) return
+    if (!this.exitFlushFailed) {
+      installExitHook()
+      pendingAtExit.add(this)
+    }
     if (this.buffer.length >= this.flushRecords) void this.flush()
     else this.arm(this.flushIntervalMs)
   }
@@ -159,6 +201,16 @@ export class BufferedOpLog implements OpLog {
     await this.flushOnce()
   }
 
+  /** The `beforeExit` flush: once; a failure is logged by the flush and not retried at exit. */
+  async flushAtExit(): Promise<void> {
+    pendingAtExit.delete(this)
+    await this.flush()
+    if (this.buffer.length > 0 && this.lastError) {
+      this.exitFlushFailed = true
+      pendingAtExit.delete(this)
+    }
+  }
+
   async settle(): Promise<void> {
     if (!this.store || (this.buffer.length === 0 && !this.inFlight)) return
     const due = this.bufferedSince + this.flushIntervalMs - Date.now()
@@ -178,6 +230,7 @@ export class BufferedOpLog implements OpLog {
       this.flushed += batch.length
       this.batches++
       this.lastError = null
+      if (this.buffer.length === 0) pendingAtExit.delete(this)
     } catch (err) {
       this.fail('flush', err, `${batch.length} records kept for the next flush`)
       this.buffer = batch.concat(this.buffer)
@@ -265,6 +318,7 @@ export class BufferedOpLog implements OpLog {
     await this.flush()
     this.closed = true
     this.disarm()
+    pendingAtExit.delete(this)
   }
 }
 

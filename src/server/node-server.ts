@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Context, Hono } from 'hono'
 import { parseConfig } from '../config/load.js'
+import { ConfigError } from '../core/errors.js'
 import type { DataStorage } from '../core/types.js'
 import { type AppOptions, createApp } from '../http/app.js'
 import { bodyLimitsFromConfig } from '../http/body-limits.js'
@@ -40,6 +41,22 @@ export interface RunningServer {
   url: string
   /** Stops accepting connections, waits for open ones, then closes the storage. */
   close(): Promise<void>
+}
+
+/**
+ * `HOST` and `PORT` from the environment (empty values count as unset), for entry points where
+ * flags or options win over them: `friday serve --host/--port`, then `HOST`/`PORT`, then
+ * 127.0.0.1:8787. A `PORT` that is not an integer from 0 to 65535 is a `ConfigError` naming it.
+ */
+export function listenOptionsFromEnv(env: Env): { host?: string; port?: number } {
+  const host = env.HOST?.trim() || undefined
+  const raw = env.PORT?.trim()
+  if (!raw) return { host }
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) {
+    const message = `expected an integer from 0 to 65535, got ${JSON.stringify(env.PORT)}`
+    throw new ConfigError(`invalid PORT: ${message}`, [{ path: 'PORT', message }])
+  }
+  return { host, port: Number(raw) }
 }
 
 /** True for addresses only this machine can reach: `localhost`, 127.0.0.0/8, `::1`. */

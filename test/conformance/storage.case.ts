@@ -931,10 +931,10 @@ export function testStorage(opts: StorageCase): void {
           { name: 'volume', type: 'int64' },
         ])
         expect(d.symbols).toEqual(['AAPL', 'GOOG', 'MSFT'])
-        expect(d.start).toMatch(/Z$/)
-        expect(d.end).toMatch(/Z$/)
-        expect(Date.parse(d.start as string)).toBe(tms(0, 0))
-        expect(Date.parse(d.end as string)).toBe(tms(2, 2))
+        expect(d.firstTimestamp).toMatch(/Z$/)
+        expect(d.lastTimestamp).toMatch(/Z$/)
+        expect(Date.parse(d.firstTimestamp as string)).toBe(tms(0, 0))
+        expect(Date.parse(d.lastTimestamp as string)).toBe(tms(2, 2))
         expect(d.rows).toBe(19)
         const expectedParts = new Set(
           [...rows, { symbol: 'GOOG', timestamp: tms(1, 0) }].map((r) =>
@@ -970,8 +970,8 @@ export function testStorage(opts: StorageCase): void {
           expect(p.version).toBeGreaterThanOrEqual(1)
           expect(p.files).toBeGreaterThanOrEqual(1)
           expect(p.bytes).toBeGreaterThan(0)
-          expect(p.start).toMatch(/Z$/)
-          expect(p.end).toMatch(/Z$/)
+          expect(p.firstTimestamp).toMatch(/Z$/)
+          expect(p.lastTimestamp).toMatch(/Z$/)
         }
         expect(parts.reduce((s, p) => s + p.rows, 0)).toBe(rows.length)
 

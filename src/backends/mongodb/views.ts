@@ -23,8 +23,8 @@ export function describeDataset(meta: DatasetMeta, parts: PartitionMeta[]): Data
     schema: meta.schema,
     partitionBy: meta.partitionBy,
     symbols: [...symbols].sort(),
-    start: min === null ? null : formatUs(min),
-    end: max === null ? null : formatUs(max),
+    firstTimestamp: min === null ? null : formatUs(min),
+    lastTimestamp: max === null ? null : formatUs(max),
     rows,
     bytes,
     partitions: parts.length,
@@ -40,8 +40,8 @@ export function partitionInfo(m: PartitionMeta): PartitionInfo {
     rows: m.rows,
     bytes: m.bytes,
     files: m.rows > 0 ? 1 : 0,
-    start: m.minTs === null ? null : formatUs(m.minTs),
-    end: m.maxTs === null ? null : formatUs(m.maxTs),
+    firstTimestamp: m.minTs === null ? null : formatUs(m.minTs),
+    lastTimestamp: m.maxTs === null ? null : formatUs(m.maxTs),
   }
 }
 

@@ -191,8 +191,8 @@ export function infoOf(partitionBy: PartitionKey[], row: PartitionRow): Partitio
     rows: row.rows,
     bytes: row.bytes,
     files: row.rows > 0 ? 1 : 0,
-    start: row.minTs === null ? null : formatUs(row.minTs),
-    end: row.maxTs === null ? null : formatUs(row.maxTs),
+    firstTimestamp: row.minTs === null ? null : formatUs(row.minTs),
+    lastTimestamp: row.maxTs === null ? null : formatUs(row.maxTs),
   }
 }
 
