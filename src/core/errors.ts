@@ -320,3 +320,19 @@ export class InlineTooLargeError extends StorageError {
     )
   }
 }
+
+// Internal signals: plain Errors that never reach a caller as such.
+
+/** The reason a request's signal is aborted with when its time is up. */
+export class RequestTimeout extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no complete answer within ${timeoutMs} ms`)
+    this.name = 'RequestTimeout'
+  }
+}
+
+/** The health check's own time limit passed (`GET /healthz` answers 503). */
+export class HealthTimeout extends Error {}
+
+/** A Parquet file uses something the fast decode path does not decode (the caller falls back to the general decoder). */
+export class Unsupported extends Error {}

@@ -66,6 +66,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import {
   BodiesBusyError,
   ConfigError,
+  HealthTimeout,
   LimitExceededError,
   MethodNotAllowedError,
   NotFoundError,
@@ -186,8 +187,6 @@ function renderError(err: unknown, c: Context<Env>): Response {
   if (status === 401) c.header('WWW-Authenticate', 'Bearer')
   return c.json({ error: { code, message, details } }, status as ContentfulStatusCode)
 }
-
-class HealthTimeout extends Error {}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined

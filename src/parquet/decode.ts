@@ -3,8 +3,9 @@
 import { decompress as zstdDecompress } from 'fzstd'
 import type { AsyncBuffer, ColumnData, FileMetaData, ParquetParsers, SchemaElement } from 'hyparquet'
 import { parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet/src/index.js'
+import { Unsupported } from '../core/errors.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../core/types.js'
-import { decodeChunk, Unsupported } from './flat-decode.js'
+import { decodeChunk } from './flat-decode.js'
 import { readFooterLite } from './footer-lite.js'
 
 /** File bytes, or a random-access reader (e.g. ranged GETs against object storage). */

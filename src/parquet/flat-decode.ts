@@ -11,10 +11,8 @@ import type { ColumnChunk, SchemaElement } from 'hyparquet'
 import { parquetHeader } from 'hyparquet/src/column.js'
 import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js'
 import { snappyUncompress } from 'hyparquet/src/snappy.js'
+import { Unsupported } from '../core/errors.js'
 import { BOOL_NULL, type Column } from '../core/types.js'
-
-/** The file uses something the fast path does not decode. */
-export class Unsupported extends Error {}
 
 export type Decompressors = {
   ZSTD: (input: Uint8Array, outputLength: number) => Uint8Array

@@ -48,6 +48,7 @@ import {
   ClosedError,
   DeadlinePassedError,
   PreconditionFailedError,
+  RequestTimeout,
   StorageError,
   StoreCapabilityError,
   StoreError,
@@ -125,14 +126,6 @@ function positiveMs(name: string, value: number | undefined, fallback: number): 
     throw new StorageError(500, 'config_error', `s3 store: ${name} must be a positive number of ms, got ${value}`)
   }
   return value
-}
-
-/** The reason a request's signal is aborted with when its time is up. */
-class RequestTimeout extends Error {
-  constructor(readonly timeoutMs: number) {
-    super(`no complete answer within ${timeoutMs} ms`)
-    this.name = 'RequestTimeout'
-  }
 }
 
 /** Stops reading a response body (Node stream or Web stream) so that its socket is released. */
