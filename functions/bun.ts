@@ -3,7 +3,7 @@
  * that the environment configures (local Parquet in ./data by default). `bun functions/bun.ts`
  */
 
-import { prepareServer, serverBanner } from '../src/server/node-server.js'
+import { listenOptionsFromEnv, prepareServer, serverBanner } from '../src/server/node-server.js'
 
 /** The part of Bun's API used here (the project does not install `bun-types`). */
 declare const Bun: {
@@ -14,14 +14,8 @@ declare const Bun: {
   }
 }
 
-const { HOST, PORT } = process.env
-
 try {
-  const { app, storage, host, port, open, setPort } = prepareServer({
-    host: HOST,
-    port: PORT ? Number(PORT) : undefined,
-    env: process.env,
-  })
+  const { app, storage, host, port, open, setPort } = prepareServer({ ...listenOptionsFromEnv(process.env), env: process.env })
   // app.fetch(request, server): the app reads the peer address through server.requestIP
   const server = Bun.serve({ hostname: host, port, fetch: app.fetch })
   setPort(server.port)

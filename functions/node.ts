@@ -3,12 +3,11 @@
  * environment configures (local Parquet in ./data by default). `node --import tsx functions/node.ts`
  */
 
-import { startNodeServer } from '../src/server/node-server.js'
-
-const { HOST, PORT } = process.env
+import { listenOptionsFromEnv, startNodeServer } from '../src/server/node-server.js'
 
 try {
-  const server = await startNodeServer({ host: HOST, port: PORT ? Number(PORT) : undefined, env: process.env })
+  // HOST/PORT (a PORT that is not 0-65535 is an error naming it), else 127.0.0.1:8787
+  const server = await startNodeServer({ ...listenOptionsFromEnv(process.env), env: process.env })
   const stop = () => {
     server.close().then(
       () => process.exit(0),
