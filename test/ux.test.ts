@@ -294,6 +294,25 @@ console.log('wrote; pending', storage.oplog?.summary().pending)
       await reader.close()
     }
   }, 90_000)
+
+  test('a store that fails at exit: the flush failure is printed once and the process still ends', async () => {
+    const lake = join(tmp, 'oplog-broken-lake')
+    const config = { storage: { default_backend: 'local_parquet', local_parquet: { base_dir: lake } } }
+    const script = join(tmp, 'broken-store.mts')
+    await writeFile(
+      script,
+      `import { writeFileSync } from 'node:fs'
+  import { createStorage } from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/node.ts')).href)}
+  const storage = createStorage(${JSON.stringify(config)}, {})
+  await storage.write('ticks', [{ symbol: 'AAPL', timestamp: '2024-01-02T14:30:00Z', close: 1.5 }])
+  // the op log's directory becomes a file: every flush fails (ENOTDIR)
+  writeFileSync(${JSON.stringify(join(lake, '_oplog'))}, 'not a directory')
+  `,
+    )
+    const out = await run([script])
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stderr).toMatch(/^\[oplog\] flush failed \(1 records kept for the next flush\): [^\n]*\n$/)
+  }, 90_000)
 })
 
 describe('HTTP: Accept, manifests of any partitioning, describe field names, maintenance of an unknown dataset', () => {
