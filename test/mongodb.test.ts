@@ -13,6 +13,7 @@ import { DuplicateKeyError } from '../src/core/errors.js'
 import type { PartitionKey } from '../src/core/partitioning.js'
 import type { DataStorage, InputRow, Table } from '../src/core/types.js'
 import { bars, rejection, rowsOf, testStorage, tms, uniqueDataset, us } from './conformance/storage.case.js'
+import { configuredStorage } from './helpers/configured.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 
 const server = await requireMongoOrSkip()
@@ -44,6 +45,16 @@ for (const partitionBy of [['symbol', 'date'], ['date']] as PartitionKey[][]) {
     skip: server ? false : 'no MongoDB server (set MONGODB_URL, or CongoDB failed to start)',
   })
 }
+
+// The same suite through the config-driven factory: read cache and op log in front of the backend.
+testStorage({
+  name: `mongodb (${server?.kind ?? 'absent'}) through createStorageWith (read cache and op log on)`,
+  create: async () =>
+    configuredStorage('mongodb', (c) => mongodbFactory(c, { client: client! }), {
+      mongodb: { url: server!.url, database: dbName },
+    }),
+  skip: server ? false : 'no MongoDB server (set MONGODB_URL, or CongoDB failed to start)',
+})
 
 describe.skipIf(!server)('mongodb backend specifics', () => {
   let storage: DataStorage

@@ -16,6 +16,7 @@ import { type ConfigError, StoreError } from '../src/core/errors.js'
 import type { DataStorage } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { bars, rowsOf, shuffle, testStorage, tms, uniqueDataset, us } from './conformance/storage.case.js'
+import { configuredStorage } from './helpers/configured.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { startWsRelay, type WsRelay } from './helpers/ws-relay.js'
 
@@ -31,6 +32,7 @@ const SCHEMAS = {
   pgCopy: `friday_t_${RUN}_pgcopy`,
   neonCopy: `friday_t_${RUN}_neoncopy`,
   unnest: `friday_t_${RUN}_unnest`,
+  configured: `friday_t_${RUN}_configured`,
 }
 
 function neonPool(max = 10): NeonPool {
@@ -93,6 +95,16 @@ testStorage({
 testStorage({
   name: 'postgres via pg, partition_by=[date]',
   create: async () => createPostgresStorage({ pool: pgPool as PgPoolLike, schema: SCHEMAS.date, partitionBy: ['date'] }),
+  skip,
+})
+
+// The same suite through the config-driven factory: read cache and op log in front of the backend.
+testStorage({
+  name: 'postgres via pg through createStorageWith (read cache and op log on)',
+  create: async () =>
+    configuredStorage('postgres', (c) => postgresFactory(c, { pool: pgPool as PgPoolLike }), {
+      postgres: { url: server!.url, schema: SCHEMAS.configured },
+    }),
   skip,
 })
 
