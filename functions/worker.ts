@@ -45,7 +45,8 @@ function appFor(env: WorkerEnv): Hono {
   // The read cache stays on (the default) but within 16 MiB, not 64: an isolate has 128 MB in all
   // (READ_CACHE_MAX_MB still overrides it).
   const config = { storage: { default_backend: 's3_parquet', read_cache: { max_mb: 16 } } }
-  const limits = bodyLimitsFromConfig(parseConfig(config, env).storage.limits)
+  const parsed = parseConfig(config, env).storage
+  const limits = bodyLimitsFromConfig(parsed.limits)
   const storage = createStorage(config, env)
   app = createApp({
     storage,
@@ -55,6 +56,7 @@ function appFor(env: WorkerEnv): Hono {
     // set by Cloudflare's edge, not by the client
     clientAddress: (c) => c.req.header('cf-connecting-ip'),
     limits,
+    timeUnit: parsed.ingest.time_unit,
   })
   oplog = storage.oplog
   workerStorage = storage

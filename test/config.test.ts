@@ -42,6 +42,7 @@ describe('defaults', () => {
           max_concurrent_bodies: 8,
           max_queued_bodies: 256,
         },
+        ingest: {},
         file_rotation: {
           enabled: true,
           strategy: 'size_based',

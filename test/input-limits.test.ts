@@ -396,8 +396,10 @@ describe('column limits (items 4 and 9)', () => {
 
   it('a sparse NDJSON body (each late row naming a new key) is refused before its nulls are made', async () => {
     const lines: string[] = []
-    for (let i = 0; i < 100_000; i++) lines.push(`{"symbol":"A","timestamp":${i}}`)
-    for (let k = 0; k < 1000; k++) lines.push(`{"symbol":"A","timestamp":${100_000 + k},"k${k}":1}`)
+    // epoch ms after 1973: smaller numbers are refused as probably seconds (no time_unit)
+    const T = 1_700_000_000_000
+    for (let i = 0; i < 100_000; i++) lines.push(`{"symbol":"A","timestamp":${T + i}}`)
+    for (let k = 0; k < 1000; k++) lines.push(`{"symbol":"A","timestamp":${T + 100_000 + k},"k${k}":1}`)
     const before = process.memoryUsage().heapUsed
     const err = await parseNdjsonBody(new Response(lines.join('\n')).body, { maxBytes: 1e8 }).catch((e) => e)
     expect(err).toBeInstanceOf(LimitExceededError)
@@ -406,7 +408,7 @@ describe('column limits (items 4 and 9)', () => {
     // 1,000 columns x 101,000 rows of nulls would be ~800 MB; generous bound on a shared machine
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(300 * 1024 * 1024)
     // ordinary sparseness (optional keys) is fine
-    const mixed = Array.from({ length: 50_000 }, (_, i) => `{"symbol":"A","timestamp":${i},"o${i % 4}":${i}}`)
+    const mixed = Array.from({ length: 50_000 }, (_, i) => `{"symbol":"A","timestamp":${T + i},"o${i % 4}":${i}}`)
     const ok = await parseNdjsonBody(new Response(mixed.join('\n')).body, { maxBytes: 1e8 })
     expect(Object.keys(ok).sort()).toEqual(['o0', 'o1', 'o2', 'o3', 'symbol', 'timestamp'])
   })

@@ -27,6 +27,8 @@ export interface ChunkOptions {
   kind: 'csv' | 'ndjson'
   /** Records per chunk (default: no limit, one chunk). */
   chunkRows?: number
+  /** Called as records are read (after each buffer, with how many ended in it): progress while a chunk is read. */
+  onRecords?: (n: number) => void
 }
 
 export async function* chunkRecords(source: ReadableStream<Uint8Array>, options: ChunkOptions): AsyncGenerator<Chunk> {
@@ -73,6 +75,7 @@ export async function* chunkRecords(source: ReadableStream<Uint8Array>, options:
       const startLine = line
       const firstRow = row
       let rowsInChunk = 0
+      let reported = 0 // records of this chunk passed to onRecords
       let ended = false
 
       /** Ends the current record at a newline; true when the chunk is full. */
@@ -103,6 +106,7 @@ export async function* chunkRecords(source: ReadableStream<Uint8Array>, options:
               rowLines.push(recordLine)
               row++
               hasContent = false
+              options.onRecords?.(1)
             }
             ended = true
             controller.close()
@@ -140,6 +144,10 @@ export async function* chunkRecords(source: ReadableStream<Uint8Array>, options:
             pos = nl + 1
           }
           if (headerPending && !headerDone) headerParts.push(buf.slice())
+          if (rowsInChunk > reported) {
+            options.onRecords?.(rowsInChunk - reported)
+            reported = rowsInChunk
+          }
           if (cut === -1) {
             controller.enqueue(buf)
             return

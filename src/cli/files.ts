@@ -7,18 +7,31 @@ import { CliError } from './errors.js'
 
 export interface InputFile {
   path: string
+  /** Its size; 0 for standard input (unknown). */
   bytes: number
+  /** `-`: standard input. */
+  stdin?: boolean
 }
+
+/** The argument that means standard input. */
+export const STDIN = '-'
 
 /**
  * Expands arguments (existing paths are taken literally, others as globs, so `data/*.csv`
  * works when the shell did not expand it), in argument order, each file once. An argument that
- * matches nothing is an error: a typo must not look like an empty ingest.
+ * matches nothing is an error: a typo must not look like an empty ingest. `-` is standard input
+ * (at most once).
  */
 export async function expandInputs(args: string[]): Promise<InputFile[]> {
   const seen = new Set<string>()
   const out: InputFile[] = []
   for (const arg of args) {
+    if (arg === STDIN) {
+      if (seen.has(STDIN)) throw new CliError("'-' (standard input) is given twice")
+      seen.add(STDIN)
+      out.push({ path: STDIN, bytes: 0, stdin: true })
+      continue
+    }
     const literal = await stat(arg).catch(() => null)
     let paths: string[]
     if (literal?.isFile()) paths = [arg]
@@ -36,8 +49,9 @@ export async function expandInputs(args: string[]): Promise<InputFile[]> {
   return out
 }
 
-export type FormatChoice = BodyFormat | 'auto'
-export const INPUT_FORMATS: FormatChoice[] = ['auto', 'csv', 'ndjson', 'json', 'parquet']
+/** `tsv` is CSV split at tabs. */
+export type FormatChoice = BodyFormat | 'tsv' | 'auto'
+export const INPUT_FORMATS: FormatChoice[] = ['auto', 'csv', 'tsv', 'ndjson', 'json', 'parquet']
 
 const BY_EXTENSION: Record<string, BodyFormat> = {
   csv: 'csv',
@@ -47,17 +61,24 @@ const BY_EXTENSION: Record<string, BodyFormat> = {
   parquet: 'parquet',
 }
 
-/** Format and compression of a file: from `--format`, else its extension (`.csv.gz` is gzip-compressed CSV). */
-export function detectFormat(path: string, choice: FormatChoice): { format: BodyFormat; gzip: boolean } {
+/**
+ * Format, compression and CSV delimiter of a file: from `--format`, else its extension
+ * (`.csv.gz` is gzip-compressed CSV, `.tsv` tab-separated). Standard input needs `--format`.
+ */
+export function detectFormat(path: string, choice: FormatChoice): { format: BodyFormat; gzip: boolean; delimiter?: string } {
   const lower = path.toLowerCase()
   const gzip = lower.endsWith('.gz')
   const base = gzip ? lower.slice(0, -3) : lower
+  if (path === STDIN && choice === 'auto')
+    throw new CliError('reading standard input (-) needs --format (csv, tsv, ndjson, json or parquet)')
+  if (choice === 'tsv') return { format: 'csv', gzip, delimiter: '\t' }
   if (choice !== 'auto') return { format: choice, gzip }
+  if (base.endsWith('.tsv') || base.endsWith('.tab')) return { format: 'csv', gzip, delimiter: '\t' }
   const ext = base.slice(base.lastIndexOf('.') + 1)
   const format = base.includes('.') ? BY_EXTENSION[ext] : undefined
   if (!format)
     throw new CliError(
-      `${path}: cannot tell the format from the extension (expected .csv, .ndjson, .jsonl, .json or .parquet, optionally .gz); use --format`,
+      `${path}: cannot tell the format from the extension (expected .csv, .tsv, .ndjson, .jsonl, .json or .parquet, optionally .gz); use --format`,
     )
   if (gzip && format === 'parquet')
     throw new CliError(`${path}: gzip-compressed Parquet is not supported (Parquet compresses itself)`)

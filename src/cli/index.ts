@@ -4,11 +4,10 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { parseConfig } from '../config/load.js'
 import { BACKEND_NAMES } from '../config/schema.js'
-import type { WriteMode } from '../core/types.js'
 import { type GlobalOptions, loadContext, withStorage } from './context.js'
 import { CliError, formatError } from './errors.js'
-import { INPUT_FORMATS } from './files.js'
-import { DEFAULT_CHUNK_ROWS, ingest } from './ingest.js'
+import { ingest } from './ingest.js'
+import { ingestCommandOptions, ingestOptionsFrom } from './ingest-args.js'
 import { listDatasets, listPartitions } from './ls.js'
 import { maintain } from './maintain.js'
 import { OUTPUT_FORMATS, query } from './query.js'
@@ -75,39 +74,16 @@ Examples:
       await serve(ctx, opts)
     })
 
-  program
+  const ingestCmd = program
     .command('ingest')
-    .description('write CSV, NDJSON, JSON or Parquet files (optionally .gz) into a dataset')
+    .description('write CSV, TSV, NDJSON, JSON or Parquet files (optionally .gz; - for standard input) into a dataset')
     .argument('<files...>', 'files or globs (quoted globs are expanded here: "data/*.csv")')
     .requiredOption('-d, --dataset <name>', 'dataset to write into')
-    .addOption(
-      new Option('--mode <mode>', 'upsert: later rows replace equal (symbol, timestamp) keys; re-running is safe')
-        .choices(['upsert', 'append', 'replace'])
-        .default('upsert'),
-    )
-    .addOption(new Option('--format <format>', 'input format').choices(INPUT_FORMATS).default('auto'))
-    .option(
-      '--chunk-rows <n>',
-      'upsert only: write CSV/NDJSON files in batches of this many rows',
-      integer(1, 100_000_000),
-      DEFAULT_CHUNK_ROWS,
-    )
-    .option('--continue-on-error', 'go on with the next file after a file fails (exit code stays 1)', false)
-    .option('-q, --quiet', 'no progress bar and no per-file lines', false)
-    .action(async (files: string[], opts, cmd: Command) => {
-      const ctx = await loadContext(globals(cmd))
-      result.code = await withStorage(ctx, (storage) =>
-        ingest(storage, files, {
-          dataset: opts.dataset,
-          mode: opts.mode as WriteMode,
-          format: opts.format,
-          chunkRows: opts.chunkRows,
-          continueOnError: opts.continueOnError,
-          quiet: opts.quiet,
-          progress: !opts.quiet && process.stderr.isTTY === true,
-        }),
-      )
-    })
+  ingestCommandOptions(ingestCmd).action(async (files: string[], opts, cmd: Command) => {
+    const ctx = await loadContext(globals(cmd))
+    const timeUnit = parseConfig(ctx.config, ctx.env).storage.ingest.time_unit
+    result.code = await withStorage(ctx, (storage) => ingest(storage, files, ingestOptionsFrom(opts, timeUnit)))
+  })
 
   program
     .command('query')

@@ -9,6 +9,9 @@
  * rows and changes nothing). `append` would reject the re-run's earlier chunks as duplicates,
  * and `replace` deletes per batch time range, so a partly applied file would differ from the
  * whole: those modes always read the whole file as one batch.
+ *
+ * `-` reads standard input (with `--format`). Columns are read as `ColumnOptions` say (time
+ * unit, renames, declared types, one symbol), exactly as the HTTP rows route reads them.
  */
 
 import { createReadStream } from 'node:fs'
@@ -16,13 +19,14 @@ import { Readable } from 'node:stream'
 import { StorageError, ValidationError } from '../core/errors.js'
 import { checkDatasetName } from '../core/keys.js'
 import type { DataStorage, InputColumns, Table, WriteMode } from '../core/types.js'
+import { type ColumnOptions, checkColumnOptions } from '../http/formats/column-options.js'
 import { type BodyFormat, parseBody } from '../http/formats/index.js'
 import { isTable } from '../table/normalize.js'
 import { type Chunk, chunkRecords } from './chunks.js'
 import { CliError, formatError } from './errors.js'
 import { detectFormat, expandInputs, type FormatChoice, type InputFile } from './files.js'
 import { countBytes, createProgress, type Progress } from './progress.js'
-import { formatBytes, formatCount, formatSeconds } from './text.js'
+import { countOf, formatBytes, formatCount, formatSeconds } from './text.js'
 
 export const DEFAULT_CHUNK_ROWS = 500_000
 /** Largest body one batch may have (the parser's `maxBytes`). */
@@ -38,11 +42,37 @@ export interface IngestOptions {
   /** Show the progress bar (stderr is a TTY and no `--quiet`). */
   progress: boolean
   quiet: boolean
+  /** Time unit, renames, declared types, one symbol for every row. */
+  columns?: ColumnOptions
+  /** CSV cell separator (one character; `--format tsv` and `.tsv` files: a tab). */
+  delimiter?: string
+  /** Print the summary as one JSON object on stdout (`IngestSummary`). */
+  json?: boolean
+  /** Reports progress here instead of a bar (tests). */
+  progressSink?: Progress
+  /** Standard input, for `-` (tests may pass their own). */
+  stdin?: NodeJS.ReadableStream
 }
 
 interface FileResult {
   rows: number
   partitions: string[]
+}
+
+/** `friday ingest --json`: what was done, for scripts. */
+export interface IngestSummary {
+  dataset: string
+  mode: WriteMode
+  files: { path: string; ok: boolean; rows: number; partitions: number; seconds: number; error?: string[] }[]
+  filesIngested: number
+  filesFailed: number
+  filesNotAttempted: number
+  rowsWritten: number
+  partitions: number
+  bytesRead: number
+  seconds: number
+  rowsBefore: number
+  rowsAfter: number
 }
 
 /** A file that failed, with its lines already located (`file:line: message`). */
@@ -55,34 +85,48 @@ class FileFailure extends Error {
 /** Ingests the files; returns the exit code (1 when any file failed). */
 export async function ingest(storage: DataStorage, patterns: string[], opts: IngestOptions): Promise<number> {
   checkDatasetName(opts.dataset)
+  if (opts.columns) checkColumnOptions(opts.columns)
   const files = await expandInputs(patterns)
   const plans = files.map((file) => ({ file, ...detectFormat(file.path, opts.format) }))
   const before = (await storage.describe(opts.dataset))?.rows ?? 0
 
   const started = performance.now()
   const totalBytes = files.reduce((s, f) => s + f.bytes, 0)
-  const progress = createProgress(totalBytes, files.length, opts.progress)
+  const progress = opts.progressSink ?? createProgress(totalBytes, files.length, opts.progress)
   const partitions = new Set<string>()
+  const results: IngestSummary['files'] = []
   let rows = 0
+  let bytesRead = 0
   let failed = 0
   let done = 0
+  const counted: Progress = {
+    ...progress,
+    addBytes: (n) => {
+      bytesRead += n
+      progress.addBytes(n)
+    },
+  }
   try {
     for (const plan of plans) {
       const t0 = performance.now()
       try {
-        const result = await ingestFile(storage, plan.file, plan.format, plan.gzip, opts, progress)
+        const result = await ingestFile(storage, plan.file, plan, opts, counted)
         rows += result.rows
         for (const p of result.partitions) partitions.add(p)
         done++
         progress.fileDone()
+        const seconds = (performance.now() - t0) / 1000
+        results.push({ path: plan.file.path, ok: true, rows: result.rows, partitions: result.partitions.length, seconds })
         if (!opts.quiet)
           progress.log(
-            `${plan.file.path}: ${formatCount(result.rows)} rows, ${result.partitions.length} partitions (${formatSeconds(performance.now() - t0)})`,
+            `${plan.file.path}: ${countOf(result.rows, 'row')}, ${countOf(result.partitions.length, 'partition')} (${formatSeconds(performance.now() - t0)})`,
           )
       } catch (err) {
         failed++
         progress.fileDone()
         const lines = err instanceof FileFailure ? err.lines : [`${plan.file.path}: ${formatError(err)}`]
+        const seconds = (performance.now() - t0) / 1000
+        results.push({ path: plan.file.path, ok: false, rows: 0, partitions: 0, seconds, error: lines })
         for (const line of lines) progress.log(line)
         if (!opts.continueOnError) break
       }
@@ -94,21 +138,39 @@ export async function ingest(storage: DataStorage, patterns: string[], opts: Ing
   const ms = performance.now() - started
   const after = (await storage.describe(opts.dataset))?.rows ?? 0
   const skipped = files.length - done - failed
-  const rate = Math.round(rows / Math.max(ms / 1000, 1e-3))
-  const out: string[] = [
-    `ingested ${done} of ${files.length} file${files.length === 1 ? '' : 's'} into '${opts.dataset}' (${opts.mode}): ` +
-      `${formatCount(rows)} rows written, ${partitions.size} partitions, ${formatSeconds(ms)}, ${formatCount(rate)} rows/s` +
-      ` (${formatBytes(totalBytes)} read)`,
-  ]
-  const delta = after - before
-  const note = delta === 0 && rows > 0 ? ', unchanged: every row was already stored' : ''
-  out.push(
-    `dataset '${opts.dataset}': ${formatCount(before)} -> ${formatCount(after)} rows (${delta >= 0 ? '+' : ''}${formatCount(delta)}${note})`,
-  )
-  process.stdout.write(`${out.join('\n')}\n`)
+  if (opts.json) {
+    const summary: IngestSummary = {
+      dataset: opts.dataset,
+      mode: opts.mode,
+      files: results,
+      filesIngested: done,
+      filesFailed: failed,
+      filesNotAttempted: skipped,
+      rowsWritten: rows,
+      partitions: partitions.size,
+      bytesRead,
+      seconds: ms / 1000,
+      rowsBefore: before,
+      rowsAfter: after,
+    }
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+  } else {
+    const rate = Math.round(rows / Math.max(ms / 1000, 1e-3))
+    const out: string[] = [
+      `ingested ${done} of ${countOf(files.length, 'file')} into '${opts.dataset}' (${opts.mode}): ` +
+        `${countOf(rows, 'row')} written, ${countOf(partitions.size, 'partition')}, ${formatSeconds(ms)}, ${formatCount(rate)} rows/s` +
+        ` (${formatBytes(bytesRead)} read)`,
+    ]
+    const delta = after - before
+    const note = delta === 0 && rows > 0 ? `, unchanged: every row was already stored` : ''
+    out.push(
+      `dataset '${opts.dataset}': ${formatCount(before)} -> ${countOf(after, 'row')} (${delta >= 0 ? '+' : ''}${formatCount(delta)}${note})`,
+    )
+    process.stdout.write(`${out.join('\n')}\n`)
+  }
   if (failed > 0) {
     const rest = skipped > 0 ? `; ${skipped} not attempted (use --continue-on-error to go on after a failure)` : ''
-    process.stderr.write(`friday: ${failed} file${failed === 1 ? '' : 's'} failed${rest}\n`)
+    process.stderr.write(`friday: ${countOf(failed, 'file')} failed${rest}\n`)
     return 1
   }
   return 0
@@ -117,18 +179,21 @@ export async function ingest(storage: DataStorage, patterns: string[], opts: Ing
 async function ingestFile(
   storage: DataStorage,
   file: InputFile,
-  format: BodyFormat,
-  gzip: boolean,
+  how: { format: BodyFormat; gzip: boolean; delimiter?: string },
   opts: IngestOptions,
   progress: Progress,
 ): Promise<FileResult> {
+  const { format, gzip } = how
+  const delimiter = how.delimiter ?? opts.delimiter
+  const parse = { maxBytes: MAX_BATCH_BYTES, columns: opts.columns, delimiter }
   const chunked = opts.mode === 'upsert' && (format === 'csv' || format === 'ndjson')
   if (!chunked && !gzip && file.bytes > MAX_BATCH_BYTES)
     throw new CliError(
       `${file.path}: ${formatBytes(file.bytes)} is over the ${formatBytes(MAX_BATCH_BYTES)} limit of one ${opts.mode} batch; split the file` +
         (format === 'csv' || format === 'ndjson' ? ' or use --mode upsert (written in chunks)' : ''),
     )
-  let body = (Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>).pipeThrough(
+  const source = file.stdin ? (opts.stdin ?? process.stdin) : createReadStream(file.path)
+  let body = (Readable.toWeb(source as Readable) as ReadableStream<Uint8Array>).pipeThrough(
     countBytes((n) => progress.addBytes(n)),
   )
   if (gzip) body = body.pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>)
@@ -150,9 +215,10 @@ async function ingestFile(
     const chunkRows = chunked ? opts.chunkRows : Number.POSITIVE_INFINITY
     let current: Chunk | undefined
     try {
-      for await (const chunk of chunkRecords(body, { kind: format, chunkRows })) {
+      const onRecords = (n: number) => progress.readRows(n)
+      for await (const chunk of chunkRecords(body, { kind: format, chunkRows, onRecords })) {
         current = chunk
-        const data = await parseBody(chunk.body, format, { maxBytes: MAX_BATCH_BYTES })
+        const data = await parseBody(chunk.body, format, parse)
         if (rowCount(data) > 0) await writeBatch(data, chunk)
       }
     } catch (err) {
@@ -163,10 +229,12 @@ async function ingestFile(
   } else {
     let data: InputColumns | Table
     try {
-      data = await parseBody(body, format, { maxBytes: MAX_BATCH_BYTES, declaredLength: gzip ? undefined : file.bytes })
+      const declaredLength = gzip || file.stdin ? undefined : file.bytes
+      data = await parseBody(body, format, { ...parse, declaredLength })
     } catch (err) {
       throw locate(err, file.path, undefined, 0, opts.mode, 'parse')
     }
+    progress.readRows(rowCount(data))
     if (rowCount(data) > 0) await writeBatch(data)
   }
   return { rows, partitions: [...partitions] }
@@ -204,7 +272,9 @@ function locate(
   if (err instanceof ValidationError && err.issues.length > 0) {
     for (const issue of err.issues.slice(0, MAX_ISSUE_LINES)) {
       const field = issue.field && issue.field !== 'body' && issue.field !== 'row' ? `field '${issue.field}': ` : ''
-      lines.push(`${where(issue.line, issue.row)}: ${field}${issue.message}`)
+      // the HTTP parameter's hint, as this command's flag
+      const message = issue.message.replaceAll('pass time_unit=', 'pass --time-unit ')
+      lines.push(`${where(issue.line, issue.row)}: ${field}${message}`)
     }
     if (err.issues.length > MAX_ISSUE_LINES) lines.push(`${path}: ... and ${err.issues.length - MAX_ISSUE_LINES} more problems`)
   } else if (err instanceof StorageError && typeof err.details?.row === 'number') {
@@ -219,7 +289,7 @@ function locate(
   const rerun = 'fix the cause and re-run: rows already stored are rewritten unchanged (upsert)'
   if (storedRows > 0)
     lines.push(
-      `${path}: the first ${formatCount(storedRows)} rows of this file were already stored ` +
+      `${path}: the first ${countOf(storedRows, 'row')} of this file ${storedRows === 1 ? 'was' : 'were'} already stored ` +
         `(upsert in chunks)${refused ? '' : ', and part of the failed chunk may be'}; ${rerun}`,
     )
   else if (refused) lines.push(`${path}: nothing from this file was stored`)

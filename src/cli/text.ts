@@ -4,6 +4,11 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US')
 }
 
+/** `1 row`, `2 rows`, `1,000 rows`: a count and its noun, singular for exactly one (`plural` for irregular nouns). */
+export function countOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${formatCount(n)} ${n === 1 ? noun : plural}`
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`
   const units = ['KiB', 'MiB', 'GiB', 'TiB']

@@ -5,6 +5,7 @@
 
 import * as v from 'valibot'
 import type { PartitionKey } from '../core/partitioning.js'
+import { TIME_UNITS } from '../table/time.js'
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const
 export type Environment = (typeof ENVIRONMENTS)[number]
@@ -332,6 +333,16 @@ export const LimitsSchema = v.strictObject({
 
 export type LimitsConfig = v.InferOutput<typeof LimitsSchema>
 
+/**
+ * How text bodies (HTTP rows route, `friday ingest`) are read. `time_unit`: the unit of epoch
+ * numbers in the time column when a write names none (`?time_unit=`, `--time-unit`); unset:
+ * milliseconds, and a number implausible as milliseconds (|v| < 1e11) is refused as probably
+ * seconds. A configured unit accepts every in-range value.
+ */
+export const IngestSchema = v.strictObject({
+  time_unit: v.optional(v.picklist(TIME_UNITS, expected(`one of ${TIME_UNITS.join(', ')}`))),
+})
+
 export const StorageSchema = v.strictObject({
   default_backend: v.optional(v.picklist(BACKEND_NAMES), 'local_parquet'),
   file_rotation: v.optional(FileRotationSchema, {}),
@@ -346,6 +357,7 @@ export const StorageSchema = v.strictObject({
   read_cache: v.optional(ReadCacheSchema, {}),
   retrieval: v.optional(RetrievalSchema, {}),
   limits: v.optional(LimitsSchema, {}),
+  ingest: v.optional(IngestSchema, {}),
   ...backendSections,
 })
 

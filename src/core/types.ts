@@ -68,6 +68,14 @@ export interface WriteOptions {
    *   `batchMin <= timestamp <= batchMax` (the whole batch's time range), then writes the batch.
    */
   mode?: WriteMode
+  /**
+   * Unit of epoch numbers (and BigInts) in the time column: `'s'`, `'ms'` (the default), `'us'`
+   * or `'ns'`. Read exactly from the number's decimal form: a value that is not a whole
+   * microsecond (a nanosecond count not a multiple of 1000, a fraction below the µs) or outside
+   * the accepted range is a `ValidationError` naming row and field, never rounded. ISO strings,
+   * Dates and Tables are not affected.
+   */
+  timeUnit?: 's' | 'ms' | 'us' | 'ns'
 }
 
 export interface PartitionRef {

@@ -80,7 +80,7 @@ import { emptyTable } from '../core/table.js'
 import type { DataStorage, Table } from '../core/types.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
-import { endOfPeriodUs, parseTimeUs, startOfPeriodUs } from '../table/time.js'
+import { endOfPeriodUs, parseTimeUs, startOfPeriodUs, type TimeUnit } from '../table/time.js'
 import type { AppAccessOptions, Env } from './app-types.js'
 import { createAuth, type FailurePolicy } from './auth.js'
 import { BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
@@ -126,6 +126,8 @@ export interface AppOptions extends AppAccessOptions {
   authFailures?: Partial<FailurePolicy>
   /** Bounds and cache of the training-set routes (`DEFAULT_TRAINING_LIMITS`). */
   training?: Partial<TrainingLimits>
+  /** Unit of epoch numbers in written bodies when the request names no `time_unit` (config `storage.ingest.time_unit`). */
+  timeUnit?: TimeUnit
   /**
    * Limits of the rows route's bodies (`bodyLimitsFromConfig(config.storage.limits)`; default
    * `DEFAULT_BODY_LIMITS`: 60 s to arrive, 1,024 columns, the Parquet claims, 8 parsed at once).
@@ -464,7 +466,8 @@ export function createApp(options: AppOptions): Hono {
   app.post('/v1/datasets/:dataset/rows', op('rows.write'), requireScope('write'), async (c) => {
     const arrived = Date.now()
     const name = dataset(c)
-    const { mode } = query(WriteQuery, c)
+    const { mode, time_unit, types } = query(WriteQuery, c)
+    const columns = { timeUnit: time_unit ?? options.timeUnit, types }
     const format = bodyFormat(c.req.header('content-type'))
     const lengthHeader = c.req.header('content-length')
     let declaredLength: number | undefined
@@ -497,6 +500,7 @@ export function createApp(options: AppOptions): Hono {
         maxReadSeconds: left,
         maxColumns: bodyLimits.maxColumnsPerRequest,
         parquet: bodyLimits.parquet,
+        columns,
       }).catch((err) => {
         throw err instanceof LimitExceededError && err.status === 408 ? bodyTooSlow(seconds) : err
       })

@@ -48,7 +48,7 @@ import { encodeSchemaFile, initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
-import { type Normalized, normalizeInput } from '../table/normalize.js'
+import { applyTimeUnit, type Normalized, normalizeInput } from '../table/normalize.js'
 import { formatUs } from '../table/time.js'
 import { listArchiveEntries } from './archive.js'
 import { restoreArchived } from './archive-restore.js'
@@ -227,7 +227,8 @@ export class LakeStorage implements DataStorage {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  async write(dataset: string, data: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+  async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+    const data = applyTimeUnit(input, options.timeUnit)
     const ds = checkDatasetName(dataset)
     const mode = options.mode ?? 'upsert'
     if (!WRITE_MODES.includes(mode)) {

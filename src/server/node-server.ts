@@ -115,7 +115,8 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
         `Set API_TOKENS (e.g. API_TOKENS='<secret>=read+write') or listen on 127.0.0.1.`,
     )
   }
-  const limits = bodyLimitsFromConfig(parseConfig(options.config, env).storage.limits)
+  const parsed = parseConfig(options.config, env).storage
+  const limits = bodyLimitsFromConfig(parsed.limits)
   const storage = createStorage(options.config, env)
   let bound = port
   const app = createApp({
@@ -126,6 +127,7 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
     port: () => bound,
     clientAddress: socketAddress,
     limits,
+    timeUnit: parsed.ingest.time_unit,
   } satisfies AppOptions)
   return { app, storage, host, port, open, setPort: (p) => (bound = p) }
 }

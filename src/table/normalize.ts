@@ -17,7 +17,7 @@ import {
   type Table,
 } from '../core/types.js'
 import { checkDatasetColumns, checkRequestColumns, DEFAULT_LIMITS, type InputLimits } from './limits.js'
-import { checkTimeUs, formatUs, isTimeUsInRange, parseTimeUs } from './time.js'
+import { checkTimeUs, epochToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from './time.js'
 
 const TIME_ALIASES = ['timestamp', 'datetime', 'date'] as const
 /** Names a data column may not take: partition keys appear as hive path columns. */
@@ -26,7 +26,8 @@ const MAX_ISSUES = 20
 
 /**
  * A time column already parsed to UTC epoch microseconds (e.g. ISO strings read by a body
- * parser), taken as is. A plain number in a time column is epoch milliseconds.
+ * parser), taken as is. A plain number (or BigInt) in a time column is an epoch count in the
+ * write's `timeUnit` (milliseconds when none is given).
  */
 export class EpochMicros extends Float64Array {}
 
@@ -64,6 +65,50 @@ export function isTable(data: unknown): data is Table {
 }
 
 export type ColumnLimits = Pick<InputLimits, 'maxColumnsPerDataset' | 'maxColumnsPerRequest'>
+
+const UNLIMITED: ColumnLimits = { maxColumnsPerDataset: Number.MAX_SAFE_INTEGER, maxColumnsPerRequest: Number.MAX_SAFE_INTEGER }
+
+/**
+ * `write(ds, rows, { timeUnit })`: the input with the epoch numbers (and BigInts) of its time
+ * columns read in `timeUnit` (`s`, `ms`, `us`, `ns`), exactly from their decimal form
+ * (`String(v)`), so that `normalizeInput` takes them as they are: an all-numbers time column
+ * becomes `EpochMicros`, a mixed one has its numbers written as ISO times. A value that is not a
+ * whole microsecond (a fraction below the µs, a nanosecond count not a multiple of 1000) or is
+ * outside the accepted range is a `ValidationError` naming row and field, never rounded. No
+ * unit, or a Table (its timestamps are typed): the input unchanged. Backends call it first in
+ * `write`; the column limits are checked after, by `normalizeInput`.
+ */
+export function applyTimeUnit(
+  data: InputRow[] | InputColumns | Table,
+  unit: TimeUnit | undefined,
+): InputColumns | InputRow[] | Table {
+  if (unit === undefined || isTable(data)) return data
+  if (unit !== 's' && unit !== 'ms' && unit !== 'us' && unit !== 'ns')
+    throw new ValidationError([{ field: 'timeUnit', message: `expected s, ms, us or ns, got ${describeValue(unit)}` }])
+  if (typeof data !== 'object' || data === null) return data
+  const columns: InputColumns = Array.isArray(data) ? rowsToColumns(data, UNLIMITED) : { ...data }
+  const issues = new Issues()
+  for (const alias of TIME_ALIASES) {
+    const values = columns[alias]
+    if (values === undefined || values === null || values instanceof EpochMicros || typeof values.length !== 'number') continue
+    const n = values.length
+    const us = new EpochMicros(n)
+    let all = true
+    const out = Array.from(values, (v, i) => {
+      if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint') {
+        const read = epochToUs(String(v), unit, true)
+        if (typeof read === 'string') issues.add(i, alias, read)
+        else us[i] = read
+        return typeof read === 'number' ? formatUs(read) : v
+      }
+      all = false
+      return v
+    })
+    columns[alias] = all ? us : out
+  }
+  issues.throwIfAny()
+  return columns
+}
 
 /**
  * Normalizes any accepted input against the dataset's existing schema (null when new). Every
@@ -188,12 +233,22 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
       issues.add(i, present[0], "missing: every row needs a time ('timestamp', 'datetime' or 'date')")
       continue
     }
-    const us = micros ? (Number.isFinite(value) ? (value as number) : null) : parseTimeUs(value)
+    let us: number | null
+    if (micros) us = Number.isFinite(value) ? (value as number) : null
+    else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint') {
+      // epoch milliseconds (`applyTimeUnit` turned any other unit into EpochMicros or ISO text)
+      const read = epochToUs(String(value), 'ms', true)
+      if (typeof read === 'string') {
+        issues.add(i, field, read)
+        continue
+      }
+      us = read
+    } else us = parseTimeUs(value)
     if (us === null) {
       issues.add(
         i,
         field,
-        `cannot parse time ${JSON.stringify(describeTime(value))}: expected epoch milliseconds, an ISO-8601 string (at most microseconds: digits after the 6th fraction digit must be zeros) or a Date`,
+        `cannot parse time ${JSON.stringify(describeTime(value))}: expected an epoch number (time_unit, default milliseconds), an ISO-8601 string (at most microseconds: digits after the 6th fraction digit must be zeros) or a Date`,
       )
       continue
     }

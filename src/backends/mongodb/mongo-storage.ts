@@ -62,7 +62,7 @@ import type {
 import type { OpLogStore } from '../../oplog/types.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
-import { normalizeInput } from '../../table/normalize.js'
+import { applyTimeUnit, normalizeInput } from '../../table/normalize.js'
 import {
   commitSchema,
   type DatasetMeta,
@@ -228,7 +228,8 @@ export class MongoStorage implements DataStorage {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  async write(dataset: string, data: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+  async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+    const data = applyTimeUnit(input, options.timeUnit)
     const ds = checkDatasetName(dataset)
     const mode = options.mode ?? 'upsert'
     if (!WRITE_MODES.includes(mode)) {

@@ -32,6 +32,7 @@ import type {
 } from '../../core/types.js'
 import type { OpLogStore } from '../../oplog/types.js'
 import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
+import { applyTimeUnit } from '../../table/normalize.js'
 import { formatUs } from '../../table/time.js'
 import { Catalog, type DatasetRow } from './catalog.js'
 import { MERGE_SINCE } from './merge.js'
@@ -208,7 +209,8 @@ export class PostgresStorage implements DataStorage {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  async write(dataset: string, data: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+  async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
+    const data = applyTimeUnit(input, options.timeUnit)
     const name = checkDatasetName(dataset)
     const mode = options.mode ?? 'upsert'
     if (!WRITE_MODES.includes(mode)) {
