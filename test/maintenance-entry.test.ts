@@ -71,12 +71,12 @@ describe('friday maintain', () => {
 
     const dry = await friday(['--config', 'friday.json', 'maintain', '--dry-run'], dir)
     expect(dry.code, dry.stderr).toBe(0)
-    expect(dry.stdout).toMatch(/bars: 1 partitions checked, 1 due \(5 files -> 1/)
+    expect(dry.stdout).toMatch(/bars: 1 partition checked, 1 due \(5 files -> 1/)
     expect(dry.stdout).toMatch(/dry run: would compact 1 partition/)
 
     const run = await friday(['--config', 'friday.json', 'maintain', '--dataset', 'bars'], dir)
     expect(run.code, run.stderr).toBe(0)
-    expect(run.stdout).toMatch(/bars: 1 partitions checked, 1 compacted \(5 files -> 1, .*archives \+5 -0/)
+    expect(run.stdout).toMatch(/bars: 1 partition checked, 1 compacted \(5 files -> 1, .*archives \+5 -0/)
     expect(run.stdout).toMatch(/maintenance \(local_parquet, 1 dataset, \d+ ms\): compacted 1 partition, 5 files -> 1/)
 
     const again = await friday(['--config', 'friday.json', 'maintain', '--json'], dir)
@@ -180,7 +180,7 @@ async function dbRetention(config: Record<string, unknown>, archive?: { bucket: 
     if (archive) {
       expect(r.totals.archivesWritten).toBe(1)
       const store = createS3Store({ bucket: archive.bucket, client: s3TestClient(s3!) })
-      const { objects } = await store.list(`${ds}/_archive/rows/`)
+      const { objects } = await store.list(`_friday/${ds}/_archive/rows/`)
       expect(objects).toHaveLength(1)
       expect(objects[0].key).toMatch(/\.parquet\.gz$/)
       const got = (await store.get(objects[0].key))!

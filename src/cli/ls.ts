@@ -2,7 +2,7 @@
 
 import type { DataStorage } from '../core/types.js'
 import { CliError } from './errors.js'
-import { formatBytes, formatCount, renderTable } from './text.js'
+import { countOf, formatBytes, renderTable } from './text.js'
 
 /** One line per dataset: rows, partitions, files, size, symbols, time range. */
 export async function listDatasets(storage: DataStorage, json: boolean): Promise<string> {
@@ -36,8 +36,8 @@ export async function listPartitions(storage: DataStorage, dataset: string, json
   const d = description
   const symbols = d.symbols.length <= 5 ? d.symbols.join(', ') : `${d.symbols.slice(0, 5).join(', ')}, ...`
   const head =
-    `${d.name}: ${formatCount(d.rows)} rows, ${d.partitions} partitions (by ${d.partitionBy.join('/')}), ${d.files} files, ` +
-    `${formatBytes(d.bytes)}; ${d.symbols.length} symbols (${symbols}); ${d.firstTimestamp ?? '-'} .. ${d.lastTimestamp ?? '-'}`
+    `${d.name}: ${countOf(d.rows, 'row')}, ${countOf(d.partitions, 'partition')} (by ${d.partitionBy.join('/')}), ${countOf(d.files, 'file')}, ` +
+    `${formatBytes(d.bytes)}; ${countOf(d.symbols.length, 'symbol')} (${symbols}); ${d.firstTimestamp ?? '-'} .. ${d.lastTimestamp ?? '-'}`
   const table = renderTable(
     ['PARTITION', 'ROWS', 'FILES', 'SIZE', 'VERSION', 'FIRST', 'LAST'],
     partitions.map((p) => [

@@ -10,7 +10,7 @@ import { checkDatasetName } from '../core/keys.js'
 import type { DataStorage, DatasetMaintenance } from '../core/types.js'
 import { runMaintenance, summarizeReport } from '../maintenance/run.js'
 import { requireDataset } from './context.js'
-import { formatBytes, formatCount } from './text.js'
+import { countOf, formatBytes, formatCount } from './text.js'
 
 export interface MaintainOptions {
   dataset?: string
@@ -44,11 +44,11 @@ function datasetLine(d: DatasetMaintenance, dry: boolean): string {
   const files = d.compacted.reduce((s, c) => s + c.filesBefore, 0)
   const written = d.compacted.reduce((s, c) => s + c.filesAfter, 0)
   return (
-    `${d.dataset}: ${d.partitionsChecked} partitions checked, ${d.compacted.length} ${dry ? 'due' : 'compacted'} ` +
-    `(${formatCount(files)} files -> ${formatCount(written)}, ${formatBytes(before)} -> ${formatBytes(after)}), ` +
+    `${d.dataset}: ${countOf(d.partitionsChecked, 'partition')} checked, ${d.compacted.length} ${dry ? 'due' : 'compacted'} ` +
+    `(${countOf(files, 'file')} -> ${formatCount(written)}, ${formatBytes(before)} -> ${formatBytes(after)}), ` +
     `archives +${d.archivesWritten} -${d.archivesRemoved}, rows expired ${formatCount(d.rowsExpired)}, ` +
-    `orphans removed ${d.orphansRemoved}${d.resumed ? `, ${d.resumed} interrupted compactions finished` : ''}` +
-    `${d.errors.length ? `, ${d.errors.length} errors` : ''}`
+    `orphans removed ${d.orphansRemoved}${d.resumed ? `, ${countOf(d.resumed, 'interrupted compaction')} finished` : ''}` +
+    `${d.errors.length ? `, ${countOf(d.errors.length, 'error')}` : ''}`
   )
 }
 
