@@ -1,9 +1,12 @@
 /**
  * Outside readers in Python read the local lake exactly as `read()` does, with their common
- * one-liners: `pd.read_parquet(dir)`, `pq.read_table(dir)`, `pl.read_parquet(dir + '/**\/*.parquet',
- * hive_partitioning=True)` and `fastparquet.ParquetFile(dir).to_pandas()` (which leaves `symbol`
- * percent-encoded: decoded with `urllib.parse.unquote`, as the docs say). A dataset whose
- * columns changed needs the documented option (the schema from `<dataset>/_common_metadata`).
+ * one-liners: `pd.read_parquet(dir)`, `pq.read_table(dir)`, `pl.read_parquet(dir)` (and the glob
+ * `pl.read_parquet(dir + '/**\/*.parquet', hive_partitioning=True)`) and
+ * `fastparquet.ParquetFile(dir).to_pandas()` (which leaves `symbol` percent-encoded: decoded with
+ * `urllib.parse.unquote`, as the docs say). The dataset directory holds only data (the lake's
+ * metadata is under `_friday/<dataset>/`), so Polars, which takes every file under a directory,
+ * reads it as it is. A dataset whose columns changed needs the documented option (the schema from
+ * `_friday/<dataset>/_common_metadata`).
  *
  * "Exactly": the same rows, timestamps UTC-aware with microseconds, float64 and int64 (past
  * 2^53) identical, strings, booleans and nulls identical; hive readers add `date`, which must
@@ -209,16 +212,26 @@ suite('outside readers (Python) read the local lake exactly', () => {
     })
   })
 
-  it("pl.read_parquet(dir + '/**/*.parquet', hive_partitioning=True): same rows and values", () => {
+  it('pl.read_parquet(dir), the bare directory (hive partitioning on by default): same rows and values', () => {
     const out = runReader('polars', join(dir, 'stable', dataset))
+    expect(differences(out, stableRows, ['date'])).toEqual([])
+    expect(out.types).toMatchObject({
+      symbol: 'Categorical',
+      timestamp: "Datetime(time_unit='us', time_zone='UTC')",
+      close: 'Float64',
+      volume: 'Int64',
+      note: 'String',
+      halted: 'Boolean',
+      date: 'Date',
+    })
+  })
+
+  it("pl.read_parquet(dir + '/**/*.parquet', hive_partitioning=True): same rows and values", () => {
+    const out = runReader('polars-glob', join(dir, 'stable', dataset))
     expect(differences(out, stableRows, ['date'])).toEqual([])
     expect(out.types.timestamp).toBe("Datetime(time_unit='us', time_zone='UTC')")
     expect(out.types.volume).toBe('Int64')
     expect(out.types.date).toBe('Date')
-  })
-
-  it('pl.read_parquet(dir) refuses the directory (the lake keeps JSON metadata beside the data): the glob above is the form to use', () => {
-    expect(() => runReader('polars-dir', join(dir, 'stable', dataset))).toThrow(/different file extensions/)
   })
 
   it('fastparquet.ParquetFile(dir).to_pandas(): same rows and values once symbol is percent-decoded; timestamp UTC-aware', () => {
@@ -227,9 +240,9 @@ suite('outside readers (Python) read the local lake exactly', () => {
     expect(out.types).toMatchObject({ timestamp: 'datetime64[us, UTC]', volume: 'Int64', close: 'float64' })
   })
 
-  it('columns added later: pandas and pyarrow with the schema of _common_metadata, polars with it and missing_columns=insert, fastparquet file by file', () => {
+  it('columns added later: pandas and pyarrow with the schema of _friday/<dataset>/_common_metadata, polars with it and missing_columns=insert, fastparquet file by file', () => {
     const d = join(dir, 'evolved', dataset)
-    for (const reader of ['pandas-schema', 'pyarrow-schema', 'polars-schema', 'fastparquet-files']) {
+    for (const reader of ['pandas-schema', 'pyarrow-schema', 'polars-schema', 'polars-glob-schema', 'fastparquet-files']) {
       const out = runReader(reader, d)
       expect(differences(out, evolvedRows, ['date']), reader).toEqual([])
     }

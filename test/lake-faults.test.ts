@@ -460,7 +460,7 @@ for (const kind of KINDS) {
         const ds = uniqueDataset('hint')
         const w = lake(store)
         for (let i = 0; i < 30; i++) await w.write(ds, [bar('AAPL', i, i)])
-        const pdir = join(dir, ds, 'symbol=AAPL', 'date=2024-01-02')
+        const pdir = join(dir, '_friday', ds, 'symbol=AAPL', 'date=2024-01-02')
         const v = (n: number) => join(pdir, `_manifest.v${String(n).padStart(20, '0')}.json`)
         // a writer paused between committing version 1 and publishing its hint publishes it now
         copyFileSync(v(1), join(pdir, '_manifest.json'))
@@ -480,7 +480,7 @@ for (const kind of KINDS) {
         const w = lake(store)
         await w.write(ds, [bar('AAPL', 0, 0)])
         await w.write(ds, [bar('AAPL', 1, 1)])
-        const pdir = join(dir, ds, 'symbol=AAPL', 'date=2024-01-02')
+        const pdir = join(dir, '_friday', ds, 'symbol=AAPL', 'date=2024-01-02')
         const v = (n: number) => join(pdir, `_manifest.v${String(n).padStart(20, '0')}.json`)
         expect(statSync(join(pdir, '_manifest.json')).ino).not.toBe(statSync(v(2)).ino)
         const original = readFileSync(v(2), 'utf8')

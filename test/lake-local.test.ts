@@ -69,18 +69,18 @@ describe('local_parquet layout on disk', () => {
           expect(m![1], f).toMatch(layout)
         }
         // only Parquet data, JSON metadata and the schema sidecar stay behind: no temp files
-        for (const f of files) expect(f, f).toMatch(/(\.(parquet|json)|^[^/]+\/_common_metadata)$/)
+        for (const f of files) expect(f, f).toMatch(/(\.(parquet|json)|^_friday\/[^/]+\/_common_metadata)$/)
 
         const parts = await storage.listPartitions(ds)
         for (const p of parts) {
           if (partitionBy.includes('symbol') && p.values.symbol === 'EUR/USD') expect(p.path).toContain('symbol=EUR%2FUSD')
           if (partitionBy.includes('symbol') && p.values.symbol === '^GSPC') expect(p.path).toContain('symbol=%5EGSPC')
           // the partition manifest and every live file it lists are on disk
-          expect(files).toContain(`${ds}/${p.path}/_manifest.json`)
+          expect(files).toContain(`_friday/${ds}/${p.path}/_manifest.json`)
           const manifest = await storage.getManifest(ds, p.path)
           for (const f of manifest!.files) expect(files).toContain(`${ds}/${p.path}/${f.name}`)
           // the hint file parses as JSON
-          JSON.parse(await readFile(join(dir, ds, p.path, '_manifest.json'), 'utf8'))
+          JSON.parse(await readFile(join(dir, '_friday', ds, p.path, '_manifest.json'), 'utf8'))
         }
         // no raw '/' from a symbol became a directory level
         for (const f of parquet) expect(f.split('/')).toHaveLength(partitionBy.length + 2)

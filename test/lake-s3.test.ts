@@ -81,7 +81,10 @@ describe.skipIf(!s3)('s3_parquet request counts and layout', () => {
       for (const k of parquet)
         expect(k).toMatch(new RegExp(`^${ds}/symbol=[^/=]+/date=\\d{4}-\\d{2}-\\d{2}/part-[0-9A-HJKMNP-TV-Z]{26}\\.parquet$`))
       expect(parquet.some((k) => k.includes('/symbol=EUR%2FUSD/'))).toBe(true)
-      expect(objects.some((o) => o.key === `${ds}/symbol=AAPL/date=2024-01-04/_manifest.json`)).toBe(true)
+      // the dataset directory holds only the data; the manifests are under _friday/<dataset>/
+      expect(objects.map((o) => o.key)).toEqual(parquet)
+      const meta = await store.list(`_friday/${ds}/`)
+      expect(meta.objects.some((o) => o.key === `_friday/${ds}/symbol=AAPL/date=2024-01-04/_manifest.json`)).toBe(true)
     } finally {
       await store.close()
     }

@@ -75,7 +75,7 @@ async function scenario(point: CrashPoint, store: () => ObjectStore, child: (dat
     // readable, exactly the rows
     expect(rowsOf(await s.read(dataset))).toEqual(expected)
     expect((await s.verify(dataset)).ok).toBe(true)
-    const journals = (await s.store.list(`${dataset}/_maintenance/journal/`)).objects
+    const journals = (await s.store.list(`_friday/${dataset}/_maintenance/journal/`)).objects
     if (point !== 'journal') expect(journals).toHaveLength(1)
 
     // a second run by another owner waits for the lease
@@ -92,7 +92,7 @@ async function scenario(point: CrashPoint, store: () => ObjectStore, child: (dat
     const m = (await s.getManifest(dataset, P))!
     expect(m.files).toHaveLength(1)
     expect((await s.listArchives(dataset)).map((e) => e.originalName).sort()).toEqual(originals)
-    expect((await s.store.list(`${dataset}/_maintenance/journal/`)).objects).toEqual([])
+    expect((await s.store.list(`_friday/${dataset}/_maintenance/journal/`)).objects).toEqual([])
     await s.gc({ graceMs: 0, dataset })
     const inPartition = (await s.store.list(`${dataset}/${P}/`)).objects.map((o) => o.key).filter((k) => k.endsWith('.parquet'))
     expect(inPartition).toEqual([`${dataset}/${P}/${m.files[0].name}`])

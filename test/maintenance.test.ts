@@ -254,7 +254,7 @@ describe('archive and restore', () => {
       for (const e of entries) {
         expect(e).toMatchObject({ dataset: 'bars', partition: P, reason: 'compaction', codec })
         expect(e.key).toBe(
-          `bars/_archive/${P}/${e.originalName}${codec === 'gzip' ? '.gz' : codec === 'zstd' ? '.zst' : '.archived'}`,
+          `_friday/bars/_archive/${P}/${e.originalName}${codec === 'gzip' ? '.gz' : codec === 'zstd' ? '.zst' : '.archived'}`,
         )
         const original = live.find((f) => f.name === e.originalName)!
         expect(e.checksum).toBe(original.checksum)
@@ -288,7 +288,9 @@ describe('archive and restore', () => {
     const rows = rowsOf(await storage.read('bars', { end: tms(0, 3) }))
     expect(rows.map((x) => x.close)).toEqual([0, 999, 2])
     expect((await storage.verify('bars')).ok).toBe(true)
-    await expect(storage.restoreArchive('bars', 'bars/_archive/nope/part-x.parquet.gz')).rejects.toMatchObject({ status: 404 })
+    await expect(storage.restoreArchive('bars', '_friday/bars/_archive/nope/part-x.parquet.gz')).rejects.toMatchObject({
+      status: 404,
+    })
     await expect(storage.restoreArchive('bars', first.key, { to: '../escape' })).rejects.toMatchObject({ status: 400 })
     await storage.close()
   })

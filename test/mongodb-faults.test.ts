@@ -449,7 +449,7 @@ describe.skipIf(!server)('mongodb faults: row retention races and crashes (findi
     const store = createLocalFsStore({ baseDir: dir })
     const out = new Map<string, number[]>()
     try {
-      const { objects } = await store.list(`${ds}/_archive/rows/`)
+      const { objects } = await store.list(`_friday/${ds}/_archive/rows/`)
       for (const o of objects) {
         const got = (await store.get(o.key))!
         for (const r of rowsOf(await decodeParquet(await decompress('gzip', got.body, 0)))) {

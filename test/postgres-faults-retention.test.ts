@@ -151,7 +151,7 @@ describe.skipIf(!server || !s3)('postgres maintain(): row retention through expi
   })
   const readStore = () => createS3Store({ bucket, client: s3TestClient(s3!) })
   async function archived(store: ObjectStore, ds: string) {
-    const { objects } = await store.list(`${ds}/_archive/rows/`)
+    const { objects } = await store.list(`_friday/${ds}/_archive/rows/`)
     const out: { key: string; size: number; closes: unknown[] }[] = []
     for (const o of objects) {
       const body = (await store.get(o.key))!.body
@@ -186,7 +186,7 @@ describe.skipIf(!server || !s3)('postgres maintain(): row retention through expi
       const objects = await archived(store, ds)
       // expireRows names batch 0 of its cut <cut>-0000 (the scan-and-delete path used a bare ULID)
       expect(objects.map((o) => o.key)).toEqual([
-        expect.stringMatching(new RegExp(`^${ds}/_archive/rows/[0-9A-Z]{26}-0000\\.parquet\\.gz$`)),
+        expect.stringMatching(new RegExp(`^_friday/${ds}/_archive/rows/[0-9A-Z]{26}-0000\\.parquet\\.gz$`)),
       ])
       expect(r.datasets[0].archiveBytesWritten).toBe(objects[0].size)
       expect(objects[0].closes).toEqual([0, 1, 0.5])

@@ -4,8 +4,8 @@
  * and why, and its checksum.
  *
  * ```
- * <dataset>/_archive/<partition path>/<original name>.gz|.zst|.archived   the original Parquet bytes
- * <dataset>/_archive/<partition path>/_archive.json               archive manifest (versioned like partition manifests)
+ * _friday/<dataset>/_archive/<partition path>/<original name>.gz|.zst|.archived   the original Parquet bytes
+ * _friday/<dataset>/_archive/<partition path>/_archive.json               archive manifest (versioned like partition manifests)
  * ```
  *
  * Archiving is idempotent: the object key depends only on the original name (file names are
@@ -18,6 +18,7 @@ import { allOwned } from '../concurrency.js'
 import { codecSuffix, compress } from '../core/archive-codec.js'
 import { CommitConflictError } from '../core/errors.js'
 import { newId } from '../core/ids.js'
+import { archiveRoot } from '../core/layout.js'
 import type { ArchiveCodec } from '../core/rotation-policy.js'
 import type { ArchiveEntry, ManifestFile } from '../core/types.js'
 import { type LakeContext, partitionDir } from './context.js'
@@ -34,8 +35,8 @@ export interface ArchiveDoc {
   entries: ArchiveEntry[]
 }
 
-export const archiveRoot = (ds: string): string => `${ds}/_archive/`
-export const archiveDir = (ds: string, path: string): string => `${ds}/_archive/${path}`
+export { archiveRoot }
+export const archiveDir = (ds: string, path: string): string => `${archiveRoot(ds)}${path}`
 export const archiveBase = (ds: string, path: string): string => `${archiveDir(ds, path)}/_archive`
 const ARCHIVE_DOC_RE = /^(.*)\/_archive(?:\.v\d{20})?\.json$/
 

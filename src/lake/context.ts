@@ -1,6 +1,7 @@
 /** Shared state of one LakeStorage: the store, the manifest log and the resolved options. */
 
 import { newId } from '../core/ids.js'
+import { metaDir } from '../core/layout.js'
 import type { PartitionKey } from '../core/partitioning.js'
 import type { ManifestFile, Schema, Table } from '../core/types.js'
 import { decodeParquet, encodeParquet } from '../parquet/index.js'
@@ -22,7 +23,8 @@ export interface LakeContext {
 
 export interface DatasetDoc {
   format: 'friday.dataset'
-  formatVersion: 1
+  /** 2: metadata under `_friday/<dataset>/`, data alone under `<dataset>/` (1 kept both in `<dataset>/`). */
+  formatVersion: 2
   name: string
   version: number
   commitId: string
@@ -32,11 +34,14 @@ export interface DatasetDoc {
   schema: Schema
 }
 
-export const datasetBase = (ds: string): string => `${ds}/_dataset`
+// The lake's layout (see src/core/layout.ts): data under `<dataset>/`, the rest under `_friday/<dataset>/`.
+export const datasetBase = (ds: string): string => `${metaDir(ds)}/_dataset`
 /** The dataset's schema as a Parquet file with no rows, for outside readers (rewritten on each column addition). */
-export const commonMetadataKey = (ds: string): string => `${ds}/_common_metadata`
+export const commonMetadataKey = (ds: string): string => `${metaDir(ds)}/_common_metadata`
+/** Where the partition's data files are: `<dataset>/<partition path>`. */
 export const partitionDir = (ds: string, path: string): string => `${ds}/${path}`
-export const manifestBase = (ds: string, path: string): string => `${ds}/${path}/_manifest`
+/** The partition's manifest chain: `_friday/<dataset>/<partition path>/_manifest`. */
+export const manifestBase = (ds: string, path: string): string => `${metaDir(ds)}/${path}/_manifest`
 
 export const newCommitId = (): string => newId()
 

@@ -1,5 +1,5 @@
 /**
- * Compaction journals: `<dataset>/_maintenance/journal/<partition path>/<commit id>.json`,
+ * Compaction journals: `_friday/<dataset>/_maintenance/journal/<partition path>/<commit id>.json`,
  * written right before a compaction (or retention rewrite) commits, naming the files it replaces
  * and adds. While a journal exists, gc keeps those files. After the commit the replaced files are
  * archived and deleted, then the journal. A run that finds a journal (its writer crashed, or
@@ -10,6 +10,7 @@
  */
 
 import { CommitConflictError } from '../core/errors.js'
+import { metaDir } from '../core/layout.js'
 import type { ArchiveCodec } from '../core/rotation-policy.js'
 import type { ArchiveEntry, ManifestFile, PartitionManifest, PartitionRef } from '../core/types.js'
 import { archiveFiles } from './archive.js'
@@ -37,7 +38,7 @@ export interface Journal {
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-export const journalRoot = (ds: string): string => `${ds}/_maintenance/journal/`
+export const journalRoot = (ds: string): string => `${metaDir(ds)}/_maintenance/journal/`
 export const journalKey = (j: Journal): string => j.key ?? `${journalRoot(j.dataset)}${j.partition.path}/${j.commitId}.json`
 
 export async function writeJournal(ctx: LakeContext, j: Journal): Promise<void> {
@@ -70,7 +71,7 @@ async function readJournal(ctx: LakeContext, key: string): Promise<Journal | nul
   }
 }
 
-/** Keys of data files pending journals protect, given keys under `<dataset>/_` from a listing. */
+/** Keys of data files pending journals protect, given keys under `_friday/<dataset>/_` from a listing. */
 export async function protectedByJournals(ctx: LakeContext, internalKeys: string[]): Promise<Set<string>> {
   const out = new Set<string>()
   for (const key of internalKeys) {

@@ -12,6 +12,7 @@ import {
 } from '../core/errors.js'
 import { parseRowFilter, projectSchema } from '../core/filter.js'
 import { checkDatasetName, isDatasetName } from '../core/keys.js'
+import { META_ROOT } from '../core/layout.js'
 import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../core/rotation-policy.js'
 import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../core/table.js'
@@ -205,7 +206,7 @@ export class LakeStorage implements DataStorage {
       const now = new Date().toISOString()
       const next: DatasetDoc = {
         format: 'friday.dataset',
-        formatVersion: 1,
+        formatVersion: 2,
         name: ds,
         version: token.version + 1,
         commitId: newCommitId(),
@@ -222,7 +223,7 @@ export class LakeStorage implements DataStorage {
       }
       doc = await this.loadDoc(ds, true)
     }
-    throw new CommitConflictError(`${ds}/_dataset`, 30)
+    throw new CommitConflictError(datasetBase(ds), 30)
   }
 
   // ---- writes ----------------------------------------------------------------------------
@@ -480,8 +481,9 @@ export class LakeStorage implements DataStorage {
 
   async listDatasets(): Promise<string[]> {
     await this.ensureReadable()
-    const res = await this.ctx.store.list('', { delimiter: '/' })
-    const names = res.prefixes.map((p) => p.slice(0, -1)).filter((n) => isDatasetName(n))
+    // every dataset has its document under `_friday/<dataset>/` (its data directory may be empty)
+    const res = await this.ctx.store.list(META_ROOT, { delimiter: '/' })
+    const names = res.prefixes.map((p) => p.slice(META_ROOT.length, -1)).filter((n) => isDatasetName(n))
     const present = await allOwned(names.map(async (n) => ((await this.loadDoc(n).catch(() => null)) ? n : null)))
     return present.filter((n): n is string => n !== null).sort()
   }

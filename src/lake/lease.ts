@@ -1,5 +1,5 @@
 /**
- * The maintenance lease of one dataset: a versioned document `<dataset>/_maintenance/lease`
+ * The maintenance lease of one dataset: a versioned document `_friday/<dataset>/_maintenance/lease`
  * committed through the manifest log, so it works with what each store enforces (`If-Match` on
  * S3, create-if-absent of the next version on the local disk): of two runs taking it at once,
  * exactly one commits the next version. A lease expires `ttlMs` after its last renewal; a run
@@ -11,6 +11,7 @@
  */
 
 import { newId } from '../core/ids.js'
+import { metaDir } from '../core/layout.js'
 import type { LakeContext } from './context.js'
 import { type CommitToken, versionKey } from './manifest-log.js'
 
@@ -28,7 +29,7 @@ export interface LeaseDoc {
   released: boolean
 }
 
-export const leaseBase = (ds: string): string => `${ds}/_maintenance/lease`
+export const leaseBase = (ds: string): string => `${metaDir(ds)}/_maintenance/lease`
 
 /** Chain versions kept besides the newest (older ones are deleted as new ones are committed). */
 const KEEP = 4

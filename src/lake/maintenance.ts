@@ -2,9 +2,10 @@
 
 import pLimit from 'p-limit'
 import { runAll } from '../concurrency.js'
+import { metaDir } from '../core/layout.js'
 import type { GcReport, PartitionManifest, VerifyProblem, VerifyReport } from '../core/types.js'
 import { readParquetMetadata } from '../parquet/index.js'
-import { type LakeContext, partitionDir } from './context.js'
+import { type LakeContext, manifestBase, partitionDir } from './context.js'
 import { protectedByJournals } from './journal.js'
 import { sha256 } from './manifest.js'
 import { versionKey } from './manifest-log.js'
@@ -15,8 +16,9 @@ const DATA_FILE_RE = /^(.*)\/(part-[^/]+\.parquet)$/
 const VERSION_RE = /^(.*)\/_manifest\.v(\d{20})\.json$/
 
 /**
- * Deletes unreferenced data files older than `graceMs` (and old chain manifest versions). Keys
- * under `<dataset>/_...` (the archive, leases, journals) are never candidates, nor files a
+ * Deletes unreferenced data files older than `graceMs` (and old chain manifest versions). Data
+ * files are listed under `<dataset>/`, manifests under `_friday/<dataset>/`; keys under
+ * `_friday/<dataset>/_...` (the archive, leases, journals) are never candidates, nor files a
  * pending compaction journal names (replaced files waiting to be archived, and its new files).
  */
 export async function collectGarbage(
@@ -30,47 +32,60 @@ export async function collectGarbage(
   const cutoff = now - graceMs
   const versions: { base: string; versions: number[] }[] = []
   for (const ds of datasets) {
-    const all = await ctx.store.list(`${ds}/`)
-    const internal = `${ds}/_`
-    const listed = { objects: all.objects.filter((o) => !o.key.startsWith(internal)) }
+    const dataRoot = `${ds}/`
+    const meta = `${metaDir(ds)}/`
+    const [data, metadata] = await Promise.all([ctx.store.list(dataRoot), ctx.store.list(meta)])
+    const internal = `${meta}_`
     const journaled = await protectedByJournals(
       ctx,
-      all.objects.filter((o) => o.key.startsWith(internal)).map((o) => o.key),
+      metadata.objects.filter((o) => o.key.startsWith(internal)).map((o) => o.key),
     )
-    const dirs = new Map<
+    /** Per partition path: its data files and its manifest versions. */
+    const parts = new Map<
       string,
       { files: { key: string; name: string; size: number; old: boolean }[]; versions: { key: string; v: number; old: boolean }[] }
     >()
-    const dirOf = (d: string) => {
-      let e = dirs.get(d)
+    const partOf = (path: string) => {
+      let e = parts.get(path)
       if (!e) {
         e = { files: [], versions: [] }
-        dirs.set(d, e)
+        parts.set(path, e)
       }
       return e
     }
-    for (const o of listed.objects) {
-      const old = o.lastModified.getTime() <= cutoff
+    for (const o of data.objects) {
+      // nothing of ours starts with `_` in a dataset directory; never a candidate all the same
+      if (o.key.startsWith(`${dataRoot}_`)) continue
       const file = DATA_FILE_RE.exec(o.key)
       if (file) {
-        dirOf(file[1]).files.push({ key: o.key, name: file[2], size: o.size, old })
-        continue
+        const old = o.lastModified.getTime() <= cutoff
+        partOf(`${file[1]}/`.slice(dataRoot.length, -1)).files.push({ key: o.key, name: file[2], size: o.size, old })
       }
-      const ver = VERSION_RE.exec(o.key)
-      if (ver) dirOf(ver[1]).versions.push({ key: o.key, v: Number(ver[2]), old })
     }
-    const doomed = await runAll([...dirs], ctx.concurrency, async ([dir, e]) => {
+    for (const o of metadata.objects) {
+      if (o.key.startsWith(internal)) continue
+      const ver = VERSION_RE.exec(o.key)
+      if (ver)
+        partOf(ver[1].slice(meta.length)).versions.push({
+          key: o.key,
+          v: Number(ver[2]),
+          old: o.lastModified.getTime() <= cutoff,
+        })
+    }
+    const doomed = await runAll([...parts], ctx.concurrency, async ([path, e]) => {
       const candidates = e.files.filter((f) => f.old)
       const oldVersions = e.versions.filter((v) => v.old)
       if (candidates.length === 0 && oldVersions.length === 0) return []
       // load the manifest after listing: a file committed since the listing is referenced now
-      const { doc } = await ctx.log.load<PartitionManifest>(`${dir}/_manifest`)
+      // (a file directly in the dataset directory belongs to no partition: no manifest names it)
+      const base = path ? manifestBase(ds, path) : null
+      const doc = base ? (await ctx.log.load<PartitionManifest>(base)).doc : null
       const live = new Set(doc?.files.map((f) => f.name) ?? [])
       const out = candidates.filter((f) => !live.has(f.name) && !journaled.has(f.key)).map((f) => ({ key: f.key, size: f.size }))
-      if (doc) {
+      if (doc && base) {
         const doomedVersions = oldVersions.filter((v) => v.v < doc.version - KEEP_VERSIONS).map((v) => v.v)
-        if (doomedVersions.length) versions.push({ base: `${dir}/_manifest`, versions: doomedVersions })
-        for (const v of doomedVersions) out.push({ key: versionKey(`${dir}/_manifest`, v), size: 0 })
+        if (doomedVersions.length) versions.push({ base, versions: doomedVersions })
+        for (const v of doomedVersions) out.push({ key: versionKey(base, v), size: 0 })
       }
       return out
     })

@@ -8,6 +8,7 @@ import { runAll, sleep } from '../concurrency.js'
 import { StoreError } from '../core/errors.js'
 import { filterRows, type TimeSymbolFilter } from '../core/filter.js'
 import { decodePathValue, encodePathValue } from '../core/keys.js'
+import { metaDir } from '../core/layout.js'
 import { type PartitionKey, parsePath, pathOf, periodOf, timeRangeOf } from '../core/partitioning.js'
 import { concat, emptyTable, sortTable } from '../core/table.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
@@ -37,7 +38,9 @@ export async function findPartitions(
   partitionBy: PartitionKey[],
   f: RowFilter,
 ): Promise<PartitionRef[]> {
-  const root = `${ds}/`
+  // partitions are listed where their manifests are (`_friday/<dataset>/`), not where the data is:
+  // a partition is what has a manifest, and its data directory may be empty (all rows deleted)
+  const root = `${metaDir(ds)}/`
   const direct = enumerate(partitionBy, f)
   if (direct) return direct
   if (partitionBy[0] !== 'symbol') {

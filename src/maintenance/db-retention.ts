@@ -4,11 +4,11 @@
  * row retention applies, to rows older than `row_retention_days` (by timestamp).
  *
  * - A backend with exact retention (`expireRows`, see `ExactRowRetention`: postgres) does it
- *   itself: each batch it archives goes to `<dataset>/_archive/rows/<name>.parquet[.gz|.zst]` in
+ *   itself: each batch it archives goes to `_friday/<dataset>/_archive/rows/<name>.parquet[.gz|.zst]` in
  *   the configured object store (when there is one) under the name it gives, and the archives
  *   hold exactly the rows deleted; a run after a crash finishes the crashed one.
  * - Otherwise, over the storage contract alone: rows are scanned out, written as Parquet to
- *   `<dataset>/_archive/rows/<ULID>.parquet[.gz|.zst]`, then deleted. A row written with such an
+ *   `_friday/<dataset>/_archive/rows/<ULID>.parquet[.gz|.zst]`, then deleted. A row written with such an
  *   old timestamp between the scan and the delete is deleted without being archived.
  *
  * A dry run counts the rows that would expire (a scan) and changes nothing.
@@ -16,6 +16,7 @@
 
 import { codecSuffix, compress } from '../core/archive-codec.js'
 import { newId } from '../core/ids.js'
+import { rowArchiveRoot } from '../core/layout.js'
 import type { RotationPolicy } from '../core/rotation-policy.js'
 import type { DataStorage, DatasetMaintenance, MaintenanceOptions, MaintenanceReport, Table } from '../core/types.js'
 import { encodeParquet } from '../parquet/index.js'
@@ -45,9 +46,9 @@ function hasExactRetention(storage: DataStorage): storage is DataStorage & Exact
   return typeof (storage as Partial<ExactRowRetention>).expireRows === 'function'
 }
 
-/** An archive over `store`: name `n` of dataset `ds` is the object `<ds>/_archive/rows/<n>.parquet<codec suffix>`. */
+/** An archive over `store`: name `n` of dataset `ds` is the object `_friday/<ds>/_archive/rows/<n>.parquet<codec suffix>` (the lake's layout). */
 function storeArchive(store: ObjectStore, ds: string, codec: RotationPolicy['archiveCodec'], bytes: Map<string, number>) {
-  const keyOf = (name: string) => `${ds}/_archive/rows/${name}.parquet${codecSuffix(codec)}`
+  const keyOf = (name: string) => `${rowArchiveRoot(ds)}${name}.parquet${codecSuffix(codec)}`
   const sink: RowArchiveSink = {
     async put(name, rows) {
       const stored = await compress(codec, encodeParquet(rows))
@@ -103,7 +104,7 @@ export async function maintainRows(
                 r.rowsExpired += batch.length
                 if (!store) continue
                 const stored = await compress(policy.archiveCodec, encodeParquet(batch))
-                await store.put(`${ds}/_archive/rows/${newId()}.parquet${codecSuffix(policy.archiveCodec)}`, stored)
+                await store.put(`${rowArchiveRoot(ds)}${newId()}.parquet${codecSuffix(policy.archiveCodec)}`, stored)
                 r.archivesWritten++
                 r.archiveBytesWritten += stored.byteLength
               }

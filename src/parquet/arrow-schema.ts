@@ -99,16 +99,39 @@ function field(b: Builder, f: ArrowField, dictionaryId: number | null): number {
   return b.endObject()
 }
 
-/** The Arrow IPC Schema message of `fields` (continuation marker, length, flatbuffer, padding). */
-export function arrowSchemaMessage(fields: ArrowField[]): Uint8Array {
-  const b = new Builder(256 + fields.length * 96)
+/** A vector of `KeyValue` tables (Schema.fbs), in `entries` order. */
+function keyValues(b: Builder, entries: [string, string][]): number {
+  const offsets = entries.map(([k, v]) => {
+    const key = b.createString(k)
+    const value = b.createString(v)
+    b.startObject(2)
+    b.addFieldOffset(0, key, 0)
+    b.addFieldOffset(1, value, 0)
+    return b.endObject()
+  })
+  b.startVector(4, offsets.length, 4)
+  for (let i = offsets.length - 1; i >= 0; i--) b.addOffset(offsets[i])
+  return b.endVector()
+}
+
+/**
+ * The Arrow IPC Schema message of `fields` (continuation marker, length, flatbuffer, padding).
+ * `metadata` becomes the schema's `custom_metadata`: pyarrow takes a file's schema metadata from
+ * there (not from the Parquet key/value metadata) when `ARROW:schema` is present, so the `pandas`
+ * entry must be in it for `pandas.read_parquet(dir)` to use the nullable dtypes of every file.
+ */
+export function arrowSchemaMessage(fields: ArrowField[], metadata: Record<string, string> = {}): Uint8Array {
+  const entries = Object.entries(metadata)
+  const b = new Builder(256 + fields.length * 96 + entries.reduce((n, [k, v]) => n + k.length + v.length * 3, 0))
   let nextDictionary = 0
   const offsets = fields.map((f) => field(b, f, DICTIONARY_COLUMNS.has(f.name) && f.type === 'string' ? nextDictionary++ : null))
   b.startVector(4, offsets.length, 4)
   for (let i = offsets.length - 1; i >= 0; i--) b.addOffset(offsets[i])
   const fieldVector = b.endVector()
+  const custom = entries.length ? keyValues(b, entries) : 0
   b.startObject(4)
   b.addFieldOffset(1, fieldVector, 0) // endianness (0) is Little, the default
+  if (custom) b.addFieldOffset(2, custom, 0)
   const schema = b.endObject()
   b.startObject(5)
   b.addFieldInt16(0, METADATA_V5, 0)
@@ -126,9 +149,9 @@ export function arrowSchemaMessage(fields: ArrowField[]): Uint8Array {
   return out
 }
 
-/** `ARROW:schema` value: the Schema message, base64 (standard alphabet, padded). */
-export function arrowSchemaMetadata(fields: ArrowField[]): string {
-  return base64(arrowSchemaMessage(fields))
+/** `ARROW:schema` value: the Schema message (with `metadata` as its custom metadata), base64 (standard alphabet, padded). */
+export function arrowSchemaMetadata(fields: ArrowField[], metadata: Record<string, string> = {}): string {
+  return base64(arrowSchemaMessage(fields, metadata))
 }
 
 const PANDAS_TYPES: Record<ColumnType, [string, string]> = {

@@ -129,10 +129,11 @@ function hasNull(column: Column): boolean {
 }
 
 /**
- * A Parquet file with no rows and `schema`'s columns, as the lake's `<dataset>/_common_metadata`
- * (the Arrow/Spark name for a dataset's schema sidecar): `pandas.read_parquet(dir)` takes its
- * `pandas` metadata (nullable `Int64`/`boolean` dtypes, UTC), and readers of a dataset whose
- * columns changed take the whole schema from it (`pq.read_schema(dir + '/_common_metadata')`).
+ * A Parquet file with no rows and `schema`'s columns, as the lake's `_friday/<dataset>/_common_metadata`
+ * (the Arrow/Spark name for a dataset's schema sidecar; outside the dataset directory, which holds
+ * only data): readers of a dataset whose columns changed take the whole schema from it
+ * (`pq.read_schema('<lake>/_friday/<dataset>/_common_metadata')`). Every data file carries the same
+ * `pandas` metadata (nullable `Int64`/`boolean` dtypes, UTC), so `pandas.read_parquet(dir)` does not need it.
  */
 export function encodeSchemaFile(schema: Schema): Uint8Array {
   return encodeParquet(emptyTable(schema), { compression: 'none' })

@@ -104,7 +104,8 @@ export class ParquetFileWriter {
     const own = this.options.kvMetadata ?? {}
     if (this.options.noReaderMetadata) return own
     const fields = this.columns.map((c) => ({ name: c.name, type: c.type, nullable: !c.required }))
-    return { 'ARROW:schema': arrowSchemaMetadata(fields), pandas: pandasMetadata(fields), ...own }
+    const pandas = pandasMetadata(fields)
+    return { 'ARROW:schema': arrowSchemaMetadata(fields, { pandas }), pandas, ...own }
   }
 
   private writeFooter(t: CompactWriter): void {

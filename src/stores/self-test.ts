@@ -26,7 +26,7 @@ function isUnsupported(err: unknown): boolean {
 
 export async function probeConditionalWrites(
   store: ObjectStore,
-  probePrefix = '_friday/selftest',
+  probePrefix = '_friday/_selftest',
 ): Promise<ConditionalWriteProbe> {
   const dir = probePrefix.replace(/^\/+|\/+$/g, '')
   const key = `${dir ? `${dir}/` : ''}probe-${Date.now().toString(36)}-${crypto.randomUUID()}`

@@ -1,6 +1,6 @@
 /**
  * Row retention on MongoDB (`maintain()`): rows older than `row_retention_days` are archived as
- * Parquet to `<dataset>/_archive/rows/<cut>-<seq>.parquet[.gz|.zst]` in the archive store (when
+ * Parquet to `_friday/<dataset>/_archive/rows/<cut>-<seq>.parquet[.gz|.zst]` in the archive store (when
  * one is configured), then deleted. Safe without transactions:
  * - a *cut* (one retention pass with one cutoff) is journaled in `friday_retention`, one document
  *   per dataset: before an archive is stored, its key and the `{ _id, w }` of its rows are
@@ -17,6 +17,7 @@ import type { Filter, ObjectId } from 'mongodb'
 import { codecSuffix, compress } from '../../core/archive-codec.js'
 import { CommitConflictError } from '../../core/errors.js'
 import { newId } from '../../core/ids.js'
+import { rowArchiveRoot } from '../../core/layout.js'
 import type { RotationPolicy } from '../../core/rotation-policy.js'
 import { sortTable } from '../../core/table.js'
 import type {
@@ -218,7 +219,7 @@ async function runCut(
       countRead(ctx, docs)
       if (docs.length === 0) break
       const pending = {
-        key: `${ds}/_archive/rows/${cut.cut}-${String(cut.seq).padStart(6, '0')}.parquet${codecSuffix(deps.policy.archiveCodec)}`,
+        key: `${rowArchiveRoot(ds)}${cut.cut}-${String(cut.seq).padStart(6, '0')}.parquet${codecSuffix(deps.policy.archiveCodec)}`,
         rows: docs.map((d) => ({ _id: d._id!, w: d.w ?? null })),
       }
       await setPending(ctx, ds, cut, pending)
