@@ -245,6 +245,18 @@ function suggest(text: string, units: readonly TimeUnit[]): string {
  *   seconds, pass time_unit=s ...`). With a unit given, every in-range value is accepted.
  */
 export function epochToUs(text: string, unit: TimeUnit, unitGiven: boolean): number | string {
+  // fast path: an integer of at most 15 digits in s, ms or us is exact as a double, and so is its
+  // µs count while that is safe; anything else (or a refusal, for its message) takes the exact way
+  if (unit !== 'ns' && text.length <= 16 && INTEGER_TEXT.test(text)) {
+    const fast = Number(text) * US_SCALE[unit]
+    if (
+      Number.isSafeInteger(fast) &&
+      fast >= MIN_TIME_US &&
+      fast < MAX_TIME_US &&
+      (unitGiven || unit !== 'ms' || fast >= PLAUSIBLE_MS * 1000 || fast <= -PLAUSIBLE_MS * 1000)
+    )
+      return fast
+  }
   const us = exactUs(text, unit)
   const name = TIME_UNIT_NAMES[unit]
   if (us === null) return `${JSON.stringify(text)} is not a number`
@@ -267,3 +279,5 @@ export function epochToUs(text: string, unit: TimeUnit, unitGiven: boolean): num
 }
 
 const PLAUSIBLE_US = BigInt(PLAUSIBLE_MS) * 1000n
+const INTEGER_TEXT = /^-?\d{1,15}$/
+const US_SCALE: Record<TimeUnit, number> = { s: 1_000_000, ms: 1000, us: 1, ns: 0.001 }
