@@ -134,13 +134,16 @@ async function post(ds: string, body: Uint8Array | string, type: string): Promis
   return { status: res.status, body: await res.text() }
 }
 
-/** The bomb's dataset was not created: not listed, not described, no directory in the lake. */
+/** The bomb's dataset was not created: not listed, not described, no data or metadata directory in the lake. */
 async function expectNothingStored(ds: string): Promise<void> {
   expect((await fetch(`${url}/v1/datasets/${ds}`)).status).toBe(404)
   const list = (await (await fetch(`${url}/v1/datasets`)).json()) as unknown
   expect(JSON.stringify(list)).not.toContain(`"${ds}"`)
   const entries = await readdir(join(dir, 'lake')).catch(() => [] as string[])
   expect(entries).not.toContain(ds)
+  // nor its metadata (the lake keeps a dataset's metadata under _friday/<dataset>/)
+  const meta = await readdir(join(dir, 'lake', '_friday')).catch(() => [] as string[])
+  expect(meta).not.toContain(ds)
 }
 
 /** A normal write and read (non-ASCII included) still work. */

@@ -92,9 +92,10 @@ export async function finalCheck(
         const { objects } = await store.list(`${DATASET}/`)
         const dirs = new Map<string, string[]>()
         for (const o of objects) {
-          if (o.key.startsWith(`${DATASET}/_`)) continue
           const m = DATA_FILE_RE.exec(o.key)
           if (m) dirs.set(m[1], [...(dirs.get(m[1]) ?? []), m[2]])
+          // the dataset directory holds only data files (metadata lives under _friday/<dataset>/)
+          else failures.push({ kind: 'foreign-object', message: `${o.key} is in the dataset directory but is no data file` })
         }
         let files = 0
         let orphans = 0
