@@ -70,6 +70,40 @@ describe('epochToUs', () => {
   })
 })
 
+describe('epochToUs fast path', () => {
+  it('agrees with the exact reading on random integers of every length, in every unit', () => {
+    let seed = 7
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const MIN = -8_520_336_000_000_000n
+    const MAX = 7_258_118_400_000_000n
+    const P = 100_000_000_000_000n
+    let accepted = 0
+    for (let i = 0; i < 5000; i++) {
+      const digits = 1 + Math.floor(next() * 17)
+      let text = String(Math.floor(next() * 9) + 1)
+      for (let d = 1; d < digits; d++) text += String(Math.floor(next() * 10))
+      if (next() < 0.3) text = `-${text}`
+      for (const unit of ['s', 'ms', 'us'] as const) {
+        for (const given of [true, false]) {
+          const got = epochToUs(text, unit, given)
+          const exact = exactUs(text, unit)
+          const refused =
+            typeof exact !== 'bigint' || exact < MIN || exact >= MAX || (!given && unit === 'ms' && exact > -P && exact < P)
+          expect(typeof got === 'string', `${text} ${unit} ${given}: ${got}`).toBe(refused)
+          if (typeof got === 'number') {
+            accepted++
+            expect(BigInt(got), `${text} ${unit}`).toBe(exact)
+          }
+        }
+      }
+    }
+    expect(accepted).toBeGreaterThan(1000)
+  })
+})
+
 describe('time_unit over HTTP', () => {
   let lake: TestLake
   let storage: DataStorage

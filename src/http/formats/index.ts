@@ -23,9 +23,17 @@
  *   skipped. Cells (not trimmed): empty → null; `true` / `false` (lower case) → boolean; a finite number (`/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/`)
  *   → number, an integer beyond ±(2^53 − 1) → BigInt; anything else → string. The `symbol`
  *   column is always text. The time column (`timestamp`, `datetime` or `date`) keeps ISO strings
- *   as strings and numbers as epoch milliseconds. A row with another number of cells than the
+ *   as strings; its numbers are epoch counts in the write's `time_unit` (below). A row with
+ *   another number of cells than the
  *   header is a 400 naming `row` and `line` (the line where the row starts; quoted fields may
  *   span lines).
+ * - Epoch numbers in a time column (any format; in Parquet a raw INT64/DOUBLE `timestamp`
+ *   without a TIMESTAMP type) are read in `time_unit` (s, ms, us, ns) from their text, exactly:
+ *   a fraction below the µs, an ns count not a multiple of 1000 or a time outside the accepted
+ *   range is a 400 naming row and field. With no unit they are milliseconds and a value below
+ *   1e11 in magnitude is refused as probably seconds (`epochToUs` in table/time.ts).
+ * - Column options (`ColumnOptions`): renames, declared types (`types=volume:int64`: exact or a
+ *   400 naming row and field), one symbol for every row, the CSV delimiter (TSV).
  * - JSON, NDJSON and CSV columns are handed over typed, with no object per row: a numbers-only
  *   column as a Float64Array, a time column of ISO strings as `EpochMicros` (read once here,
  *   to exactly the microseconds the storage's own parser gives), anything else as an array.
