@@ -191,6 +191,16 @@ describe('time_unit over HTTP', () => {
     expect(await times(name)).toEqual([MARCH + 250_000, MARCH + 300_000])
   })
 
+  it('a TSV body (text/tab-separated-values) reads like CSV split at tabs', async () => {
+    const name = ds()
+    const tsv = 'symbol\ttimestamp\tnote\nA\t1709251200\ta,b\n'
+    const res = await post(name, tsv, 'text/tab-separated-values', '?time_unit=s')
+    expect(res.status).toBe(200)
+    const t = await storage.read(name)
+    expect(Array.from(t.columns.timestamp.values as Float64Array)).toEqual([MARCH])
+    expect(t.columns.note.values).toEqual(['a,b'])
+  })
+
   it('ISO strings are unaffected by time_unit; a bad unit is a 400 naming time_unit', async () => {
     const name = ds()
     const csv = 'symbol,timestamp\nA,2024-03-01T00:00:00.000001Z\n'

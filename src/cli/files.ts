@@ -2,7 +2,7 @@
 
 import { stat } from 'node:fs/promises'
 import fg from 'fast-glob'
-import type { BodyFormat } from '../http/formats/index.js'
+import type { BodyFormat, OutputFormat } from '../http/formats/index.js'
 import { CliError } from './errors.js'
 
 export interface InputFile {
@@ -53,7 +53,7 @@ export async function expandInputs(args: string[]): Promise<InputFile[]> {
 export type FormatChoice = BodyFormat | 'tsv' | 'auto'
 export const INPUT_FORMATS: FormatChoice[] = ['auto', 'csv', 'tsv', 'ndjson', 'json', 'parquet']
 
-const BY_EXTENSION: Record<string, BodyFormat> = {
+const BY_EXTENSION: Record<string, OutputFormat> = {
   csv: 'csv',
   ndjson: 'ndjson',
   jsonl: 'ndjson',
@@ -86,7 +86,7 @@ export function detectFormat(path: string, choice: FormatChoice): { format: Body
 }
 
 /** Output format from a file name, or undefined when the extension says nothing. */
-export function formatFromExtension(path: string): BodyFormat | undefined {
+export function formatFromExtension(path: string): OutputFormat | undefined {
   const lower = path.toLowerCase()
   return BY_EXTENSION[lower.slice(lower.lastIndexOf('.') + 1)]
 }

@@ -4,6 +4,7 @@
  *
  * Media types. In (`Content-Type`, parameters ignored): `application/json`;
  * `application/x-ndjson` (also `application/ndjson`, `application/jsonl`); `text/csv`;
+ * `text/tab-separated-values` (CSV split at tabs);
  * `application/vnd.apache.parquet` (also `application/parquet`, `application/x-parquet`).
  * Anything else is a 415. Out: `?format=json|ndjson|jsonl|csv|parquet` wins, else `Accept`
  * (q-values honoured; `*\/*`, none or nothing supported → JSON); an unknown `format` is a 400.

@@ -2,7 +2,8 @@
 
 import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js'
 
-export type BodyFormat = 'json' | 'ndjson' | 'csv' | 'parquet'
+/** `tsv`: CSV split at tabs (`text/tab-separated-values`), a body format only. */
+export type BodyFormat = 'json' | 'ndjson' | 'csv' | 'tsv' | 'parquet'
 export type OutputFormat = 'json' | 'ndjson' | 'csv' | 'parquet'
 
 /** Request media types, canonical one first for each format. */
@@ -12,6 +13,7 @@ const BODY_TYPES: Record<string, BodyFormat> = {
   'application/ndjson': 'ndjson',
   'application/jsonl': 'ndjson',
   'text/csv': 'csv',
+  'text/tab-separated-values': 'tsv',
   'application/vnd.apache.parquet': 'parquet',
   'application/parquet': 'parquet',
   'application/x-parquet': 'parquet',
@@ -42,7 +44,7 @@ function essence(mediaType: string): string {
 
 /**
  * Media type → format: application/json, application/x-ndjson (also application/ndjson,
- * application/jsonl), text/csv, application/vnd.apache.parquet (also application/parquet,
+ * application/jsonl), text/csv, text/tab-separated-values, application/vnd.apache.parquet (also application/parquet,
  * application/x-parquet). Parameters like `; charset=utf-8` are ignored. Missing or other →
  * `UnsupportedMediaTypeError` (415) listing the accepted types.
  */
@@ -56,7 +58,8 @@ export function bodyFormat(contentType: string | null | undefined): BodyFormat {
 function acceptFormat(range: string): OutputFormat | undefined {
   if (range === '*/*' || range === 'application/*') return 'json'
   if (range === 'text/*') return 'csv'
-  return Object.hasOwn(BODY_TYPES, range) ? BODY_TYPES[range] : undefined
+  const format = Object.hasOwn(BODY_TYPES, range) ? BODY_TYPES[range] : undefined
+  return format === 'tsv' ? undefined : format
 }
 
 /**

@@ -53,11 +53,13 @@ export async function parseBody(
       return parseNdjsonBody(body, limit, maxColumns, plan)
     case 'csv':
       return parseCsvBody(body, limit, maxColumns, plan, options.delimiter)
+    case 'tsv':
+      return parseCsvBody(body, limit, maxColumns, plan, '\t')
     case 'parquet':
       return applyPlanToTable(await parseParquetBody(body, limit, options.parquet), plan)
     default:
       await body?.cancel().catch(() => {})
-      throw new UnsupportedMediaTypeError(String(format), ['json', 'ndjson', 'csv', 'parquet'])
+      throw new UnsupportedMediaTypeError(String(format), ['json', 'ndjson', 'csv', 'tsv', 'parquet'])
   }
 }
 
