@@ -16,7 +16,7 @@ export function summarizeReport(r: MaintenanceReport): string {
   const errors = r.datasets.reduce((s, d) => s + d.errors.length, 0)
   const parts = [
     `${r.dryRun ? 'dry run: would compact' : 'compacted'} ${t.partitionsCompacted} partition${t.partitionsCompacted === 1 ? '' : 's'}`,
-    `${t.filesMerged} files -> ${t.filesWritten}`,
+    `${t.filesMerged} file${t.filesMerged === 1 ? '' : 's'} -> ${t.filesWritten}`,
     `${t.bytesBefore} -> ${t.bytesAfter} bytes`,
     `archives +${t.archivesWritten} -${t.archivesRemoved}`,
     `rows expired ${t.rowsExpired}`,
