@@ -39,6 +39,7 @@
 import pLimit from 'p-limit'
 import { allOwned } from '../concurrency.js'
 import { filterRows, parseRowFilter, type TimeSymbolFilter } from '../core/filter.js'
+import { overlay } from '../core/overlay.js'
 import { type PartitionKey, timeRangeOf } from '../core/partitioning.js'
 import { concat, emptyTable, slice, sortTable } from '../core/table.js'
 import type {
@@ -208,16 +209,7 @@ export function withReadCache<T extends DataStorage>(
     },
   }
 
-  return new Proxy(storage, {
-    get(target, prop) {
-      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof typeof overrides]
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-    has(target, prop) {
-      return Object.hasOwn(overrides, prop) || Reflect.has(target, prop)
-    },
-  }) as T & { readonly readCache: ReadCache }
+  return overlay(storage, overrides) as T & { readonly readCache: ReadCache }
 }
 
 /** The row filter of a read the cache can answer; null to hand the read to the storage as is. */

@@ -36,7 +36,10 @@ export function nullColumn(type: ColumnType, n: number): Column {
   }
 }
 
-/** A column of `n` entries to be overwritten entirely (int64 gets a zeroed null mask). */
+/**
+ * A column of `n` entries to be overwritten (zeros; int64 gets a zeroed null mask, strings are
+ * null, so an entry left unwritten is null rather than a hole).
+ */
 export function uninitializedColumn(type: ColumnType, n: number): Column {
   switch (type) {
     case 'float64':
@@ -47,7 +50,7 @@ export function uninitializedColumn(type: ColumnType, n: number): Column {
     case 'boolean':
       return { type, values: new Uint8Array(n) }
     case 'string':
-      return { type, values: new Array<string | null>(n) }
+      return { type, values: new Array<string | null>(n).fill(null) }
   }
 }
 

@@ -1,6 +1,8 @@
 /** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
 
 import { allOwned, runAll, settleAll } from '../concurrency.js'
+import { checkBatchSize, checkLimit, checkWriteMode } from '../core/checks.js'
+import { DescribeTotals, isoOrNull } from '../core/describe.js'
 import {
   ClosedError,
   CommitConflictError,
@@ -8,7 +10,6 @@ import {
   ConfigError,
   FileVanishedError,
   NotFoundError,
-  ValidationError,
 } from '../core/errors.js'
 import { parseRowFilter, projectSchema } from '../core/filter.js'
 import { checkDatasetName, isDatasetName } from '../core/keys.js'
@@ -50,7 +51,6 @@ import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
 import { applyTimeUnit, type Normalized, normalizeInput } from '../table/normalize.js'
-import { formatUs } from '../table/time.js'
 import { listArchiveEntries } from './archive.js'
 import { restoreArchived } from './archive-restore.js'
 import { readIntoOne } from './bulk-read.js'
@@ -65,7 +65,6 @@ import { appendPlanner, assertNoExistingKeys, rewritePlanner, spanOf, upsertPlan
 import { findPartitions, type RowFilter, readPartition } from './read-path.js'
 
 const DOC_TTL_MS = 5_000
-const WRITE_MODES = ['upsert', 'append', 'replace']
 
 /** The rows at `index` (ascending): a view when they are contiguous, as in a sorted batch under symbol-major layouts. */
 function rowsOf(batch: Table, index: number[]): Table {
@@ -231,12 +230,7 @@ export class LakeStorage implements DataStorage {
   async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
     const data = applyTimeUnit(input, options.timeUnit)
     const ds = checkDatasetName(dataset)
-    const mode = options.mode ?? 'upsert'
-    if (!WRITE_MODES.includes(mode)) {
-      throw new ValidationError([
-        { field: 'mode', message: `expected one of ${WRITE_MODES.join(', ')}, got ${JSON.stringify(mode)}` },
-      ])
-    }
+    const mode = checkWriteMode(options.mode)
     await this.ensureWritable()
     // validate everything before the first byte is written
     const existing = await this.loadDoc(ds)
@@ -353,8 +347,7 @@ export class LakeStorage implements DataStorage {
     const parts: Table[] = []
     let schema: Schema = KEY_SCHEMA
     let n = 0
-    const limit = options.limit ?? Number.POSITIVE_INFINITY
-    if (!(limit >= 0)) throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
+    const limit = checkLimit(options.limit)
     if (limit === 0) {
       // The schema only (the dataset document): no listing, no manifest.
       const doc = await this.datasetOrNull(dataset)
@@ -388,8 +381,7 @@ export class LakeStorage implements DataStorage {
   }
 
   async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
-    const batchSize = options.batchSize ?? 65_536
-    if (!(batchSize >= 1)) throw new ValidationError([{ field: 'batchSize', message: 'expected a positive integer' }])
+    const batchSize = checkBatchSize(options.batchSize)
     let remaining = options.limit ?? Number.POSITIVE_INFINITY
     if (!this.symbolMajor(dataset)) {
       // period-major layout: one pass per symbol keeps the (symbol, timestamp) order
@@ -518,34 +510,15 @@ export class LakeStorage implements DataStorage {
   async describe(dataset: string): Promise<DatasetDescription | null> {
     const doc = await this.datasetOrNull(dataset)
     if (!doc) return null
-    const symbols = new Set<string>()
-    let rows = 0
-    let bytes = 0
-    let files = 0
-    let partitions = 0
-    let min: number | null = null
-    let max: number | null = null
-    await this.eachManifest(doc.name, doc, {}, (m) => {
-      partitions++
-      rows += m.rows
-      bytes += m.bytes
-      files += m.files.length
-      for (const file of m.files) for (const s of file.symbols) symbols.add(s)
-      if (m.minTs !== null && (min === null || m.minTs < min)) min = m.minTs
-      if (m.maxTs !== null && (max === null || m.maxTs > max)) max = m.maxTs
-    })
-    return {
-      name: doc.name,
-      schema: doc.schema,
-      partitionBy: doc.partitionBy,
-      symbols: [...symbols].sort(),
-      firstTimestamp: min === null ? null : formatUs(min),
-      lastTimestamp: max === null ? null : formatUs(max),
-      rows,
-      bytes,
-      partitions,
-      files,
-    }
+    const totals = new DescribeTotals()
+    await this.eachManifest(doc.name, doc, {}, (m) =>
+      totals.add(
+        m,
+        m.files.flatMap((file) => file.symbols),
+        m.files.length,
+      ),
+    )
+    return totals.describe(doc)
   }
 
   async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
@@ -559,8 +532,8 @@ export class LakeStorage implements DataStorage {
         rows: m.rows,
         bytes: m.bytes,
         files: m.files.length,
-        firstTimestamp: m.minTs === null ? null : formatUs(m.minTs),
-        lastTimestamp: m.maxTs === null ? null : formatUs(m.maxTs),
+        firstTimestamp: isoOrNull(m.minTs),
+        lastTimestamp: isoOrNull(m.maxTs),
       }))
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   }

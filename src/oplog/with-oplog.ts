@@ -28,6 +28,7 @@
  * unchanged (a `Proxy`), so wrapping never hides a method.
  */
 
+import { overlay } from '../core/overlay.js'
 import type {
   DataStorage,
   DeleteOptions,
@@ -222,16 +223,7 @@ export function withOpLog<T extends DataStorage>(storage: T, oplog: BufferedOpLo
     },
   }
 
-  return new Proxy(storage, {
-    get(target, prop) {
-      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof typeof overrides]
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-    has(target, prop) {
-      return Object.hasOwn(overrides, prop) || Reflect.has(target, prop)
-    },
-  })
+  return overlay(storage, overrides)
 }
 
 /** A read or delete filter as record details: symbols listed up to 20, else counted. */

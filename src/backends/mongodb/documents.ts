@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto'
 import type { ObjectId } from 'mongodb'
 import { type FieldIssue, ValidationError } from '../../core/errors.js'
-import { take } from '../../core/table.js'
+import { take, uninitializedColumn } from '../../core/table.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
 import { mongo, objectId } from './mongo-driver.js'
 
@@ -180,7 +180,7 @@ export class TableBuilder {
   ) {
     this.capacity = Math.max(1, capacity)
     this.ts = new Float64Array(this.capacity)
-    this.cols = schema.slice(2).map((c) => allocate(c.type, this.capacity))
+    this.cols = schema.slice(2).map((c) => uninitializedColumn(c.type, this.capacity))
   }
 
   push(doc: RowDoc): void {
@@ -227,7 +227,7 @@ export class TableBuilder {
     this.length = 0
     this.symbols = []
     this.ts = new Float64Array(this.capacity)
-    this.cols = this.schema.slice(2).map((c) => allocate(c.type, this.capacity))
+    this.cols = this.schema.slice(2).map((c) => uninitializedColumn(c.type, this.capacity))
     return table
   }
 
@@ -237,7 +237,7 @@ export class TableBuilder {
     ts.set(this.ts)
     this.ts = ts
     this.cols = this.cols.map((col) => {
-      const next = allocate(col.type, cap)
+      const next = uninitializedColumn(col.type, cap)
       if (next.type === 'string') {
         const old = col.values as (string | null)[]
         for (let i = 0; i < old.length; i++) next.values[i] = old[i]
@@ -254,20 +254,6 @@ export class TableBuilder {
 function timeUs(x: unknown): number {
   if (x instanceof Date) return x.getTime() * 1000
   return Number(x) * 1000
-}
-
-function allocate(type: Column['type'], n: number): Column {
-  switch (type) {
-    case 'float64':
-    case 'timestamp':
-      return { type, values: new Float64Array(n) }
-    case 'int64':
-      return { type, values: new BigInt64Array(n), nulls: new Uint8Array(n) }
-    case 'boolean':
-      return { type, values: new Uint8Array(n) }
-    case 'string':
-      return { type, values: new Array<string | null>(n).fill(null) }
-  }
 }
 
 function trim(col: Column, n: number): Column {

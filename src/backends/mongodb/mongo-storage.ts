@@ -30,6 +30,7 @@
 import type { MongoClient } from 'mongodb'
 import pLimit from 'p-limit'
 import { runAll } from '../../concurrency.js'
+import { checkBatchSize, checkLimit, checkWriteMode } from '../../core/checks.js'
 import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../core/errors.js'
 import { newId } from '../../core/ids.js'
 import { checkDatasetName } from '../../core/keys.js'
@@ -116,7 +117,6 @@ export interface MongoStorageOptions {
   gcGraceMs?: number
 }
 
-const WRITE_MODES = ['upsert', 'append', 'replace']
 const DB_NAME_RE = /^[^/\\. "$*<>:|?\u0000]{1,63}$/
 
 /** Validates the options once; the client is created/connected lazily. */
@@ -231,12 +231,7 @@ export class MongoStorage implements DataStorage {
   async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
     const data = applyTimeUnit(input, options.timeUnit)
     const ds = checkDatasetName(dataset)
-    const mode = options.mode ?? 'upsert'
-    if (!WRITE_MODES.includes(mode)) {
-      throw new ValidationError([
-        { field: 'mode', message: `expected one of ${WRITE_MODES.join(', ')}, got ${JSON.stringify(mode)}` },
-      ])
-    }
+    const mode = checkWriteMode(options.mode)
     const ctx = await this.context()
     // validate everything before the first byte is written
     let meta = await loadDataset(ctx, ds)
@@ -336,8 +331,7 @@ export class MongoStorage implements DataStorage {
   async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
     const ds = checkDatasetName(dataset)
     const ctx = await this.context()
-    const limit = options.limit ?? Number.POSITIVE_INFINITY
-    if (!(limit >= 0)) throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
+    const limit = checkLimit(options.limit)
     const f = rowFilter(options)
     const meta = await loadDataset(ctx, ds)
     if (!meta) return emptyTable(KEY_SCHEMA)
@@ -349,10 +343,8 @@ export class MongoStorage implements DataStorage {
 
   async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
     const ds = checkDatasetName(dataset)
-    const batchSize = options.batchSize ?? 65_536
-    if (!(batchSize >= 1)) throw new ValidationError([{ field: 'batchSize', message: 'expected a positive integer' }])
-    const limit = options.limit ?? Number.POSITIVE_INFINITY
-    if (!(limit >= 0)) throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
+    const batchSize = checkBatchSize(options.batchSize)
+    const limit = checkLimit(options.limit)
     const ctx = await this.context()
     const f = rowFilter(options)
     const meta = await loadDataset(ctx, ds)

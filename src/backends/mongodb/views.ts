@@ -1,35 +1,14 @@
 /** Catalog views: metadata documents in the contract's shapes (description, partition info, manifest). */
 
+import { DescribeTotals, isoOrNull } from '../../core/describe.js'
 import type { DatasetDescription, PartitionInfo, PartitionManifest } from '../../core/types.js'
-import { formatUs } from '../../table/time.js'
 import type { DatasetMeta, PartitionMeta } from './catalog.js'
 
-/** A dataset summary from its descriptor and its non-empty partitions. */
+/** A dataset summary from its descriptor and its non-empty partitions (one virtual file each). */
 export function describeDataset(meta: DatasetMeta, parts: PartitionMeta[]): DatasetDescription {
-  const symbols = new Set<string>()
-  let rows = 0
-  let bytes = 0
-  let min: number | null = null
-  let max: number | null = null
-  for (const p of parts) {
-    rows += p.rows
-    bytes += p.bytes
-    for (const s of p.symbols) symbols.add(s)
-    if (p.minTs !== null && (min === null || p.minTs < min)) min = p.minTs
-    if (p.maxTs !== null && (max === null || p.maxTs > max)) max = p.maxTs
-  }
-  return {
-    name: meta.name,
-    schema: meta.schema,
-    partitionBy: meta.partitionBy,
-    symbols: [...symbols].sort(),
-    firstTimestamp: min === null ? null : formatUs(min),
-    lastTimestamp: max === null ? null : formatUs(max),
-    rows,
-    bytes,
-    partitions: parts.length,
-    files: parts.length,
-  }
+  const totals = new DescribeTotals()
+  for (const p of parts) totals.add(p, p.symbols, 1)
+  return totals.describe(meta)
 }
 
 export function partitionInfo(m: PartitionMeta): PartitionInfo {
@@ -40,8 +19,8 @@ export function partitionInfo(m: PartitionMeta): PartitionInfo {
     rows: m.rows,
     bytes: m.bytes,
     files: m.rows > 0 ? 1 : 0,
-    firstTimestamp: m.minTs === null ? null : formatUs(m.minTs),
-    lastTimestamp: m.maxTs === null ? null : formatUs(m.maxTs),
+    firstTimestamp: isoOrNull(m.minTs),
+    lastTimestamp: isoOrNull(m.maxTs),
   }
 }
 

@@ -6,9 +6,9 @@
  * all in the data's transaction.
  */
 
+import { isoOrNull } from '../../core/describe.js'
 import { type PartitionKey, pathOf, timeRangeOf } from '../../core/partitioning.js'
 import type { PartitionInfo, PartitionManifest, PartitionRef, Schema } from '../../core/types.js'
-import { formatUs } from '../../table/time.js'
 import type { Catalog, DatasetRow } from './catalog.js'
 import type { PgQueryable } from './pool-types.js'
 import type { Session } from './session.js'
@@ -191,8 +191,8 @@ export function infoOf(partitionBy: PartitionKey[], row: PartitionRow): Partitio
     rows: row.rows,
     bytes: row.bytes,
     files: row.rows > 0 ? 1 : 0,
-    firstTimestamp: row.minTs === null ? null : formatUs(row.minTs),
-    lastTimestamp: row.maxTs === null ? null : formatUs(row.maxTs),
+    firstTimestamp: isoOrNull(row.minTs),
+    lastTimestamp: isoOrNull(row.maxTs),
   }
 }
 

@@ -3,6 +3,8 @@
  * partitions (see `catalog.ts`). Web-standard: it receives a pool (`pg.Pool` or Neon's `Pool`).
  */
 
+import { checkBatchSize, checkLimit, checkWriteMode } from '../../core/checks.js'
+import { DescribeTotals } from '../../core/describe.js'
 import { ClosedError, ConfigError, ValidationError } from '../../core/errors.js'
 import { newId } from '../../core/ids.js'
 import { checkDatasetName } from '../../core/keys.js'
@@ -26,14 +28,12 @@ import type {
   Table,
   VerifyProblem,
   VerifyReport,
-  WriteMode,
   WriteOptions,
   WriteResult,
 } from '../../core/types.js'
 import type { OpLogStore } from '../../oplog/types.js'
 import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { applyTimeUnit } from '../../table/normalize.js'
-import { formatUs } from '../../table/time.js'
 import { Catalog, type DatasetRow } from './catalog.js'
 import { MERGE_SINCE } from './merge.js'
 import { PostgresOpLogStore } from './oplog-store.js'
@@ -49,7 +49,6 @@ import {
 } from './partitions.js'
 import type { PgPoolLike, PgQueryResult } from './pool-types.js'
 import {
-  checkLimit,
   codeUnitKey,
   filterSql,
   needsCodeUnitOrder,
@@ -99,8 +98,6 @@ export interface PostgresStorageOptions {
   /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
   limits?: InputLimits
 }
-
-const WRITE_MODES: WriteMode[] = ['upsert', 'append', 'replace']
 
 type PageRun = (kind: 'get', text: string, values: unknown[], array: boolean) => Promise<PgQueryResult>
 const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
@@ -212,12 +209,7 @@ export class PostgresStorage implements DataStorage {
   async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
     const data = applyTimeUnit(input, options.timeUnit)
     const name = checkDatasetName(dataset)
-    const mode = options.mode ?? 'upsert'
-    if (!WRITE_MODES.includes(mode)) {
-      throw new ValidationError([
-        { field: 'mode', message: `expected one of ${WRITE_MODES.join(', ')}, got ${JSON.stringify(mode)}` },
-      ])
-    }
+    const mode = checkWriteMode(options.mode)
     const known = await this.dataset(name, false)
     // validate everything before the first statement that writes
     const prepared = prepareBatch(
@@ -289,7 +281,7 @@ export class PostgresStorage implements DataStorage {
   // ---- reads -----------------------------------------------------------------------------
 
   async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
-    const limit = checkLimit(options.limit)
+    const limit = Math.floor(checkLimit(options.limit))
     const f = rowFilter(options)
     const ds = await this.dataset(dataset)
     if (!ds) return emptyTable(KEY_SCHEMA)
@@ -345,11 +337,8 @@ export class PostgresStorage implements DataStorage {
    * closes the iterator within `scanIdleTimeoutMs` loses the snapshot (its next request fails).
    */
   async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
-    const batchSize = options.batchSize ?? 65_536
-    if (typeof batchSize !== 'number' || !(batchSize >= 1)) {
-      throw new ValidationError([{ field: 'batchSize', message: 'expected a positive integer' }])
-    }
-    let remaining = checkLimit(options.limit)
+    const batchSize = checkBatchSize(options.batchSize)
+    let remaining = Math.floor(checkLimit(options.limit))
     const f = rowFilter(options)
     const ds = await this.dataset(dataset)
     if (!ds || f.symbols?.length === 0 || remaining === 0) return
@@ -420,31 +409,9 @@ export class PostgresStorage implements DataStorage {
   async describe(dataset: string): Promise<DatasetDescription | null> {
     const ds = await this.dataset(dataset)
     if (!ds) return null
-    const rows = await this.partitionRows(ds)
-    const symbols = new Set<string>()
-    let n = 0
-    let bytes = 0
-    let min: number | null = null
-    let max: number | null = null
-    for (const p of rows) {
-      n += p.rows
-      bytes += p.bytes
-      for (const s of p.symbols) symbols.add(s)
-      if (p.minTs !== null && (min === null || p.minTs < min)) min = p.minTs
-      if (p.maxTs !== null && (max === null || p.maxTs > max)) max = p.maxTs
-    }
-    return {
-      name: ds.name,
-      schema: ds.schema,
-      partitionBy: ds.partitionBy,
-      symbols: [...symbols].sort(),
-      firstTimestamp: min === null ? null : formatUs(min),
-      lastTimestamp: max === null ? null : formatUs(max),
-      rows: n,
-      bytes,
-      partitions: rows.length,
-      files: rows.length,
-    }
+    const totals = new DescribeTotals()
+    for (const p of await this.partitionRows(ds)) totals.add(p, p.symbols, 1)
+    return totals.describe(ds)
   }
 
   async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {

@@ -2,7 +2,6 @@
  * Read queries of the Postgres backend: filters to SQL, rows (array mode) to a columnar Table.
  */
 
-import { ValidationError } from '../../core/errors.js'
 import { parseRowFilter, projectSchema } from '../../core/filter.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
 import { selectExpr, tsParam } from './sql.js'
@@ -95,13 +94,6 @@ export function filterSql(f: RowFilter, values: unknown[]): string[] {
 
 /** The columns to return: the key columns plus those asked for, in schema order. */
 export const projection = projectSchema
-
-export function checkLimit(limit: unknown): number {
-  const n = limit ?? Number.POSITIVE_INFINITY
-  if (typeof n !== 'number' || !(n >= 0))
-    throw new ValidationError([{ field: 'limit', message: 'expected a non-negative integer' }])
-  return Math.floor(n)
-}
 
 export function selectList(schema: Schema): string {
   return schema.map((c) => selectExpr('t', c.name, c.type)).join(', ')
