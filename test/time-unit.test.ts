@@ -263,6 +263,8 @@ describe('time_unit over HTTP', () => {
     const exact = await json(await post(other, json1, 'application/json', '?types=volume:int64'))
     expect(exact.error.message).toContain('expected an integer (declared int64), got 100.0000000000000001')
     expect(await storage.listDatasets()).not.toContain(other)
+    const key = await json(await post(other, csv, 'text/csv', '?types=symbol:int64'))
+    expect(key.error.message).toBe("field 'types': 'symbol' is a key column: its type is fixed (use time_unit for epoch numbers)")
     const unknown = await json(await post(other, csv, 'text/csv', '?types=volume:int32'))
     expect(unknown.error.details.issues[0]).toMatchObject({ field: 'types' })
   })

@@ -4,7 +4,7 @@ import { UnsupportedMediaTypeError } from '../../core/errors.js'
 import type { InputColumns, Table } from '../../core/types.js'
 import { decodeParquetBody, type ParquetIngestLimits } from '../../parquet/index.js'
 import { DEFAULT_LIMITS } from '../../table/limits.js'
-import { type ColumnOptions, ColumnPlan } from './column-options.js'
+import { type ColumnOptions, ColumnPlan, checkColumnOptions } from './column-options.js'
 import { parseCsvBody } from './csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from './json-input.js'
 import type { BodyFormat } from './media-types.js'
@@ -45,6 +45,7 @@ export async function parseBody(
     maxReadSeconds: options.maxReadSeconds,
   }
   const maxColumns = options.maxColumns ?? DEFAULT_LIMITS.maxColumnsPerRequest
+  if (options.columns) checkColumnOptions(options.columns)
   const plan = new ColumnPlan(options.columns)
   switch (format) {
     case 'json':
