@@ -302,7 +302,9 @@ describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via 
     const keys = (listing.Contents ?? []).map((o) => o.Key ?? '')
     expect(keys.filter((k) => /^bars_1m\/symbol=AAPL\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
     expect(keys.filter((k) => /^bars_1m\/symbol=MSFT\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
-    expect(keys).toContain('bars_1m/symbol=AAPL/date=2024-01-02/_manifest.json')
+    expect(keys).toHaveLength(2) // the dataset's prefix holds only its data files
+    const meta = await bucket!.client.send(new ListObjectsV2Command({ Bucket: bucket!.bucket, Prefix: `_friday/${DATASET}/` }))
+    expect((meta.Contents ?? []).map((o) => o.Key)).toContain('_friday/bars_1m/symbol=AAPL/date=2024-01-02/_manifest.json')
   })
 
   it('stores its op log in the bucket after the response (ctx.waitUntil), readable at GET /v1/oplog', async () => {
@@ -368,7 +370,7 @@ function localEntry(name: 'bun' | 'node', title: string, command: () => [string,
     smokeTests(() => running!, {})
 
     it('wrote the Parquet files under DATA_DIR', () => {
-      expect(existsSync(join(dir!, 'data', DATASET, 'symbol=AAPL', 'date=2024-01-02', '_manifest.json'))).toBe(true)
+      expect(existsSync(join(dir!, 'data', '_friday', DATASET, 'symbol=AAPL', 'date=2024-01-02', '_manifest.json'))).toBe(true)
     })
 
     it('refuses to listen on a non-loopback address without API tokens', () => {
