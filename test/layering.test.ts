@@ -122,6 +122,16 @@ describe('layering', () => {
     }
   })
 
+  it('src/core/index.ts re-exports every core module', () => {
+    const modules = [...tree.keys()].filter((f) => f.startsWith('src/core/') && f !== 'src/core/index.ts')
+    expect(
+      tree
+        .get('src/core/index.ts')
+        ?.map((s) => resolve('src/core/index.ts', s))
+        .sort(),
+    ).toEqual(modules.sort())
+  })
+
   it('Node built-ins are imported only by the Node-only modules', () => {
     expect(nodeBuiltinViolations(tree)).toEqual([])
   })

@@ -1,11 +1,15 @@
-/** The core every backend stands on: the storage contract, errors, keys, ids, partitioning, filters and the table model. */
+/** The core every backend stands on: the storage contract, errors, keys, ids, layout, partitioning, filters, call checks and the table model. */
 
 export * from './archive-codec.js'
+export * from './checks.js'
 export * from './column-stats.js'
+export * from './describe.js'
 export * from './errors.js'
 export * from './filter.js'
 export * from './ids.js'
 export * from './keys.js'
+export * from './layout.js'
+export * from './overlay.js'
 export * from './partitioning.js'
 export * from './rotation-policy.js'
 export * from './table.js'
