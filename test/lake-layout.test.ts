@@ -139,6 +139,26 @@ describe('a dataset directory holds only hive directories and Parquet data files
     })
   }
 
+  it('a dataset left by a format-1 lake (metadata inside <dataset>/) is refused, not mixed with new metadata', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'friday-layout-v1-'))
+    dirs.push(dir)
+    const s = open(dir, ['symbol', 'date'])
+    try {
+      await s.store.put('bars/_dataset.json', new TextEncoder().encode('{"format":"friday.dataset","formatVersion":1}'))
+      await s.store.put('bars/symbol=AAPL/date=2024-01-02/part-01J00000000000000000000000.parquet', new Uint8Array([1]))
+      await expect(s.write('bars', [bar('AAPL', 0, 0, 1)])).rejects.toMatchObject({
+        code: 'config_error',
+        message: expect.stringMatching(/'bars'.*lake format 1 \('bars\/_dataset\.json'\)/),
+      })
+      expect(await tree(dir)).not.toContain('_friday/')
+      // other datasets of the same lake are written as usual
+      await s.write('ticks', [bar('AAPL', 0, 0, 1)])
+      expect(await s.listDatasets()).toEqual(['ticks'])
+    } finally {
+      await s.close()
+    }
+  })
+
   it('gc finds an orphan data file in the dataset directory and leaves every metadata object alone', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'friday-layout-gc-'))
     dirs.push(dir)

@@ -168,6 +168,19 @@ export class LakeStorage implements DataStorage {
     return doc
   }
 
+  /**
+   * Refuses to create `ds` where a format-1 lake kept it (its metadata inside `<dataset>/`): the
+   * new dataset's manifests would not name the old files, and gc would delete them as orphans.
+   */
+  private async refuseFormat1(ds: string): Promise<void> {
+    const old = `${ds}/_dataset.json`
+    if (!(await this.ctx.store.head(old))) return
+    throw new ConfigError(
+      `dataset '${ds}' was written by an older version in lake format 1 ('${old}'); this version reads format 2 (metadata under '${datasetBase(ds)}.json'): export the dataset with the older version and write it again, or use another location`,
+      [{ path: 'storage', message: `the lake holds '${old}', written in lake format 1` }],
+    )
+  }
+
   private checkPartitioning(doc: DatasetDoc): void {
     const same = doc.partitionBy.length === this.partitionBy.length && doc.partitionBy.every((k, i) => k === this.partitionBy[i])
     if (!same && this.validatePartitioning) {
@@ -202,6 +215,7 @@ export class LakeStorage implements DataStorage {
         doc = current // someone changed it: normalize again against the fresh schema
         continue
       }
+      if (!current) await this.refuseFormat1(ds)
       const now = new Date().toISOString()
       const next: DatasetDoc = {
         format: 'friday.dataset',
