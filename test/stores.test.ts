@@ -3,7 +3,7 @@
  * (against a real radosgw); backend-specific checks follow each.
  */
 
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -304,7 +304,8 @@ describe('local filesystem store extras', () => {
       Array.from({ length: 10 }, () => store.put('tmpcheck/excl', bytes('e'), { ifNoneMatch: '*' }).catch(() => {})),
     )
     const names = await allFiles(join(dir, 'base'))
-    expect(names.filter((n) => n.includes('.tmp-'))).toEqual([])
+    // temp files live in <base>/.tmp-friday/ only (never in a data directory), and none is left
+    expect(names.filter((n) => n.includes('.tmp-'))).toEqual(['.tmp-friday'])
     expect(names.filter((n) => n.startsWith('tmpcheck/'))).toHaveLength(11)
 
     await writeFile(join(dir, 'base', 'tmpcheck', '.tmp-abandoned'), 'half a file')
@@ -312,6 +313,24 @@ describe('local filesystem store extras', () => {
     expect(listed.objects).toHaveLength(11)
     expect(listed.objects.some((o) => o.key.includes('.tmp-'))).toBe(false)
     expect((await store.list('tmpcheck/', { delimiter: '/' })).objects).toHaveLength(11)
+  })
+
+  it('a fresh store removes temp files a killed process left over an hour ago, and only those', async () => {
+    const base = join(dir, 'sweep')
+    const first = createLocalFsStore({ baseDir: base })
+    await first.put('k', bytes('1'))
+    await first.close()
+    const old = join(base, '.tmp-friday', '.tmp-killed-long-ago')
+    const recent = join(base, '.tmp-friday', '.tmp-killed-just-now')
+    await writeFile(old, 'half a file')
+    await writeFile(recent, 'half a file')
+    const past = new Date(Date.now() - 2 * 60 * 60 * 1000)
+    await utimes(old, past, past)
+    const second = createLocalFsStore({ baseDir: base })
+    await second.put('k2', bytes('2'))
+    await second.close()
+    expect((await readdir(join(base, '.tmp-friday'))).sort()).toEqual(['.tmp-killed-just-now'])
+    expect((await allFiles(base)).filter((n) => !n.startsWith('.tmp-friday')).sort()).toEqual(['k', 'k2'])
   })
 
   it('gives files fileMode', async () => {

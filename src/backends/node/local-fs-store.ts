@@ -1,7 +1,7 @@
 /**
  * `ObjectStore` on the local filesystem (Node/Bun only). Keys map to files under `baseDir`;
- * every put writes a `.tmp-<random>` file in the target directory (fsyncing it when `fsync` is
- * set), then publishes it atomically: `rename` for plain puts, `link` (exclusive create) for
+ * every put writes a `.tmp-<random>` file in `<baseDir>/.tmp-friday/` (fsyncing it when `fsync`
+ * is set), then publishes it atomically: `rename` for plain puts, `link` (exclusive create) for
  * `ifNoneMatch: '*'`. `ifMatch` cannot be made atomic with plain POSIX calls, so it is not
  * supported here.
  *
@@ -63,6 +63,7 @@ const TMP_PREFIX = '.tmp-'
 /** How often a put retries when a concurrent `delete` pruned its fresh directory. */
 const DIR_RACE_ATTEMPTS = 5
 const DELETE_CONCURRENCY = 16
+const STALE_TEMP_MS = 60 * 60 * 1000
 
 const openAsync = promisify(openCb) as (path: string, flags: string, mode: number) => Promise<number>
 const writeCbAsync = promisify(writeCb)
@@ -120,6 +121,7 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
   const counters = emptyStats()
   /** Directories known to exist; a put that finds one gone (pruned by a delete) forgets it. */
   const knownDirs = new Set<string>()
+  const tmpDir = join(baseDir, `${TMP_PREFIX}friday`)
   let closed = false
 
   const pathOf = (key: string): string => join(baseDir, ...checkKey(key))
@@ -211,59 +213,63 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
     }
   }
 
-  /** Writes `body` to a fresh temp file next to `path`; returns its name and the etag it will carry. */
-  async function writeTemp(path: string, body: Uint8Array): Promise<{ tmp: string; etag: string }> {
-    const dir = dirname(path)
-    for (let attempt = 1; ; attempt++) {
-      if (!knownDirs.has(dir)) {
-        try {
-          await mkdir(dir, { recursive: true, mode: dirMode })
-        } catch (err) {
-          // A concurrent delete pruned a parent while mkdir walked down: walk again.
-          const code = errCode(err)
-          if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < DIR_RACE_ATTEMPTS) continue
-          throw err
-        }
-        knownDirs.add(dir)
-      }
-      const tmp = join(dir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`)
-      let fd: number
+  /** Removes temp files a killed process left (older than an hour: no put takes that long). */
+  async function sweepTemps(): Promise<void> {
+    const cutoff = Date.now() - STALE_TEMP_MS
+    for (const e of await readDir(tmpDir)) {
+      if (!e.isFile() || !e.name.startsWith(TMP_PREFIX)) continue
+      const path = join(tmpDir, e.name)
       try {
-        // creating the inode is the slow part: async, so several overlap in the thread pool
-        fd = await openAsync(tmp, 'wx', fileMode)
-      } catch (err) {
-        // A concurrent delete may have pruned the directory between mkdir and open.
-        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
-          knownDirs.delete(dir)
-          continue
-        }
-        throw err
+        if ((await stat(path)).mtimeMs < cutoff) await unlink(path)
+      } catch {} // gone meanwhile, or not ours to remove: harmless either way
+    }
+  }
+
+  /** Creates `dir` (and its parents) unless known to exist. */
+  async function ensureDir(dir: string): Promise<void> {
+    if (knownDirs.has(dir)) return
+    await mkdir(dir, { recursive: true, mode: dirMode })
+    knownDirs.add(dir)
+  }
+
+  /**
+   * Writes `body` to a fresh temp file in `<baseDir>/.tmp-friday/` (same filesystem, so it can
+   * be linked or renamed into place; never inside a data directory, where a file a crash left
+   * would break outside readers that read a whole directory); returns its name and the etag it
+   * will carry.
+   */
+  async function writeTemp(body: Uint8Array): Promise<{ tmp: string; etag: string }> {
+    if (!knownDirs.has(tmpDir)) {
+      await ensureDir(tmpDir)
+      await sweepTemps()
+    }
+    const tmp = join(tmpDir, `${TMP_PREFIX}${randomBytes(12).toString('hex')}`)
+    // creating the inode is the slow part: async, so several overlap in the thread pool
+    const fd = await openAsync(tmp, 'wx', fileMode)
+    try {
+      // the rest are microsecond syscalls: synchronous for small bodies
+      let written = 0
+      while (written < body.length) {
+        written +=
+          body.length - written > SYNC_MAX
+            ? await writeAsync(fd, body, written, body.length - written, written)
+            : writeSync(fd, body, written, body.length - written, written)
       }
+      if (fsync) await fsyncAsync(fd)
+      let st = fstatSync(fd, { bigint: true })
+      if ((Number(st.mode) & 0o777) !== fileMode) {
+        fchmodSync(fd, fileMode) // the umask took bits away
+        st = fstatSync(fd, { bigint: true })
+      }
+      closeSync(fd)
+      // rename/link keep inode and mtime, so this is the etag of the published object.
+      return { tmp, etag: etagOf(st) }
+    } catch (err) {
       try {
-        // the rest are microsecond syscalls: synchronous for small bodies
-        let written = 0
-        while (written < body.length) {
-          written +=
-            body.length - written > SYNC_MAX
-              ? await writeAsync(fd, body, written, body.length - written, written)
-              : writeSync(fd, body, written, body.length - written, written)
-        }
-        if (fsync) await fsyncAsync(fd)
-        let st = fstatSync(fd, { bigint: true })
-        if ((Number(st.mode) & 0o777) !== fileMode) {
-          fchmodSync(fd, fileMode) // the umask took bits away
-          st = fstatSync(fd, { bigint: true })
-        }
         closeSync(fd)
-        // rename/link keep inode and mtime, so this is the etag of the published object.
-        return { tmp, etag: etagOf(st) }
-      } catch (err) {
-        try {
-          closeSync(fd)
-        } catch {}
-        await unlink(tmp).catch(() => {})
-        throw err
-      }
+      } catch {}
+      await unlink(tmp).catch(() => {})
+      throw err
     }
   }
 
@@ -278,10 +284,19 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
     }
     const alsoPath = opts.alsoAs === undefined ? undefined : pathOf(opts.alsoAs)
     counters.put++
+    const dir = dirname(path)
+    const { tmp, etag } = await writeTemp(body)
     for (let attempt = 1; ; attempt++) {
-      const { tmp, etag } = await writeTemp(path, body)
       let linked = false
       try {
+        try {
+          await ensureDir(dir)
+        } catch (err) {
+          // A concurrent delete pruned a parent while mkdir walked down: walk again.
+          const code = errCode(err)
+          if ((code === 'ENOENT' || code === 'ENOTDIR') && attempt < DIR_RACE_ATTEMPTS) continue
+          throw err
+        }
         if (opts.deadline !== undefined && Date.now() >= opts.deadline) throw new DeadlinePassedError(key)
         if (opts.ifNoneMatch === '*') {
           linkSync(tmp, path)
@@ -289,14 +304,14 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
         } else renameSync(tmp, path)
         counters.bytesWritten += body.length
       } catch (err) {
+        // The target directory vanished (a concurrent delete pruned it): create it again.
+        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
+          knownDirs.delete(dir)
+          continue
+        }
         await unlink(tmp).catch(() => {})
         if (err instanceof DeadlinePassedError) throw err
         if (errCode(err) === 'EEXIST' && opts.ifNoneMatch === '*') throw new PreconditionFailedError(key, err)
-        // The target directory vanished (concurrent delete pruning it) only if tmp vanished too.
-        if (errCode(err) === 'ENOENT' && attempt < DIR_RACE_ATTEMPTS) {
-          knownDirs.delete(dirname(path))
-          continue
-        }
         throw err
       }
       if (linked) await unlink(tmp).catch(() => {})
