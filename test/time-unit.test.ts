@@ -189,6 +189,16 @@ describe('time_unit over HTTP', () => {
     const lines = '{"symbol":"A","timestamp":1709251200.25}\n{"symbol":"A","timestamp":17092512003e-1}\n'
     expect((await post(name, lines, 'application/x-ndjson', '?time_unit=s')).status).toBe(200)
     expect(await times(name)).toEqual([MARCH + 250_000, MARCH + 300_000])
+    // other layouts of the member are found too
+    const spaced = '{"symbol":"A", "timestamp" : 1709251200.5}\n{"symbol":"A","timestamp":\t1709251201.5}\n'
+    expect((await post(name, spaced, 'application/x-ndjson', '?time_unit=s')).status).toBe(200)
+    expect(await times(name)).toEqual([MARCH + 250_000, MARCH + 300_000, MARCH + 500_000, MARCH + 1_500_000])
+    // a literal whose double is an integer but which is not: refused, not rounded to the integer
+    expect(Number('1709251200000.0000001')).toBe(1709251200000)
+    const res = await post(ds(), '{"symbol":"A","timestamp":1709251200000.0000001}\n', 'application/x-ndjson')
+    expect((await json(res)).error.message).toContain('1709251200000.0000001 read as milliseconds is not a whole microsecond')
+    const arr = await post(ds(), '[{"symbol":"A","timestamp":1709251200000.0000001}]', 'application/json')
+    expect((await json(arr)).error.message).toContain('1709251200000.0000001 read as milliseconds is not a whole microsecond')
   })
 
   it('a TSV body (text/tab-separated-values) reads like CSV split at tabs', async () => {

@@ -245,18 +245,38 @@ function suggest(text: string, units: readonly TimeUnit[]): string {
  *   seconds, pass time_unit=s ...`). With a unit given, every in-range value is accepted.
  */
 export function epochToUs(text: string, unit: TimeUnit, unitGiven: boolean): number | string {
-  // fast path: an integer of at most 15 digits in s, ms or us is exact as a double, and so is its
-  // µs count while that is safe; anything else (or a refusal, for its message) takes the exact way
+  // fast path: an integer of at most 15 digits in s, ms or us is exact as a double
   if (unit !== 'ns' && text.length <= 16 && INTEGER_TEXT.test(text)) {
-    const fast = Number(text) * US_SCALE[unit]
-    if (
-      Number.isSafeInteger(fast) &&
-      fast >= MIN_TIME_US &&
-      fast < MAX_TIME_US &&
-      (unitGiven || unit !== 'ms' || fast >= PLAUSIBLE_MS * 1000 || fast <= -PLAUSIBLE_MS * 1000)
-    )
-      return fast
+    const fast = fastUs(Number(text), unit, unitGiven)
+    if (fast !== undefined) return fast
   }
+  return exactEpochToUs(text, unit, unitGiven)
+}
+
+/**
+ * `epochToUs` of a number as a JavaScript value gives it: its decimal form `String(v)` (an
+ * integer below 1e15 directly, without the text).
+ */
+export function epochNumberToUs(v: number, unit: TimeUnit, unitGiven: boolean): number | string {
+  if (unit !== 'ns' && Number.isInteger(v) && v < 1e15 && v > -1e15) {
+    const fast = fastUs(v, unit, unitGiven)
+    if (fast !== undefined) return fast
+  }
+  return epochToUs(String(v), unit, unitGiven)
+}
+
+/**
+ * The µs of an integer `v` (|v| < 1e15) in s, ms or us when the product is safe, in range and
+ * (default unit) plausible; undefined for anything else, which takes the exact way (and its message).
+ */
+function fastUs(v: number, unit: TimeUnit, unitGiven: boolean): number | undefined {
+  const us = v * US_SCALE[unit]
+  if (!Number.isSafeInteger(us) || us < MIN_TIME_US || us >= MAX_TIME_US) return undefined
+  if (!unitGiven && unit === 'ms' && us < PLAUSIBLE_MS * 1000 && us > -PLAUSIBLE_MS * 1000) return undefined
+  return us === 0 ? 0 : us // no -0
+}
+
+function exactEpochToUs(text: string, unit: TimeUnit, unitGiven: boolean): number | string {
   const us = exactUs(text, unit)
   const name = TIME_UNIT_NAMES[unit]
   if (us === null) return `${JSON.stringify(text)} is not a number`

@@ -7,7 +7,7 @@
 
 import { ValidationError } from '../../core/errors.js'
 import { columnNameProblem, symbolProblem } from '../../core/keys.js'
-import { TIME_UNITS, type TimeUnit } from '../../table/time.js'
+import { PLAUSIBLE_MS, TIME_UNITS, type TimeUnit } from '../../table/time.js'
 
 /** The columns the storage reads as the time of a row. */
 export const TIME_COLUMNS: ReadonlySet<string> = new Set(['timestamp', 'datetime', 'date'])
@@ -39,6 +39,10 @@ export type Special = 'time' | DeclaredType
 export class ColumnPlan {
   readonly timeUnit: TimeUnit
   readonly unitGiven: boolean
+  /** µs per unit for the inline fast path of integers (NaN for ns: that path is not taken). */
+  readonly usPerUnit: number
+  /** |µs| below this is refused as implausible (the default unit); 0 when a unit is given. */
+  readonly plausibleUs: number
   readonly symbol: string | undefined
   private readonly rename: ReadonlyMap<string, string>
   private readonly types: ReadonlyMap<string, DeclaredType>
@@ -50,6 +54,8 @@ export class ColumnPlan {
   constructor(options: ColumnOptions = {}) {
     this.timeUnit = options.timeUnit ?? 'ms'
     this.unitGiven = options.timeUnit !== undefined
+    this.usPerUnit = { s: 1_000_000, ms: 1000, us: 1, ns: Number.NaN }[this.timeUnit]
+    this.plausibleUs = this.unitGiven ? 0 : PLAUSIBLE_MS * 1000
     this.symbol = options.symbol
     this.rename = new Map(Object.entries(options.rename ?? {}))
     this.types = new Map(Object.entries(options.types ?? {}))

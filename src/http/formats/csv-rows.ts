@@ -138,9 +138,11 @@ export class CsvRows {
     else if (kind === 'text') columns.value(c, text.slice(a, b))
     else if (kind !== 'data') {
       const n = readCsvNumber(text, a, b)
-      const cell = text.slice(a, b)
-      if (n !== undefined) columns.numberText(c, cell, n)
-      else columns.value(c, kind === 'exact' && (cell === 'true' || cell === 'false') ? cell === 'true' : cell)
+      if (n !== undefined) columns.numberText(c, text, a, b, n)
+      else {
+        const cell = text.slice(a, b)
+        columns.value(c, kind === 'exact' && (cell === 'true' || cell === 'false') ? cell === 'true' : cell)
+      }
     } else {
       const n = readCsvNumber(text, a, b)
       if (n === undefined) {

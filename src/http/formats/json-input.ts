@@ -62,7 +62,6 @@ export async function parseNdjsonBody(
   plan?: ColumnPlan,
 ): Promise<InputColumns> {
   const columns = new TypedColumns(maxColumns, plan)
-  const exactKeys = columns.plan.exactKeys
   let line = 0
   /** The exact way: blank lines skipped, big integers kept, errors worded. */
   const parseLine = (raw: string, exact = false): void => {
@@ -81,11 +80,6 @@ export async function parseNdjsonBody(
     }
     columns.addRow(parsed.value, parsed.revive)
   }
-  /** A time or int64 key holding a number: its text may need reading exactly (a fraction, an exponent). */
-  const hasExactNumber = (row: Record<string, unknown>): boolean => {
-    for (const key of exactKeys) if (typeof row[key] === 'number') return true
-    return false
-  }
   const readLine = (raw: string): void => {
     line++
     let row: unknown
@@ -94,9 +88,7 @@ export async function parseNdjsonBody(
     } catch {
       row = undefined // parseLine throws the error (or skips a blank line)
     }
-    if (!isRowObject(row)) parseLine(raw)
-    else if (hasExactNumber(row) && columns.needsExactNumbers(raw)) parseLine(raw, true)
-    else if (!columns.addPlainRow(row)) parseLine(raw, columns.needsExactNumbers(raw))
+    if (!isRowObject(row) || !columns.addPlainRow(row, raw)) parseLine(raw, columns.needsExactNumbers(raw))
   }
   // Complete lines are read as soon as they arrive; only the newly arrived text is searched for
   // the last newline, so a very long line costs linear time.

@@ -13,12 +13,23 @@ import { LimitExceededError, ValidationError } from '../../core/errors.js'
 import { describeValue } from '../../core/keys.js'
 import type { InputColumns } from '../../core/types.js'
 import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
-import { epochToUs, exactUs } from '../../table/time.js'
+import { epochNumberToUs, epochToUs, exactUs, MAX_TIME_US, MIN_TIME_US } from '../../table/time.js'
 import { ColumnPlan, type Special } from './column-options.js'
 import { NumberText } from './json-text.js'
 import { timeColumn } from './time-column.js'
 
 export { TIME_COLUMNS } from './column-options.js'
+
+/** `text[a, b)` is `-?\d+` (so `Number` of it is exact below 16 digits). */
+function isIntegerText(text: string, a: number, b: number): boolean {
+  if (text.charCodeAt(a) === 45) a++
+  if (a === b) return false
+  for (let i = a; i < b; i++) {
+    const d = text.charCodeAt(i)
+    if (d < 48 || d > 57) return false
+  }
+  return true
+}
 
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
@@ -43,6 +54,8 @@ export class TypedColumns {
   private readonly byStoredName = new Map<string, number>()
   /** Per column: how its values are read (time unit, declared type), or undefined. */
   private readonly special: (Special | undefined)[] = []
+  /** Per special column: `"<name>":` as JSON writes the member (`decimalIn`). */
+  private readonly members: (string | undefined)[] = []
   readonly plan: ColumnPlan
   /** The body line of the current row, when the reader knows it (CSV): named in value errors. */
   line: number | undefined
@@ -108,21 +121,44 @@ export class TypedColumns {
 
   /** Sets column `c` of the current row to a number. */
   number(c: number, v: number): void {
-    if (this.special[c] !== undefined) this.put(c, this.convert(c, v))
-    else this.putNumber(c, v)
+    const special = this.special[c]
+    if (special === undefined) this.putNumber(c, v)
+    else if (special === 'time') {
+      // the common case inline: an integer below 1e15 in s, ms or us, in range and plausible
+      const plan = this.plan
+      const us = v * plan.usPerUnit
+      if (v < 1e15 && v > -1e15 && Number.isSafeInteger(us) && us >= MIN_TIME_US && us < MAX_TIME_US) {
+        if (us >= plan.plausibleUs || us <= -plan.plausibleUs) {
+          this.putNumber(c, us === 0 ? 0 : us)
+          return
+        }
+      }
+      this.put(c, this.convert(c, v))
+    } else this.put(c, this.convert(c, v))
   }
 
   /** Sets column `c` of the current row to any value. */
   value(c: number, v: unknown): void {
-    if (v instanceof NumberText) v = this.special[c] === undefined ? Number(v.text) : this.fromText(c, v.text)
-    else if (this.special[c] !== undefined) v = this.convert(c, v)
-    this.put(c, v)
+    const special = this.special[c]
+    if (typeof v === 'object' && v instanceof NumberText) v = special === undefined ? Number(v.text) : this.fromText(c, v.text)
+    else if (special !== undefined && !(typeof v === 'string' && (special === 'time' || special === 'string')))
+      v = this.convert(c, v)
+    if (typeof v === 'number') this.putNumber(c, v)
+    else this.putValue(c, v)
   }
 
-  /** Sets column `c` of the current row to the number `n` written as `text` (a CSV cell), read exactly. */
-  numberText(c: number, text: string, n: number): void {
-    if (this.special[c] === undefined) this.putNumber(c, n)
-    else this.put(c, this.fromText(c, text))
+  /**
+   * Sets column `c` of the current row to the number `n` written as `text[a, b)` (a CSV cell),
+   * read exactly: an integer cell of at most 15 digits is exact as `n`, any other goes by its text.
+   */
+  numberText(c: number, text: string, a: number, b: number, n: number): void {
+    const special = this.special[c]
+    if (special === undefined) this.putNumber(c, n)
+    else if (special === 'time' && b - a <= 16 && isIntegerText(text, a, b)) {
+      const us = epochNumberToUs(n, this.plan.timeUnit, this.plan.unitGiven)
+      if (typeof us === 'number') this.putNumber(c, us)
+      else this.refuse(c, us)
+    } else this.put(c, this.fromText(c, text.slice(a, b)))
   }
 
   private put(c: number, v: unknown): void {
@@ -135,7 +171,11 @@ export class TypedColumns {
     if (v === null || v === undefined) return v
     switch (this.special[c]) {
       case 'time':
-        if (typeof v === 'number') return Number.isFinite(v) ? this.fromText(c, String(v)) : v
+        if (typeof v === 'number') {
+          if (!Number.isFinite(v)) return v
+          const us = epochNumberToUs(v, this.plan.timeUnit, this.plan.unitGiven)
+          return typeof us === 'number' ? us : this.refuse(c, us)
+        }
         return typeof v === 'bigint' ? this.fromText(c, String(v)) : v
       case 'int64':
         if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v)
@@ -233,6 +273,7 @@ export class TypedColumns {
       this.byStoredName.delete(this.names.pop() as string)
       this.byName.delete(this.rawNames.pop() as string)
       this.special.pop()
+      this.members.length = Math.min(this.members.length, this.names.length)
       this.floats.pop()
       this.values.pop()
       this.setRow.pop()
@@ -255,10 +296,12 @@ export class TypedColumns {
    * A row object from `JSON.parse` whose values are all strings, booleans, nulls or numbers
    * within ±2^53, which is what `parseJson` would give for its line too. Any other value (a
    * number that may be a rounded big integer literal, a nested value) returns false having set
-   * nothing: the caller reads that line the exact, slower way. Keys are matched to columns by
-   * their position in the previous such row, without a map lookup.
+   * nothing: the caller reads that line the exact, slower way. So does a number in a time or
+   * int64 column written (in `raw`, the row's text) with a fraction or an exponent: its double
+   * may not be the number written. Keys are matched to columns by their position in the
+   * previous such row, without a map lookup.
    */
-  addPlainRow(row: Record<string, unknown>): boolean {
+  addPlainRow(row: Record<string, unknown>, raw: string): boolean {
     let k = 0
     for (const key in row) {
       let c = this.keyColumns[k]
@@ -267,8 +310,13 @@ export class TypedColumns {
         this.keyColumns[k] = c
       }
       const v = row[key]
-      if (typeof v === 'number' && Math.abs(v) < TWO_53) this.number(c, v)
-      else if (typeof v === 'string' || typeof v === 'boolean' || v === null) this.value(c, v)
+      if (typeof v === 'number' && Math.abs(v) < TWO_53) {
+        if (this.special[c] !== undefined && this.decimalIn(raw, c)) {
+          this.abortRow()
+          return false
+        }
+        this.number(c, v)
+      } else if (typeof v === 'string' || typeof v === 'boolean' || v === null) this.value(c, v)
       else {
         this.abortRow()
         return false
@@ -302,6 +350,28 @@ export class TypedColumns {
     }
     if (this.plan.symbol !== undefined && n > 0) entries.push(['symbol', new Array<string>(n).fill(this.plan.symbol)])
     return Object.fromEntries(entries) // own properties, even for a column named __proto__
+  }
+
+  /**
+   * Whether column `c`'s number in the row text `raw` is written with a fraction or an exponent.
+   * Found without a regex in the usual layout (`"timestamp":1709...`): the first occurrence of
+   * the member is the row's own (a quote inside a string is escaped; a nested object makes the
+   * row not plain anyway); another layout asks `needsExactNumbers`.
+   */
+  private decimalIn(raw: string, c: number): boolean {
+    let member = this.members[c]
+    if (member === undefined) {
+      member = `${JSON.stringify(this.rawNames[c])}:`
+      this.members[c] = member
+    }
+    const at = raw.indexOf(member)
+    if (at < 0) return this.needsExactNumbers(raw)
+    let i = at + member.length
+    let ch = raw.charCodeAt(i)
+    while (ch === 32 || ch === 9 || ch === 10 || ch === 13) ch = raw.charCodeAt(++i)
+    if (ch === 45 /* - */) ch = raw.charCodeAt(++i)
+    while (ch >= 48 && ch <= 57) ch = raw.charCodeAt(++i)
+    return ch === 46 /* . */ || ch === 101 /* e */ || ch === 69 /* E */
   }
 
   /**
