@@ -9,12 +9,14 @@
 
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMongoStorage } from '../src/backends/mongodb/index.js'
 import { parseConfig } from '../src/config/load.js'
 import { ValidationError } from '../src/core/errors.js'
 import type { DataStorage, Table } from '../src/core/types.js'
 import { encodeParquet } from '../src/parquet/index.js'
 import { epochToUs, exactUs, formatUs, PLAUSIBLE_MS, parseIsoUs } from '../src/table/time.js'
 import { json, LAKES, localLake, type TestLake, testApp } from './helpers/http.js'
+import { requireMongoOrSkip } from './helpers/mongo.js'
 
 const MARCH = parseIsoUs('2024-03-01T00:00:00Z') as number // 1709251200 s
 
@@ -302,8 +304,29 @@ describe('config storage.ingest.time_unit', () => {
   })
 })
 
-describe.each(LAKES)('write(ds, rows, { timeUnit }) on $name', ({ open }) => {
-  let lake: TestLake | null
+/** A MongoDB storage in a fresh database (CongoDB or MONGODB_URL), or null when none can run (the helper says why). */
+async function mongoLake(): Promise<{ storage: DataStorage; cleanup: () => Promise<void> } | null> {
+  const server = await requireMongoOrSkip()
+  if (!server) return null
+  const client = server.client()
+  const db = `friday_tu_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`
+  const storage = createMongoStorage({ client: () => client, db, closeClient: false })
+  return {
+    storage,
+    async cleanup() {
+      await storage.close()
+      await client
+        .db(db)
+        .dropDatabase()
+        .catch(() => {})
+      await client.close()
+      await server.stop()
+    },
+  }
+}
+
+describe.each([...LAKES, { name: 'mongodb', open: mongoLake }])('write(ds, rows, { timeUnit }) on $name', ({ open }) => {
+  let lake: Pick<TestLake, 'storage' | 'cleanup'> | null
   beforeAll(async () => {
     lake = await open()
   })
