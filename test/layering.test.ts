@@ -2,7 +2,8 @@
  * The layering of `src/`, checked on the imports of every source file in `src/` and `functions/`
  * (TypeScript's own pre-processor lists them: static, type-only, re-exports and dynamic `import()`):
  * - Node built-ins (`node:*`, or bare `fs`, `path`, `crypto`...) only in the Node-only modules
- *   listed below: the Worker and browser entries must never pull them in.
+ *   listed below, and the Web entries (the package's `.` and `./http`, the Worker) reach none of
+ *   those modules through their imports: the Worker bundle must never pull them in.
  * - `src/core` imports nothing of the project outside `src/core` (save the pending exceptions
  *   below, each with its reason).
  * - The Postgres and MongoDB backends and the read cache (`src/cache`) take shared rules from
@@ -36,6 +37,9 @@ const CORE_PENDING: Record<string, string> = {
   'src/table/time.ts': 'timestamp parsing and formatting (partitioning, the table model and column stats use it)',
   'src/oplog/types.ts': 'the op-log record types that the DataStorage contract names (oplog, opLogStore, sink)',
 }
+
+/** Entry points that must run on Web standards alone (package `.` and `./http`, the Worker). */
+const WEB_ENTRIES = ['src/index.ts', 'src/http/index.ts', 'functions/worker.ts']
 
 type Tree = Map<string, string[]>
 
@@ -74,6 +78,30 @@ function nodeBuiltinViolations(tree: Tree): string[] {
   for (const [file, specs] of tree) {
     if (Object.keys(NODE_ONLY).some((p) => under(file, p))) continue
     for (const spec of specs) if (isBuiltin(spec)) out.push(`${file} imports ${spec}`)
+  }
+  return out
+}
+
+/** Node-only modules a Web entry reaches through relative imports (static or dynamic), with the importing chain. */
+function webEntryViolations(tree: Tree, entries: string[]): string[] {
+  const out: string[] = []
+  const via = new Map<string, string | null>(entries.map((e) => [e, null]))
+  const queue = [...entries]
+  while (queue.length) {
+    const file = queue.shift()!
+    if (Object.keys(NODE_ONLY).some((p) => under(file, p))) {
+      const chain = [file]
+      for (let f = via.get(file); f; f = via.get(f)) chain.push(f)
+      out.push(chain.reverse().join(' -> '))
+      continue
+    }
+    for (const spec of tree.get(file) ?? []) {
+      const target = resolve(file, spec)
+      if (target && !via.has(target)) {
+        via.set(target, file)
+        queue.push(target)
+      }
+    }
   }
   return out
 }
@@ -136,6 +164,11 @@ describe('layering', () => {
     expect(nodeBuiltinViolations(tree)).toEqual([])
   })
 
+  it('the Web entries reach no Node-only module', () => {
+    for (const e of WEB_ENTRIES) expect(tree.has(e), e).toBe(true)
+    expect(webEntryViolations(tree, WEB_ENTRIES)).toEqual([])
+  })
+
   it('src/core imports nothing of the project outside src/core', () => {
     expect(coreViolations(tree)).toEqual([])
   })
@@ -159,6 +192,14 @@ describe('layering', () => {
       'src/http/app.ts imports node:crypto',
       'src/lake/journal.ts imports fs/promises',
       'src/training/npy.ts imports buffer',
+    ])
+    const chain: Tree = new Map([
+      ['src/index.ts', ['./config/factory.js']],
+      ['src/config/factory.ts', ['../backends/mongodb/index.js', '../core/types.js']],
+      ['src/backends/mongodb/index.ts', ['./catalog.js']],
+    ])
+    expect(webEntryViolations(chain, ['src/index.ts'])).toEqual([
+      'src/index.ts -> src/config/factory.ts -> src/backends/mongodb/index.ts',
     ])
     expect(coreViolations(bad)).toEqual(['src/core/table.ts imports ../lake/manifest.js'])
     expect(backendViolations(bad)).toEqual([
