@@ -29,6 +29,7 @@ export { BACKEND_NAMES, ConfigSchema, ENVIRONMENTS } from './config/schema.js'
 export * from './core/errors.js'
 export { DEFAULT_ROTATION, type RotationPolicy, rotationFromConfig } from './core/rotation-policy.js'
 export { concat, emptyTable, slice, sortTable, take, toRows } from './core/table.js'
+export { formatUs, parseTimeUs } from './core/time.js'
 export type * from './core/types.js'
 export { BOOL_NULL } from './core/types.js'
 export { LakeStorage } from './lake/lake-storage.js'
@@ -38,7 +39,6 @@ export * from './oplog/index.js'
 export { decodeParquet, encodeParquet, initZstd } from './parquet/index.js'
 export { createS3Store, type S3StoreOptions } from './stores/s3-store.js'
 export type * from './stores/types.js'
-export { formatUs, parseTimeUs } from './table/time.js'
 
 /**
  * Storage from a config object and environment variables (e.g. a Worker's `env`). Supports the

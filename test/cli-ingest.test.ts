@@ -14,9 +14,9 @@ import { chunkRecords } from '../src/cli/chunks.js'
 import { ingest } from '../src/cli/ingest.js'
 import type { Progress } from '../src/cli/progress.js'
 import { countOf } from '../src/cli/text.js'
+import { parseIsoUs } from '../src/core/time.js'
 import type { DataStorage } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
-import { parseIsoUs } from '../src/table/time.js'
 import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
 
 interface Run {

@@ -13,8 +13,8 @@ import Papa from 'papaparse'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { chunkRecords } from '../src/cli/chunks.js'
 import { toRows } from '../src/core/table.js'
+import { parseIsoUs } from '../src/core/time.js'
 import { decodeParquet } from '../src/parquet/index.js'
-import { parseIsoUs } from '../src/table/time.js'
 import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -9,6 +9,7 @@
 import Papa from 'papaparse'
 import { describe, expect, it } from 'vitest'
 import { ValidationError } from '../src/core/errors.js'
+import { formatUs, parseIsoUs } from '../src/core/time.js'
 import type { InputColumns } from '../src/core/types.js'
 import { readCsvNumber } from '../src/http/formats/csv-number.js'
 import { csvCell } from '../src/http/formats/csv-rows.js'
@@ -16,7 +17,6 @@ import { parseBody } from '../src/http/formats/index.js'
 import { parseJson } from '../src/http/formats/json-text.js'
 import { epochMicros } from '../src/http/formats/time-column.js'
 import { EpochMicros, normalizeInput } from '../src/table/normalize.js'
-import { formatUs, parseIsoUs } from '../src/table/time.js'
 
 const utf8 = new TextEncoder()
 const LIMIT = { maxBytes: 1 << 24 }

@@ -8,8 +8,8 @@
 
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs } from '../src/core/time.js'
 import type { DataStorage } from '../src/core/types.js'
-import { formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs } from '../src/table/time.js'
 import { json, localLake, type TestLake, testApp } from './helpers/http.js'
 
 const SEED = Number(process.env.PROPERTY_SEED ?? 0x12c0ffee)

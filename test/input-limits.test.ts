@@ -18,6 +18,7 @@ import {
   MAX_SEGMENT_BYTES,
   symbolProblem,
 } from '../src/core/keys.js'
+import { checkTimeUs, dayOf, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs, US_PER_DAY } from '../src/core/time.js'
 import type { DataStorage } from '../src/core/types.js'
 import { parseCsvBody } from '../src/http/formats/csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from '../src/http/formats/json-input.js'
@@ -25,7 +26,6 @@ import { parseBody } from '../src/http/formats/parse-body.js'
 import { encodeParquet } from '../src/parquet/index.js'
 import { checkPartitionCount, DEFAULT_LIMITS, limitsFromConfig } from '../src/table/limits.js'
 import { normalizeInput } from '../src/table/normalize.js'
-import { checkTimeUs, dayOf, formatUs, MAX_TIME_US, MIN_TIME_US, parseTimeUs, US_PER_DAY } from '../src/table/time.js'
 import { uniqueDataset } from './conformance/storage.case.js'
 import { json, localLake, snapshot, type TestLake, testApp } from './helpers/http.js'
 

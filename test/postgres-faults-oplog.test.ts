@@ -7,7 +7,7 @@
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
-import type { OpRecord } from '../src/oplog/types.js'
+import type { OpRecord } from '../src/core/oplog-types.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
 
 const server = await requirePostgresOrSkip()

@@ -5,7 +5,7 @@
 
 import * as v from 'valibot'
 import type { PartitionKey } from '../core/partitioning.js'
-import { TIME_UNITS } from '../table/time.js'
+import { TIME_UNITS } from '../core/time.js'
 
 export const ENVIRONMENTS = ['development', 'test', 'production'] as const
 export type Environment = (typeof ENVIRONMENTS)[number]

@@ -1,6 +1,6 @@
 /** Per-column statistics and distinct symbols of a table, as manifests and catalogs record them. */
 
-import { formatUs } from '../table/time.js'
+import { formatUs } from './time.js'
 import { BOOL_NULL, type ColumnStats, type Table } from './types.js'
 
 /** Min, max and null count of every column (int64 as decimal strings, timestamps as ISO). */

@@ -1,6 +1,6 @@
 /** The totals of `describe()`, summed over a dataset's partitions the same way by every backend. */
 
-import { formatUs } from '../table/time.js'
+import { formatUs } from './time.js'
 import type { DatasetDescription, Schema } from './types.js'
 
 /** ISO-8601 of an epoch-µs bound; null stays null (an empty dataset or partition). */

@@ -1,8 +1,8 @@
 /** The read/delete filter every backend accepts: symbols, and a [start, end) time range. */
 
-import { parseTimeUs } from '../table/time.js'
 import { ValidationError } from './errors.js'
 import { take } from './table.js'
+import { parseTimeUs } from './time.js'
 import type { Schema, Table } from './types.js'
 
 export interface TimeSymbolFilter {

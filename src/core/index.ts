@@ -1,4 +1,4 @@
-/** The core every backend stands on: the storage contract, errors, keys, ids, layout, partitioning, filters, call checks and the table model. */
+/** The core every backend stands on: the storage contract, errors, keys, ids, layout, partitioning, filters, call checks, time units and the table model. */
 
 export * from './archive-codec.js'
 export * from './checks.js'
@@ -9,8 +9,10 @@ export * from './filter.js'
 export * from './ids.js'
 export * from './keys.js'
 export * from './layout.js'
+export * from './oplog-types.js'
 export * from './overlay.js'
 export * from './partitioning.js'
 export * from './rotation-policy.js'
 export * from './table.js'
+export * from './time.js'
 export * from './types.js'

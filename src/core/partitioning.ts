@@ -1,8 +1,8 @@
 /** Hive partitioning: partition values of a row, their paths, and grouping a batch by partition. */
 
-import { dayOf, endOfPeriodUs, monthOf, startOfPeriodUs, US_PER_DAY } from '../table/time.js'
 import { ConfigError } from './errors.js'
 import { decodePathValue, encodePathValue } from './keys.js'
+import { dayOf, endOfPeriodUs, monthOf, startOfPeriodUs, US_PER_DAY } from './time.js'
 import type { PartitionRef, Table } from './types.js'
 
 /** Partition keys. `date` is the UTC day (YYYY-MM-DD), `month` the UTC month (YYYY-MM). */

@@ -1,7 +1,7 @@
 /** Columnar table operations: build, take, concatenate, sort, de-duplicate, compare. */
 
-import { formatUs } from '../table/time.js'
 import { ValidationError } from './errors.js'
+import { formatUs } from './time.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from './types.js'
 
 export const KEY_SCHEMA: Schema = [

@@ -4,7 +4,7 @@
  * `test/conformance/` is the executable form of this file.
  */
 
-import type { OpLog, OpLogStore, OpSink } from '../oplog/types.js'
+import type { OpLog, OpLogStore, OpSink } from './oplog-types.js'
 
 /** Logical column types. `symbol` is always `string`, `timestamp` always `timestamp`. */
 export type ColumnType = 'timestamp' | 'float64' | 'int64' | 'string' | 'boolean'

@@ -77,10 +77,10 @@ import {
   ValidationError,
 } from '../core/errors.js'
 import { emptyTable } from '../core/table.js'
+import { endOfPeriodUs, parseTimeUs, startOfPeriodUs, type TimeUnit } from '../core/time.js'
 import type { DataStorage, Table } from '../core/types.js'
 import { runMaintenance } from '../maintenance/run.js'
 import { pageOf } from '../oplog/records.js'
-import { endOfPeriodUs, parseTimeUs, startOfPeriodUs, type TimeUnit } from '../table/time.js'
 import type { AppAccessOptions, Env } from './app-types.js'
 import { createAuth, type FailurePolicy } from './auth.js'
 import { BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'

@@ -7,8 +7,8 @@
 import * as v from 'valibot'
 import { ValidationError } from '../core/errors.js'
 import { columnNameProblem, isDatasetName, symbolProblem } from '../core/keys.js'
-import { OP_KINDS } from '../oplog/types.js'
-import { parseTimeUs, TIME_UNITS } from '../table/time.js'
+import { OP_KINDS } from '../core/oplog-types.js'
+import { parseTimeUs, TIME_UNITS } from '../core/time.js'
 import { DECLARED_TYPES, type DeclaredType } from './formats/column-options.js'
 
 /** The largest `limit` a read accepts. */

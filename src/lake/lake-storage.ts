@@ -14,6 +14,7 @@ import {
 import { parseRowFilter, projectSchema } from '../core/filter.js'
 import { checkDatasetName, isDatasetName } from '../core/keys.js'
 import { META_ROOT } from '../core/layout.js'
+import type { OpLogStore } from '../core/oplog-types.js'
 import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../core/rotation-policy.js'
 import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../core/table.js'
@@ -45,7 +46,6 @@ import type {
   WriteResult,
 } from '../core/types.js'
 import { LakeOpLogStore } from '../oplog/lake-store.js'
-import type { OpLogStore } from '../oplog/types.js'
 import { encodeSchemaFile, initZstd } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'

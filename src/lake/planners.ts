@@ -4,8 +4,8 @@ import { allOwned } from '../concurrency.js'
 import { DuplicateKeyError, FileVanishedError } from '../core/errors.js'
 
 import { columnOr, concat, dedupeLastWins, sortTable, tablesEqual, take, timeRange } from '../core/table.js'
+import { formatUs } from '../core/time.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
-import { formatUs } from '../table/time.js'
 import { type LakeContext, readDataFile } from './context.js'
 import type { Plan, Planner } from './mutate.js'
 

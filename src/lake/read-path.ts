@@ -11,8 +11,8 @@ import { decodePathValue, encodePathValue } from '../core/keys.js'
 import { metaDir } from '../core/layout.js'
 import { type PartitionKey, parsePath, pathOf, periodOf, timeRangeOf } from '../core/partitioning.js'
 import { concat, emptyTable, sortTable } from '../core/table.js'
+import { endOfPeriodUs, startOfPeriodUs } from '../core/time.js'
 import type { ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
-import { endOfPeriodUs, startOfPeriodUs } from '../table/time.js'
 import { type LakeContext, manifestBase, readDataFile } from './context.js'
 
 /** The lake's name for the read/delete filter (`TimeSymbolFilter`). */

@@ -4,8 +4,8 @@
  */
 
 import { newId } from '../core/ids.js'
+import type { OpKind, OpRecord, OpSink } from '../core/oplog-types.js'
 import type { StoreRequestStats } from '../core/types.js'
-import type { OpKind, OpRecord, OpSink } from '../oplog/types.js'
 
 export interface StepFigures {
   partitions?: string[]

@@ -23,10 +23,10 @@
  *   record shape never changes) and the summary has no percentiles.
  */
 
+import type { OpKind, OpLog, OpLogQuery, OpLogStore, OpLogSummary, OpRecord, OpSummaryEntry } from '../core/oplog-types.js'
 import { Reservoir } from '../reservoir.js'
 import { ActivityTracker } from './activity.js'
 import { errorOf, matches, mergeNewest, newestFirst, newOpRecord, noRequests } from './records.js'
-import type { OpKind, OpLog, OpLogQuery, OpLogStore, OpLogSummary, OpRecord, OpSummaryEntry } from './types.js'
 
 export interface OpLogOptions {
   /** Where records are stored; null keeps the newest `maxBuffered` in memory only. */

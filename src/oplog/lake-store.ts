@@ -18,9 +18,9 @@
 
 import { allOwned } from '../concurrency.js'
 import { newId } from '../core/ids.js'
+import type { OpLogQuery, OpLogStore, OpRecord } from '../core/oplog-types.js'
 import type { ObjectStore } from '../stores/types.js'
 import { atMs, fromNdjson, matches, mergeNewest, newestFirst, toNdjson } from './records.js'
-import type { OpLogQuery, OpLogStore, OpRecord } from './types.js'
 
 export const OPLOG_PREFIX = '_oplog/'
 const DAY_RE = /^_oplog\/date=(\d{4}-\d{2}-\d{2})\/$/

@@ -5,7 +5,7 @@
 
 import { monotonicFactory } from 'ulid'
 import { StorageError } from '../core/errors.js'
-import type { OpKind, OpLogQuery, OpRecord, OpRequests } from './types.js'
+import type { OpKind, OpLogQuery, OpRecord, OpRequests } from '../core/oplog-types.js'
 
 /** Partition paths kept in one record; `partitionCount` always has the full number. */
 export const MAX_RECORD_PARTITIONS = 100

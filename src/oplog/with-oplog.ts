@@ -28,6 +28,7 @@
  * unchanged (a `Proxy`), so wrapping never hides a method.
  */
 
+import type { OpKind, OpRecord } from '../core/oplog-types.js'
 import { overlay } from '../core/overlay.js'
 import type {
   DataStorage,
@@ -43,7 +44,6 @@ import type {
 } from '../core/types.js'
 import type { BufferedOpLog } from './buffered-op-log.js'
 import { errorOf, MAX_RECORD_PARTITIONS, newOpRecord } from './records.js'
-import type { OpKind, OpRecord } from './types.js'
 
 /** Symbols listed in a read record's `details` (more are counted). */
 const MAX_DETAIL_SYMBOLS = 20

@@ -6,6 +6,7 @@
 import { type FieldIssue, SchemaConflictError, ValidationError } from '../core/errors.js'
 import { columnNameProblem, describeValue, ILL_FORMED_MESSAGE, isWellFormedString, symbolProblem } from '../core/keys.js'
 import { KEY_SCHEMA } from '../core/table.js'
+import { checkTimeUs, epochToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from '../core/time.js'
 import {
   BOOL_NULL,
   type Column,
@@ -17,7 +18,6 @@ import {
   type Table,
 } from '../core/types.js'
 import { checkDatasetColumns, checkRequestColumns, DEFAULT_LIMITS, type InputLimits } from './limits.js'
-import { checkTimeUs, epochToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from './time.js'
 
 const TIME_ALIASES = ['timestamp', 'datetime', 'date'] as const
 /** Names a data column may not take: partition keys appear as hive path columns. */

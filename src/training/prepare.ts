@@ -7,8 +7,8 @@
  */
 
 import { NotFoundError, ValidationError } from '../core/errors.js'
+import { formatUs } from '../core/time.js'
 import type { DataStorage, Schema, Table } from '../core/types.js'
-import { formatUs } from '../table/time.js'
 import { type ColumnFillReport, fillMissing } from './fill.js'
 import { loadSymbols } from './load.js'
 import { resolveTarget, type TargetSpec, type TrainingOptions } from './options.js'

@@ -6,8 +6,8 @@
  */
 
 import { ValidationError } from '../core/errors.js'
+import { formatUs } from '../core/time.js'
 import type { DataStorage } from '../core/types.js'
-import { formatUs } from '../table/time.js'
 import type { TargetSpec } from './options.js'
 import type { SegmentName } from './prepare.js'
 import { Scaler, type ScalerType } from './scaler.js'

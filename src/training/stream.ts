@@ -13,8 +13,8 @@
 
 import * as v from 'valibot'
 import { ValidationError } from '../core/errors.js'
+import { formatUs } from '../core/time.js'
 import type { DataStorage } from '../core/types.js'
-import { formatUs } from '../table/time.js'
 import { givenScaler, MatrixOptionsSchema, parseOptions, type TargetSpec } from './options.js'
 import { checkColumns, inspectDataset, SEGMENTS, type SegmentName } from './prepare.js'
 import { mulberry32, shuffleInPlace } from './random.js'

@@ -34,6 +34,7 @@ import { checkBatchSize, checkLimit, checkWriteMode } from '../../core/checks.js
 import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../core/errors.js'
 import { newId } from '../../core/ids.js'
 import { checkDatasetName } from '../../core/keys.js'
+import type { OpLogStore } from '../../core/oplog-types.js'
 import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../../core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../../core/rotation-policy.js'
 import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../core/table.js'
@@ -60,7 +61,6 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../../core/types.js'
-import type { OpLogStore } from '../../oplog/types.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { applyTimeUnit, normalizeInput } from '../../table/normalize.js'

@@ -9,7 +9,7 @@
  */
 
 import type { ObjectId } from 'mongodb'
-import type { OpLogQuery, OpLogStore, OpRecord } from '../../oplog/types.js'
+import type { OpLogQuery, OpLogStore, OpRecord } from '../../core/oplog-types.js'
 import { countRead, countWritten, type MongoContext } from './context.js'
 import { metaId } from './documents.js'
 import { mongo } from './mongo-driver.js'

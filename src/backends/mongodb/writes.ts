@@ -13,8 +13,8 @@
 
 import type { AnyBulkWriteOperation, Collection, ObjectId } from 'mongodb'
 import { CommitInDoubtError, DuplicateKeyError, StorageError, StoreError } from '../../core/errors.js'
+import { formatUs } from '../../core/time.js'
 import type { Table } from '../../core/types.js'
-import { formatUs } from '../../table/time.js'
 import { BATCH, backoff, countRead, countWritten, type MongoContext } from './context.js'
 import { type RowDoc, rowId, toDocs } from './documents.js'
 import { mongo } from './mongo-driver.js'

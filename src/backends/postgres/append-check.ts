@@ -11,8 +11,8 @@
  */
 
 import { DuplicateKeyError } from '../../core/errors.js'
+import { formatUs } from '../../core/time.js'
 import type { Table } from '../../core/types.js'
-import { formatUs } from '../../table/time.js'
 import type { DatasetRow } from './catalog.js'
 import type { PgQueryable } from './pool-types.js'
 import type { Session } from './session.js'

@@ -11,7 +11,7 @@
  * bad record never blocks the others (the batcher would otherwise retry it forever).
  */
 
-import type { OpLogQuery, OpLogStore, OpRecord } from '../../oplog/types.js'
+import type { OpLogQuery, OpLogStore, OpRecord } from '../../core/oplog-types.js'
 import type { Session } from './session.js'
 import { ident, qualified } from './sql.js'
 

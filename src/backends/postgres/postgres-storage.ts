@@ -8,6 +8,7 @@ import { DescribeTotals } from '../../core/describe.js'
 import { ClosedError, ConfigError, ValidationError } from '../../core/errors.js'
 import { newId } from '../../core/ids.js'
 import { checkDatasetName } from '../../core/keys.js'
+import type { OpLogStore } from '../../core/oplog-types.js'
 import { checkPartitionBy, type PartitionKey, parsePath, pathOf } from '../../core/partitioning.js'
 import { emptyTable, KEY_SCHEMA, sortTable } from '../../core/table.js'
 import type {
@@ -31,7 +32,6 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../../core/types.js'
-import type { OpLogStore } from '../../oplog/types.js'
 import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { applyTimeUnit } from '../../table/normalize.js'
 import { Catalog, type DatasetRow } from './catalog.js'

@@ -5,8 +5,8 @@
  */
 
 import { checkDatasetName } from '../../core/keys.js'
+import { formatUs } from '../../core/time.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema } from '../../core/types.js'
-import { formatUs } from '../../table/time.js'
 
 /** Rows per statement when a batch travels as array parameters (`unnest($1::text[], ...)`). */
 export const CHUNK_ROWS = 10_000

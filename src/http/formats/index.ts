@@ -32,7 +32,7 @@
  *   without a TIMESTAMP type) are read in `time_unit` (s, ms, us, ns) from their text, exactly:
  *   a fraction below the µs, an ns count not a multiple of 1000 or a time outside the accepted
  *   range is a 400 naming row and field. With no unit they are milliseconds and a value below
- *   1e11 in magnitude is refused as probably seconds (`epochToUs` in table/time.ts).
+ *   1e11 in magnitude is refused as probably seconds (`epochToUs` in core/time.ts).
  * - Column options (`ColumnOptions`): renames, declared types (`types=volume:int64`: exact or a
  *   400 naming row and field), one symbol for every row, the CSV delimiter (TSV).
  * - JSON, NDJSON and CSV columns are handed over typed, with no object per row: a numbers-only

@@ -6,8 +6,8 @@
  */
 
 import { ValidationError } from '../../core/errors.js'
+import { epochToUs } from '../../core/time.js'
 import type { Column, ColumnSchema, Table } from '../../core/types.js'
-import { epochToUs } from '../../table/time.js'
 import type { ColumnPlan, DeclaredType } from './column-options.js'
 
 function refuse(field: string, message: string, row?: number): never {
