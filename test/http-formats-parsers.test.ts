@@ -1,5 +1,5 @@
 /**
- * The typed-column body parsers (src/http/formats: NDJSON, CSV, CSV numbers, ISO time columns)
+ * The typed-column body parsers (src/formats: NDJSON, CSV, CSV numbers, ISO time columns)
  * against reference readings of the same bodies: NDJSON line by line through `parseJson` with
  * row objects, CSV through `Papa.parse` of the whole text with `csvCell`, numbers through the
  * pattern and `Number`, times through `parseIsoUs`. Tricky inputs and every chunking must give
@@ -11,11 +11,11 @@ import { describe, expect, it } from 'vitest'
 import { ValidationError } from '../src/core/errors.js'
 import { formatUs, parseIsoUs } from '../src/core/time.js'
 import type { InputColumns } from '../src/core/types.js'
-import { readCsvNumber } from '../src/http/formats/csv-number.js'
-import { csvCell } from '../src/http/formats/csv-rows.js'
-import { parseBody } from '../src/http/formats/index.js'
-import { parseJson } from '../src/http/formats/json-text.js'
-import { epochMicros } from '../src/http/formats/time-column.js'
+import { readCsvNumber } from '../src/formats/csv-number.js'
+import { csvCell } from '../src/formats/csv-rows.js'
+import { parseBody } from '../src/formats/index.js'
+import { parseJson } from '../src/formats/json-text.js'
+import { epochMicros } from '../src/formats/time-column.js'
 import { EpochMicros, normalizeInput } from '../src/table/normalize.js'
 
 const utf8 = new TextEncoder()

@@ -1,5 +1,5 @@
 /**
- * The HTTP body formats (src/http/formats): content negotiation, streaming body parsing with
+ * The HTTP body formats (src/formats): content negotiation, streaming body parsing with
  * byte limits and row/line numbers in errors, streaming responses read back by outside parsers,
  * and round trips through a real local Parquet lake for every format.
  */
@@ -22,7 +22,7 @@ import {
   outputFormat,
   parseBody,
   tableResponse,
-} from '../src/http/formats/index.js'
+} from '../src/formats/index.js'
 import { createStorage } from '../src/node.js'
 import { decodeParquet, encodeParquet } from '../src/parquet/index.js'
 

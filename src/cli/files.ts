@@ -2,7 +2,7 @@
 
 import { stat } from 'node:fs/promises'
 import fg from 'fast-glob'
-import type { BodyFormat, OutputFormat } from '../http/formats/index.js'
+import type { BodyFormat, OutputFormat } from '../formats/index.js'
 import { CliError } from './errors.js'
 
 export interface InputFile {

@@ -3,7 +3,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { TIME_UNITS, type TimeUnit } from '../core/time.js'
 import type { WriteMode } from '../core/types.js'
-import { type ColumnOptions, DECLARED_TYPES, type DeclaredType } from '../http/formats/column-options.js'
+import { type ColumnOptions, DECLARED_TYPES, type DeclaredType } from '../formats/column-options.js'
 import { INPUT_FORMATS } from './files.js'
 import { DEFAULT_CHUNK_ROWS, type IngestOptions } from './ingest.js'
 

@@ -9,7 +9,7 @@ import { ValidationError } from '../core/errors.js'
 import { columnNameProblem, isDatasetName, symbolProblem } from '../core/keys.js'
 import { OP_KINDS } from '../core/oplog-types.js'
 import { parseTimeUs, TIME_UNITS } from '../core/time.js'
-import { DECLARED_TYPES, type DeclaredType } from './formats/column-options.js'
+import { DECLARED_TYPES, type DeclaredType } from '../formats/column-options.js'
 
 /** The largest `limit` a read accepts. */
 export const MAX_LIMIT = 10_000_000

@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache'
 import * as v from 'valibot'
 import { ConflictError, InlineTooLargeError, TrainingLimitError, ValidationError } from '../core/errors.js'
 import type { DataStorage, Table } from '../core/types.js'
+import { decodeUtf8 } from '../formats/read-body.js'
 import { encodeParquet } from '../parquet/index.js'
 import {
   buildMatrix,
@@ -29,7 +30,6 @@ import {
   sequenceWindows,
 } from '../training/index.js'
 import type { TrainingLimits } from './config.js'
-import { decodeUtf8 } from './formats/read-body.js'
 
 /** Default cap on the decoded bytes of all inline bodies of one response (16 MiB): above it, 413. */
 export const DEFAULT_MAX_INLINE_BYTES = 16 * 1024 * 1024

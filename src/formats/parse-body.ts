@@ -1,9 +1,9 @@
 /** A request body in any accepted format → columnar input for `storage.write`. */
 
-import { UnsupportedMediaTypeError } from '../../core/errors.js'
-import type { InputColumns, Table } from '../../core/types.js'
-import { decodeParquetBody, type ParquetIngestLimits } from '../../parquet/index.js'
-import { DEFAULT_LIMITS } from '../../table/limits.js'
+import { UnsupportedMediaTypeError } from '../core/errors.js'
+import type { InputColumns, Table } from '../core/types.js'
+import { decodeParquetBody, type ParquetIngestLimits } from '../parquet/index.js'
+import { DEFAULT_LIMITS } from '../table/limits.js'
 import { type ColumnOptions, ColumnPlan, checkColumnOptions } from './column-options.js'
 import { parseCsvBody } from './csv-input.js'
 import { parseJsonBody, parseNdjsonBody } from './json-input.js'

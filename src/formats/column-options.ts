@@ -5,9 +5,9 @@
  * readers, the HTTP rows route and `friday ingest`.
  */
 
-import { ValidationError } from '../../core/errors.js'
-import { columnNameProblem, symbolProblem } from '../../core/keys.js'
-import { PLAUSIBLE_MS, TIME_UNITS, type TimeUnit } from '../../core/time.js'
+import { ValidationError } from '../core/errors.js'
+import { columnNameProblem, symbolProblem } from '../core/keys.js'
+import { PLAUSIBLE_MS, TIME_UNITS, type TimeUnit } from '../core/time.js'
 
 /** The columns the storage reads as the time of a row. */
 export const TIME_COLUMNS: ReadonlySet<string> = new Set(['timestamp', 'datetime', 'date'])

@@ -5,9 +5,9 @@
  * does with such text, without an array and a string per cell).
  */
 
-import { ValidationError } from '../../core/errors.js'
-import type { InputColumns } from '../../core/types.js'
-import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
+import { ValidationError } from '../core/errors.js'
+import type { InputColumns } from '../core/types.js'
+import { checkRequestColumns, DEFAULT_LIMITS } from '../table/limits.js'
 import type { ColumnPlan } from './column-options.js'
 import { readCsvNumber } from './csv-number.js'
 import { TypedColumns } from './typed-columns.js'

@@ -4,8 +4,8 @@
  * NaN as null, int64 as a JSON number up to ±2^53 and a string beyond.
  */
 
-import { formatUs } from '../../core/time.js'
-import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
+import { formatUs } from '../core/time.js'
+import { BOOL_NULL, type Column, type Schema, type Table } from '../core/types.js'
 
 /** What a response says about an error that cut it short (the `error` of an error body). */
 export interface StreamErrorRecord {

@@ -9,11 +9,11 @@
  * (callers have unique keys: CSV headers, JSON objects).
  */
 
-import { LimitExceededError, ValidationError } from '../../core/errors.js'
-import { describeValue } from '../../core/keys.js'
-import { epochNumberToUs, epochToUs, exactUs, MAX_TIME_US, MIN_TIME_US } from '../../core/time.js'
-import type { InputColumns } from '../../core/types.js'
-import { checkRequestColumns, DEFAULT_LIMITS } from '../../table/limits.js'
+import { LimitExceededError, ValidationError } from '../core/errors.js'
+import { describeValue } from '../core/keys.js'
+import { epochNumberToUs, epochToUs, exactUs, MAX_TIME_US, MIN_TIME_US } from '../core/time.js'
+import type { InputColumns } from '../core/types.js'
+import { checkRequestColumns, DEFAULT_LIMITS } from '../table/limits.js'
 import { ColumnPlan, type Special } from './column-options.js'
 import { NumberText } from './json-text.js'
 import { timeColumn } from './time-column.js'

@@ -3,9 +3,9 @@
  * as it is written, and the footer goes out last. Memory is bounded by one batch.
  */
 
-import { nullColumn } from '../../core/table.js'
-import type { Schema, Table } from '../../core/types.js'
-import { ParquetFileWriter, pageCodec } from '../../parquet/index.js'
+import { nullColumn } from '../core/table.js'
+import type { Schema, Table } from '../core/types.js'
+import { ParquetFileWriter, pageCodec } from '../parquet/index.js'
 import type { BatchEncoder } from './text-output.js'
 
 /**

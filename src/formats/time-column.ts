@@ -7,8 +7,8 @@
  * `parseIsoUs`, so the values are exactly those the storage would compute.
  */
 
-import { DAYS_IN_MONTH, digits, formatUs, parseIsoUs } from '../../core/time.js'
-import { EpochMicros } from '../../table/normalize.js'
+import { DAYS_IN_MONTH, digits, formatUs, parseIsoUs } from '../core/time.js'
+import { EpochMicros } from '../table/normalize.js'
 
 const FRACTION_SCALE = [1, 100_000, 10_000, 1000, 100, 10, 1]
 

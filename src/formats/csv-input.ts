@@ -6,7 +6,7 @@
  */
 
 import Papa from 'papaparse'
-import type { InputColumns } from '../../core/types.js'
+import type { InputColumns } from '../core/types.js'
 import type { ColumnPlan } from './column-options.js'
 import { CsvRows } from './csv-rows.js'
 import { type BodyLimit, textChunks } from './read-body.js'

@@ -1,6 +1,6 @@
 /** Reading a request body as a stream, never more than a byte limit, as bytes or as UTF-8 text. */
 
-import { LimitExceededError, PayloadTooLargeError, ValidationError } from '../../core/errors.js'
+import { LimitExceededError, PayloadTooLargeError, ValidationError } from '../core/errors.js'
 
 export interface BodyLimit {
   maxBytes: number

@@ -5,9 +5,9 @@
  * exact, one symbol for every row. A TIMESTAMP column carries its own unit and is taken as is.
  */
 
-import { ValidationError } from '../../core/errors.js'
-import { epochToUs } from '../../core/time.js'
-import type { Column, ColumnSchema, Table } from '../../core/types.js'
+import { ValidationError } from '../core/errors.js'
+import { epochToUs } from '../core/time.js'
+import type { Column, ColumnSchema, Table } from '../core/types.js'
 import type { ColumnPlan, DeclaredType } from './column-options.js'
 
 function refuse(field: string, message: string, row?: number): never {

@@ -1,6 +1,6 @@
 /** Content negotiation: request `Content-Type` → body format; `?format=` / `Accept` → response format. */
 
-import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js'
+import { UnsupportedMediaTypeError, ValidationError } from '../core/errors.js'
 
 /** `tsv`: CSV split at tabs (`text/tab-separated-values`), a body format only. */
 export type BodyFormat = 'json' | 'ndjson' | 'csv' | 'tsv' | 'parquet'

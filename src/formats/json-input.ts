@@ -6,9 +6,9 @@
  * its text (`NumberText`), never through a double that may not be the number written.
  */
 
-import { type FieldIssue, ValidationError } from '../../core/errors.js'
-import { describeValue } from '../../core/keys.js'
-import type { InputColumns } from '../../core/types.js'
+import { type FieldIssue, ValidationError } from '../core/errors.js'
+import { describeValue } from '../core/keys.js'
+import type { InputColumns } from '../core/types.js'
 import type { ColumnPlan } from './column-options.js'
 import { findBadElement, parseJson } from './json-text.js'
 import { type BodyLimit, decodeUtf8, readAllBytes, textChunks } from './read-body.js'

@@ -1,8 +1,8 @@
 /** Tables → HTTP responses (streamed batch by batch) and whole files. */
 
-import type { Table } from '../../core/types.js'
-import { encodeParquet } from '../../parquet/index.js'
-import { publicError } from '../public-error.js'
+import type { Table } from '../core/types.js'
+import { publicError } from '../http/public-error.js'
+import { encodeParquet } from '../parquet/index.js'
 import { OUTPUT_CONTENT_TYPES, type OutputFormat } from './media-types.js'
 import { parquetEncoder } from './parquet-output.js'
 import { type BatchEncoder, csvEncoder, jsonEncoder, ndjsonEncoder, type StreamErrorRecord } from './text-output.js'
