@@ -10,19 +10,16 @@
  * bytes of all parts (413 `payload_too_large`), each naming the field to change.
  */
 
-import type { Context, Hono, MiddlewareHandler } from 'hono'
+import type { Context, Hono } from 'hono'
 import * as v from 'valibot'
-import { UnsupportedMediaTypeError, ValidationError } from '../core/errors.js'
-import type { DataStorage } from '../core/types.js'
-import { OUTPUT_CONTENT_TYPES } from '../formats/index.js'
-import { decodeUtf8, readAllBytes } from '../formats/read-body.js'
-import { encodeParquet } from '../parquet/index.js'
-import { NPY_CONTENT_TYPE, npyByteLength, npyStream, SEGMENTS, type SegmentName } from '../training/index.js'
-import type { Env } from './app-types.js'
-import type { RequireScope } from './auth.js'
-import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from './config.js'
-import { DatasetParam, NoQuery, parseParam, queryObject } from './params.js'
-import type { HttpStats } from './stats.js'
+import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js'
+import { OUTPUT_CONTENT_TYPES } from '../../formats/index.js'
+import { decodeUtf8, readAllBytes } from '../../formats/read-body.js'
+import { encodeParquet } from '../../parquet/index.js'
+import { NPY_CONTENT_TYPE, npyByteLength, npyStream, SEGMENTS, type SegmentName } from '../../training/index.js'
+import type { Env } from '../app-types.js'
+import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from '../config.js'
+import { NoQuery, parseParam, queryObject } from '../params.js'
 
 import {
   checkBytes,
@@ -44,17 +41,12 @@ import {
   segmentTable,
   specParam,
   TrainingSetCache,
-} from './training-set.js'
+} from '../training-set.js'
+import { datasetOf, type RouteContext } from './context.js'
 
 // ---- routes ------------------------------------------------------------------------------
 
-export interface TrainingRouteOptions {
-  storage: DataStorage
-  requireScope: RequireScope
-  /** Names the operation for the stats. */
-  op: (name: string) => MiddlewareHandler<Env>
-  /** Counts request body bytes. */
-  stats: HttpStats
+export interface TrainingRouteOptions extends RouteContext {
   maxBodyBytes: number
   /** Default `DEFAULT_MAX_INLINE_BYTES`. */
   maxInlineBytes?: number
@@ -124,7 +116,6 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
   const maxInline = o.maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES
   const limits = o.limits ?? DEFAULT_TRAINING_LIMITS
   const cache = o.cache ?? new TrainingSetCache(limits)
-  const datasetOf = (c: Context<Env>) => parseParam(DatasetParam, c.req.param('dataset'), 'dataset')
 
   app.post('/v1/datasets/:dataset/training-set', op('training_set.describe'), requireScope('read'), async (c) => {
     const name = datasetOf(c)
