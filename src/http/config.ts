@@ -7,6 +7,7 @@
 
 import * as v from 'valibot'
 import { ConfigError } from '../core/errors.js'
+import type { TrainingLimits } from '../training/export.js'
 import type { ApiToken, AppAccessOptions } from './app-types.js'
 
 const SCOPES = ['read', 'write', 'admin'] as const
@@ -120,19 +121,8 @@ const AllowedHostsSchema = v.pipe(
   ),
 )
 
-/** Bounds on the training-set routes (`TRAINING_MAX_*`, `TRAINING_CACHE_BYTES`). */
-export interface TrainingLimits {
-  /** Largest `windows.lookback` (default 2048): above, 422 naming the field. */
-  maxLookback: number
-  /** Most symbols one training set reads, listed or all of the dataset (default 5000): above, 422. */
-  maxSymbols: number
-  /** Most bytes one training set may advertise over all its parts (default 4 GiB): above, 413. */
-  maxBytes: number
-  /** Memory for built training sets kept for their links (default 256 MiB; 0: no cache). */
-  cacheBytes: number
-  /** How long a built training set stays cached for its links (default 10 minutes). */
-  cacheTtlMs: number
-}
+/** Bounds on the training-set routes (`TRAINING_MAX_*`, `TRAINING_CACHE_BYTES`): the export's limits (`src/training/export.ts`). */
+export type { TrainingLimits }
 
 export const DEFAULT_TRAINING_LIMITS: TrainingLimits = {
   maxLookback: 2048,

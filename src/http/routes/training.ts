@@ -16,31 +16,29 @@ import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js
 import { OUTPUT_CONTENT_TYPES } from '../../formats/index.js'
 import { decodeUtf8, readAllBytes } from '../../formats/read-body.js'
 import { encodeParquet } from '../../parquet/index.js'
+import { dataChanged, derive, fingerprint, TrainingSetCache } from '../../training/export.js'
+import {
+  checkBytes,
+  describeSegments,
+  type NpyPart,
+  nanCells,
+  npyBody,
+  PARTS,
+  segmentTable,
+} from '../../training/export-parts.js'
 import { NPY_CONTENT_TYPE, npyByteLength, npyStream, SEGMENTS, type SegmentName } from '../../training/index.js'
 import type { Env } from '../app-types.js'
 import { DEFAULT_TRAINING_LIMITS, type TrainingLimits } from '../config.js'
 import { NoQuery, parseParam, queryObject } from '../params.js'
-
 import {
-  checkBytes,
   checkRequestLimits,
   DEFAULT_MAX_INLINE_BYTES,
-  dataChanged,
   decodeSpec,
-  derive,
-  describeSegments,
-  fingerprint,
   MAX_TRAINING_SET_BODY_BYTES,
-  type NpyPart,
-  nanCells,
   nanHeaders,
-  npyBody,
-  PARTS,
   parseRequest,
   scalerOf,
-  segmentTable,
   specParam,
-  TrainingSetCache,
 } from '../training-set.js'
 import { datasetOf, type RouteContext } from './context.js'
 
