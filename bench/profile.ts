@@ -31,7 +31,10 @@ const outDir = join(import.meta.dirname, 'results', 'prof')
 await mkdir(outDir, { recursive: true })
 const root = await mkdtemp(join(tmpdir(), 'friday-prof-'))
 const open = (dir: string) =>
-  createStorage({ storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir } } }, {})
+  createStorage(
+    { storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir }, read_cache: { enabled: false } } },
+    {},
+  )
 
 const session = new Session()
 session.connect()
