@@ -167,7 +167,9 @@ const PARTITION_KEYS = ['symbol', 'date', 'month']
 
 /** The `pandas` metadata value (pandas' own format, as pyarrow writes it). */
 export function pandasMetadata(fields: ArrowField[], creator = 'friday-market-data'): string {
-  const columns = fields.map((f) => {
+  // float64 columns read the same with or without an entry: left out (every file carries this
+  // twice, and a lake of small files pays for each byte in every footer)
+  const columns = fields.filter((f) => f.type !== 'float64').map((f) => {
     const [pandasType, numpyType] = PANDAS_TYPES[f.type]
     return {
       name: f.name,
