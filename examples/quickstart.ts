@@ -52,6 +52,6 @@ const report = await storage.verify('bars_1m')
 console.log(`verify: ${report.ok ? 'ok' : 'PROBLEMS'} (${report.files} files, ${report.bytes} bytes checked)`)
 console.log('store requests:', storage.requestStats())
 if (storage.backend === 'local_parquet') {
-  console.log(`\nRead it with DuckDB:\n  SELECT symbol, count(*), avg(close) FROM read_parquet('${process.env.DATA_DIR ?? './data'}/bars_1m/**/*.parquet', hive_partitioning = true) GROUP BY symbol;`)
+  console.log(`\nRead it with DuckDB:\n  SELECT symbol, count(*), avg(close) FROM read_parquet('${process.env.DATA_DIR ?? './data'}/bars_1m/**/*.parquet', hive_partitioning = true, union_by_name = true) GROUP BY symbol;`)
 }
 await storage.close()
