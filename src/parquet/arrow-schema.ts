@@ -169,16 +169,18 @@ const PARTITION_KEYS = ['symbol', 'date', 'month']
 export function pandasMetadata(fields: ArrowField[], creator = 'friday-market-data'): string {
   // float64 columns read the same with or without an entry: left out (every file carries this
   // twice, and a lake of small files pays for each byte in every footer)
-  const columns = fields.filter((f) => f.type !== 'float64').map((f) => {
-    const [pandasType, numpyType] = PANDAS_TYPES[f.type]
-    return {
-      name: f.name,
-      field_name: f.name,
-      pandas_type: pandasType,
-      numpy_type: numpyType,
-      metadata: f.type === 'timestamp' ? { timezone: 'UTC' } : null,
-    }
-  })
+  const columns = fields
+    .filter((f) => f.type !== 'float64')
+    .map((f) => {
+      const [pandasType, numpyType] = PANDAS_TYPES[f.type]
+      return {
+        name: f.name,
+        field_name: f.name,
+        pandas_type: pandasType,
+        numpy_type: numpyType,
+        metadata: f.type === 'timestamp' ? { timezone: 'UTC' } : null,
+      }
+    })
   const partitionColumns = PARTITION_KEYS.map((name) => ({
     name,
     field_name: name,
