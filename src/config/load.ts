@@ -5,6 +5,7 @@
  */
 
 import * as v from 'valibot'
+import { editDistance } from '../core/edit-distance.js'
 import { ConfigError } from '../core/errors.js'
 import {
   ConfigFileSchema,
@@ -200,17 +201,6 @@ function closest(key: string, allowed: string[]): string | undefined {
     if (d < bestDistance) [best, bestDistance] = [candidate, d]
   }
   return best
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
-    prev = row
-  }
-  return prev[b.length]
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

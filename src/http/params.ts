@@ -5,6 +5,7 @@
  */
 
 import * as v from 'valibot'
+import { editDistance } from '../core/edit-distance.js'
 import { ValidationError } from '../core/errors.js'
 import { columnNameProblem, isDatasetName, symbolProblem } from '../core/keys.js'
 import { OP_KINDS } from '../core/oplog-types.js'
@@ -282,18 +283,6 @@ function knownKeys(schema: v.GenericSchema): string[] {
   return inner && inner !== schema ? knownKeys(inner) : []
 }
 
-/** Edit distance (insertions, deletions, substitutions), for near-miss hints; small strings only. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
-    prev = row
-  }
-  return prev[b.length]
-}
-
 /**
  * `unknown query parameter 'symbol': did you mean 'symbols'? (accepted: symbols, start, ...)`:
  * the closest accepted name (case, `-` for `_`, or at most 2 edits away) is suggested.
@@ -305,7 +294,7 @@ export function unknownParamMessage(key: string, known: readonly string[]): stri
   let best: string | undefined
   let bestD = key.length > 3 ? 3 : 2
   for (const k of known) {
-    const d = k === norm ? 0 : distance(norm, k)
+    const d = k === norm ? 0 : editDistance(norm, k)
     if (d < bestD) {
       best = k
       bestD = d
