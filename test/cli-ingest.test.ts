@@ -5,7 +5,6 @@
  * progress that advances while a file is read (in-process, with a recording progress sink).
  */
 
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,39 +16,13 @@ import { countOf } from '../src/cli/text.js'
 import { parseIsoUs } from '../src/core/time.js'
 import type { DataStorage } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
-import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
-
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
+import { type CliRun, runFriday } from './helpers/friday-cli.js'
 
 let tmp: string
 
 /** Runs the CLI with DATA_DIR=<tmp>/data, `input` on its standard input; no TTY. */
-function friday(args: string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...FRIDAY_CLI_ARGS, ...args], {
-      cwd: tmp,
-      env: { ...process.env, DATA_DIR: join(tmp, 'data'), STORAGE_BACKEND: '', FRIDAY_ENV: '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`friday ${args.join(' ')} still running after 45 s:\n${stdout}${stderr}`))
-    }, 45_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-    child.stdin.end(input ?? '')
-  })
+function friday(args: string[], input?: string): Promise<CliRun> {
+  return runFriday(args, { cwd: tmp, dataDir: join(tmp, 'data'), input: input ?? '' })
 }
 
 /** Rows of a dataset as NDJSON objects, via `friday query`. */

@@ -15,42 +15,17 @@ import { chunkRecords } from '../src/cli/chunks.js'
 import { toRows } from '../src/core/table.js'
 import { parseIsoUs } from '../src/core/time.js'
 import { decodeParquet } from '../src/parquet/index.js'
-import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
+import { type CliRun, FRIDAY_CLI_ARGS, runFriday } from './helpers/friday-cli.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const FIXTURES = join(ROOT, 'test/fixtures/cli')
 const BARS = join(FIXTURES, 'bars.csv')
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
 let tmp: string
 
 /** Runs the CLI with DATA_DIR=<tmp>/data (unless `env` says otherwise); stdio are pipes, not a TTY. */
-function friday(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...FRIDAY_CLI_ARGS, ...args], {
-      cwd: opts.cwd ?? tmp,
-      env: { ...process.env, DATA_DIR: join(tmp, 'data'), STORAGE_BACKEND: '', FRIDAY_ENV: '', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`friday ${args.join(' ')} still running after 45 s:\n${stdout}${stderr}`))
-    }, 45_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+function friday(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  return runFriday(args, { cwd: opts.cwd ?? tmp, dataDir: join(tmp, 'data'), env: opts.env })
 }
 
 /** The fixture as rows sorted like query output: by symbol, then UTC time. */
