@@ -666,3 +666,56 @@ describe.skipIf(!server)('mongodb faults: a writer killed between its rows and i
     }
   })
 })
+
+describe.skipIf(!server)('mongodb faults: a failed write returns only after all its partition commits settled', () => {
+  it('one partition commit fails while another is in flight: write() waits for it before rejecting', async () => {
+    const ds = uniqueDataset('settle')
+    let commits = 0
+    let releaseGate!: () => void
+    const gate = new Promise<void>((r) => (releaseGate = r))
+    let bothArrived!: () => void
+    const arrived = new Promise<void>((r) => (bothArrived = r))
+    let firstThrown!: () => void
+    const thrown = new Promise<void>((r) => (firstThrown = r))
+    let slowCommitDone = false
+    let rowsSent = false
+    const hook: Hook = async (collection, method) => {
+      // markPending's updates come before the rows: count the partition commits after them
+      if (collection === `ds_${ds}`) rowsSent = true
+      if (!rowsSent || collection !== 'friday_partitions' || (method !== 'updateOne' && method !== 'insertOne')) return
+      const n = ++commits
+      if (n === 1) {
+        await arrived // the other commit is under way
+        firstThrown()
+        throw new InjectedCrash('injected failure of the first partition commit')
+      }
+      if (n === 2) {
+        bothArrived()
+        await gate // held until the test has looked
+        slowCommitDone = true
+      }
+    }
+    const s = storageOn(client!)
+    await s.write(ds, [{ symbol: 'AAPL', timestamp: tms(0, 0), close: 1 }]) // dataset and first partition exist
+    await s.close()
+    const faulty = storageOn(hookedClient(client!, () => hook))
+    const rowsWritten = faulty.write(ds, [
+      { symbol: 'AAPL', timestamp: tms(0, 1), close: 2 },
+      { symbol: 'MSFT', timestamp: tms(1, 1), close: 3 },
+    ])
+    let settled = false
+    const outcome = rowsWritten.then(
+      () => 'ok',
+      (err: unknown) => err,
+    )
+    void outcome.then(() => (settled = true))
+    await thrown
+    await new Promise((r) => setTimeout(r, 100)) // with the old Promise.all, the write rejected here
+    expect(settled).toBe(false)
+    releaseGate()
+    const err = await outcome
+    expect(slowCommitDone).toBe(true)
+    expect((err as Error).message).toMatch(/injected failure/)
+    await faulty.close()
+  })
+})

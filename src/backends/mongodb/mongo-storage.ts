@@ -28,7 +28,6 @@
  */
 
 import type { MongoClient } from 'mongodb'
-import pLimit from 'p-limit'
 import { runAll } from '../../concurrency.js'
 import { checkBatchSize, checkLimit, checkWriteMode } from '../../core/checks.js'
 import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../core/errors.js'
@@ -298,7 +297,11 @@ export class MongoStorage implements DataStorage {
     return { rowsWritten: batch.length, partitions: touched }
   }
 
-  /** Recomputes and commits the metadata of partitions; returns those committed. */
+  /**
+   * Recomputes and commits the metadata of partitions; returns those committed. Returns or throws
+   * only once every partition it started has settled (none starts after a failure), so no commit
+   * of this call can land after it.
+   */
   private async refresh(
     ctx: MongoContext,
     ds: string,
@@ -306,8 +309,7 @@ export class MongoStorage implements DataStorage {
     force: boolean,
     writeId?: string,
   ): Promise<PartitionRef[]> {
-    const limit = pLimit(this.concurrency)
-    const done = await Promise.all(refs.map((ref) => limit(() => refreshPartition(ctx, ds, ref, force, writeId))))
+    const done = await runAll(refs, this.concurrency, (ref) => refreshPartition(ctx, ds, ref, force, writeId))
     return refs.filter((_, i) => done[i])
   }
 
