@@ -280,7 +280,7 @@ export async function loadPartitions(
   return docs.filter((m) => hasPending(m) || overlaps(m, f, withEmpty)).sort(byPath)
 }
 
-const byPath = (a: PartitionMeta, b: PartitionMeta) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
 
 function overlaps(m: PartitionMeta, f: { symbols: Set<string> | null; start: number; end: number }, withEmpty: boolean): boolean {
   if (m.rows === 0 || m.minTs === null || m.maxTs === null) return withEmpty
@@ -472,5 +472,5 @@ export async function partitionsWithStaleIntents(ctx: MongoContext, ds: string, 
   return docs
     .filter((m) => (m.pending ?? []).some((p) => now - safeTime(p) >= staleMs))
     .map((m) => ({ values: m.values, path: m.path }))
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .sort(byPath)
 }
