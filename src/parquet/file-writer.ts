@@ -104,8 +104,7 @@ export class ParquetFileWriter {
     const own = this.options.kvMetadata ?? {}
     if (this.options.noReaderMetadata) return own
     const fields = this.columns.map((c) => ({ name: c.name, type: c.type, nullable: !c.required }))
-    const pandas = pandasMetadata(fields)
-    return { 'ARROW:schema': arrowSchemaMetadata(fields, { pandas }), pandas, ...own }
+    return { ...readerMetadata(fields), ...own }
   }
 
   private writeFooter(t: CompactWriter): void {
@@ -202,4 +201,27 @@ function writeColumnChunkMeta(t: CompactWriter, offset: number, m: ChunkMeta, na
   t.end()
   t.end()
   t.end()
+}
+
+/**
+ * The `ARROW:schema` and `pandas` entries for a column list: the same for every file of a schema,
+ * so built once per schema (a lake writes thousands of files per schema). A pure function's
+ * results, bounded: the oldest entry goes past `READER_METADATA_CACHE`.
+ */
+const readerMetadataCache = new Map<string, { 'ARROW:schema': string; pandas: string }>()
+const READER_METADATA_CACHE = 64
+
+function readerMetadata(fields: { name: string; type: ColumnType; nullable: boolean }[]): {
+  'ARROW:schema': string
+  pandas: string
+} {
+  const key = JSON.stringify(fields)
+  let entry = readerMetadataCache.get(key)
+  if (!entry) {
+    const pandas = pandasMetadata(fields)
+    entry = { 'ARROW:schema': arrowSchemaMetadata(fields, { pandas }), pandas }
+    if (readerMetadataCache.size >= READER_METADATA_CACHE) readerMetadataCache.delete(readerMetadataCache.keys().next().value!)
+    readerMetadataCache.set(key, entry)
+  }
+  return entry
 }
