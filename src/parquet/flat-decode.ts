@@ -136,6 +136,9 @@ function decodeValues(
   if (defs) {
     present = 0
     for (let i = 0; i < n; i++) present += defs[i]
+    // an OPTIONAL column without a null on this page (the lake writes every data column
+    // OPTIONAL): decode it as a REQUIRED one, straight into the output
+    if (present === n) defs = null
   }
   let dense: Dictionary
   if (encoding === 'PLAIN') {

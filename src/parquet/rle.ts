@@ -39,7 +39,8 @@ export function writeHybrid(out: Bytes, values: ArrayLike<number>, n: number, wi
   writePacked(out, values, litStart, n, width)
 }
 
-function writeRun(out: Bytes, value: number, count: number, width: number): void {
+/** One RLE run: `count` times `value`. */
+export function writeRun(out: Bytes, value: number, count: number, width: number): void {
   out.varint(count * 2)
   const bytes = (width + 7) >> 3
   out.ensure(bytes)
