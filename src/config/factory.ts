@@ -10,7 +10,7 @@ import { ConfigError } from '../core/errors.js'
 import { rotationFromConfig } from '../core/rotation-policy.js'
 import type { DataStorage, RetrievalDefaults } from '../core/types.js'
 import { LakeStorage } from '../lake/lake-storage.js'
-import type { LakeOptions } from '../lake/options.js'
+import type { LakeCodecOptions, LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
 import type { OpLogOptions } from '../oplog/buffered-op-log.js'
@@ -101,9 +101,11 @@ export function lakeOptionsFromConfig(
 
 /**
  * The S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client` to reuse an
- * `S3Client`; otherwise the store builds one from endpoint, region and credentials.
+ * `S3Client`; otherwise the store builds one from endpoint, region and credentials. `deps.codecs`,
+ * `deps.loadZstd` and `deps.sha256` are the lake's codecs (see `LakeCodecOptions`; default pure JS
+ * and Web Crypto, zstd loaded on first use when the config asks for it).
  */
-export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client } = {}): DataStorage {
+export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client } & LakeCodecOptions = {}): DataStorage {
   const s3 = config.storage.s3_parquet
   if (!s3.bucket) {
     const message = "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)"
@@ -115,6 +117,9 @@ export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client
     store,
     requireConditionalWrites: s3.require_conditional_writes,
     ...lakeOptionsFromConfig(s3, config),
+    codecs: deps.codecs,
+    loadZstd: deps.loadZstd,
+    sha256: deps.sha256,
   })
 }
 

@@ -5,10 +5,15 @@ import { lakeOptionsFromConfig } from '../../config/factory.js'
 import type { FridayConfig } from '../../config/schema.js'
 import type { DataStorage } from '../../core/types.js'
 import { LakeStorage } from '../../lake/lake-storage.js'
+import type { LakeCodecOptions } from '../../lake/options.js'
 import { createLocalFsStore } from './local-fs-store.js'
+import { nodeLakeCodecs } from './native-codecs.js'
 
-/** The lake under `config.storage.local_parquet.base_dir`, resolved against the working directory. */
-export function localParquetFactory(config: FridayConfig): DataStorage {
+/**
+ * The lake under `config.storage.local_parquet.base_dir`, resolved against the working directory,
+ * with `codecs` (default: native Snappy and node:crypto's SHA-256, `nodeLakeCodecs()`).
+ */
+export function localParquetFactory(config: FridayConfig, codecs: LakeCodecOptions = nodeLakeCodecs()): DataStorage {
   const local = config.storage.local_parquet
   const store = createLocalFsStore({
     baseDir: resolve(process.cwd(), local.base_dir),
@@ -22,5 +27,6 @@ export function localParquetFactory(config: FridayConfig): DataStorage {
     store,
     requireConditionalWrites: true,
     ...lakeOptionsFromConfig(local, config),
+    ...codecs,
   })
 }
