@@ -339,7 +339,7 @@ function timestampUnits(metadata: FileMetaData): Map<string, 'MILLIS' | 'MICROS'
  * must already exist in `into` with the same type. Rows of int64 columns are marked non-null
  * first. Returns false, having possibly written part of the rows, when the file needs the
  * general reader: decode it with `decodeParquet` and copy instead. Returns the rows decoded, or
- * null in that case.
+ * null in that case. Pages are decompressed by `codecs` (default pure JS).
  */
 export async function decodeParquetInto(
   bytes: Uint8Array,
