@@ -38,7 +38,7 @@ export function createStorage(
       postgres: nodePostgresFactory,
       mongodb: (c) => {
         requireOptional('mongodb', "storage.default_backend 'mongodb'")
-        return mongodbFactory(c)
+        return mongodbFactory(c, { archiveCodecs: nativeCodecs() })
       },
     },
     parseConfig(config, env),

@@ -6,6 +6,7 @@ import type { FridayConfig } from '../../config/schema.js'
 import { ConfigError } from '../../core/errors.js'
 import { rotationFromConfig } from '../../core/rotation-policy.js'
 import type { DataStorage } from '../../core/types.js'
+import type { ParquetCodecs } from '../../parquet/index.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { limitsFromConfig } from '../../table/limits.js'
 import { mongo } from './mongo-driver.js'
@@ -15,9 +16,13 @@ import { createMongoStorage } from './mongo-storage.js'
  * Storage on `config.storage.mongodb` (`url`, `database`, `partition_by`). Pass `deps.client`
  * to share a `MongoClient` (the caller then closes it); otherwise the storage creates one from
  * `url` at first use and closes it in `close()`. `maintain()` applies `storage.file_rotation`'s
- * row retention, archiving expired rows to the bucket of `storage.s3_parquet` when one is set.
+ * row retention, archiving expired rows to the bucket of `storage.s3_parquet` when one is set
+ * (Parquet written with `deps.archiveCodecs`, default `jsCodecs()`).
  */
-export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClient } = {}): DataStorage {
+export function mongodbFactory(
+  config: FridayConfig,
+  deps: { client?: MongoClient; archiveCodecs?: ParquetCodecs } = {},
+): DataStorage {
   const m = config.storage.mongodb
   if (!m.url && !deps.client) {
     const message = "required when storage.default_backend is 'mongodb' (set it in the config or with MONGODB_URL)"
@@ -31,6 +36,7 @@ export function mongodbFactory(config: FridayConfig, deps: { client?: MongoClien
     closeClient: !deps.client,
     rotation: rotationFromConfig(config.storage.file_rotation),
     archiveStore: archiveStoreOf(config),
+    archiveCodecs: deps.archiveCodecs,
     limits: limitsFromConfig(config.storage.limits),
     gcGraceMs: config.storage.gc_grace_period_seconds * 1000,
   })

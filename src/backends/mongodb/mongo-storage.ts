@@ -60,6 +60,7 @@ import type {
   WriteOptions,
   WriteResult,
 } from '../../core/types.js'
+import type { ParquetCodecs } from '../../parquet/index.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { applyTimeUnit, normalizeInput } from '../../table/normalize.js'
@@ -107,6 +108,8 @@ export interface MongoStorageOptions {
   rotation?: RotationPolicy
   /** Where `maintain()` archives expired rows (called once per run, closed after it); none: they are deleted unarchived. */
   archiveStore?: () => ObjectStore
+  /** Parquet codecs of those archives (default `jsCodecs()`; the Node entry passes `nativeCodecs()`). */
+  archiveCodecs?: ParquetCodecs
   /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
   limits?: InputLimits
   /**
@@ -423,6 +426,7 @@ export class MongoStorage implements DataStorage {
         backend: this.backend,
         policy: this.options.rotation ?? DEFAULT_ROTATION,
         archiveStore: this.options.archiveStore,
+        archiveCodecs: this.options.archiveCodecs,
         listDatasets: () => listDatasetNames(ctx),
         stats: () => this.requestStats(),
         refresh: async (ds, refs, writeId) => {
