@@ -3,12 +3,11 @@
 import { resolve } from 'node:path'
 import { lakeOptionsFromConfig } from '../../config/factory.js'
 import type { FridayConfig } from '../../config/schema.js'
-import type { DataStorage } from '../../core/types.js'
 import { LakeStorage } from '../../lake/lake-storage.js'
 import { createLocalFsStore } from './local-fs-store.js'
 
-/** The lake under `config.storage.local_parquet.base_dir`, resolved against the working directory. */
-export function localParquetFactory(config: FridayConfig): DataStorage {
+/** The lake's driver under `config.storage.local_parquet.base_dir`, resolved against the working directory. */
+export function localParquetFactory(config: FridayConfig): LakeStorage {
   const local = config.storage.local_parquet
   const store = createLocalFsStore({
     baseDir: resolve(process.cwd(), local.base_dir),
