@@ -11,7 +11,7 @@
 
 import { readFileSync } from 'node:fs'
 import type { DataStorage } from '../src/core/types.js'
-import { createStorage, useNativeCodecs, withReadCache } from '../src/node.js'
+import { createStorage, withReadCache } from '../src/node.js'
 import { buildMatrix } from '../src/training/matrix.js'
 import { MatrixOptionsSchema, parseOptions } from '../src/training/options.js'
 import { loadTrainingTable, prepareTable, prepareTrainingData, SEGMENTS } from '../src/training/prepare.js'
@@ -24,7 +24,6 @@ export const DATASET = 'bars_1m'
 const FEATURES = ['open', 'high', 'low', 'close', 'volume']
 const OPTIONS = { features: FEATURES, target: 'returns', testSize: 0.2, validationSize: 0.1, gap: 5 }
 
-useNativeCodecs()
 const [mode, dir, arg] = process.argv.slice(2)
 const storage = (root: string): DataStorage =>
   createStorage(

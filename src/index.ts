@@ -5,6 +5,7 @@ export type { PartitionKey } from './core/partitioning.js'
 import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
 import type { DataStorage } from './core/types.js'
+import { jsCodecs } from './parquet/index.js'
 
 export { createNeonPool, createPostgresStorage, type PgPoolLike } from './backends/postgres/index.js'
 export * from './cache/index.js'
@@ -36,10 +37,18 @@ export { formatUs, parseTimeUs } from './core/time.js'
 export type * from './core/types.js'
 export { BOOL_NULL } from './core/types.js'
 export { createLakeStorage, LakeStorage } from './lake/lake-storage.js'
-export type { Compression, LakeOptions } from './lake/options.js'
+export type { Sha256Hex } from './lake/manifest.js'
+export type { Compression, LakeCodecOptions, LakeOptions } from './lake/options.js'
 export * from './maintenance/index.js'
 export * from './oplog/index.js'
-export { decodeParquet, encodeParquet, initZstd } from './parquet/index.js'
+export {
+  decodeParquet,
+  encodeParquet,
+  jsCodecs,
+  loadZstdWasm,
+  type ParquetCodecs,
+  type ZstdCodec,
+} from './parquet/index.js'
 export { createS3Store, type S3StoreOptions } from './stores/s3-store.js'
 export type * from './stores/types.js'
 
@@ -50,7 +59,8 @@ export type * from './stores/types.js'
  */
 export function createStorage(config?: unknown, env: Env = {}): DataStorage {
   return createStorageWith(
-    { s3_parquet: (c) => s3ParquetFactory(c), postgres: (c) => postgresFactory(c) },
+    // pure-JS codecs and Web Crypto; zstd (WebAssembly) is loaded by each lake on first use when configured
+    { s3_parquet: (c) => s3ParquetFactory(c, { codecs: jsCodecs() }), postgres: (c) => postgresFactory(c) },
     parseConfig(config, env),
   )
 }

@@ -2,7 +2,7 @@
 
 import { mongodbFactory } from './backends/mongodb/index.js'
 import { localParquetFactory } from './backends/node/local-parquet.js'
-import { useNativeCodecs } from './backends/node/native-codecs.js'
+import { nodeLakeCodecs } from './backends/node/native-codecs.js'
 import { requireOptional } from './backends/node/optional-package.js'
 import { choosePostgresDriver, createNeonPool, type PgPoolLike, type PostgresStorage } from './backends/postgres/index.js'
 import { createPgPool } from './backends/postgres/node.js'
@@ -15,13 +15,14 @@ import type { OpLogOptions } from './oplog/buffered-op-log.js'
 export { createMongoStorage, MongoStorage, type MongoStorageOptions, mongodbFactory } from './backends/mongodb/index.js'
 export { createLocalFsStore, type LocalFsStoreOptions } from './backends/node/local-fs-store.js'
 export { localParquetFactory } from './backends/node/local-parquet.js'
-export { useNativeCodecs } from './backends/node/native-codecs.js'
+export { nativeCodecs, nodeLakeCodecs, nodeSha256Hex } from './backends/node/native-codecs.js'
 export { createPgPool, createPostgresPool } from './backends/postgres/node.js'
 export * from './index.js'
 
 /**
  * Storage from a config object and environment variables (default `process.env`): `local_parquet`,
- * `s3_parquet`, `postgres` or `mongodb`. `postgres` needs the optional package `pg` (or, for Neon
+ * `s3_parquet`, `postgres` or `mongodb`. The Parquet lakes get native Snappy and node:crypto's
+ * SHA-256 (`nodeLakeCodecs()`), each its own. `postgres` needs the optional package `pg` (or, for Neon
  * hosts on Node 20, `ws`), `mongodb` the package `mongodb`: without it, a `ConfigError` naming it.
  */
 export function createStorage(
@@ -30,11 +31,10 @@ export function createStorage(
   /** `oplog`: op-log tuning beyond the config (e.g. `printFailures: false`), see `createStorageWith`. */
   options: { oplog?: Partial<OpLogOptions> } = {},
 ): DataStorage {
-  useNativeCodecs()
   return createStorageWith(
     {
-      local_parquet: localParquetFactory,
-      s3_parquet: (c) => s3ParquetFactory(c),
+      local_parquet: (c) => localParquetFactory(c, nodeLakeCodecs()),
+      s3_parquet: (c) => s3ParquetFactory(c, nodeLakeCodecs()),
       postgres: nodePostgresFactory,
       mongodb: (c) => {
         requireOptional('mongodb', "storage.default_backend 'mongodb'")

@@ -75,12 +75,15 @@ describe('local_parquet layout on disk', () => {
         for (const p of parts) {
           if (partitionBy.includes('symbol') && p.values.symbol === 'EUR/USD') expect(p.path).toContain('symbol=EUR%2FUSD')
           if (partitionBy.includes('symbol') && p.values.symbol === '^GSPC') expect(p.path).toContain('symbol=%5EGSPC')
-          // the partition manifest and every live file it lists are on disk
-          expect(files).toContain(`_friday/${ds}/${p.path}/_manifest.json`)
+          // the partition manifest (each version its own file) and every live file it lists are on disk
           const manifest = await storage.getManifest(ds, p.path)
+          const version = `_friday/${ds}/${p.path}/_manifest.v${String(manifest!.version).padStart(20, '0')}.json`
+          expect(files).toContain(version)
           for (const f of manifest!.files) expect(files).toContain(`${ds}/${p.path}/${f.name}`)
-          // the hint file parses as JSON
-          JSON.parse(await readFile(join(dir, '_friday', ds, p.path, '_manifest.json'), 'utf8'))
+          // the hint: none for a partition's first version, a copy of the newest from the second on
+          const hint = `_friday/${ds}/${p.path}/_manifest.json`
+          if (manifest!.version === 1) expect(files).not.toContain(hint)
+          else expect(await readFile(join(dir, hint), 'utf8')).toBe(await readFile(join(dir, version), 'utf8'))
         }
         // no raw '/' from a symbol became a directory level
         for (const f of parquet) expect(f.split('/')).toHaveLength(partitionBy.length + 2)

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, describe, expect, it } from 'vitest'
-import { useNativeCodecs } from '../src/backends/node/native-codecs.js'
+import { nativeCodecs, nodeSha256Hex } from '../src/backends/node/native-codecs.js'
 import type { Table } from '../src/core/types.js'
-import { setSha256, sha256 } from '../src/lake/manifest.js'
-import { decodeParquet, encodeParquet, setSnappyCompressor, setSnappyDecompressor } from '../src/parquet/index.js'
+import { sha256 } from '../src/lake/manifest.js'
+import { decodeParquet, encodeParquet, jsCodecs } from '../src/parquet/index.js'
 
 function bars(n: number): Table {
   const symbol = new Array<string>(n).fill('AAPL')
@@ -33,19 +33,17 @@ function bars(n: number): Table {
 
 describe('native snappy (Node entry)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'friday-native-'))
-  afterAll(() => {
-    setSnappyCompressor(undefined)
-    setSnappyDecompressor(undefined)
-    rmSync(dir, { recursive: true, force: true })
-  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('loads on this platform and produces files hyparquet and DuckDB read exactly', async () => {
     const table = bars(5000)
-    setSnappyCompressor(undefined)
+    const codecs = nativeCodecs()
+    expect(codecs.snappy?.compress).toBeTypeOf('function')
+    expect(codecs.snappy?.compress).not.toBe(jsCodecs().snappy?.compress)
     const js = encodeParquet(table)
-    expect(useNativeCodecs()).toBe(true)
-    const native = encodeParquet(table)
+    const native = encodeParquet(table, { codecs })
     // the same Parquet structure; the compressed pages may differ byte for byte
+    expect(native).not.toEqual(js)
     const back = await decodeParquet(native)
     expect(back.length).toBe(5000)
     expect(Array.from(back.columns.timestamp.values as Float64Array)).toEqual(
@@ -53,10 +51,9 @@ describe('native snappy (Node entry)', () => {
     )
     expect(Array.from(back.columns.close.values as Float64Array)).toEqual(Array.from(table.columns.close.values as Float64Array))
     expect(Math.abs(native.length - js.length)).toBeLessThan(js.length * 0.2)
-    // the native decompressor reads what the JS compressor wrote, and the other way round
-    expect((await decodeParquet(js)).columns.close.values).toEqual(table.columns.close.values)
-    setSnappyDecompressor(undefined)
-    expect((await decodeParquet(native)).columns.close.values).toEqual(table.columns.close.values)
+    // each reads what the other wrote
+    expect((await decodeParquet(js, { codecs })).columns.close.values).toEqual(table.columns.close.values)
+    expect((await decodeParquet(native, { codecs: jsCodecs() })).columns.close.values).toEqual(table.columns.close.values)
 
     const path = join(dir, 'native.parquet')
     writeFileSync(path, native)
@@ -75,18 +72,14 @@ describe('native snappy (Node entry)', () => {
 })
 
 describe('synchronous SHA-256 (Node entry)', () => {
-  afterAll(() => setSha256(undefined))
-
   it('gives the same checksums as Web Crypto', async () => {
     const inputs = [new Uint8Array(0), new TextEncoder().encode('abc'), encodeParquet(bars(1000))]
-    setSha256(undefined)
-    const web = await Promise.all(inputs.map(sha256))
+    const web = await Promise.all(inputs.map((b) => sha256(b)))
     expect(web[1]).toBe('sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
-    useNativeCodecs()
-    const native = await Promise.all(inputs.map(sha256))
+    const native = await Promise.all(inputs.map((b) => sha256(b, nodeSha256Hex)))
     // node:crypto answers synchronously: the promises are already settled when created
     let settled = 0
-    for (const p of inputs.map((b) => sha256(b))) void p.then(() => settled++)
+    for (const p of inputs.map((b) => sha256(b, nodeSha256Hex))) void p.then(() => settled++)
     await Promise.resolve()
     expect(settled).toBe(inputs.length)
     expect(native).toEqual(web)

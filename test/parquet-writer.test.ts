@@ -14,8 +14,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mulberry32 as rng } from '../bench/data.js'
 import { BOOL_NULL, type Column, type Table } from '../src/core/types.js'
 import { compareCodePoints } from '../src/parquet/column-chunk.js'
-import { readFooterLite } from '../src/parquet/footer-lite.js'
-import { decodeParquet, encodeParquet, initZstd, type ParquetCompression, readParquetMetadata } from '../src/parquet/index.js'
+import {
+  decodeParquet,
+  encodeParquet,
+  loadZstdWasm,
+  type ParquetCodecs,
+  type ParquetCompression,
+  readFooter,
+  readParquetMetadata,
+} from '../src/parquet/index.js'
 
 const WORDS = ['', 'a', 'AAPL', 'héllo', '😀', '\uffff', '\ue000x', '日本語', 'tab\there', 'quote"', 'x'.repeat(80)]
 
@@ -100,11 +107,13 @@ function plain(col: Column, n: number): unknown[] {
 
 let dir: string
 let con: DuckDBConnection
+/** zstd-wasm both ways (set in beforeAll). */
+let codecs: ParquetCodecs
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'friday-pqw-'))
   con = await (await DuckDBInstance.create()).connect()
-  await initZstd()
+  codecs = { zstd: await loadZstdWasm() }
 })
 afterAll(async () => {
   con?.closeSync()
@@ -128,8 +137,7 @@ describe.each(CASES)('writer: $name', ({ n, distinct, rowGroupSize, compression 
   let file: string
 
   beforeAll(async () => {
-    await initZstd()
-    bytes = encodeParquet(table, { rowGroupSize, compression })
+    bytes = encodeParquet(table, { rowGroupSize, compression, codecs })
     file = join(dir, `${n}-${rowGroupSize}-${compression}.parquet`)
     await writeFile(file, bytes)
   })
@@ -216,10 +224,9 @@ describe('string order of statistics', () => {
 
 describe('in-memory fast decoder', () => {
   it('decodes our files exactly as the general reader does', async () => {
-    await initZstd()
     for (const compression of ['none', 'snappy', 'zstd'] as const) {
       const table = randomTable(3000, 11, 50)
-      const bytes = encodeParquet(table, { rowGroupSize: 700, compression })
+      const bytes = encodeParquet(table, { rowGroupSize: 700, compression, codecs })
       const fast = await decodeParquet(bytes, { engine: 'fast' })
       const general = await decodeParquet(bytes, { engine: 'general' })
       for (const { name } of table.schema) {
@@ -307,10 +314,15 @@ describe('lean footer reader', () => {
     )
     files.push(new Uint8Array(await (await import('node:fs/promises')).readFile(file)))
     for (const bytes of files) {
-      const lite = readFooterLite(bytes)
-      expect(lite).not.toBeNull()
-      expect(essentials(lite!)).toEqual(essentials(await readParquetMetadata(bytes)))
+      const lean = readFooter(bytes, { lean: true })
+      expect(essentials(lean)).toEqual(essentials(await readParquetMetadata(bytes)))
     }
-    expect(readFooterLite(new Uint8Array(20))).toBeNull()
+    for (const lean of [true, false]) {
+      expect(() => readFooter(new Uint8Array(20), { lean })).toThrow('footer != PAR1')
+      expect(() => readFooter(new Uint8Array(6), { lean })).toThrow('too short')
+      const bad = files[0].slice()
+      bad.set([0xff, 0xff, 0xff, 0x7f], bad.length - 8) // a footer length past the start of the file
+      expect(() => readFooter(bad, { lean })).toThrow(/metadata length \d+ does not fit/)
+    }
   })
 })

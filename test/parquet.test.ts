@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import * as zstdWasm from '@bokuweb/zstd-wasm'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { decompress as fzstdDecompress } from 'fzstd'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -10,10 +9,10 @@ import {
   decodeParquet,
   encodeParquet,
   fileSchema,
-  initZstd,
+  loadZstdWasm,
   microsToInt64,
+  type ParquetCodecs,
   readParquetMetadata,
-  setZstdDecompressor,
 } from '../src/parquet/index.js'
 
 const us = (iso: string, micros = 0) => Date.parse(iso) * 1000 + micros
@@ -262,44 +261,61 @@ describe('row-group skipping by time range', () => {
 })
 
 describe('zstd', () => {
-  beforeAll(() => initZstd())
+  let codecs: ParquetCodecs
+  beforeAll(async () => {
+    codecs = { zstd: await loadZstdWasm() }
+  })
 
   it('round-trips a zstd file exactly and marks its chunks ZSTD', async () => {
     const table = sampleTable()
-    const bytes = encodeParquet(table, { compression: 'zstd' })
+    const bytes = encodeParquet(table, { compression: 'zstd', codecs })
     const meta = await readParquetMetadata(bytes)
     expect(meta.row_groups[0].columns.every((c) => c.meta_data?.codec === 'ZSTD')).toBe(true)
-    expectTablesEqual(await decodeParquet(bytes), table)
+    expectTablesEqual(await decodeParquet(bytes, { codecs }), table)
     const big = bars(20_000, 0)
-    expectTablesEqual(await decodeParquet(encodeParquet(big, { compression: 'zstd', rowGroupSize: 7000 })), big)
+    expectTablesEqual(
+      await decodeParquet(encodeParquet(big, { compression: 'zstd', codecs, rowGroupSize: 7000 }), { codecs }),
+      big,
+    )
   })
 
-  it('also decodes with the pure-JS fallback decompressor (fzstd), as used before initZstd', async () => {
+  it('refuses to write zstd without a zstd codec, naming what to pass', () => {
+    expect(() => encodeParquet(sampleTable(), { compression: 'zstd' })).toThrow(/needs a zstd codec: pass codecs: \{ zstd/)
+  })
+
+  it('decodes with the zstd codec passed, and without one by the pure-JS fallback (fzstd)', async () => {
     const table = sampleTable()
-    const bytes = encodeParquet(table, { compression: 'zstd' })
+    const bytes = encodeParquet(table, { compression: 'zstd', codecs })
     let calls = 0
-    setZstdDecompressor((input, n) => {
-      calls++
-      return fzstdDecompress(input, new Uint8Array(n))
-    })
-    try {
-      expectTablesEqual(await decodeParquet(bytes), table)
-    } finally {
-      setZstdDecompressor((input, n) => zstdWasm.decompress(input, { defaultHeapSize: n }))
+    const counting: ParquetCodecs = {
+      zstd: {
+        compress: codecs.zstd!.compress,
+        decompress: (input, n) => {
+          calls++
+          return fzstdDecompress(input, new Uint8Array(n))
+        },
+      },
     }
-    expect(calls).toBeGreaterThan(0)
+    for (const engine of ['fast', 'general'] as const) {
+      calls = 0
+      expectTablesEqual(await decodeParquet(bytes, { codecs: counting, engine }), table)
+      expect(calls, engine).toBeGreaterThan(0)
+      expectTablesEqual(await decodeParquet(bytes, { engine }), table)
+      expectTablesEqual(await decodeParquet(bytes, { codecs, engine }), table)
+    }
   })
 })
 
 describe('DuckDB reads what we write', () => {
   let dir: string
   let instance: DuckDBInstance
+  let codecs: ParquetCodecs
   const query = async (sql: string) => (await (await instance.connect()).runAndReadAll(sql)).getRowObjectsJS()
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'parquet-test-'))
     instance = await DuckDBInstance.create()
-    await initZstd()
+    codecs = { zstd: await loadZstdWasm() }
   })
   afterAll(async () => {
     instance?.closeSync()
@@ -373,7 +389,7 @@ describe('DuckDB reads what we write', () => {
     for (const v of floats(table, 'close')) expectedSum += v
     for (const compression of ['snappy', 'zstd'] as const) {
       const path = join(dir, `bars-${compression}.parquet`)
-      await writeFile(path, encodeParquet(table, { compression, rowGroupSize: 1000 }))
+      await writeFile(path, encodeParquet(table, { compression, codecs, rowGroupSize: 1000 }))
       const [agg] = await query(
         `SELECT count(*) AS n, sum(close) AS s, min(epoch_us(timestamp)) AS lo, max(epoch_us(timestamp)) AS hi, sum(volume) AS v
          FROM read_parquet('${path}')`,

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMongoStorage } from '../src/backends/mongodb/index.js'
 import { parseConfig } from '../src/config/load.js'
 import { ValidationError } from '../src/core/errors.js'
-import { epochToUs, exactUs, formatUs, PLAUSIBLE_MS, parseIsoUs } from '../src/core/time.js'
+import { epochNumberToUs, epochToUs, exactUs, formatUs, PLAUSIBLE_MS, parseIsoUs } from '../src/core/time.js'
 import type { DataStorage, Table } from '../src/core/types.js'
 import { encodeParquet } from '../src/parquet/index.js'
 import { json, LAKES, localLake, type TestLake, testApp } from './helpers/http.js'
@@ -103,6 +103,31 @@ describe('epochToUs fast path', () => {
       }
     }
     expect(accepted).toBeGreaterThan(1000)
+  })
+
+  it('epochNumberToUs (the path of number inputs) says exactly what epochToUs says of the number as text', () => {
+    let seed = 11
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const values = [0, -0, 1, -1, 1e11, -1e11, 99999999999, 1e15 - 1, 1e15, -1e15, 2 ** 53, 1709251200000.5, 1e300]
+    for (let i = 0; i < 5000; i++) {
+      const magnitude = 10 ** Math.floor(next() * 20)
+      const v = (next() - 0.3) * magnitude
+      values.push(next() < 0.5 ? Math.trunc(v) : v)
+    }
+    let fast = 0
+    for (const v of values) {
+      for (const unit of ['s', 'ms', 'us', 'ns'] as const) {
+        for (const given of [true, false]) {
+          const got = epochNumberToUs(v, unit, given)
+          expect(got, `${v} ${unit} ${given}`).toStrictEqual(epochToUs(String(v), unit, given))
+          if (typeof got === 'number' && Number.isInteger(v)) fast++
+        }
+      }
+    }
+    expect(fast).toBeGreaterThan(5000)
   })
 })
 

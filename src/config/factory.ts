@@ -13,7 +13,7 @@ import { createDataStorage, type FrontOptions } from '../core/front.js'
 import { rotationFromConfig } from '../core/rotation-policy.js'
 import type { DataStorage } from '../core/types.js'
 import { LakeStorage } from '../lake/lake-storage.js'
-import type { LakeOptions } from '../lake/options.js'
+import type { LakeCodecOptions, LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
 import type { OpLogOptions } from '../oplog/buffered-op-log.js'
@@ -101,10 +101,12 @@ export function lakeOptionsFromConfig(
 }
 
 /**
- * The driver of the S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client` to reuse an
- * `S3Client`; otherwise the store builds one from endpoint, region and credentials.
+ * The driver of the S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client`
+ * to reuse an `S3Client`; otherwise the store builds one from endpoint, region and credentials.
+ * `deps.codecs`, `deps.loadZstd` and `deps.sha256` are the lake's codecs (see `LakeCodecOptions`;
+ * default pure JS and Web Crypto, zstd loaded on first use when the config asks for it).
  */
-export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client } = {}): LakeStorage {
+export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client } & LakeCodecOptions = {}): LakeStorage {
   const s3 = config.storage.s3_parquet
   if (!s3.bucket) {
     const message = "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)"
@@ -116,6 +118,9 @@ export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client
     store,
     requireConditionalWrites: s3.require_conditional_writes,
     ...lakeOptionsFromConfig(s3, config),
+    codecs: deps.codecs,
+    loadZstd: deps.loadZstd,
+    sha256: deps.sha256,
   })
 }
 

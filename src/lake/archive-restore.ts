@@ -57,7 +57,7 @@ export async function readArchived(
   const got = await ctx.store.get(key)
   if (!got) throw new StoreError(`archived file '${key}' is recorded but missing from the store`, { key })
   const bytes = await decompress(entry.codec, got.body, entry.bytes)
-  const sum = await sha256(bytes)
+  const sum = await sha256(bytes, ctx.sha256)
   if (sum !== entry.checksum) throw new StoreError(`archived file '${key}': checksum ${sum}, recorded ${entry.checksum}`, { key })
   return { entry, bytes }
 }
@@ -79,7 +79,7 @@ export async function restoreArchived(
     await ctx.store.put(target, bytes, { ifNoneMatch: '*' })
     return { entry, rowsRestored: 0, key: target }
   }
-  const rows = await decodeParquet(bytes)
+  const rows = await decodeParquet(bytes, { codecs: ctx.codecs })
   let restored = 0
   const result = await mutatePartition(ctx, ds, ref, schema, async (m: PartitionManifest | null, widened: Schema) => {
     const missing = await missingKeys(ctx, ds, ref, rows, m, widened)

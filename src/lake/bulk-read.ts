@@ -78,14 +78,14 @@ export async function readIntoOne(
     const got = await ctx.store.get(`${partitionDir(ds, slot.ref.path)}/${file.name}`)
     if (!got) return general(slot) // replaced meanwhile: the partition's new manifest decides
     const fileCols = cols?.filter((c) => c in file.columns) ?? Object.keys(file.columns)
-    const n = await decodeParquetInto(got.body, out, slot.offset, fileCols)
+    const n = await decodeParquetInto(got.body, out, slot.offset, fileCols, ctx.codecs)
     if (n === file.rows && n === slot.reserved) {
       // columns the file lacks (added to the dataset later) are null in its rows
       for (const { name } of schema) if (!(name in file.columns)) fillNull(out[name], slot.offset, slot.offset + n)
       slot.used = n
       return
     }
-    const table = await decodeParquet(got.body, { columns: fileCols })
+    const table = await decodeParquet(got.body, { columns: fileCols, codecs: ctx.codecs })
     if (table.length !== slot.reserved) return general(slot)
     placeRows(out, schema, table, slot.offset)
     slot.used = table.length

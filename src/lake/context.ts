@@ -4,9 +4,9 @@ import { newId } from '../core/ids.js'
 import { metaDir } from '../core/layout.js'
 import type { PartitionKey } from '../core/partitioning.js'
 import type { ManifestFile, Schema, Table } from '../core/types.js'
-import { decodeParquet, encodeParquet } from '../parquet/index.js'
+import { decodeParquet, encodeParquet, type ParquetCodecs, type ZstdCodec } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
-import { fileEntry, sha256 } from './manifest.js'
+import { fileEntry, type Sha256Hex, sha256 } from './manifest.js'
 import type { ManifestLog } from './manifest-log.js'
 import type { Compression } from './options.js'
 
@@ -14,6 +14,12 @@ export interface LakeContext {
   store: ObjectStore
   log: ManifestLog
   compression: Compression
+  /** This lake's page codecs; `zstd` is added by `loadCodecs` when `compression` is zstd. */
+  codecs: ParquetCodecs
+  /** Where `loadCodecs` gets zstd from. */
+  loadZstd: () => Promise<ZstdCodec>
+  /** The hash of the file checksums. */
+  sha256: Sha256Hex
   rowGroupSize: number
   gcGraceMs: number
   concurrency: number
@@ -45,11 +51,22 @@ export const manifestBase = (ds: string, path: string): string => `${metaDir(ds)
 
 export const newCommitId = (): string => newId()
 
+/**
+ * Makes the lake's codecs able to write its compression: loads zstd (`ctx.loadZstd`) into this
+ * lake's codecs when it writes zstd and was given none. Called once per storage (its caller
+ * forgets a failed attempt, so the next call loads again).
+ */
+export async function loadCodecs(ctx: LakeContext): Promise<void> {
+  if (ctx.compression !== 'zstd' || ctx.codecs.zstd) return
+  const zstd = await ctx.loadZstd()
+  ctx.codecs = { ...ctx.codecs, zstd }
+}
+
 /** Encodes and stores `table` as a new data file in the partition; returns its manifest entry. */
 export async function writeDataFile(ctx: LakeContext, ds: string, path: string, table: Table): Promise<ManifestFile> {
-  const bytes = await encodeParquet(table, { compression: ctx.compression, rowGroupSize: ctx.rowGroupSize })
+  const bytes = encodeParquet(table, { compression: ctx.compression, codecs: ctx.codecs, rowGroupSize: ctx.rowGroupSize })
   const name = `part-${newId()}.parquet`
-  const [checksum] = await Promise.all([sha256(bytes), ctx.store.put(`${partitionDir(ds, path)}/${name}`, bytes)])
+  const [checksum] = await Promise.all([sha256(bytes, ctx.sha256), ctx.store.put(`${partitionDir(ds, path)}/${name}`, bytes)])
   return fileEntry(name, bytes, checksum, table)
 }
 
@@ -74,7 +91,7 @@ export async function readDataFile(
   if (file.bytes <= WHOLE_FILE_MAX) {
     const got = await ctx.store.get(key)
     if (!got) return null
-    return decodeParquet(got.body, { columns: cols, minTs, maxTs })
+    return decodeParquet(got.body, { columns: cols, minTs, maxTs, codecs: ctx.codecs })
   }
   let missing = false
   const source = {
@@ -90,7 +107,7 @@ export async function readDataFile(
     },
   }
   try {
-    const t = await decodeParquet(source, { columns: cols, minTs, maxTs })
+    const t = await decodeParquet(source, { columns: cols, minTs, maxTs, codecs: ctx.codecs })
     return missing ? null : t
   } catch (err) {
     if (missing) return null

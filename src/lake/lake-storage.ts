@@ -40,7 +40,7 @@ import type {
   WriteResult,
 } from '../core/types.js'
 import { LakeOpLogStore } from '../oplog/lake-store.js'
-import { encodeSchemaFile, initZstd } from '../parquet/index.js'
+import { encodeSchemaFile, jsCodecs, loadZstdWasm } from '../parquet/index.js'
 import { assertConditionalWrites } from '../stores/self-test.js'
 import type { ObjectStore } from '../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../table/limits.js'
@@ -48,9 +48,18 @@ import { applyTimeUnit, type Normalized, normalizeInput } from '../table/normali
 import { listArchiveEntries } from './archive.js'
 import { restoreArchived } from './archive-restore.js'
 import { readIntoOne } from './bulk-read.js'
-import { commonMetadataKey, type DatasetDoc, datasetBase, type LakeContext, manifestBase, newCommitId } from './context.js'
+import {
+  commonMetadataKey,
+  type DatasetDoc,
+  datasetBase,
+  type LakeContext,
+  loadCodecs,
+  manifestBase,
+  newCommitId,
+} from './context.js'
 import { maintainLake } from './maintain.js'
 import { collectGarbage, verifyLake } from './maintenance.js'
+import { webSha256Hex } from './manifest.js'
 import { ManifestLog } from './manifest-log.js'
 import { mutatePartition, type Planner, widenSchema } from './mutate.js'
 import type { LakeOptions } from './options.js'
@@ -101,6 +110,9 @@ export class LakeStorage implements StorageDriver {
       store,
       log: new ManifestLog(store, store.capabilities.ifMatch ? 'cas' : 'chain'),
       compression: options.compression ?? 'snappy',
+      codecs: options.codecs ?? jsCodecs(),
+      loadZstd: options.loadZstd ?? (() => loadZstdWasm()),
+      sha256: options.sha256 ?? webSha256Hex,
       rowGroupSize: options.rowGroupSize ?? 100_000,
       gcGraceMs: options.gcGraceMs ?? 3_600_000,
       concurrency: options.concurrency ?? 16,
@@ -117,10 +129,7 @@ export class LakeStorage implements StorageDriver {
 
   private ensureReadable(): Promise<void> {
     if (this.closed) throw new ClosedError()
-    this.readable ??= Promise.all([
-      this.ctx.store.ensureContainer(),
-      this.ctx.compression === 'zstd' ? initZstd() : undefined,
-    ]).then(
+    this.readable ??= Promise.all([this.ctx.store.ensureContainer(), loadCodecs(this.ctx)]).then(
       () => undefined,
       (err) => {
         this.readable = null

@@ -137,7 +137,7 @@ export async function verifyLake(
                 message: `${key}: ${got.body.byteLength} bytes, manifest says ${f.bytes}`,
               })
             }
-            const sum = await sha256(got.body)
+            const sum = await sha256(got.body, ctx.sha256)
             if (sum !== f.checksum)
               return problem({
                 ...base,

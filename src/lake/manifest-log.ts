@@ -7,7 +7,8 @@
  * - `chain` (stores with only create-if-absent, i.e. the local disk): immutable versions
  *   `<base>.v<20 digits>.json`, each created with create-if-absent, so exactly one writer wins
  *   each version number; `<base>.json` is a copy of a recent version (a hint, published right
- *   after the commit). Readers start from the hint and probe forward until a version is missing.
+ *   after the commit of every version from 2 on). Readers start from the hint (from version 1
+ *   when there is none) and probe forward until a version is missing.
  *
  * Either way a commit is atomic, and a writer that loses a race learns it and retries from the
  * new state. Every document carries a unique `commitId` and the ids of the versions before it
@@ -160,10 +161,12 @@ export class ManifestLog {
         ...(deadline !== undefined ? { deadline } : {}),
       })
     }
-    // the hint is refreshed by the same put; readers probe past a stale one
+    // the hint is refreshed by the same put; readers probe past a stale one. Version 1 gets
+    // none: a reader without a hint probes from version 1, which costs it one HEAD, and saves
+    // the writer a third file for every new partition (most of an ingest's partitions are new)
     return this.store.put(versionKey(base, version), body, {
       ifNoneMatch: '*',
-      alsoAs: `${base}.json`,
+      ...(version > 1 ? { alsoAs: `${base}.json` } : {}),
       ...(deadline !== undefined ? { deadline } : {}),
     })
   }

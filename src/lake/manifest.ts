@@ -4,28 +4,26 @@ import { columnStats, distinctSymbols } from '../core/column-stats.js'
 import { timeRange } from '../core/table.js'
 import type { ManifestFile, PartitionManifest, Table } from '../core/types.js'
 
-/** A synchronous SHA-256 returning lowercase hex (e.g. node:crypto's), when the runtime has one. */
-export type Sha256Hex = (bytes: Uint8Array) => string
-
-let syncSha256: Sha256Hex | undefined
-
 /**
- * Makes `sha256` use a synchronous hash (the Node entry point installs node:crypto's): Web
- * Crypto's `digest` is asynchronous, and for the many small files of a lake write its per-call
- * overhead is larger than the hashing. Pass nothing to go back to Web Crypto.
+ * SHA-256 of `bytes` as lowercase hex: synchronous where the runtime has it (node:crypto, passed
+ * by the Node entry as `LakeOptions.sha256`: Web Crypto's per-call overhead is larger than the
+ * hashing for the many small files of a lake write), else a promise (Web Crypto, the default).
  */
-export function setSha256(fn?: Sha256Hex): void {
-  syncSha256 = fn
-}
+export type Sha256Hex = (bytes: Uint8Array) => string | Promise<string>
 
-/** `sha256:<hex>` of `bytes`. */
-export async function sha256(bytes: Uint8Array): Promise<string> {
-  if (syncSha256) return `sha256:${syncSha256(bytes)}`
+/** Web Crypto's SHA-256 (`crypto.subtle`): the default everywhere. */
+export const webSha256Hex: Sha256Hex = async (bytes) => {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)
   const b = new Uint8Array(digest)
   let hex = ''
   for (let i = 0; i < b.length; i++) hex += b[i].toString(16).padStart(2, '0')
-  return `sha256:${hex}`
+  return hex
+}
+
+/** `sha256:<hex>` of `bytes`, hashed by `hash` (default Web Crypto); settled at once when `hash` is synchronous. */
+export function sha256(bytes: Uint8Array, hash: Sha256Hex = webSha256Hex): Promise<string> {
+  const hex = hash(bytes)
+  return typeof hex === 'string' ? Promise.resolve(`sha256:${hex}`) : hex.then((h) => `sha256:${h}`)
 }
 
 export function fileEntry(name: string, bytes: Uint8Array, checksum: string, table: Table): ManifestFile {

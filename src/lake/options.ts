@@ -2,12 +2,27 @@
 
 import type { PartitionKey } from '../core/partitioning.js'
 import type { RotationPolicy } from '../core/rotation-policy.js'
+import type { ParquetCodecs, ZstdCodec } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
 import type { InputLimits } from '../table/limits.js'
+import type { Sha256Hex } from './manifest.js'
 
 export type Compression = 'snappy' | 'zstd'
 
-export interface LakeOptions {
+/** What a lake encodes, decodes and checksums its files with: passed in, never process-wide. */
+export interface LakeCodecOptions {
+  /** Parquet page codecs (default `jsCodecs()`; the Node entry passes `nativeCodecs()`). */
+  codecs?: ParquetCodecs
+  /**
+   * Where the zstd codec comes from when `compression` is `zstd` and `codecs.zstd` is not set
+   * (default `loadZstdWasm`). Called once per storage, on first use; a failure is retried on the next call.
+   */
+  loadZstd?: () => Promise<ZstdCodec>
+  /** SHA-256 of the file checksums (default Web Crypto; the Node entry passes node:crypto's). */
+  sha256?: Sha256Hex
+}
+
+export interface LakeOptions extends LakeCodecOptions {
   /** Backend name reported by `storage.backend`, e.g. `local_parquet`. */
   backend: string
   store: ObjectStore

@@ -8,13 +8,7 @@ import { BOOL_NULL, type Column } from '../core/types.js'
 import { Bytes } from './bytes.js'
 import { bitWidth, writeBitPackedBooleans, writeHybrid, writeRun } from './rle.js'
 import { CompactWriter } from './thrift-compact.js'
-
-/** Parquet physical types, encodings, codecs and page types (parquet.thrift ids). */
-export const PhysicalType = { BOOLEAN: 0, INT64: 2, DOUBLE: 5, BYTE_ARRAY: 6 } as const
-export const Encoding = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const
-export const CodecId = { UNCOMPRESSED: 0, SNAPPY: 1, ZSTD: 6 } as const
-const PAGE_DATA = 0
-const PAGE_DICTIONARY = 2
+import { DataPageHeaderField, DictionaryPageHeaderField, Encoding, PageHeaderField, PageType, Type } from './thrift-ids.js'
 
 /** A page compressor; `null` = UNCOMPRESSED. */
 export interface PageCodec {
@@ -52,14 +46,14 @@ const TWO_32 = 4294967296
 export function physicalType(type: Column['type']): number {
   switch (type) {
     case 'float64':
-      return PhysicalType.DOUBLE
+      return Type.DOUBLE
     case 'timestamp':
     case 'int64':
-      return PhysicalType.INT64
+      return Type.INT64
     case 'boolean':
-      return PhysicalType.BOOLEAN
+      return Type.BOOLEAN
     case 'string':
-      return PhysicalType.BYTE_ARRAY
+      return Type.BYTE_ARRAY
   }
 }
 
@@ -99,7 +93,7 @@ export function writeColumnChunk(
       const len = body.utf8(s)
       body.view.setUint32(at, len, true)
     }
-    uncompressedSize += writePage(out, body, PAGE_DICTIONARY, dict.entries.length, Encoding.PLAIN, codec)
+    uncompressedSize += writePage(out, body, PageType.DICTIONARY_PAGE, dict.entries.length, Encoding.PLAIN, codec)
     encoding = Encoding.RLE_DICTIONARY
   }
 
@@ -117,7 +111,7 @@ export function writeColumnChunk(
     body.u8(width)
     writeHybrid(body, dict.indices, dict.indices.length, width)
   } else writePlainValues(body, col, from, to, present)
-  uncompressedSize += writePage(out, body, PAGE_DATA, n, encoding, codec)
+  uncompressedSize += writePage(out, body, PageType.DATA_PAGE, n, encoding, codec)
 
   const encodings: number[] = dict ? [Encoding.PLAIN, Encoding.RLE, Encoding.RLE_DICTIONARY] : [Encoding.PLAIN]
   if (!dict && !required) encodings.push(Encoding.RLE)
@@ -141,20 +135,20 @@ function writePage(out: Bytes, body: Bytes, type: number, numValues: number, enc
   const headerStart = out.pos
   const t = new CompactWriter(out)
   t.begin()
-  t.i32(1, type)
-  t.i32(2, raw.length)
-  t.i32(3, data.length)
-  if (type === PAGE_DATA) {
-    t.struct(5)
-    t.i32(1, numValues)
-    t.i32(2, encoding)
-    t.i32(3, Encoding.RLE)
-    t.i32(4, Encoding.RLE)
+  t.i32(PageHeaderField.TYPE, type)
+  t.i32(PageHeaderField.UNCOMPRESSED_PAGE_SIZE, raw.length)
+  t.i32(PageHeaderField.COMPRESSED_PAGE_SIZE, data.length)
+  if (type === PageType.DATA_PAGE) {
+    t.struct(PageHeaderField.DATA_PAGE_HEADER)
+    t.i32(DataPageHeaderField.NUM_VALUES, numValues)
+    t.i32(DataPageHeaderField.ENCODING, encoding)
+    t.i32(DataPageHeaderField.DEFINITION_LEVEL_ENCODING, Encoding.RLE)
+    t.i32(DataPageHeaderField.REPETITION_LEVEL_ENCODING, Encoding.RLE)
     t.end()
   } else {
-    t.struct(7)
-    t.i32(1, numValues)
-    t.i32(2, encoding)
+    t.struct(PageHeaderField.DICTIONARY_PAGE_HEADER)
+    t.i32(DictionaryPageHeaderField.NUM_VALUES, numValues)
+    t.i32(DictionaryPageHeaderField.ENCODING, encoding)
     t.end()
   }
   t.end()

@@ -1,17 +1,12 @@
 /** Parquet bytes → columnar Table, on hyparquet: footer first, only the columns and row groups asked for. */
 
-import { decompress as zstdDecompress } from 'fzstd'
-import type { AsyncBuffer, ColumnData, FileMetaData, ParquetParsers, SchemaElement } from 'hyparquet'
-import { parquetMetadata, parquetMetadataAsync, parquetRead } from 'hyparquet/src/index.js'
+import type { AsyncBuffer, ColumnData, FileMetaData, SchemaElement } from 'hyparquet'
+import { parquetRead } from 'hyparquet/src/index.js'
 import { Unsupported } from '../core/errors.js'
 import { BOOL_NULL, type Column, type ColumnType, type Schema, type Table } from '../core/types.js'
+import { type Decompressors, decompressorsOf, type ParquetCodecs } from './codecs.js'
 import { decodeChunk } from './flat-decode.js'
-import { readFooterLite } from './footer-lite.js'
-
-/** File bytes, or a random-access reader (e.g. ranged GETs against object storage). */
-export type ParquetSource =
-  | Uint8Array
-  | { byteLength: number; slice(start: number, end?: number): Promise<ArrayBuffer> | ArrayBuffer }
+import { PARSERS, type ParquetSource, readFooter, readParquetMetadata } from './footer.js'
 
 export interface DecodeOptions {
   /** Columns to return (absent ones are left out); default all. */
@@ -21,6 +16,8 @@ export interface DecodeOptions {
   maxTs?: number
   /** Metadata from `readParquetMetadata`, to avoid reading the footer twice. */
   metadata?: FileMetaData
+  /** Page decompressors (default `jsCodecs()`: pure-JS Snappy, fzstd for zstd). */
+  codecs?: ParquetCodecs
   /**
    * `auto` (default): the in-memory fast path when it applies, else hyparquet's general reader.
    * `fast` fails instead of falling back; `general` always uses hyparquet (both for tests).
@@ -28,37 +25,6 @@ export interface DecodeOptions {
   engine?: 'auto' | 'fast' | 'general'
 }
 
-/** Statistics and (for foreign files) values come back as epoch-µs numbers, never Dates. */
-const PARSERS: Partial<ParquetParsers> = {
-  timestampFromMilliseconds: (v: bigint) => Number(v) * 1000,
-  timestampFromMicroseconds: (v: bigint) => Number(v),
-  timestampFromNanoseconds: (v: bigint) => Number(v / 1000n),
-}
-
-/** A page decompressor as hyparquet calls it. */
-export type Decompressor = (input: Uint8Array, outputLength: number) => Uint8Array
-
-/**
- * hyparquet decompresses snappy itself; zstd defaults to fzstd (pure JS: fine on Workers).
- * `initZstd()` swaps in its WebAssembly build, about 10x faster.
- */
-const COMPRESSORS: { ZSTD: Decompressor; SNAPPY?: Decompressor } = {
-  ZSTD: (input, outputLength) => zstdDecompress(input, new Uint8Array(outputLength)),
-}
-
-/** Replaces the zstd page decompressor used by `decodeParquet`. */
-export function setZstdDecompressor(decompress: Decompressor): void {
-  COMPRESSORS.ZSTD = decompress
-}
-
-/** Replaces hyparquet's pure-JS Snappy page decompressor (e.g. with native `snappy`); nothing restores it. */
-export function setSnappyDecompressor(decompress?: Decompressor): void {
-  if (decompress) COMPRESSORS.SNAPPY = decompress
-  else delete COMPRESSORS.SNAPPY
-}
-
-/** Footer bytes fetched up front from a remote file: one request for most footers. */
-const FOOTER_FETCH = 64 * 1024
 const TWO_32 = 4294967296
 
 function asAsyncBuffer(source: ParquetSource): AsyncBuffer {
@@ -68,19 +34,6 @@ function asAsyncBuffer(source: ParquetSource): AsyncBuffer {
     byteLength,
     slice: (start, end = byteLength) => buffer.slice(byteOffset + start, byteOffset + end) as ArrayBuffer,
   }
-}
-
-/**
- * Parses the footer. For a byte array it reads it in place; for a remote reader it fetches the
- * last 64 KiB (and, for a larger footer, the rest of it) and nothing else.
- */
-export async function readParquetMetadata(source: ParquetSource): Promise<FileMetaData> {
-  if (source instanceof Uint8Array) {
-    const whole = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength
-    const buffer = (whole ? source.buffer : source.slice().buffer) as ArrayBuffer
-    return parquetMetadata(buffer, { parsers: PARSERS })
-  }
-  return parquetMetadataAsync(source, { parsers: PARSERS, initialFetchSize: FOOTER_FETCH })
 }
 
 /** Timestamp unit of an INT64 element, or undefined when it is not a timestamp. */
@@ -267,8 +220,9 @@ export async function decodeParquet(source: ParquetSource, options: DecodeOption
   })
 
   const engine = options.engine ?? 'auto'
+  const decompressors = decompressorsOf(options.codecs)
   if (engine !== 'general' && source instanceof Uint8Array && length > 0) {
-    const fast = decodeInMemory(source, metadata, rowGroups, schema, length, units)
+    const fast = decodeInMemory(source, metadata, rowGroups, schema, length, units, decompressors)
     if (fast) return { length, schema, columns: fast }
   }
   if (engine === 'fast' && length > 0) throw new Error('this file needs the general Parquet reader')
@@ -286,7 +240,7 @@ export async function decodeParquet(source: ParquetSource, options: DecodeOption
     file,
     metadata: { ...metadata, schema: readSchema, row_groups: rowGroups, num_rows: BigInt(length) },
     columns: schema.map((c) => c.name),
-    compressors: COMPRESSORS,
+    compressors: decompressors,
     parsers: PARSERS,
     utf8: true,
     onChunk: ({ columnName, columnData, rowStart }) => sinks.get(columnName)?.(columnData, rowStart),
@@ -322,10 +276,11 @@ function decodeInMemory(
   schema: Schema,
   length: number,
   units: Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>,
+  decompressors: Decompressors,
 ): Record<string, Column> | null {
   const columns: Record<string, Column> = {}
   for (const { name, type } of schema) columns[name] = allocate(type, length, undefined).column
-  return decodeColumnsInto(bytes, metadata, rowGroups, schema, units, columns, 0) ? columns : null
+  return decodeColumnsInto(bytes, metadata, rowGroups, schema, units, columns, 0, decompressors) ? columns : null
 }
 
 /** Decodes `schema`'s columns of `rowGroups` into `columns` from row `offset`; false if unsupported. */
@@ -337,6 +292,7 @@ function decodeColumnsInto(
   units: Map<string, 'MILLIS' | 'MICROS' | 'NANOS' | undefined>,
   columns: Record<string, Column>,
   offset: number,
+  decompressors: Decompressors,
 ): boolean {
   const leaves = new Map<string, { element: SchemaElement; leaf: number }>()
   const elements = metadata.schema
@@ -355,7 +311,7 @@ function decodeColumnsInto(
         const chunk = group.columns[found.leaf]
         if (chunk?.meta_data?.path_in_schema.length !== 1 || chunk.meta_data.path_in_schema[0] !== name) return false
         const unit = units.get(name) as 'MILLIS' | 'MICROS' | undefined
-        const n = decodeChunk(bytes, chunk, found.element, column, row, unit, COMPRESSORS)
+        const n = decodeChunk(bytes, chunk, found.element, column, row, unit, decompressors)
         if (n !== Number(group.num_rows)) return false
         row += n
       }
@@ -383,21 +339,21 @@ function timestampUnits(metadata: FileMetaData): Map<string, 'MILLIS' | 'MICROS'
  * must already exist in `into` with the same type. Rows of int64 columns are marked non-null
  * first. Returns false, having possibly written part of the rows, when the file needs the
  * general reader: decode it with `decodeParquet` and copy instead. Returns the rows decoded, or
- * null in that case.
+ * null in that case. Pages are decompressed by `codecs` (default pure JS).
  */
 export async function decodeParquetInto(
   bytes: Uint8Array,
   into: Record<string, Column>,
   offset: number,
   columns?: string[],
+  codecs?: ParquetCodecs,
 ): Promise<number | null> {
-  let metadata: FileMetaData | null
+  let metadata: FileMetaData
   try {
-    metadata = readFooterLite(bytes)
+    metadata = readFooter(bytes, { lean: true })
   } catch {
-    metadata = null // damaged: the general reader reports it properly
+    return null // damaged: the general reader reports it properly
   }
-  if (!metadata) return null
   const wanted = columns ? new Set(columns) : undefined
   const schema = fileSchema(metadata).filter((c) => !wanted || wanted.has(c.name))
   let length = 0
@@ -407,7 +363,8 @@ export async function decodeParquetInto(
     if (!col || col.type !== type || col.values.length < offset + length) return null
     if (col.type === 'int64') col.nulls?.fill(0, offset, offset + length)
   }
-  const done = decodeColumnsInto(bytes, metadata, metadata.row_groups, schema, timestampUnits(metadata), into, offset)
+  const units = timestampUnits(metadata)
+  const done = decodeColumnsInto(bytes, metadata, metadata.row_groups, schema, units, into, offset, decompressorsOf(codecs))
   return done ? length : null
 }
 

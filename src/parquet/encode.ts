@@ -1,23 +1,21 @@
 /**
  * Table → Parquet bytes: our typed-array columns written straight into pages (see
- * `file-writer.ts`); compression by hyparquet-writer's JS Snappy unless a faster codec is set.
+ * `file-writer.ts`), compressed by the codecs passed in `options.codecs` (default: pure JS).
  */
 
-import { snappyCompress as jsSnappyCompress } from 'hyparquet-writer/src/snappy.js'
 import { emptyTable } from '../core/table.js'
 import type { Column, Schema, Table } from '../core/types.js'
-import { CodecId, firstNull, type PageCodec } from './column-chunk.js'
+import { type ParquetCodecs, type ParquetCompression, pageCodec } from './codecs.js'
+import { firstNull } from './column-chunk.js'
+import { type FileColumn, ParquetFileWriter } from './file-writer.js'
 
 export { microsToInt64 } from './column-chunk.js'
 
-import { type Decompressor, setZstdDecompressor } from './decode.js'
-import { type FileColumn, ParquetFileWriter } from './file-writer.js'
-
-export type ParquetCompression = 'snappy' | 'zstd' | 'none'
-
 export interface EncodeOptions {
-  /** Page compression; default `snappy`. `zstd` needs `initZstd()` to have resolved first; `none` writes pages uncompressed. */
+  /** Page compression; default `snappy`. `zstd` needs `codecs.zstd`; `none` writes pages uncompressed. */
   compression?: ParquetCompression
+  /** Page compressors (default `jsCodecs()`: pure-JS Snappy, no zstd). */
+  codecs?: ParquetCodecs
   /** Rows per row group (default 100,000). Smaller groups let readers skip more by time range. */
   rowGroupSize?: number
   /** Written as the file's key/value metadata. */
@@ -36,65 +34,6 @@ export interface EncodeOptions {
 const REQUIRED_COLUMNS = new Set(['symbol', 'timestamp'])
 const DEFAULT_ROW_GROUP_SIZE = 100_000
 
-/** A synchronous page compressor, as hyparquet-writer calls it. */
-export type Compressor = (input: Uint8Array) => Uint8Array
-
-let zstdCompress: Compressor | undefined
-let zstdInit: Promise<void> | undefined
-let snappyCompress: Compressor | undefined
-
-/**
- * Replaces hyparquet-writer's pure-JS Snappy compressor (the largest encode cost) with a faster
- * one producing the same format, e.g. the native `snappy` package on Node/Bun (the Node entry
- * point does this when it loads). Pass nothing to go back to the JS compressor.
- */
-export function setSnappyCompressor(compress?: Compressor): void {
-  snappyCompress = compress
-}
-
-/**
- * Makes `compression: 'zstd'` available, and makes `decodeParquet` decompress zstd pages with
- * the same (faster) codec. Without arguments it loads the zstd WebAssembly build of
- * `@bokuweb/zstd-wasm` (works in Node). Runtimes that cannot compile WebAssembly from bytes
- * (Cloudflare Workers) pass their own synchronous codec instead. Safe to call repeatedly; a
- * failed load is forgotten so the next call retries.
- */
-export function initZstd(codec?: { compress: Compressor; decompress?: Decompressor }): Promise<void> {
-  if (codec) {
-    zstdCompress = codec.compress
-    if (codec.decompress) setZstdDecompressor(codec.decompress)
-    return Promise.resolve()
-  }
-  if (zstdCompress) return Promise.resolve()
-  zstdInit ??= (async () => {
-    const zstd = await import('@bokuweb/zstd-wasm')
-    await zstd.init()
-    zstdCompress = (input) => zstd.compress(input, 3)
-    setZstdDecompressor((input, outputLength) => zstd.decompress(input, { defaultHeapSize: outputLength }))
-  })().catch((error: unknown) => {
-    zstdInit = undefined
-    throw error
-  })
-  return zstdInit
-}
-
-/** The page codec for `compression`, with the compressors installed so far. */
-export function pageCodec(compression: ParquetCompression): PageCodec {
-  switch (compression) {
-    case 'none':
-      return { id: CodecId.UNCOMPRESSED, compress: null }
-    case 'snappy':
-      return { id: CodecId.SNAPPY, compress: snappyCompress ?? jsSnappyCompress }
-    case 'zstd':
-      if (!zstdCompress) {
-        throw new Error(
-          "zstd compression is not initialized: await initZstd() before encodeParquet(..., { compression: 'zstd' })",
-        )
-      }
-      return { id: CodecId.ZSTD, compress: zstdCompress }
-  }
-}
-
 /**
  * Encodes a table as one Parquet file. `symbol` and `timestamp` are REQUIRED (a null there
  * throws); every other column is OPTIONAL (with `alwaysOptional: false`, only when it holds a
@@ -104,7 +43,7 @@ export function pageCodec(compression: ParquetCompression): PageCodec {
  */
 export function encodeParquet(table: Table, options: EncodeOptions = {}): Uint8Array {
   const { compression = 'snappy', rowGroupSize = DEFAULT_ROW_GROUP_SIZE, kvMetadata, alwaysOptional = true } = options
-  const codec = pageCodec(compression)
+  const codec = pageCodec(compression, options.codecs)
   if (!(Number.isInteger(rowGroupSize) && rowGroupSize > 0)) throw new Error(`rowGroupSize must be a positive integer`)
   const columns: FileColumn[] = table.schema.map(({ name, type }) => {
     const column = table.columns[name]

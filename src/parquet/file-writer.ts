@@ -12,6 +12,21 @@ import { arrowSchemaMetadata, pandasMetadata } from './arrow-schema.js'
 import { Bytes } from './bytes.js'
 import { type ChunkMeta, type PageCodec, physicalType, writeColumnChunk } from './column-chunk.js'
 import { CompactWriter, TType } from './thrift-compact.js'
+import {
+  ColumnChunkField as CC,
+  ColumnMetaDataField as CM,
+  ColumnOrderField,
+  ConvertedType,
+  FieldRepetitionType,
+  FileMetaDataField as FM,
+  KeyValueField,
+  LogicalTypeField,
+  RowGroupField as RG,
+  SchemaElementField as SE,
+  StatisticsField as ST,
+  TimestampTypeField,
+  TimeUnitField,
+} from './thrift-ids.js'
 
 export interface FileColumn {
   name: string
@@ -37,8 +52,8 @@ interface RowGroupMeta {
 }
 
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]) // PAR1
-const CONVERTED_UTF8 = 0
-const CONVERTED_TIMESTAMP_MICROS = 10
+/** The FileMetaData version written. */
+const FORMAT_VERSION = 2
 
 export class ParquetFileWriter {
   private readonly out: Bytes
@@ -110,30 +125,30 @@ export class ParquetFileWriter {
   private writeFooter(t: CompactWriter): void {
     const { columns, groups } = this
     t.begin()
-    t.i32(1, 2)
-    t.list(2, TType.STRUCT, columns.length + 1)
+    t.i32(FM.VERSION, FORMAT_VERSION)
+    t.list(FM.SCHEMA, TType.STRUCT, columns.length + 1)
     t.begin()
-    t.string(4, 'schema')
-    t.i32(5, columns.length)
+    t.string(SE.NAME, 'schema')
+    t.i32(SE.NUM_CHILDREN, columns.length)
     t.end()
     for (const c of columns) {
       t.begin()
-      t.i32(1, physicalType(c.type))
-      t.i32(3, c.required ? 0 : 1)
-      t.string(4, c.name)
+      t.i32(SE.TYPE, physicalType(c.type))
+      t.i32(SE.REPETITION_TYPE, c.required ? FieldRepetitionType.REQUIRED : FieldRepetitionType.OPTIONAL)
+      t.string(SE.NAME, c.name)
       if (c.type === 'string') {
-        t.i32(6, CONVERTED_UTF8)
-        t.struct(10) // LogicalType
-        t.struct(1) // STRING
+        t.i32(SE.CONVERTED_TYPE, ConvertedType.UTF8)
+        t.struct(SE.LOGICAL_TYPE)
+        t.struct(LogicalTypeField.STRING)
         t.end()
         t.end()
       } else if (c.type === 'timestamp') {
-        t.i32(6, CONVERTED_TIMESTAMP_MICROS)
-        t.struct(10) // LogicalType
-        t.struct(8) // TIMESTAMP
-        t.bool(1, true) // isAdjustedToUTC
-        t.struct(2) // unit
-        t.struct(2) // MICROS
+        t.i32(SE.CONVERTED_TYPE, ConvertedType.TIMESTAMP_MICROS)
+        t.struct(SE.LOGICAL_TYPE)
+        t.struct(LogicalTypeField.TIMESTAMP)
+        t.bool(TimestampTypeField.IS_ADJUSTED_TO_UTC, true)
+        t.struct(TimestampTypeField.UNIT)
+        t.struct(TimeUnitField.MICROS)
         t.end()
         t.end()
         t.end()
@@ -141,34 +156,34 @@ export class ParquetFileWriter {
       }
       t.end()
     }
-    t.i64(3, this.numRows)
-    t.list(4, TType.STRUCT, groups.length)
+    t.i64(FM.NUM_ROWS, this.numRows)
+    t.list(FM.ROW_GROUPS, TType.STRUCT, groups.length)
     groups.forEach((g, ordinal) => {
       t.begin()
-      t.list(1, TType.STRUCT, g.chunks.length)
+      t.list(RG.COLUMNS, TType.STRUCT, g.chunks.length)
       for (let i = 0; i < g.chunks.length; i++) writeColumnChunkMeta(t, g.chunks[i].offset, g.chunks[i].meta, columns[i].name)
-      t.i64(2, g.totalByteSize)
-      t.i64(3, g.numRows)
-      t.i64(5, g.offset)
-      t.i64(6, g.compressedSize)
-      t.i16(7, ordinal)
+      t.i64(RG.TOTAL_BYTE_SIZE, g.totalByteSize)
+      t.i64(RG.NUM_ROWS, g.numRows)
+      t.i64(RG.FILE_OFFSET, g.offset)
+      t.i64(RG.TOTAL_COMPRESSED_SIZE, g.compressedSize)
+      t.i16(RG.ORDINAL, ordinal)
       t.end()
     })
     const kv = Object.entries(this.keyValueMetadata())
     if (kv.length) {
-      t.list(5, TType.STRUCT, kv.length)
+      t.list(FM.KEY_VALUE_METADATA, TType.STRUCT, kv.length)
       for (const [key, value] of kv) {
         t.begin()
-        t.string(1, key)
-        t.string(2, value)
+        t.string(KeyValueField.KEY, key)
+        t.string(KeyValueField.VALUE, value)
         t.end()
       }
     }
-    t.string(6, this.options.createdBy ?? 'friday-market-data version 0.1.0')
-    t.list(7, TType.STRUCT, columns.length)
+    t.string(FM.CREATED_BY, this.options.createdBy ?? 'friday-market-data version 0.1.0')
+    t.list(FM.COLUMN_ORDERS, TType.STRUCT, columns.length)
     for (let i = 0; i < columns.length; i++) {
       t.begin()
-      t.struct(1) // TYPE_ORDER
+      t.struct(ColumnOrderField.TYPE_ORDER)
       t.end()
       t.end()
     }
@@ -178,26 +193,26 @@ export class ParquetFileWriter {
 
 function writeColumnChunkMeta(t: CompactWriter, offset: number, m: ChunkMeta, name: string): void {
   t.begin()
-  t.i64(2, offset)
-  t.struct(3)
-  t.i32(1, m.type)
-  t.list(2, TType.I32, m.encodings.length)
+  t.i64(CC.FILE_OFFSET, offset)
+  t.struct(CC.META_DATA)
+  t.i32(CM.TYPE, m.type)
+  t.list(CM.ENCODINGS, TType.I32, m.encodings.length)
   for (const e of m.encodings) t.elemI32(e)
-  t.list(3, TType.BINARY, 1)
+  t.list(CM.PATH_IN_SCHEMA, TType.BINARY, 1)
   t.elemString(name)
-  t.i32(4, m.codec)
-  t.i64(5, m.numValues)
-  t.i64(6, m.uncompressedSize)
-  t.i64(7, m.compressedSize)
-  t.i64(9, m.dataPageOffset)
-  if (m.dictionaryPageOffset !== undefined) t.i64(11, m.dictionaryPageOffset)
-  t.struct(12)
+  t.i32(CM.CODEC, m.codec)
+  t.i64(CM.NUM_VALUES, m.numValues)
+  t.i64(CM.TOTAL_UNCOMPRESSED_SIZE, m.uncompressedSize)
+  t.i64(CM.TOTAL_COMPRESSED_SIZE, m.compressedSize)
+  t.i64(CM.DATA_PAGE_OFFSET, m.dataPageOffset)
+  if (m.dictionaryPageOffset !== undefined) t.i64(CM.DICTIONARY_PAGE_OFFSET, m.dictionaryPageOffset)
+  t.struct(CM.STATISTICS)
   const s = m.stats
-  if (s.legacy && s.max) t.binary(1, s.max)
-  if (s.legacy && s.min) t.binary(2, s.min)
-  t.i64(3, s.nullCount)
-  if (s.max) t.binary(5, s.max)
-  if (s.min) t.binary(6, s.min)
+  if (s.legacy && s.max) t.binary(ST.MAX, s.max)
+  if (s.legacy && s.min) t.binary(ST.MIN, s.min)
+  t.i64(ST.NULL_COUNT, s.nullCount)
+  if (s.max) t.binary(ST.MAX_VALUE, s.max)
+  if (s.min) t.binary(ST.MIN_VALUE, s.min)
   t.end()
   t.end()
   t.end()

@@ -13,11 +13,7 @@ import { readRleBitPackedHybrid } from 'hyparquet/src/encoding.js'
 import { snappyUncompress } from 'hyparquet/src/snappy.js'
 import { Unsupported } from '../core/errors.js'
 import { BOOL_NULL, type Column } from '../core/types.js'
-
-export type Decompressors = {
-  ZSTD: (input: Uint8Array, outputLength: number) => Uint8Array
-  SNAPPY?: (input: Uint8Array, outputLength: number) => Uint8Array
-}
+import type { Decompressors } from './codecs.js'
 
 const TWO_32 = 4294967296
 const utf8 = new TextDecoder()

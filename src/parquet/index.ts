@@ -1,26 +1,17 @@
 /** Parquet codec: our columnar Table to and from Parquet bytes (Web standards only; runs on Workers). */
 
 export {
-  type DecodeOptions,
-  type Decompressor,
-  decodeParquet,
-  decodeParquetInto,
-  fileSchema,
-  type ParquetSource,
-  readParquetMetadata,
-  setSnappyDecompressor,
-  setZstdDecompressor,
-} from './decode.js'
-export {
   type Compressor,
-  type EncodeOptions,
-  encodeParquet,
-  encodeSchemaFile,
-  initZstd,
-  microsToInt64,
+  type Decompressor,
+  jsCodecs,
+  loadZstdWasm,
+  type ParquetCodecs,
   type ParquetCompression,
   pageCodec,
-  setSnappyCompressor,
-} from './encode.js'
+  type ZstdCodec,
+} from './codecs.js'
+export { type DecodeOptions, decodeParquet, decodeParquetInto, fileSchema } from './decode.js'
+export { type EncodeOptions, encodeParquet, encodeSchemaFile, microsToInt64 } from './encode.js'
 export { type FileColumn, ParquetFileWriter } from './file-writer.js'
+export { type FooterOptions, type ParquetSource, readFooter, readParquetMetadata } from './footer.js'
 export { DEFAULT_PARQUET_INGEST_LIMITS, decodeParquetBody, type ParquetIngestLimits } from './ingest.js'

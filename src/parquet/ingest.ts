@@ -10,11 +10,12 @@
 import { Decompress as ZstdStream } from 'fzstd'
 import type { ColumnChunk, CompressionCodec, FileMetaData, PageHeader, SchemaElement, SchemaTree } from 'hyparquet'
 import { parquetHeader, readPage } from 'hyparquet/src/column.js'
-import { parquetMetadata, parquetSchema } from 'hyparquet/src/metadata.js'
+import { parquetSchema } from 'hyparquet/src/metadata.js'
 import { readVarInt } from 'hyparquet/src/thrift.js'
 import type { ColumnDecoder } from 'hyparquet/src/types.js'
 import { StorageError, ValidationError } from '../core/errors.js'
 import { BOOL_NULL, type Column, type ColumnType, type Table } from '../core/types.js'
+import { readFooter } from './footer.js'
 
 /** What one body may claim; each is answered with a 413 when passed. */
 export interface ParquetIngestLimits {
@@ -598,8 +599,7 @@ export async function decodeParquetBody(bytes: Uint8Array, options: Partial<Parq
   const limits: ParquetIngestLimits = { ...DEFAULT_PARQUET_INGEST_LIMITS, ...options }
   let metadata: FileMetaData
   try {
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    metadata = parquetMetadata((whole ? bytes.buffer : bytes.slice().buffer) as ArrayBuffer)
+    metadata = readFooter(bytes)
   } catch (error) {
     throw new ValidationError([{ field: 'body', message: `not a Parquet file: ${(error as Error).message}` }])
   }

@@ -6,7 +6,7 @@
 import { type FieldIssue, SchemaConflictError, ValidationError } from '../core/errors.js'
 import { columnNameProblem, describeValue, ILL_FORMED_MESSAGE, isWellFormedString, symbolProblem } from '../core/keys.js'
 import { KEY_SCHEMA } from '../core/table.js'
-import { checkTimeUs, epochToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from '../core/time.js'
+import { checkTimeUs, epochNumberToUs, epochToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from '../core/time.js'
 import {
   BOOL_NULL,
   type Column,
@@ -94,17 +94,24 @@ export function applyTimeUnit(
     const n = values.length
     const us = new EpochMicros(n)
     let all = true
-    const out = Array.from(values, (v, i) => {
-      if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint') {
-        const read = epochToUs(String(v), unit, true)
-        if (typeof read === 'string') issues.add(i, alias, read)
-        else us[i] = read
-        return typeof read === 'number' ? formatUs(read) : v
+    for (let i = 0; i < n; i++) {
+      const v = values[i]
+      let read: number | string
+      if (typeof v === 'number' && Number.isFinite(v)) read = epochNumberToUs(v, unit, true)
+      else if (typeof v === 'bigint') read = epochToUs(String(v), unit, true)
+      else {
+        all = false
+        continue
       }
-      all = false
-      return v
-    })
-    columns[alias] = all ? us : out
+      if (typeof read === 'string') issues.add(i, alias, read)
+      else us[i] = read
+    }
+    // numbers mixed with other time values: the numbers become exact ISO text, the rest stay
+    columns[alias] = all
+      ? us
+      : Array.from(values, (v, i) =>
+          (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint' ? formatUs(us[i]) : v,
+        )
   }
   issues.throwIfAny()
   return columns
@@ -237,7 +244,7 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
     if (micros) us = Number.isFinite(value) ? (value as number) : null
     else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint') {
       // epoch milliseconds (`applyTimeUnit` turned any other unit into EpochMicros or ISO text)
-      const read = epochToUs(String(value), 'ms', true)
+      const read = typeof value === 'number' ? epochNumberToUs(value, 'ms', true) : epochToUs(String(value), 'ms', true)
       if (typeof read === 'string') {
         issues.add(i, field, read)
         continue

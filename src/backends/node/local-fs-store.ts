@@ -18,16 +18,14 @@ import {
   fchmodSync,
   fstatSync,
   fsync as fsyncCb,
-  linkSync,
   open as openCb,
   openSync,
   readSync,
-  renameSync,
   statSync,
   write as writeCb,
   writeSync,
 } from 'node:fs'
-import { mkdir, open, readdir, rmdir, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { allOwned } from '../../concurrency.js'
@@ -298,10 +296,12 @@ export function createLocalFsStore(options: LocalFsStoreOptions): ObjectStore & 
           throw err
         }
         if (opts.deadline !== undefined && Date.now() >= opts.deadline) throw new DeadlinePassedError(key)
+        // asynchronous: a directory entry in another directory is a journaled metadata update,
+        // slow enough that the main thread is better off encoding the next file meanwhile
         if (opts.ifNoneMatch === '*') {
-          linkSync(tmp, path)
+          await link(tmp, path)
           linked = true
-        } else renameSync(tmp, path)
+        } else await rename(tmp, path)
         counters.bytesWritten += body.length
       } catch (err) {
         // The target directory vanished (a concurrent delete pruned it): create it again.
