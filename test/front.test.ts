@@ -333,7 +333,7 @@ describe('createDataStorage: the read cache and the op log are composed once, op
       {},
     )
     const driver = new FakeDriver()
-    const storage = createDataStorage(driver, frontOptionsFromConfig(config, { printFailures: false }))
+    const storage = createDataStorage(driver, frontOptionsFromConfig(config, { oplog: { printFailures: false } }))
     try {
       expect(storage.readCache).toBeDefined()
       expect(storage.oplog).toBeDefined()

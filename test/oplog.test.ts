@@ -593,6 +593,50 @@ describe('op log levels (local lake)', () => {
     await raw.close()
   })
 
+  it('settle() retries a failed flush before giving up (a Worker may never run the retry timer)', async () => {
+    // A store failing the first two appends, over the real lake store: a real disk cannot be made to fail one PUT.
+    const raw = make()
+    const real = raw.opLogStore!()
+    let failures = 2
+    let appends = 0
+    const flaky = (failing: number) => {
+      failures = failing
+      return new BufferedOpLog({
+        store: {
+          append: async (records) => {
+            appends++
+            if (failures-- > 0) throw new Error('store down')
+            await real.append(records)
+          },
+          query: (q) => real.query(q),
+          removeBefore: (cutoff) => real.removeBefore(cutoff),
+        },
+        now: clock,
+        flushIntervalMs: 20, // settle() waits until the batch is due
+        settleRetriesMs: [10, 10],
+        logger: (m) => printed.push(m),
+      })
+    }
+    const ds = uniqueDataset('settle-retry')
+    const oplog = flaky(2)
+    oplog.record(newOpRecord('compact', { startedAt: NOW, dataset: ds }))
+    await oplog.settle()
+    // (the flush timer may have made one of the failed attempts: settle is what must not stop at one)
+    expect(appends).toBe(3)
+    expect(oplog.summary()).toMatchObject({ pending: 0, flushed: 1, lastError: null })
+    expect(await real.query({ dataset: ds, limit: 10 })).toHaveLength(1)
+    // a store that stays down: settle gives up after its retries, the record stays buffered
+    appends = 0
+    const down = flaky(10)
+    down.record(newOpRecord('compact', { startedAt: NOW, dataset: ds }))
+    await down.settle()
+    expect(appends).toBeGreaterThanOrEqual(3)
+    expect(down.summary()).toMatchObject({ pending: 1, flushed: 0, lastError: { message: 'Error: store down' } })
+    await down.close()
+    await oplog.close()
+    await raw.close()
+  })
+
   it('retention also runs by itself after a flush once it is due', async () => {
     const { storage, oplog } = logged(make(), { retention_days: 1 }, { retentionEveryMs: 60_000 })
     const ds = uniqueDataset('auto')

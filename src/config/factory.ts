@@ -17,6 +17,7 @@ import type { LakeCodecOptions, LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
 import type { OpLogOptions } from '../oplog/buffered-op-log.js'
+import type { ParquetCodecs } from '../parquet/index.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
 import { limitsFromConfig } from '../table/limits.js'
@@ -43,8 +44,11 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
 export function createStorageWith(
   factories: Partial<Record<BackendName, BackendFactory>>,
   config: FridayConfig,
-  /** `oplog`: tuning of the op log beyond the config (e.g. `printFailures: false` for the CLI). */
-  options: { oplog?: Partial<OpLogOptions> } = {},
+  /**
+   * `oplog`: tuning of the op log beyond the config (e.g. `printFailures: false` for the CLI);
+   * `codecs`: Parquet codecs of the database backends' row-retention archives (default `jsCodecs()`).
+   */
+  options: { oplog?: Partial<OpLogOptions>; codecs?: ParquetCodecs } = {},
 ): DataStorage {
   const backend = config.storage.default_backend
   const factory = factories[backend]
@@ -54,7 +58,7 @@ export function createStorageWith(
     const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
     throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
   }
-  return createDataStorage(factory(config), frontOptionsFromConfig(config, options.oplog))
+  return createDataStorage(factory(config), frontOptionsFromConfig(config, options))
 }
 
 /**
@@ -68,7 +72,11 @@ export function createStorageWith(
  * - `readCache` when `storage.read_cache.enabled`, and `opLog` (`attachOpLog` leaves the storage
  *   as it is when `storage.metadata_logging` is disabled).
  */
-export function frontOptionsFromConfig(config: FridayConfig, oplog?: Partial<OpLogOptions>): FrontOptions {
+export function frontOptionsFromConfig(
+  config: FridayConfig,
+  /** `oplog`: op-log tuning beyond the config; `codecs`: Parquet codecs of the row-retention archives (default `jsCodecs()`). */
+  options: { oplog?: Partial<OpLogOptions>; codecs?: ParquetCodecs } = {},
+): FrontOptions {
   const r = config.storage.retrieval
   const policy = rotationFromConfig(config.storage.file_rotation)
   const s3 = config.storage.s3_parquet
@@ -76,11 +84,11 @@ export function frontOptionsFromConfig(config: FridayConfig, oplog?: Partial<OpL
   const cache = config.storage.read_cache
   return {
     retrieval: { batchSize: r.batch_size, concurrency: r.parallel_loading ? r.max_workers : 1 },
-    maintain: (storage, options) => maintainRows(storage, policy, options, archive),
+    maintain: (storage, o) => maintainRows(storage, policy, o, archive, options.codecs),
     readCache: cache.enabled
       ? (storage) => withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
       : undefined,
-    opLog: (storage) => attachOpLog(storage, config.storage.metadata_logging, oplog),
+    opLog: (storage) => attachOpLog(storage, config.storage.metadata_logging, options.oplog),
   }
 }
 
