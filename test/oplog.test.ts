@@ -20,7 +20,7 @@ import { StorageError } from '../src/core/errors.js'
 import type { OpLog, OpRecord } from '../src/core/oplog-types.js'
 import type { DataStorage } from '../src/core/types.js'
 import { createApp } from '../src/http/app.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage, type LakeDataStorage } from '../src/lake/lake-storage.js'
 import { createStorage } from '../src/node.js'
 import { attachOpLog } from '../src/oplog/attach.js'
 import { BufferedOpLog, type OpLogOptions } from '../src/oplog/buffered-op-log.js'
@@ -87,7 +87,7 @@ async function localBackend(): Promise<Backend> {
     name: 'local_parquet',
     make,
     async batches() {
-      const s = make() as LakeStorage
+      const s = make() as LakeDataStorage
       const n = (await s.store.list('_oplog/')).objects.length
       await s.close()
       return n
@@ -123,7 +123,7 @@ async function s3Backend(): Promise<Backend | null> {
     name: 's3_parquet',
     make,
     async batches() {
-      const s = make() as LakeStorage
+      const s = make() as LakeDataStorage
       const n = (await s.store.list('_oplog/')).objects.length
       await s.close()
       return n
@@ -490,7 +490,7 @@ describe('op log levels (local lake)', () => {
   })
 
   it('gc records the partitions it removed files from; a verify that finds damage is an error record', async () => {
-    const raw = make() as LakeStorage
+    const raw = make() as LakeDataStorage
     const { storage, oplog } = logged(raw)
     const ds = uniqueDataset('damage')
     await storage.write(ds, bars(['AAPL', 'MSFT'], [0], 2))
@@ -527,7 +527,7 @@ describe('op log levels (local lake)', () => {
     const { storage, oplog } = logged(make())
     await storage.write(uniqueDataset('listed'), bars(['AAPL'], [0], 1))
     await oplog.flush()
-    expect((await (storage as LakeStorage).store.list('_oplog/')).objects.length).toBeGreaterThan(0)
+    expect((await (storage as LakeDataStorage).store.list('_oplog/')).objects.length).toBeGreaterThan(0)
     expect(await storage.listDatasets()).not.toContain('_oplog')
     expect((await rejection(storage.write('_oplog', bars(['AAPL'], [0], 1)))).code).toBe('validation_error')
     const app = createApp({ storage })
@@ -536,10 +536,10 @@ describe('op log levels (local lake)', () => {
   })
 
   it('the wrapped storage passes every other member through (optional capabilities, getters)', async () => {
-    const raw = make() as LakeStorage
+    const raw = make() as LakeDataStorage
     const { storage } = logged(raw)
     expect(storage.backend).toBe('local_parquet')
-    expect((storage as LakeStorage).store).toBe(raw.store)
+    expect((storage as LakeDataStorage).store).toBe(raw.store)
     expect('oplog' in storage).toBe(true)
     expect('maintain' in storage).toBe('maintain' in raw)
     expect(typeof storage.opLogStore).toBe('function')
@@ -662,7 +662,7 @@ describe('op log retries (local lake)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'friday-oplog-retry-'))
     try {
       const ds = uniqueDataset('retry')
-      const other = new LakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: dir }) })
+      const other = createLakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: dir }) })
       await other.write(ds, bars(['AAPL'], [0], 2))
       let raced = false
       const fs = createLocalFsStore({ baseDir: dir })
@@ -682,7 +682,7 @@ describe('op log retries (local lake)', () => {
           }
         },
       })
-      const { storage, oplog } = logged(new LakeStorage({ backend: 'local_parquet', store }))
+      const { storage, oplog } = logged(createLakeStorage({ backend: 'local_parquet', store }))
       await storage.write(
         ds,
         bars(['AAPL'], [0], 4).map((r) => ({ ...r, close: 2 })),

@@ -16,6 +16,7 @@ import { mongodbFactory } from '../src/backends/mongodb/index.js'
 import { query } from '../src/cli/query.js'
 import { createStorageWith } from '../src/config/factory.js'
 import { parseConfig } from '../src/config/load.js'
+import { createDataStorage } from '../src/core/front.js'
 import { rowArchiveRoot } from '../src/core/layout.js'
 import type { DataStorage, Table } from '../src/core/types.js'
 import { localParquetFactory, nativeCodecs } from '../src/node.js'
@@ -284,7 +285,8 @@ describe('row-retention archives of createStorageWith(..., { codecs })', () => {
     const client = server.client()
     const dbName = `friday_codecs_${Date.now().toString(36)}`
     const counting = countingSnappy()
-    const db = mongodbFactory(configOf('mongodb', dbName), { client, archiveCodecs: counting.codecs })
+    // the factory gives the driver: fronted as createStorageWith would
+    const db = createDataStorage(mongodbFactory(configOf('mongodb', dbName), { client, archiveCodecs: counting.codecs }))
     try {
       const old = bars(30)
       await db.write(DS, old)
