@@ -129,7 +129,7 @@ describe('binary COPY encoding', () => {
     const values = ['', 'abc', 'ünï', '株式', '😀', 'a\uD800b', '\uDC00', 'x\uD83D', '€😀€']
     // normalizeInput refuses lone surrogates (issue 12): the encoder is given them directly
     const { table } = normalizeInput(
-      values.map((_, i) => ({ symbol: 'A', timestamp: i, note: 'x' })),
+      values.map((_, i) => ({ symbol: 'A', timestamp: 1_700_000_000_000 + i, note: 'x' })),
       null,
     )
     table.columns.note = { type: 'string', values }
@@ -144,7 +144,7 @@ describe('binary COPY encoding', () => {
 
   it('splits rows into chunks with the header first and the trailer last', () => {
     const { table } = normalizeInput(
-      Array.from({ length: 10 }, (_, i) => ({ symbol: 'A', timestamp: i, close: i })),
+      Array.from({ length: 10 }, (_, i) => ({ symbol: 'A', timestamp: 1_700_000_000_000 + i, close: i })),
       null,
     )
     const chunks = Array.from(copyBinaryChunks(table, table.schema, 0, 10, 4))
@@ -156,7 +156,7 @@ describe('binary COPY encoding', () => {
   it('cuts chunks by size too: rows of wide strings do not make one huge chunk', () => {
     const wide = 'x'.repeat(5 << 20)
     const { table } = normalizeInput(
-      Array.from({ length: 3 }, (_, i) => ({ symbol: 'A', timestamp: i, note: wide })),
+      Array.from({ length: 3 }, (_, i) => ({ symbol: 'A', timestamp: 1_700_000_000_000 + i, note: wide })),
       null,
     )
     const chunks = Array.from(copyBinaryChunks(table, table.schema))
@@ -278,7 +278,7 @@ describe.skipIf(Boolean(skip))('postgres bulk write path', () => {
       try {
         expect(canCopy(client)).toBe(true)
         const { table } = normalizeInput(
-          Array.from({ length: 50_000 }, (_, i) => ({ symbol: 'A', timestamp: i, close: i % 2 ? null : i })),
+          Array.from({ length: 50_000 }, (_, i) => ({ symbol: 'A', timestamp: 1_700_000_000_000 + i, close: i % 2 ? null : i })),
           null,
         )
         await client.query({ text: 'BEGIN' })

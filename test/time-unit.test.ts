@@ -7,6 +7,9 @@
  * declared types of a write (`types=volume:int64`) and the hint for an unknown query parameter.
  */
 
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMongoStorage } from '../src/backends/mongodb/index.js'
@@ -14,6 +17,7 @@ import { parseConfig } from '../src/config/load.js'
 import { ValidationError } from '../src/core/errors.js'
 import { epochNumberToUs, epochToUs, exactUs, formatUs, PLAUSIBLE_MS, parseIsoUs } from '../src/core/time.js'
 import type { DataStorage, Table } from '../src/core/types.js'
+import { createStorage } from '../src/node.js'
 import { encodeParquet } from '../src/parquet/index.js'
 import { json, LAKES, localLake, type TestLake, testApp } from './helpers/http.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
@@ -326,6 +330,33 @@ describe('config storage.ingest.time_unit', () => {
     expect(parseConfig({}).storage.ingest.time_unit).toBeUndefined()
     expect(parseConfig({ storage: { ingest: { time_unit: 'ns' } } }).storage.ingest.time_unit).toBe('ns')
     expect(() => parseConfig({ storage: { ingest: { time_unit: 'seconds' } } })).toThrow(/storage\.ingest\.time_unit/)
+  })
+
+  it("applies to the library's writes on a storage built from the config; a write's own unit wins", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'friday-tu-config-'))
+    const storage = createStorage(
+      parseConfig({
+        storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir }, ingest: { time_unit: 's' } },
+      }),
+      {},
+    )
+    try {
+      await storage.write('cfg', [{ symbol: 'A', timestamp: 1709251200, v: 1 }])
+      await storage.write('cfg', [{ symbol: 'A', timestamp: 1709251201000, v: 2 }], { timeUnit: 'ms' })
+      // seconds that would be refused as implausible milliseconds without the configured unit
+      await expect(
+        createStorage(parseConfig({ storage: { default_backend: 'local_parquet', local_parquet: { base_dir: dir } } }), {}).write(
+          'cfg',
+          [{ symbol: 'A', timestamp: 1709251200 }],
+        ),
+      ).rejects.toThrow(/pass time_unit=s/)
+      const t = await storage.read('cfg')
+      expect(Array.from(t.columns.timestamp.values as Float64Array)).toEqual([MARCH, MARCH + 1_000_000])
+      expect(Array.from(t.columns.v.values as Float64Array)).toEqual([1, 2])
+    } finally {
+      await storage.close()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 

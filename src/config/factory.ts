@@ -89,6 +89,7 @@ export function frontOptionsFromConfig(
       ? (storage) => withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
       : undefined,
     opLog: (storage) => attachOpLog(storage, config.storage.metadata_logging, options.oplog),
+    timeUnit: config.storage.ingest.time_unit,
   }
 }
 

@@ -334,8 +334,9 @@ export const LimitsSchema = v.strictObject({
 export type LimitsConfig = v.InferOutput<typeof LimitsSchema>
 
 /**
- * How text bodies (HTTP rows route, `friday ingest`) are read. `time_unit`: the unit of epoch
- * numbers in the time column when a write names none (`?time_unit=`, `--time-unit`); unset:
+ * How written time values are read. `time_unit`: the unit of epoch numbers in the time column
+ * when a write names none (`?time_unit=` of the HTTP rows route, `friday ingest --time-unit`,
+ * `write(ds, data, { timeUnit })` of a storage built from this config); unset:
  * milliseconds, and a number implausible as milliseconds (|v| < 1e11) is refused as probably
  * seconds. A configured unit accepts every in-range value.
  */

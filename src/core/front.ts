@@ -50,6 +50,12 @@ export interface FrontOptions {
   readCache?: StorageLayer
   /** Attaches an op log in front of everything else, so it records every call, cached or not (`attachOpLog`). */
   opLog?: StorageLayer
+  /**
+   * Unit of epoch numbers in the time column of a write that names none (config
+   * `storage.ingest.time_unit`, as for HTTP and CLI writes); unset: milliseconds, with the
+   * plausibility check of the default unit.
+   */
+  timeUnit?: WriteOptions['timeUnit']
 }
 
 /** The optional capabilities of the contract a driver may implement. */
@@ -83,7 +89,7 @@ export function createDataStorage<D extends StorageDriver>(driver: D, options: F
     write(dataset, data, o: WriteOptions = {}) {
       return call(() => {
         const ds = checkDatasetName(dataset)
-        const request = { mode: checkWriteMode(o?.mode), timeUnit: checkTimeUnit(o?.timeUnit) }
+        const request = { mode: checkWriteMode(o?.mode), timeUnit: checkTimeUnit(o?.timeUnit ?? options.timeUnit) }
         return driver.write(ds, data, request)
       })
     },

@@ -243,8 +243,10 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
     let us: number | null
     if (micros) us = Number.isFinite(value) ? (value as number) : null
     else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'bigint') {
-      // epoch milliseconds (`applyTimeUnit` turned any other unit into EpochMicros or ISO text)
-      const read = typeof value === 'number' ? epochNumberToUs(value, 'ms', true) : epochToUs(String(value), 'ms', true)
+      // epoch milliseconds, the default unit: no unit was named (`applyTimeUnit` turned the numbers
+      // of a named unit into EpochMicros), so a value implausible as milliseconds (|v| < 1e11,
+      // probably seconds) is refused naming the unit to pass, never stored as a 1970 instant
+      const read = typeof value === 'number' ? epochNumberToUs(value, 'ms', false) : epochToUs(String(value), 'ms', false)
       if (typeof read === 'string') {
         issues.add(i, field, read)
         continue
