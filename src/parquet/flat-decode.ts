@@ -68,10 +68,14 @@ export function decodeChunk(
       let defs: Uint8Array | null = null
       if (optional) {
         if (h.definition_level_encoding !== 'RLE') throw new Unsupported(`definition levels ${h.definition_level_encoding}`)
-        defs = new Uint8Array(n)
-        const r = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 }
-        readRleBitPackedHybrid(r, 1, defs)
-        pos = r.offset
+        const length = page.length >= 4 ? page[0] | (page[1] << 8) | (page[2] << 16) | (page[3] << 24) : -1
+        if (length >= 0 && allPresent(page, 4, length, n)) pos = 4 + length
+        else {
+          defs = new Uint8Array(n)
+          const r = { view: new DataView(page.buffer, page.byteOffset, page.byteLength), offset: 0 }
+          readRleBitPackedHybrid(r, 1, defs)
+          pos = r.offset
+        }
       }
       decodeValues(page, pos, n, defs, h.encoding, dictionary, element, out, row, unit)
       row += n
@@ -81,7 +85,7 @@ export function decodeChunk(
       const n = h.num_values
       let defs: Uint8Array | null = null
       const defLength = h.definition_levels_byte_length
-      if (optional) {
+      if (optional && !allPresent(compressed, 0, defLength, n)) {
         defs = new Uint8Array(n)
         const r = { view: new DataView(compressed.buffer, compressed.byteOffset, compressed.byteLength), offset: 0 }
         readRleBitPackedHybrid(r, 1, defs, defLength)
@@ -95,6 +99,28 @@ export function decodeChunk(
     }
   }
   return row - rowStart
+}
+
+/**
+ * Whether the definition levels in `bytes[at, at + length)` (RLE/bit-packed hybrid, bit width 1)
+ * are one RLE run of 1s covering all `n` values: a column chunk without a null, as the lake
+ * writes every OPTIONAL data column. Then no level array is needed.
+ */
+function allPresent(bytes: Uint8Array, at: number, length: number, n: number): boolean {
+  const end = at + length
+  if (length < 2 || end > bytes.length) return false
+  let header = 0
+  let shift = 0
+  let p = at
+  for (;;) {
+    if (p >= end || shift > 28) return false
+    const b = bytes[p++]
+    header |= (b & 0x7f) << shift
+    if (!(b & 0x80)) break
+    shift += 7
+  }
+  // an RLE run (low bit 0) of `header >>> 1` values, its value in one byte, and nothing after it
+  return (header & 1) === 0 && header >>> 1 >= n && p + 1 === end && bytes[p] === 1
 }
 
 function decompress(input: Uint8Array, size: number, codec: string, d: Decompressors): Uint8Array {
