@@ -85,12 +85,16 @@ export class ManifestLog {
   ) {}
 
   async load<T extends VersionedDoc>(base: string): Promise<Loaded<T>> {
-    const head = await this.store.get(`${base}.json`)
-    const doc = head ? parse<T>(head.body, `${base}.json`) : null
+    const key = `${base}.json`
     if (this.strategy === 'cas') {
+      const head = await this.store.get(key)
+      const doc = head ? parse<T>(head.body, key) : null
       return { doc, token: { kind: 'cas', etag: head?.etag ?? null, version: doc?.version ?? 0, prior: priorOf(doc) } }
     }
-    return this.probe<T>(base, doc)
+    // chain (the local disk): a partition's first version has no hint, so look before opening
+    // (a lookup that finds nothing costs a fraction of an open that fails)
+    const hint = (await this.store.head(key)) ? await this.store.get(key) : null
+    return this.probe<T>(base, hint ? parse<T>(hint.body, key) : null)
   }
 
   /**
