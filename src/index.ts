@@ -5,6 +5,7 @@ export type { PartitionKey } from './core/partitioning.js'
 import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
 import type { DataStorage } from './core/types.js'
+import type { R2BucketBinding } from './stores/r2-binding-store.js'
 
 export { createNeonPool, createPostgresStorage, type PgPoolLike } from './backends/postgres/index.js'
 export * from './cache/index.js'
@@ -37,18 +38,29 @@ export type { Compression, LakeOptions } from './lake/options.js'
 export * from './maintenance/index.js'
 export * from './oplog/index.js'
 export { decodeParquet, encodeParquet, initZstd } from './parquet/index.js'
+export {
+  createR2BindingStore,
+  type R2BindingStoreOptions,
+  type R2BucketBinding,
+  type R2ObjectLike,
+} from './stores/r2-binding-store.js'
 export { createS3Store, type S3StoreOptions } from './stores/s3-store.js'
 export type * from './stores/types.js'
 
 /**
  * Storage from a config object and environment variables (e.g. a Worker's `env`). Supports the
  * backends that need no filesystem: `s3_parquet` and `postgres` (through Neon's WebSocket driver).
- * For `local_parquet` use the Node/Bun entry.
+ * For `local_parquet` use the Node/Bun entry. `deps.r2Bucket`: an R2 bucket binding that
+ * `s3_parquet` uses instead of the S3 API (`r2BindingName` names it in messages).
  */
-export function createStorage(config?: unknown, env: Env = {}): DataStorage {
+export function createStorage(
+  config?: unknown,
+  env: Env = {},
+  deps: { r2Bucket?: R2BucketBinding; r2BindingName?: string } = {},
+): DataStorage {
   return createStorageWith(
-    { s3_parquet: (c) => s3ParquetFactory(c), postgres: (c) => postgresFactory(c) },
-    parseConfig(config, env),
+    { s3_parquet: (c) => s3ParquetFactory(c, deps), postgres: (c) => postgresFactory(c) },
+    parseConfig(config, env, { storeBound: deps.r2Bucket !== undefined }),
   )
 }
 export * from './training/index.js'
