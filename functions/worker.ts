@@ -38,7 +38,7 @@ export type WorkerEnv = Record<string, string | undefined>
  * `binding = "R2_BUCKET"` in wrangler.toml) and the backend is `s3_parquet`; without it the
  * lake goes through the S3 API (S3_BUCKET, AWS_*) as before.
  */
-export const R2_BINDING = 'R2_BUCKET'
+const R2_BINDING = 'R2_BUCKET'
 
 /** The Worker's `env`: string vars and secrets, and the optional R2 bucket binding. */
 export type WorkerBindings = Record<string, unknown> & { [R2_BINDING]?: R2Bucket }
