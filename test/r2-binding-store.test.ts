@@ -191,3 +191,26 @@ describe('S3 Parquet lake on an R2 binding', () => {
     }
   })
 })
+
+describe('Worker entry (functions/worker.ts) and the R2_BUCKET name', () => {
+  it('refuses a variable named R2_BUCKET (not a binding) with a config error, and keeps nothing', async () => {
+    const worker = (await import('../functions/worker.js')).default
+    type Bindings = Parameters<typeof worker.fetch>[1]
+    const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as never
+    const misconfigured = { R2_BUCKET: 'market-data' } as unknown as Bindings
+    const res = await worker.fetch(new Request('http://worker/healthz'), misconfigured, ctx)
+    expect(res.status).toBe(500)
+    const body = (await res.json()) as { error: { code: string; message: string } }
+    expect(body.error).toMatchObject({
+      code: 'config_error',
+      message: 'R2_BUCKET must be an R2 bucket binding ([[r2_buckets]] in wrangler.toml), not a variable',
+    })
+    // nothing was cached: the next request with a real binding is served
+    const ok = await worker.fetch(
+      new Request('http://worker/healthz'),
+      { R2_BUCKET: await binding('LAKE') } as unknown as Bindings,
+      ctx,
+    )
+    expect(ok.status, await ok.clone().text()).toBe(200)
+  })
+})
