@@ -15,6 +15,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import {
   BIN,
@@ -226,6 +227,80 @@ describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via 
     const writes = lines.map((l) => JSON.parse(l)).filter((r) => r.op === 'write' && r.dataset === DATASET)
     expect(writes.map((r) => [r.rows, r.outcome])).toEqual([[3, 'ok']])
   }, 90_000)
+})
+
+describeRuntime('bundle', 'Worker entry (functions/worker.ts) under workerd via wrangler dev, data in an R2 binding', () => {
+  let running: Running | undefined
+  let dir: string | undefined
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'friday-worker-r2-'))
+    // The repo's wrangler.toml with its commented [[r2_buckets]] example switched on; wrangler dev
+    // simulates the bucket in workerd. The S3 endpoint points at a closed port: the lake must not use it.
+    const toml = await readFile(join(ROOT, 'wrangler.toml'), 'utf8')
+    const r2Toml = toml.replace(/^# (\[\[r2_buckets\]\]|binding = "R2_BUCKET"|bucket_name = .*)$/gm, '$1')
+    expect(r2Toml).toMatch(/^\[\[r2_buckets\]\]\nbinding = "R2_BUCKET"\nbucket_name = "market-data"$/m)
+    await writeFile(join(dir, 'wrangler.toml'), r2Toml)
+    await writeFile(join(dir, 'worker.env'), `AWS_ENDPOINT_URL=http://127.0.0.1:9\nAPI_TOKENS=${TOKEN}=read+write\n`)
+    const [port, inspectorPort] = [await freePort(), await freePort()]
+    running = await start(
+      join(BIN, 'wrangler'),
+      [
+        'dev',
+        join(ROOT, 'functions', 'worker.ts'),
+        '--config',
+        join(dir, 'wrangler.toml'),
+        '--env-file',
+        join(dir, 'worker.env'),
+        '--persist-to',
+        join(dir, 'state'),
+        '--local',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--inspector-port',
+        String(inspectorPort),
+        '--show-interactive-dev-session=false',
+      ],
+      {
+        cwd: dir,
+        env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
+        port,
+        timeoutMs: 90_000,
+      },
+    )
+    console.log(`  workerd (wrangler dev, R2 binding) served /healthz after ${running.startupMs} ms`)
+  }, 120_000)
+
+  afterAll(async () => {
+    await stop(running)
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  smokeTests(() => running!, { authorization: `Bearer ${TOKEN}` })
+
+  it('wrote the Parquet files and manifests to the R2 bucket', async () => {
+    await stop(running) // wrangler writes the simulated bucket to --persist-to; read it with Miniflare
+    running = undefined
+    const mf = new Miniflare({
+      modules: true,
+      script: 'export default {}',
+      r2Buckets: { R2_BUCKET: 'market-data' },
+      r2Persist: join(dir!, 'state', 'v3', 'r2'),
+    })
+    try {
+      const bucket = await mf.getR2Bucket('R2_BUCKET')
+      const keys = (await bucket.list({ prefix: `${DATASET}/` })).objects.map((o) => o.key)
+      expect(keys.filter((k) => /^bars_1m\/symbol=AAPL\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
+      expect(keys.filter((k) => /^bars_1m\/symbol=MSFT\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
+      expect(keys).toHaveLength(2)
+      const meta = (await bucket.list({ prefix: `_friday/${DATASET}/` })).objects.map((o) => o.key)
+      expect(meta).toContain('_friday/bars_1m/symbol=AAPL/date=2024-01-02/_manifest.json')
+    } finally {
+      await mf.dispose()
+    }
+  }, 60_000)
 })
 
 /** A Node or Bun entry on a fresh local lake, no API tokens (loopback only, writes open). */
