@@ -2,7 +2,7 @@
 
 import { mongodbFactory } from './backends/mongodb/index.js'
 import { localParquetFactory } from './backends/node/local-parquet.js'
-import { nodeLakeCodecs } from './backends/node/native-codecs.js'
+import { nativeCodecs, nodeLakeCodecs } from './backends/node/native-codecs.js'
 import { requireOptional } from './backends/node/optional-package.js'
 import { choosePostgresDriver, createNeonPool, type PgPoolLike } from './backends/postgres/index.js'
 import { createPgPool } from './backends/postgres/node.js'
@@ -22,7 +22,7 @@ export * from './index.js'
 /**
  * Storage from a config object and environment variables (default `process.env`): `local_parquet`,
  * `s3_parquet`, `postgres` or `mongodb`. The Parquet lakes get native Snappy and node:crypto's
- * SHA-256 (`nodeLakeCodecs()`), each its own. `postgres` needs the optional package `pg` (or, for Neon
+ * SHA-256 (`nodeLakeCodecs()`), each its own; the row-retention archives native Snappy too. `postgres` needs the optional package `pg` (or, for Neon
  * hosts on Node 20, `ws`), `mongodb` the package `mongodb`: without it, a `ConfigError` naming it.
  */
 export function createStorage(
@@ -42,7 +42,8 @@ export function createStorage(
       },
     },
     parseConfig(config, env),
-    options,
+    // native Snappy also for the row-retention archives of the database backends
+    { ...options, codecs: nativeCodecs() },
   )
 }
 

@@ -5,8 +5,10 @@ import { rename, rm } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+import { nativeCodecs } from '../backends/node/native-codecs.js'
 import type { DataStorage, ScanOptions } from '../core/types.js'
 import { type OutputFormat, tableResponse } from '../formats/index.js'
+import type { ParquetCodecs } from '../parquet/index.js'
 import { requireDataset } from './context.js'
 import { CliError } from './errors.js'
 import { formatFromExtension } from './files.js'
@@ -22,6 +24,8 @@ export interface QueryOptions {
   limit?: number
   format?: OutputFormat
   out?: string
+  /** Page codecs of Parquet output (default `nativeCodecs()`: native Snappy where available). */
+  codecs?: ParquetCodecs
 }
 
 /** `--start`/`--end`: digits are epoch milliseconds, anything else an ISO-8601 date or date-time. */
@@ -58,7 +62,7 @@ export async function query(storage: DataStorage, opts: QueryOptions): Promise<v
     yield first.value
     yield* { [Symbol.asyncIterator]: () => it }
   })()
-  const body = tableResponse(batches, format).body
+  const body = tableResponse(batches, format, { codecs: opts.codecs ?? nativeCodecs() }).body
   if (!body) return
   const source = Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>)
 

@@ -14,6 +14,7 @@ import type { LakeCodecOptions, LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
 import type { OpLogOptions } from '../oplog/buffered-op-log.js'
+import type { ParquetCodecs } from '../parquet/index.js'
 import { createR2BindingStore, type R2BucketBinding } from '../stores/r2-binding-store.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
@@ -38,8 +39,11 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
 export function createStorageWith(
   factories: Partial<Record<BackendName, BackendFactory>>,
   config: FridayConfig,
-  /** `oplog`: tuning of the op log beyond the config (e.g. `printFailures: false` for the CLI). */
-  options: { oplog?: Partial<OpLogOptions> } = {},
+  /**
+   * `oplog`: tuning of the op log beyond the config (e.g. `printFailures: false` for the CLI);
+   * `codecs`: Parquet codecs of the database backends' row-retention archives (default `jsCodecs()`).
+   */
+  options: { oplog?: Partial<OpLogOptions>; codecs?: ParquetCodecs } = {},
 ): DataStorage {
   const backend = config.storage.default_backend
   const factory = factories[backend]
@@ -49,7 +53,7 @@ export function createStorageWith(
     const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
     throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
   }
-  const storage = withRetrieval(withRowMaintenance(factory(config), config), config.storage.retrieval)
+  const storage = withRetrieval(withRowMaintenance(factory(config), config, options.codecs), config.storage.retrieval)
   const cache = config.storage.read_cache
   const cached = cache.enabled
     ? withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
@@ -62,12 +66,12 @@ export function createStorageWith(
  * `maintenance/db-retention.ts` (through the backend's exact `expireRows` when it has one, as
  * postgres does), archiving to the S3 bucket of `storage.s3_parquet` when one is set.
  */
-function withRowMaintenance(storage: DataStorage, config: FridayConfig): DataStorage {
+function withRowMaintenance(storage: DataStorage, config: FridayConfig, codecs?: ParquetCodecs): DataStorage {
   if (storage.maintain) return storage
   const policy = rotationFromConfig(config.storage.file_rotation)
   const s3 = config.storage.s3_parquet
   const archive = s3.bucket ? () => s3StoreFromConfig(s3) : undefined
-  storage.maintain = (options = {}) => maintainRows(storage, policy, options, archive)
+  storage.maintain = (options = {}) => maintainRows(storage, policy, options, archive, codecs)
   return storage
 }
 

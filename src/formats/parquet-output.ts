@@ -5,7 +5,7 @@
 
 import { nullColumn } from '../core/table.js'
 import type { Schema, Table } from '../core/types.js'
-import { ParquetFileWriter, pageCodec } from '../parquet/index.js'
+import { type ParquetCodecs, ParquetFileWriter, pageCodec } from '../parquet/index.js'
 import type { BatchEncoder } from './text-output.js'
 
 /**
@@ -13,16 +13,17 @@ import type { BatchEncoder } from './text-output.js'
  * still gives its columns); a later batch's columns are matched by name: a missing one is written
  * as nulls, an extra one is left out. `symbol` and `timestamp` are REQUIRED, every other column
  * OPTIONAL (a later batch may hold nulls). Timestamps are INT64 TIMESTAMP(MICROS, UTC), pages
- * snappy-compressed (with the fastest Snappy codec installed: hyparquet-writer's JS one on Workers).
+ * snappy-compressed by `codecs.snappy.compress` (default: hyparquet-writer's pure-JS compressor;
+ * the Node server and CLI pass `nativeCodecs()`).
  */
-export function parquetEncoder(): BatchEncoder {
+export function parquetEncoder(codecs?: ParquetCodecs): BatchEncoder {
   let schema: Schema | undefined
   let writer: ParquetFileWriter | undefined
 
   const start = (s: Schema): void => {
     schema = s
     const columns = s.map(({ name, type }) => ({ name, type, required: name === 'symbol' || name === 'timestamp' }))
-    writer = new ParquetFileWriter(columns, { codec: pageCodec('snappy') })
+    writer = new ParquetFileWriter(columns, { codec: pageCodec('snappy', codecs) })
   }
 
   return {

@@ -2,7 +2,7 @@
 
 import type { Table } from '../core/types.js'
 import { publicError } from '../http/public-error.js'
-import { encodeParquet } from '../parquet/index.js'
+import { encodeParquet, type ParquetCodecs } from '../parquet/index.js'
 import { OUTPUT_CONTENT_TYPES, type OutputFormat } from './media-types.js'
 import { parquetEncoder } from './parquet-output.js'
 import { type BatchEncoder, csvEncoder, jsonEncoder, ndjsonEncoder, type StreamErrorRecord } from './text-output.js'
@@ -13,7 +13,7 @@ export function streamErrorRecord(error: unknown): StreamErrorRecord {
   return { code, message, details }
 }
 
-function encoderFor(format: OutputFormat): BatchEncoder {
+function encoderFor(format: OutputFormat, codecs?: ParquetCodecs): BatchEncoder {
   switch (format) {
     case 'json':
       return jsonEncoder()
@@ -22,7 +22,7 @@ function encoderFor(format: OutputFormat): BatchEncoder {
     case 'csv':
       return csvEncoder()
     case 'parquet':
-      return parquetEncoder()
+      return parquetEncoder(codecs)
   }
 }
 
@@ -41,14 +41,20 @@ function encoderFor(format: OutputFormat): BatchEncoder {
  * for Parquet), and then the stream errors, so the server cuts the connection without the end of
  * the chunked body: the client sees a network error, never a complete-looking body. (A runtime
  * that ends the body cleanly after a stream error, as workerd does, still leaves the record and
- * an invalid document.) `init.onError` hears about the error (e.g. to log it).
+ * an invalid document.) `init.onError` hears about the error (e.g. to log it). `init.codecs`
+ * compress the Parquet pages (default `jsCodecs()`; Node passes `nativeCodecs()`).
  */
 export function tableResponse(
   batches: AsyncIterable<Table>,
   format: OutputFormat,
-  init: { status?: number; headers?: Record<string, string>; onError?: (error: unknown) => void } = {},
+  init: {
+    status?: number
+    headers?: Record<string, string>
+    onError?: (error: unknown) => void
+    codecs?: ParquetCodecs
+  } = {},
 ): Response {
-  const encoder = encoderFor(format)
+  const encoder = encoderFor(format, init.codecs)
   const iterator = batches[Symbol.asyncIterator]()
   let finished = false
   /** Set once the error record is out: the next pull errors the stream. */
@@ -99,9 +105,13 @@ export function tableResponse(
   return new Response(body, { status: init.status ?? 200, headers })
 }
 
-/** Whole-table encoding for files (the CLI's `query --out`). Parquet goes through `encodeParquet`. */
-export async function encodeTable(table: Table, format: OutputFormat): Promise<Uint8Array> {
-  if (format === 'parquet') return encodeParquet(table)
+/** Whole-table encoding for files. Parquet goes through `encodeParquet`, its pages compressed by `options.codecs` (default `jsCodecs()`). */
+export async function encodeTable(
+  table: Table,
+  format: OutputFormat,
+  options: { codecs?: ParquetCodecs } = {},
+): Promise<Uint8Array> {
+  if (format === 'parquet') return encodeParquet(table, { codecs: options.codecs })
   const encoder = encoderFor(format)
   const chunks = [...encoder.push(table), ...encoder.finish()]
   if (chunks.length === 1) return chunks[0]

@@ -69,6 +69,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { BodiesBusyError, ConfigError, MethodNotAllowedError, NotFoundError, TooManyFailuresError } from '../core/errors.js'
 import type { TimeUnit } from '../core/time.js'
 import type { DataStorage } from '../core/types.js'
+import type { ParquetCodecs } from '../parquet/index.js'
 import type { AppAccessOptions, Env } from './app-types.js'
 import { createAuth, type FailurePolicy } from './auth.js'
 import { BodyGate, type BodyLimits, DEFAULT_BODY_LIMITS } from './body-limits.js'
@@ -115,6 +116,11 @@ export interface AppOptions extends AppAccessOptions {
    * `DEFAULT_BODY_LIMITS`: 60 s to arrive, 1,024 columns, the Parquet claims, 8 parsed at once).
    */
   limits?: Partial<BodyLimits>
+  /**
+   * Page codecs of the Parquet the app writes (rows `format=parquet`, training-set `data.parquet`).
+   * Default `jsCodecs()` (pure JS, the Worker's); the Node/Bun server passes `nativeCodecs()`.
+   */
+  codecs?: ParquetCodecs
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -199,7 +205,7 @@ export function createApp(options: AppOptions): Hono {
   registerOplogRoutes(app, ctx)
   registerMaintenanceRoutes(app, ctx)
   registerCatalogRoutes(app, ctx)
-  registerRowsRoutes(app, ctx, { maxBodyBytes, bodyLimits, bodyGate, timeUnit: options.timeUnit })
+  registerRowsRoutes(app, ctx, { maxBodyBytes, bodyLimits, bodyGate, timeUnit: options.timeUnit, codecs: options.codecs })
   registerDeleteRoutes(app, ctx)
   registerTrainingRoutes(app, {
     ...ctx,
@@ -207,6 +213,7 @@ export function createApp(options: AppOptions): Hono {
     maxBodyReadSeconds: bodyLimits.maxBodyReadSeconds,
     maxInlineBytes: options.maxInlineBytes,
     limits: { ...DEFAULT_TRAINING_LIMITS, ...options.training },
+    codecs: options.codecs,
   })
 
   // ---- wrong methods ---------------------------------------------------------------------

@@ -11,7 +11,8 @@
  *   `_friday/<dataset>/_archive/rows/<ULID>.parquet[.gz|.zst]`, then deleted. A row written with such an
  *   old timestamp between the scan and the delete is deleted without being archived.
  *
- * A dry run counts the rows that would expire (a scan) and changes nothing.
+ * A dry run counts the rows that would expire (a scan) and changes nothing. The archives' Parquet
+ * pages are compressed by `codecs` (default `jsCodecs()`; the Node entry passes `nativeCodecs()`).
  */
 
 import { codecSuffix, compress } from '../core/archive-codec.js'
@@ -19,7 +20,7 @@ import { newId } from '../core/ids.js'
 import { rowArchiveRoot } from '../core/layout.js'
 import type { RotationPolicy } from '../core/rotation-policy.js'
 import type { DataStorage, DatasetMaintenance, MaintenanceOptions, MaintenanceReport, Table } from '../core/types.js'
-import { encodeParquet } from '../parquet/index.js'
+import { encodeParquet, type ParquetCodecs } from '../parquet/index.js'
 import type { ObjectStore } from '../stores/types.js'
 import { StepRecorder } from './op-records.js'
 import { emptyDatasetReport, finishReport } from './report.js'
@@ -47,11 +48,17 @@ function hasExactRetention(storage: DataStorage): storage is DataStorage & Exact
 }
 
 /** An archive over `store`: name `n` of dataset `ds` is the object `_friday/<ds>/_archive/rows/<n>.parquet<codec suffix>` (the lake's layout). */
-function storeArchive(store: ObjectStore, ds: string, codec: RotationPolicy['archiveCodec'], bytes: Map<string, number>) {
+function storeArchive(
+  store: ObjectStore,
+  ds: string,
+  codec: RotationPolicy['archiveCodec'],
+  bytes: Map<string, number>,
+  codecs: ParquetCodecs | undefined,
+) {
   const keyOf = (name: string) => `${rowArchiveRoot(ds)}${name}.parquet${codecSuffix(codec)}`
   const sink: RowArchiveSink = {
     async put(name, rows) {
-      const stored = await compress(codec, encodeParquet(rows))
+      const stored = await compress(codec, encodeParquet(rows, { codecs }))
       await store.put(keyOf(name), stored)
       bytes.set(name, stored.byteLength)
     },
@@ -68,6 +75,7 @@ export async function maintainRows(
   policy: RotationPolicy,
   options: MaintenanceOptions,
   archiveStore?: () => ObjectStore,
+  codecs?: ParquetCodecs,
 ): Promise<MaintenanceReport> {
   const startedAt = new Date()
   const t0 = performance.now()
@@ -92,7 +100,7 @@ export async function maintainRows(
             if (store) await store.ensureContainer()
             if (!dryRun && hasExactRetention(storage)) {
               const bytes = new Map<string, number>()
-              const archive = store ? storeArchive(store, ds, policy.archiveCodec, bytes) : undefined
+              const archive = store ? storeArchive(store, ds, policy.archiveCodec, bytes, codecs) : undefined
               const res = await storage.expireRows(ds, { cutoff, archive, batchSize: ARCHIVE_BATCH_ROWS })
               r.rowsExpired = res.rowsExpired
               r.archivesWritten = res.archives.length
@@ -103,7 +111,7 @@ export async function maintainRows(
               for await (const batch of storage.scan(ds, { end: cutoff, batchSize: ARCHIVE_BATCH_ROWS })) {
                 r.rowsExpired += batch.length
                 if (!store) continue
-                const stored = await compress(policy.archiveCodec, encodeParquet(batch))
+                const stored = await compress(policy.archiveCodec, encodeParquet(batch, { codecs }))
                 await store.put(`${rowArchiveRoot(ds)}${newId()}.parquet${codecSuffix(policy.archiveCodec)}`, stored)
                 r.archivesWritten++
                 r.archiveBytesWritten += stored.byteLength

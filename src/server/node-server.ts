@@ -16,7 +16,7 @@ import type { DataStorage } from '../core/types.js'
 import { type AppOptions, createApp } from '../http/app.js'
 import { bodyLimitsFromConfig } from '../http/body-limits.js'
 import { checkDeployment, httpOptionsFromEnv } from '../http/config.js'
-import { createStorage, type Env } from '../node.js'
+import { createStorage, type Env, nativeCodecs } from '../node.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8787
@@ -133,6 +133,8 @@ export function prepareServer(options: ServerOptions = {}): PreparedServer {
     clientAddress: socketAddress,
     limits,
     timeUnit: parsed.ingest.time_unit,
+    // native Snappy for the Parquet responses (the lakes get theirs from createStorage)
+    codecs: nativeCodecs(),
   } satisfies AppOptions)
   return { app, storage, host, port, open, setPort: (p) => (bound = p) }
 }

@@ -7,7 +7,7 @@
 
 import { InlineTooLargeError, TrainingLimitError } from '../core/errors.js'
 import type { Table } from '../core/types.js'
-import { encodeParquet } from '../parquet/index.js'
+import { encodeParquet, type ParquetCodecs } from '../parquet/index.js'
 import type { Derived, TrainingLimits, TrainingSetRequest } from './export.js'
 import type { FeatureMatrix } from './matrix.js'
 import { type NpyDtype, type NpyTypedArray, nanCellsPerColumn, npyByteLength, npyStream } from './npy.js'
@@ -141,12 +141,16 @@ export function segmentTable(m: FeatureMatrix, segment: SegmentName): { table: T
 
 export type Ref = { href: string } | { base64: string }
 
-/** `segments` of the description: links, or the bodies inline (their decoded bytes capped at `maxInline`). */
+/**
+ * `segments` of the description: links, or the bodies inline (their decoded bytes capped at
+ * `maxInline`; inline Parquet pages compressed by `codecs`, default `jsCodecs()`).
+ */
 export async function describeSegments(
   d: Derived,
   req: TrainingSetRequest,
   link: (segment: SegmentName, part: (typeof PARTS)[number]) => string,
   maxInline: number,
+  codecs?: ParquetCodecs,
 ): Promise<Record<SegmentName, unknown>> {
   const out = {} as Record<SegmentName, unknown>
   if (req.format === 'parquet') {
@@ -155,7 +159,7 @@ export async function describeSegments(
       const { table, columns } = segmentTable(d.matrix, s)
       let data: Ref = { href: link(s, 'data.parquet') }
       if (req.inline) {
-        const bytes = encodeParquet(table)
+        const bytes = encodeParquet(table, { codecs })
         total += bytes.length
         if (total > maxInline) throw new InlineTooLargeError(total, maxInline, s !== 'test')
         data = { base64: toBase64(bytes) }

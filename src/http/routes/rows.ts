@@ -10,6 +10,7 @@ import { emptyTable } from '../../core/table.js'
 import type { TimeUnit } from '../../core/time.js'
 import type { Table } from '../../core/types.js'
 import { bodyFormat, outputFormat, parseBody, tableResponse } from '../../formats/index.js'
+import type { ParquetCodecs } from '../../parquet/index.js'
 import type { Env } from '../app-types.js'
 import type { BodyGate, BodyLimits } from '../body-limits.js'
 import { escapeFormulas } from '../guard.js'
@@ -24,6 +25,8 @@ export interface RowsRouteOptions {
   bodyGate: BodyGate
   /** Unit of epoch numbers in written bodies when the request names no `time_unit`. */
   timeUnit?: TimeUnit
+  /** Page codecs of `format=parquet` responses (default `jsCodecs()`). */
+  codecs?: ParquetCodecs
 }
 
 /** 408: the body did not arrive within `seconds` of the request (`limits.max_body_read_seconds`). */
@@ -74,6 +77,7 @@ export function registerRowsRoutes(app: Hono<Env>, ctx: RouteContext, o: RowsRou
       })()
     }
     return tableResponse(batches, format, {
+      codecs: o.codecs,
       onError: (err) => console.error(`[http] ${c.req.method} ${c.req.path} failed after the response started:`, err),
     })
   })

@@ -15,7 +15,7 @@ import * as v from 'valibot'
 import { UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js'
 import { OUTPUT_CONTENT_TYPES } from '../../formats/index.js'
 import { decodeUtf8, readAllBytes } from '../../formats/read-body.js'
-import { encodeParquet } from '../../parquet/index.js'
+import { encodeParquet, type ParquetCodecs } from '../../parquet/index.js'
 import { dataChanged, derive, fingerprint, TrainingSetCache } from '../../training/export.js'
 import {
   checkBytes,
@@ -54,6 +54,8 @@ export interface TrainingRouteOptions extends RouteContext {
   maxBodyReadSeconds?: number
   /** Built sets for the links (default: one per app, sized by `limits`). */
   cache?: TrainingSetCache
+  /** Page codecs of the Parquet parts (default `jsCodecs()`). */
+  codecs?: ParquetCodecs
 }
 
 const SegmentParam = v.picklist(SEGMENTS, (i) => `expected one of ${SEGMENTS.join(', ')}, got ${JSON.stringify(i.input)}`)
@@ -150,7 +152,7 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
         windows: req.windows ?? null,
         // a feature with nulls and no fill is NaN in X: how many cells, per feature (all segments)
         nanCells: cells,
-        segments: await describeSegments(d, req, link, maxInline),
+        segments: await describeSegments(d, req, link, maxInline, o.codecs),
       },
       200,
       nanHeaders(cells),
@@ -188,7 +190,7 @@ export function registerTrainingRoutes(app: Hono<Env>, o: TrainingRouteOptions):
     const headers: Record<string, string> = { 'content-disposition': `attachment; filename="${name}-${segment}-${part}"` }
     if (part === 'X.npy' || part === 'data.parquet') Object.assign(headers, nanHeaders(nanCells(d.matrix, segment)))
     if (part === 'data.parquet') {
-      const bytes = encodeParquet(segmentTable(d.matrix, segment).table)
+      const bytes = encodeParquet(segmentTable(d.matrix, segment).table, { codecs: o.codecs })
       headers['content-type'] = OUTPUT_CONTENT_TYPES.parquet
       headers['content-length'] = String(bytes.length)
       return new Response(bytes as Uint8Array<ArrayBuffer>, { headers })
