@@ -165,7 +165,8 @@ describeWithTool(noDeno, 'Deno entry (functions/deno.ts) over a local lake, star
   smokeTests(() => running!, {}, 'local_parquet')
 
   it('wrote the Parquet files under DATA_DIR', () => {
-    const partition = join(dir!, 'data', '_friday', DATASET, 'symbol=AAPL', 'date=2024-01-02', '_manifest.json')
+    const manifest = `_manifest.v${'1'.padStart(20, '0')}.json` // the partition's first manifest version
+    const partition = join(dir!, 'data', '_friday', DATASET, 'symbol=AAPL', 'date=2024-01-02', manifest)
     expect(existsSync(partition)).toBe(true)
     expect(existsSync(join(dir!, 'data', '_friday', DATASET, 'symbol=NVDA'))).toBe(false)
   })

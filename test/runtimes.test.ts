@@ -3,7 +3,9 @@
  * 127.0.0.1 and is driven over HTTP (POST rows as JSON, GET them back as JSON and CSV, /healthz).
  * - Worker: `wrangler dev` (local workerd) on functions/worker.ts with the repo's wrangler.toml,
  *   its S3 settings pointing at the real S3 server (radosgw) and a fresh bucket; the test then
- *   lists the bucket with the S3 SDK to see the Parquet file.
+ *   lists the bucket with the S3 SDK to see the Parquet file. A second run switches on the
+ *   `[[r2_buckets]]` example (binding R2_BUCKET, simulated by wrangler) with the S3 endpoint on a
+ *   closed port, and reads the simulated bucket with Miniflare to find the files.
  * - Bun: `bun functions/bun.ts`; Node: `node --import tsx functions/node.ts` (local lake in a tmp dir).
  * Under CI nothing skips: a missing wrangler, bun or S3 server fails. Elsewhere a runtime whose
  * tool is missing skips and says why. Deno: test/runtime-deno.test.ts (same helpers).
