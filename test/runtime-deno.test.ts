@@ -17,7 +17,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { parquetReadObjects } from 'hyparquet'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import {
   BIN,
@@ -30,15 +29,10 @@ import {
   start,
   stop,
 } from './helpers/runtime-process.js'
+import { SMOKE_DATASET as DATASET, ingestSmokeTests } from './helpers/runtime-smoke.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
 const TOKEN = `smoke-${crypto.randomUUID()}`
-const DATASET = 'bars_1m'
-const ROWS = [
-  { symbol: 'AAPL', timestamp: '2024-01-02T14:30:00.000Z', close: 187.3, volume: 120300 },
-  { symbol: 'AAPL', timestamp: '2024-01-02T14:31:00.000Z', close: 187.45, volume: 98100 },
-  { symbol: 'MSFT', timestamp: '2024-01-02T14:30:00.000Z', close: 370.1, volume: 51000 },
-]
 const DENO = join(BIN, 'deno')
 
 const s3 = await s3TestConfig()
@@ -74,62 +68,6 @@ async function startArgs(dataDir: string | null): Promise<string[]> {
   return out
 }
 
-/** The checks both Deno cases pass; `auth` is sent with every request but /healthz. */
-function smokeTests(server: () => Running, auth: Record<string, string>, backend: string): void {
-  const rowsUrl = () => `${server().url}/v1/datasets/${DATASET}/rows`
-
-  it('answers GET /healthz', async () => {
-    const res = await fetch(`${server().url}/healthz`)
-    expect(res.status, await res.clone().text()).toBe(200)
-    expect(await res.json()).toMatchObject({ ok: true, backend })
-  })
-
-  it('stores rows POSTed as NDJSON and CSV and returns them as JSON and Parquet', async () => {
-    const ndjson = await fetch(rowsUrl(), {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/x-ndjson' },
-      body: `${JSON.stringify(ROWS[0])}\n${JSON.stringify(ROWS[1])}\n`,
-    })
-    expect(ndjson.status, await ndjson.clone().text()).toBe(200)
-    expect(await ndjson.json()).toMatchObject({ rowsWritten: 2 })
-    const csv = await fetch(rowsUrl(), {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'text/csv' },
-      body: 'symbol,timestamp,close,volume\nMSFT,2024-01-02T14:30:00.000Z,370.1,51000\n',
-    })
-    expect(csv.status, await csv.clone().text()).toBe(200)
-    expect(await csv.json()).toMatchObject({ rowsWritten: 1 })
-
-    const json = await fetch(`${rowsUrl()}?format=json`, { headers: auth })
-    expect(json.status).toBe(200)
-    expect(json.headers.get('content-type')).toMatch(/^application\/json/)
-    expect(await json.json()).toEqual(ROWS)
-
-    const parquet = await fetch(`${rowsUrl()}?format=parquet`, { headers: auth })
-    expect(parquet.status).toBe(200)
-    expect(parquet.headers.get('content-type')).toBe('application/vnd.apache.parquet')
-    const rows = await parquetReadObjects({ file: await parquet.arrayBuffer() })
-    expect(rows.map((r) => [r.symbol, new Date(r.timestamp).toISOString(), r.close, Number(r.volume)])).toEqual(
-      ROWS.map((r) => [r.symbol, r.timestamp, r.close, r.volume]),
-    )
-  })
-
-  it('refuses a batch with a bad timestamp with 400 naming the field, and writes none of it', async () => {
-    const bad = await fetch(rowsUrl(), {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify([
-        { ...ROWS[0], symbol: 'NVDA' },
-        { ...ROWS[1], symbol: 'NVDA', timestamp: 'not a time' },
-      ]),
-    })
-    expect(bad.status).toBe(400)
-    expect(JSON.stringify(await bad.json())).toMatch(/timestamp/)
-    const json = await fetch(`${rowsUrl()}?format=json`, { headers: auth })
-    expect(await json.json()).toEqual(ROWS)
-  })
-}
-
 describeWithTool(noDeno, 'Deno entry (functions/deno.ts) over a local lake, start-task permissions', () => {
   let running: Running | undefined
   let dir: string | undefined
@@ -162,7 +100,7 @@ describeWithTool(noDeno, 'Deno entry (functions/deno.ts) over a local lake, star
     expect(out).toContain('maintenance: Deno.cron is not available here')
   })
 
-  smokeTests(() => running!, {}, 'local_parquet')
+  ingestSmokeTests(() => running!, {}, 'local_parquet')
 
   it('wrote the Parquet files under DATA_DIR', () => {
     const manifest = `_manifest.v${'1'.padStart(20, '0')}.json` // the partition's first manifest version
@@ -230,16 +168,7 @@ describeWithTool(noS3, 'Deno entry (functions/deno.ts) over S3, no write permiss
     await bucket?.cleanup()
   })
 
-  smokeTests(() => running!, auth, 's3_parquet')
-
-  it('refuses a write without a token', async () => {
-    const res = await fetch(`${running!.url}/v1/datasets/${DATASET}/rows`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(ROWS),
-    })
-    expect(res.status).toBe(401)
-  })
+  ingestSmokeTests(() => running!, auth, 's3_parquet')
 
   it('wrote the Parquet files to the bucket', async () => {
     const listing = await bucket!.client.send(new ListObjectsV2Command({ Bucket: bucket!.bucket, Prefix: `${DATASET}/` }))
