@@ -13,6 +13,7 @@ export * from './cache/index.js'
 export {
   type BackendFactory,
   createStorageWith,
+  frontOptionsFromConfig,
   lakeOptionsFromConfig,
   postgresFactory,
   s3ParquetFactory,
@@ -28,13 +29,15 @@ export type {
   StorageConfig,
 } from './config/schema.js'
 export { BACKEND_NAMES, ConfigSchema, ENVIRONMENTS } from './config/schema.js'
+export type * from './core/driver.js'
 export * from './core/errors.js'
+export { checkFilter, createDataStorage, type FrontedStorage, type FrontOptions, type StorageLayer } from './core/front.js'
 export { DEFAULT_ROTATION, type RotationPolicy, rotationFromConfig } from './core/rotation-policy.js'
 export { concat, emptyTable, slice, sortTable, take, toRows } from './core/table.js'
 export { formatUs, parseTimeUs } from './core/time.js'
 export type * from './core/types.js'
 export { BOOL_NULL } from './core/types.js'
-export { LakeStorage } from './lake/lake-storage.js'
+export { createLakeStorage, LakeStorage } from './lake/lake-storage.js'
 export type { Sha256Hex } from './lake/manifest.js'
 export type { Compression, LakeCodecOptions, LakeOptions } from './lake/options.js'
 export * from './maintenance/index.js'

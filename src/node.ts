@@ -4,7 +4,7 @@ import { mongodbFactory } from './backends/mongodb/index.js'
 import { localParquetFactory } from './backends/node/local-parquet.js'
 import { nativeCodecs, nodeLakeCodecs } from './backends/node/native-codecs.js'
 import { requireOptional } from './backends/node/optional-package.js'
-import { choosePostgresDriver, createNeonPool, type PgPoolLike } from './backends/postgres/index.js'
+import { choosePostgresDriver, createNeonPool, type PgPoolLike, type PostgresStorage } from './backends/postgres/index.js'
 import { createPgPool } from './backends/postgres/node.js'
 import { createStorageWith, postgresFactory, postgresTimeoutsFromConfig, s3ParquetFactory } from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
@@ -38,7 +38,7 @@ export function createStorage(
       postgres: nodePostgresFactory,
       mongodb: (c) => {
         requireOptional('mongodb', "storage.default_backend 'mongodb'")
-        return mongodbFactory(c)
+        return mongodbFactory(c, { archiveCodecs: nativeCodecs() })
       },
     },
     parseConfig(config, env),
@@ -52,7 +52,7 @@ export function createStorage(
  * the runtime's WebSocket, or `ws` where there is none, as on Node 20). `pg` and `ws` are
  * optional peer dependencies: a missing one is a `ConfigError` naming it.
  */
-function nodePostgresFactory(config: FridayConfig): DataStorage {
+function nodePostgresFactory(config: FridayConfig): PostgresStorage {
   const p = config.storage.postgres
   if (!p.url) return postgresFactory(config)
   const timeouts = postgresTimeoutsFromConfig(p)

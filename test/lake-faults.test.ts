@@ -14,7 +14,7 @@ import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { CommitInDoubtError, DuplicateKeyError, StoreError } from '../src/core/errors.js'
 import { DEFAULT_ROTATION } from '../src/core/rotation-policy.js'
 import { createApp } from '../src/http/app.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage } from '../src/lake/lake-storage.js'
 import type { LakeOptions } from '../src/lake/options.js'
 import { createS3Store } from '../src/stores/s3-store.js'
 import type { ObjectStore } from '../src/stores/types.js'
@@ -58,7 +58,7 @@ const KINDS: Kind[] = [
   },
 ]
 
-const lake = (store: ObjectStore, extra: Partial<LakeOptions> = {}) => new LakeStorage({ backend: 'test', store, ...extra })
+const lake = (store: ObjectStore, extra: Partial<LakeOptions> = {}) => createLakeStorage({ backend: 'test', store, ...extra })
 const at = (minute: number, day = 2) => Date.UTC(2024, 0, day, 0, minute)
 const bar = (symbol: string, minute: number, close: number, extra: Record<string, unknown> = {}) => ({
   symbol,

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { StoreCapabilityError } from '../src/core/errors.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage } from '../src/lake/lake-storage.js'
 import type { ObjectStore } from '../src/stores/types.js'
 
 const dirs: string[] = []
@@ -30,7 +30,7 @@ function partFile(base: string, partition: string): string {
 describe('verify() finds damaged and missing files', () => {
   it('reports a checksum mismatch, a size mismatch and a missing file, each with its partition', async () => {
     const base = tmp()
-    const lake = new LakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: base }) })
+    const lake = createLakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: base }) })
     await lake.write('bars', [...rows('AAPL', 2, 5), ...rows('AAPL', 3, 5), ...rows('MSFT', 2, 5)])
     expect((await lake.verify()).ok).toBe(true)
 
@@ -70,7 +70,7 @@ describe('a store that ignores conditional writes is refused', () => {
   it('refuses writes with a StoreCapabilityError naming the problem, and writes no data', async () => {
     const base = tmp()
     const store = ignoringConditions(createLocalFsStore({ baseDir: base }))
-    const lake = new LakeStorage({ backend: 'test', store })
+    const lake = createLakeStorage({ backend: 'test', store })
     const err = await lake.write('bars', rows('AAPL', 2, 3)).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(StoreCapabilityError)
     expect((err as Error).message).toMatch(/conditional writes/i)
@@ -81,7 +81,7 @@ describe('a store that ignores conditional writes is refused', () => {
   it('can be allowed explicitly for a single writer', async () => {
     const base = tmp()
     const store = ignoringConditions(createLocalFsStore({ baseDir: base }))
-    const lake = new LakeStorage({ backend: 'test', store, requireConditionalWrites: false })
+    const lake = createLakeStorage({ backend: 'test', store, requireConditionalWrites: false })
     await lake.write('bars', rows('AAPL', 2, 3))
     expect((await lake.read('bars')).length).toBe(3)
   })

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import type { PartitionKey } from '../src/core/partitioning.js'
 import { DEFAULT_ROTATION } from '../src/core/rotation-policy.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage, type LakeDataStorage } from '../src/lake/lake-storage.js'
 import { rowsOf, tms } from './conformance/storage.case.js'
 
 const dirs: string[] = []
@@ -54,8 +54,8 @@ async function foreign(dir: string, ds: string, partitionBy: PartitionKey[]): Pr
   return (await tree(join(dir, ds))).filter((p) => (p.endsWith('/') ? !dirRes.some((re) => re.test(p)) : !fileRe.test(p)))
 }
 
-function open(dir: string, partitionBy: PartitionKey[]): LakeStorage {
-  return new LakeStorage({
+function open(dir: string, partitionBy: PartitionKey[]): LakeDataStorage {
+  return createLakeStorage({
     backend: 'local_parquet',
     store: createLocalFsStore({ baseDir: dir }),
     partitionBy,

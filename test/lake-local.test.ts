@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import type { DataStorage } from '../src/core/types.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage, type LakeDataStorage } from '../src/lake/lake-storage.js'
 import { createStorage } from '../src/node.js'
 import { bars, expectedBars, rowsOf, testStorage, tms, uniqueDataset } from './conformance/storage.case.js'
 
@@ -118,7 +118,7 @@ describe('local_parquet layout on disk', () => {
     const fs = createLocalFsStore({ baseDir: dir })
     const ds = uniqueDataset('replaced')
     let hooked = ''
-    let storage: LakeStorage | undefined
+    let storage: LakeDataStorage | undefined
     // a store whose first GET of an AAPL data file lets an upsert and a gc run before it reads
     const store = new Proxy(fs, {
       get(target, prop, receiver) {
@@ -134,7 +134,7 @@ describe('local_parquet layout on disk', () => {
         }
       },
     })
-    storage = new LakeStorage({ backend: 'local_parquet', store })
+    storage = createLakeStorage({ backend: 'local_parquet', store })
     try {
       const rows = bars(['AAPL', 'MSFT'], [0, 1], 5)
       await storage.write(ds, rows)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage } from '../src/lake/lake-storage.js'
 import type { ObjectStore } from '../src/stores/types.js'
 import { createTestBucketStore, requireS3OrSkip } from './helpers/s3.js'
 
@@ -26,7 +26,7 @@ function bigColumns(n: number): { symbol: string[]; timestamp: Float64Array; clo
 }
 
 async function checkRangedRead(store: ObjectStore) {
-  const lake = new LakeStorage({ backend: 'test', store, partitionBy: ['symbol'] })
+  const lake = createLakeStorage({ backend: 'test', store, partitionBy: ['symbol'] })
   const data = bigColumns(200_000)
   await lake.write('big', data)
   const m = await lake.getManifest('big', { symbol: 'AAPL' })

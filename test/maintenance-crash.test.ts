@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { DEFAULT_ROTATION } from '../src/core/rotation-policy.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage } from '../src/lake/lake-storage.js'
 import { createS3Store } from '../src/stores/s3-store.js'
 import type { ObjectStore } from '../src/stores/types.js'
 import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
@@ -50,7 +50,7 @@ function runChild(args: MaintCrashArgs): Promise<{ signal: NodeJS.Signals | null
 async function scenario(point: CrashPoint, store: () => ObjectStore, child: (dataset: string) => MaintCrashArgs): Promise<void> {
   const dataset = uniqueDataset(`mcrash-${point}`)
   const open = () =>
-    new LakeStorage({
+    createLakeStorage({
       backend: 'lake',
       store: store(),
       rotation: { ...DEFAULT_ROTATION, enabled: true, strategy: 'count_based', maxFiles: 2 },

@@ -11,7 +11,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage } from '../src/lake/lake-storage.js'
 import { tms } from './conformance/storage.case.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
@@ -170,7 +170,7 @@ describe.skipIf(reason !== null)("Worker 'scheduled' handler under workerd, data
   })
 
   it('a cron invocation compacts the partition and archives the replaced files', async () => {
-    const lake = new LakeStorage({ backend: 's3_parquet', store: bucket!.store })
+    const lake = createLakeStorage({ backend: 's3_parquet', store: bucket!.store })
     for (let i = 0; i < 4; i++) await lake.write('bars_1m', [{ symbol: 'AAPL', timestamp: tms(0, i), close: i }])
     const path = 'symbol=AAPL/date=2024-01-02'
     expect((await lake.getManifest('bars_1m', path))!.files).toHaveLength(4)

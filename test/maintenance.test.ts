@@ -16,7 +16,7 @@ import type { PartitionKey } from '../src/core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../src/core/rotation-policy.js'
 import type { MaintenanceReport } from '../src/core/types.js'
 import { writeJournal } from '../src/lake/journal.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage, type LakeDataStorage } from '../src/lake/lake-storage.js'
 import { decodeParquet } from '../src/parquet/index.js'
 import { rowsOf, tms } from './conformance/storage.case.js'
 
@@ -33,7 +33,7 @@ async function lake(policy: Partial<RotationPolicy>, partitionBy: PartitionKey[]
   const dir = await mkdtemp(join(tmpdir(), 'friday-maint-'))
   dirs.push(dir)
   const open = (override: Partial<RotationPolicy> = {}) =>
-    new LakeStorage({
+    createLakeStorage({
       backend: 'local_parquet',
       store: createLocalFsStore({ baseDir: dir }),
       partitionBy,
@@ -44,7 +44,7 @@ async function lake(policy: Partial<RotationPolicy>, partitionBy: PartitionKey[]
 }
 
 /** `n` commits to AAPL 2024-01-02, each its own file of `rows` rows (minutes don't overlap). */
-async function commits(storage: LakeStorage, n: number, rows = 3, from = 0, ds = 'bars'): Promise<void> {
+async function commits(storage: LakeDataStorage, n: number, rows = 3, from = 0, ds = 'bars'): Promise<void> {
   for (let i = from; i < from + n; i++) {
     await storage.write(
       ds,
@@ -58,7 +58,7 @@ async function commits(storage: LakeStorage, n: number, rows = 3, from = 0, ds =
   }
 }
 
-const files = async (s: LakeStorage, path = P, ds = 'bars') => (await s.getManifest(ds, path))?.files ?? []
+const files = async (s: LakeDataStorage, path = P, ds = 'bars') => (await s.getManifest(ds, path))?.files ?? []
 
 describe('thresholds: each strategy triggers exactly at its threshold and not before', () => {
   it('count_based: max_files files stay, one more compacts', async () => {

@@ -23,6 +23,7 @@ import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import { parseConfig } from '../src/config/load.js'
 import { decompress } from '../src/core/archive-codec.js'
 import { CommitInDoubtError, DuplicateKeyError, ValidationError } from '../src/core/errors.js'
+import { createDataStorage } from '../src/core/front.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../src/core/rotation-policy.js'
 import type { DataStorage, InputRow, MaintenanceOptions, MaintenanceReport } from '../src/core/types.js'
 import { maintainRows } from '../src/maintenance/db-retention.js'
@@ -554,26 +555,29 @@ describe.skipIf(!server)('mongodb factory: the archive store of row retention is
       req.resume()
     })
     await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve))
-    const storage = mongodbFactory(
-      parseConfig(
-        {
-          storage: {
-            mongodb: { database: dbName }, // the client is passed in: no url needed
-            s3_parquet: {
-              bucket: 'stuck',
-              endpoint: `http://127.0.0.1:${(stuck.address() as { port: number }).port}`,
-              force_path_style: true,
-              access_key_id: 'test',
-              secret_access_key: 'test',
-              request_timeout_ms: 300,
-              connect_timeout_ms: 200,
+    // the factory gives the driver; createStorage would front it the same way
+    const storage = createDataStorage(
+      mongodbFactory(
+        parseConfig(
+          {
+            storage: {
+              mongodb: { database: dbName }, // the client is passed in: no url needed
+              s3_parquet: {
+                bucket: 'stuck',
+                endpoint: `http://127.0.0.1:${(stuck.address() as { port: number }).port}`,
+                force_path_style: true,
+                access_key_id: 'test',
+                secret_access_key: 'test',
+                request_timeout_ms: 300,
+                connect_timeout_ms: 200,
+              },
+              file_rotation: { row_retention_days: 1 },
             },
-            file_rotation: { row_retention_days: 1 },
           },
-        },
-        {},
+          {},
+        ),
+        { client: client! },
       ),
-      { client: client! },
     )
     try {
       const ds = uniqueDataset('stuckarch')

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMongoStorage, mongodbFactory } from '../src/backends/mongodb/index.js'
 import { parseConfig } from '../src/config/load.js'
 import { DuplicateKeyError } from '../src/core/errors.js'
+import { createDataStorage } from '../src/core/front.js'
 import type { PartitionKey } from '../src/core/partitioning.js'
 import type { DataStorage, InputRow, Table } from '../src/core/types.js'
 import { bars, rejection, rowsOf, testStorage, tms, uniqueDataset, us } from './conformance/storage.case.js'
@@ -211,7 +212,9 @@ describe.skipIf(!server)('mongodb backend specifics', () => {
     const sep = server!.url.includes('?') ? '&' : '?'
     // CongoDB: see test/helpers/mongo.ts for why monitoring polls
     const url = server!.kind === 'congodb' ? `${server!.url}${sep}directConnection=true&serverMonitoringMode=poll` : server!.url
-    const s = mongodbFactory(parseConfig({ storage: { default_backend: 'mongodb', mongodb: { url, database: dbName } } }, {}))
+    const s = createDataStorage(
+      mongodbFactory(parseConfig({ storage: { default_backend: 'mongodb', mongodb: { url, database: dbName } } }, {})),
+    )
     try {
       expect(s.backend).toBe('mongodb')
       const ds = uniqueDataset('factory')

@@ -20,7 +20,7 @@ import { StorageError } from '../src/core/errors.js'
 import type { OpLog, OpRecord } from '../src/core/oplog-types.js'
 import type { DataStorage } from '../src/core/types.js'
 import { createApp } from '../src/http/app.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage, type LakeDataStorage } from '../src/lake/lake-storage.js'
 import { createStorage } from '../src/node.js'
 import { attachOpLog } from '../src/oplog/attach.js'
 import { BufferedOpLog, type OpLogOptions } from '../src/oplog/buffered-op-log.js'
@@ -87,7 +87,7 @@ async function localBackend(): Promise<Backend> {
     name: 'local_parquet',
     make,
     async batches() {
-      const s = make() as LakeStorage
+      const s = make() as LakeDataStorage
       const n = (await s.store.list('_oplog/')).objects.length
       await s.close()
       return n
@@ -123,7 +123,7 @@ async function s3Backend(): Promise<Backend | null> {
     name: 's3_parquet',
     make,
     async batches() {
-      const s = make() as LakeStorage
+      const s = make() as LakeDataStorage
       const n = (await s.store.list('_oplog/')).objects.length
       await s.close()
       return n
@@ -490,7 +490,7 @@ describe('op log levels (local lake)', () => {
   })
 
   it('gc records the partitions it removed files from; a verify that finds damage is an error record', async () => {
-    const raw = make() as LakeStorage
+    const raw = make() as LakeDataStorage
     const { storage, oplog } = logged(raw)
     const ds = uniqueDataset('damage')
     await storage.write(ds, bars(['AAPL', 'MSFT'], [0], 2))
@@ -527,7 +527,7 @@ describe('op log levels (local lake)', () => {
     const { storage, oplog } = logged(make())
     await storage.write(uniqueDataset('listed'), bars(['AAPL'], [0], 1))
     await oplog.flush()
-    expect((await (storage as LakeStorage).store.list('_oplog/')).objects.length).toBeGreaterThan(0)
+    expect((await (storage as LakeDataStorage).store.list('_oplog/')).objects.length).toBeGreaterThan(0)
     expect(await storage.listDatasets()).not.toContain('_oplog')
     expect((await rejection(storage.write('_oplog', bars(['AAPL'], [0], 1)))).code).toBe('validation_error')
     const app = createApp({ storage })
@@ -536,10 +536,10 @@ describe('op log levels (local lake)', () => {
   })
 
   it('the wrapped storage passes every other member through (optional capabilities, getters)', async () => {
-    const raw = make() as LakeStorage
+    const raw = make() as LakeDataStorage
     const { storage } = logged(raw)
     expect(storage.backend).toBe('local_parquet')
-    expect((storage as LakeStorage).store).toBe(raw.store)
+    expect((storage as LakeDataStorage).store).toBe(raw.store)
     expect('oplog' in storage).toBe(true)
     expect('maintain' in storage).toBe('maintain' in raw)
     expect(typeof storage.opLogStore).toBe('function')
@@ -593,6 +593,50 @@ describe('op log levels (local lake)', () => {
     await raw.close()
   })
 
+  it('settle() retries a failed flush before giving up (a Worker may never run the retry timer)', async () => {
+    // A store failing the first two appends, over the real lake store: a real disk cannot be made to fail one PUT.
+    const raw = make()
+    const real = raw.opLogStore!()
+    let failures = 2
+    let appends = 0
+    const flaky = (failing: number) => {
+      failures = failing
+      return new BufferedOpLog({
+        store: {
+          append: async (records) => {
+            appends++
+            if (failures-- > 0) throw new Error('store down')
+            await real.append(records)
+          },
+          query: (q) => real.query(q),
+          removeBefore: (cutoff) => real.removeBefore(cutoff),
+        },
+        now: clock,
+        flushIntervalMs: 20, // settle() waits until the batch is due
+        settleRetriesMs: [10, 10],
+        logger: (m) => printed.push(m),
+      })
+    }
+    const ds = uniqueDataset('settle-retry')
+    const oplog = flaky(2)
+    oplog.record(newOpRecord('compact', { startedAt: NOW, dataset: ds }))
+    await oplog.settle()
+    // (the flush timer may have made one of the failed attempts: settle is what must not stop at one)
+    expect(appends).toBe(3)
+    expect(oplog.summary()).toMatchObject({ pending: 0, flushed: 1, lastError: null })
+    expect(await real.query({ dataset: ds, limit: 10 })).toHaveLength(1)
+    // a store that stays down: settle gives up after its retries, the record stays buffered
+    appends = 0
+    const down = flaky(10)
+    down.record(newOpRecord('compact', { startedAt: NOW, dataset: ds }))
+    await down.settle()
+    expect(appends).toBeGreaterThanOrEqual(3)
+    expect(down.summary()).toMatchObject({ pending: 1, flushed: 0, lastError: { message: 'Error: store down' } })
+    await down.close()
+    await oplog.close()
+    await raw.close()
+  })
+
   it('retention also runs by itself after a flush once it is due', async () => {
     const { storage, oplog } = logged(make(), { retention_days: 1 }, { retentionEveryMs: 60_000 })
     const ds = uniqueDataset('auto')
@@ -618,7 +662,7 @@ describe('op log retries (local lake)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'friday-oplog-retry-'))
     try {
       const ds = uniqueDataset('retry')
-      const other = new LakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: dir }) })
+      const other = createLakeStorage({ backend: 'local_parquet', store: createLocalFsStore({ baseDir: dir }) })
       await other.write(ds, bars(['AAPL'], [0], 2))
       let raced = false
       const fs = createLocalFsStore({ baseDir: dir })
@@ -638,7 +682,7 @@ describe('op log retries (local lake)', () => {
           }
         },
       })
-      const { storage, oplog } = logged(new LakeStorage({ backend: 'local_parquet', store }))
+      const { storage, oplog } = logged(createLakeStorage({ backend: 'local_parquet', store }))
       await storage.write(
         ds,
         bars(['AAPL'], [0], 4).map((r) => ({ ...r, close: 2 })),

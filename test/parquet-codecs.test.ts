@@ -22,7 +22,7 @@ import { snappyCompress } from 'hyparquet-writer/src/snappy.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createLocalFsStore } from '../src/backends/node/local-fs-store.js'
 import type { Table } from '../src/core/types.js'
-import { LakeStorage } from '../src/lake/lake-storage.js'
+import { createLakeStorage, type LakeDataStorage } from '../src/lake/lake-storage.js'
 import { sha256 } from '../src/lake/manifest.js'
 import type { LakeOptions } from '../src/lake/options.js'
 import {
@@ -151,7 +151,7 @@ describe('two lakes in one process, different codecs', () => {
   const lake = (options: Partial<LakeOptions> = {}) => {
     const dir = mkdtempSync(join(tmpdir(), 'friday-codecs-'))
     dirs.push(dir)
-    return new LakeStorage({ backend: 'test', store: createLocalFsStore({ baseDir: dir }), ...options })
+    return createLakeStorage({ backend: 'test', store: createLocalFsStore({ baseDir: dir }), ...options })
   }
   const rows = (n: number, symbol: string, seed: number) => {
     const t = bars(n, symbol, seed)
@@ -162,7 +162,7 @@ describe('two lakes in one process, different codecs', () => {
     }
   }
   /** The codec of every chunk of every data file of `dataset`'s partitions. */
-  const codecsOf = async (storage: LakeStorage, dataset: string, symbols: string[]): Promise<Set<string>> => {
+  const codecsOf = async (storage: LakeDataStorage, dataset: string, symbols: string[]): Promise<Set<string>> => {
     const seen = new Set<string>()
     for (const symbol of symbols) {
       const m = await storage.getManifest(dataset, { symbol, date: '2024-01-02' })

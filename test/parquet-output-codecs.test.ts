@@ -2,7 +2,7 @@
  * The Parquet written outside the lakes uses the codecs it is given, never process-wide ones:
  * `createApp({ codecs })` for `GET .../rows?format=parquet` and the training-set Parquet parts,
  * `friday query` (native Snappy unless told otherwise), and the row-retention archives of
- * `createStorageWith(..., { codecs })`; the Node/Bun server (`prepareServer`) passes native Snappy. A counting Snappy compressor (the pure-JS one, counted)
+ * `createStorageWith(..., { codecs })` and of `mongodbFactory(..., { archiveCodecs })`; the Node/Bun server (`prepareServer`) passes native Snappy. A counting Snappy compressor (the pure-JS one, counted)
  * proves which codecs wrote the pages; the files read back exactly. The lakes' own codecs (the
  * Node entry's native ones) never reach the counter.
  */
@@ -12,15 +12,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mongodbFactory } from '../src/backends/mongodb/index.js'
 import { query } from '../src/cli/query.js'
 import { createStorageWith } from '../src/config/factory.js'
 import { parseConfig } from '../src/config/load.js'
+import { createDataStorage } from '../src/core/front.js'
 import { rowArchiveRoot } from '../src/core/layout.js'
 import type { DataStorage, Table } from '../src/core/types.js'
 import { localParquetFactory, nativeCodecs } from '../src/node.js'
 import { decodeParquet, jsCodecs, type ParquetCodecs } from '../src/parquet/index.js'
 import { prepareServer } from '../src/server/node-server.js'
 import { json, localLake, type TestLake, testApp } from './helpers/http.js'
+import { requireMongoOrSkip } from './helpers/mongo.js'
 import { createTestBucketStore, requireS3OrSkip, type S3TestConfig } from './helpers/s3.js'
 
 const T0 = Date.UTC(2024, 0, 2, 14, 30)
@@ -206,27 +209,42 @@ describe('row-retention archives of createStorageWith(..., { codecs })', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('archives expired rows with the codecs passed to createStorageWith', async (ctx) => {
-    if (!s3 || !bucket) return ctx.skip()
-    const config = parseConfig(
+  /** Retention after 1 day, archives (gzip) to the test bucket. */
+  const configOf = (backend: 'local_parquet' | 'mongodb', db = '') =>
+    parseConfig(
       {
         storage: {
-          default_backend: 'local_parquet',
+          default_backend: backend,
+          mongodb: { url: 'mongodb://unused', database: db || 'unused' },
           local_parquet: { base_dir: dir },
           read_cache: { enabled: false },
           file_rotation: { row_retention_days: 1 },
           s3_parquet: {
-            bucket: bucket.bucket,
-            endpoint: s3.endpoint,
-            region: s3.region,
-            access_key_id: s3.accessKeyId,
-            secret_access_key: s3.secretAccessKey,
+            bucket: bucket!.bucket,
+            endpoint: s3!.endpoint,
+            region: s3!.region,
+            access_key_id: s3!.accessKeyId,
+            secret_access_key: s3!.secretAccessKey,
             force_path_style: true,
           },
         },
       },
       {},
     )
+
+  async function archivedTables(): Promise<Table[]> {
+    const { objects } = await bucket!.store.list(rowArchiveRoot(DS))
+    const out: Table[] = []
+    for (const o of objects.sort((a, b) => a.key.localeCompare(b.key))) {
+      out.push(await decodeParquet(gunzipSync((await bucket!.store.get(o.key))!.body)))
+      await bucket!.store.delete([o.key])
+    }
+    return out
+  }
+
+  it('archives expired rows with the codecs passed to createStorageWith', async (ctx) => {
+    if (!s3 || !bucket) return ctx.skip()
+    const config = configOf('local_parquet')
     const counting = countingSnappy()
     // a storage without a maintain() of its own gets the database backends' row retention
     const db = createStorageWith(
@@ -249,15 +267,44 @@ describe('row-retention archives of createStorageWith(..., { codecs })', () => {
       const report = await db.maintain!({ dataset: DS, now: () => T0 + 10 * 86_400_000 })
       expect(report.totals.rowsExpired).toBe(60)
       expect(counting.pages()).toBeGreaterThan(0)
-      const { objects } = await bucket.store.list(rowArchiveRoot(DS))
-      expect(objects).toHaveLength(1)
-      const archived = await bucket.store.get(objects[0].key)
-      expectRows(await decodeParquet(gunzipSync(archived!.body)), old)
+      const archived = await archivedTables()
+      expect(archived).toHaveLength(1)
+      expectRows(archived[0], old)
       const left = await db.read(DS)
       expect(left.length).toBe(60)
       expect(Array.from(left.columns.timestamp.values as Float64Array)).toEqual(recent.timestamp.map((ms) => ms * 1000))
     } finally {
       await db.close()
+    }
+  })
+
+  it('mongodb archives expired rows with the archiveCodecs passed to mongodbFactory', async (ctx) => {
+    if (!s3 || !bucket) return ctx.skip()
+    const server = await requireMongoOrSkip()
+    if (!server) return ctx.skip()
+    const client = server.client()
+    const dbName = `friday_codecs_${Date.now().toString(36)}`
+    const counting = countingSnappy()
+    // the factory gives the driver: fronted as createStorageWith would
+    const db = createDataStorage(mongodbFactory(configOf('mongodb', dbName), { client, archiveCodecs: counting.codecs }))
+    try {
+      const old = bars(30)
+      await db.write(DS, old)
+      await db.write(DS, bars(30, T0 + 10 * 86_400_000))
+      const report = await db.maintain!({ dataset: DS, now: () => T0 + 10 * 86_400_000 })
+      expect(report.totals.rowsExpired).toBe(60)
+      expect(counting.pages()).toBeGreaterThan(0)
+      const archived = await archivedTables()
+      expect(archived).toHaveLength(1)
+      expectRows(archived[0], old)
+    } finally {
+      await db.close()
+      await client
+        .db(dbName)
+        .dropDatabase()
+        .catch(() => {})
+      await client.close()
+      await server.stop()
     }
   })
 })

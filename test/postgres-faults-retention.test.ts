@@ -9,7 +9,7 @@
 
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type PgPoolLike, PostgresStorage, type RowArchive } from '../src/backends/postgres/index.js'
+import { createPostgresStorage, type PgPoolLike, type RowArchive } from '../src/backends/postgres/index.js'
 import { parseConfig } from '../src/config/load.js'
 import { decompress } from '../src/core/archive-codec.js'
 import { rotationFromConfig } from '../src/core/rotation-policy.js'
@@ -61,7 +61,7 @@ function memoryArchive(onPut: (name: string, count: number) => Promise<void> | v
   return { archive, objects, rows }
 }
 
-const storage = server ? new PostgresStorage({ pool: pool as unknown as PgPoolLike, schema }) : null
+const storage = server ? createPostgresStorage({ pool: pool as unknown as PgPoolLike, schema }) : null
 const keyOf = (r: Record<string, unknown>) => `${r.symbol}@${r.timestamp}`
 
 describe.skipIf(!server)('postgres row retention, exact and re-runnable', () => {

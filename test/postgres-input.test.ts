@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import type { Pool as NeonPool } from '@neondatabase/serverless'
 import { afterAll, describe, expect, it } from 'vitest'
 import ws from 'ws'
-import { createNeonPool, createPostgresStorage, type PgPoolLike, PostgresStorage } from '../src/backends/postgres/index.js'
+import { createNeonPool, createPostgresStorage, type PgPoolLike } from '../src/backends/postgres/index.js'
 import { createPgPool } from '../src/backends/postgres/node.js'
 import type { PartitionKey } from '../src/core/partitioning.js'
 import { isSorted } from '../src/core/table.js'
@@ -246,7 +246,7 @@ describe.skipIf(!server)("postgres: symbols in the contract's order, the lake's 
   it("pg: each retention archive holds its rows in the contract's order", async () => {
     const schema = `friday_in_${RUN}_${schemas.length}`
     schemas.push(schema)
-    const storage = new PostgresStorage({ pool: pgPool as unknown as PgPoolLike, schema, partitionBy: ['date'] })
+    const storage = createPostgresStorage({ pool: pgPool as unknown as PgPoolLike, schema, partitionBy: ['date'] })
     const ds = uniqueDataset('arch')
     await storage.write(ds, orderRows())
     const archived: Table[] = []
@@ -261,7 +261,7 @@ describe.skipIf(!server)("postgres: symbols in the contract's order, the lake's 
   it('pg: a retention cutoff before year 1 expires nothing, one past 9999 is a 400 (no 502)', async () => {
     const schema = `friday_in_${RUN}_${schemas.length}`
     schemas.push(schema)
-    const storage = new PostgresStorage({ pool: pgPool as unknown as PgPoolLike, schema })
+    const storage = createPostgresStorage({ pool: pgPool as unknown as PgPoolLike, schema })
     const ds = uniqueDataset('cut')
     await storage.write(ds, [
       { symbol: 'A', timestamp: tms(0), close: 1 },

@@ -389,7 +389,7 @@ describe.skipIf(Boolean(skip))('postgres timeouts from the config reach the pool
     },
   })
   /** The options node-postgres (or Neon's fork of it) was given for the storage's pool. */
-  const poolOptions = (storage: DataStorage) =>
+  const poolOptions = (storage: object) =>
     (storage as unknown as { session: { pool: { options: Record<string, unknown> } } }).session.pool.options
 
   it('Node entry (pg): a statement past statement_timeout_ms is cancelled by the server; every setting is on the pool', async () => {

@@ -1,14 +1,17 @@
 /**
- * Builds the configured `DataStorage` from a validated config. Each runtime entry point passes
- * the backend factories it can run (the Web entry has no filesystem, so no `local_parquet`).
+ * Builds the configured `DataStorage` from a validated config: the driver of the configured
+ * backend behind the core's front. Each runtime entry point passes the backend factories it can
+ * run (the Web entry has no filesystem, so no `local_parquet`).
  */
 
 import type { S3Client } from '@aws-sdk/client-s3'
-import { createNeonPool, createPostgresStorage, type PgPoolLike, type PostgresTimeouts } from '../backends/postgres/index.js'
+import { createNeonPool, type PgPoolLike, PostgresStorage, type PostgresTimeouts } from '../backends/postgres/index.js'
 import { withReadCache } from '../cache/index.js'
+import type { StorageDriver } from '../core/driver.js'
 import { ConfigError } from '../core/errors.js'
+import { createDataStorage, type FrontOptions } from '../core/front.js'
 import { rotationFromConfig } from '../core/rotation-policy.js'
-import type { DataStorage, RetrievalDefaults } from '../core/types.js'
+import type { DataStorage } from '../core/types.js'
 import { LakeStorage } from '../lake/lake-storage.js'
 import type { LakeCodecOptions, LakeOptions } from '../lake/options.js'
 import { maintainRows } from '../maintenance/db-retention.js'
@@ -19,9 +22,10 @@ import { createR2BindingStore, type R2BucketBinding } from '../stores/r2-binding
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
 import { limitsFromConfig } from '../table/limits.js'
-import type { BackendName, FridayConfig, LocalParquetConfig, PostgresConfig, RetrievalConfig, S3ParquetConfig } from './schema.js'
+import type { BackendName, FridayConfig, LocalParquetConfig, PostgresConfig, S3ParquetConfig } from './schema.js'
 
-export type BackendFactory = (config: FridayConfig) => DataStorage
+/** Builds the driver of one backend from the config; `createStorageWith` puts the front on it. */
+export type BackendFactory = (config: FridayConfig) => StorageDriver
 
 /** Why a backend may be missing from a runtime, and what to do about it. */
 const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
@@ -30,11 +34,13 @@ const UNAVAILABLE_HINTS: Partial<Record<BackendName, string>> = {
 }
 
 /**
- * Calls the factory of `config.storage.default_backend` (`ConfigError` when this runtime has none),
- * applies the retrieval defaults of `config.storage.retrieval` (`storage.retrieval`), puts the
- * read cache of `config.storage.read_cache` in front of it (`storage.readCache`) and attaches
- * the op log `config.storage.metadata_logging` asks for (`storage.oplog`). The op log wraps the
- * cache, so it records every read, cached or not (with the requests it really made).
+ * Calls the factory of `config.storage.default_backend` (`ConfigError` when this runtime has none)
+ * and puts the core's front on the driver (`createDataStorage`): every call checked once, the
+ * retrieval defaults of `config.storage.retrieval` (`storage.retrieval`), row retention as
+ * `maintain()` for a driver without its own, the read cache of `config.storage.read_cache`
+ * (`storage.readCache`) and the op log `config.storage.metadata_logging` asks for
+ * (`storage.oplog`). The op log wraps the cache, so it records every read, cached or not (with
+ * the requests it really made).
  */
 export function createStorageWith(
   factories: Partial<Record<BackendName, BackendFactory>>,
@@ -53,39 +59,38 @@ export function createStorageWith(
     const message = `storage backend '${backend}' is not available in this runtime: ${hint}`
     throw new ConfigError(message, [{ path: 'storage.default_backend', message }])
   }
-  const storage = withRetrieval(withRowMaintenance(factory(config), config, options.codecs), config.storage.retrieval)
-  const cache = config.storage.read_cache
-  const cached = cache.enabled
-    ? withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
-    : storage
-  return attachOpLog(cached, config.storage.metadata_logging, options.oplog)
+  return createDataStorage(factory(config), frontOptionsFromConfig(config, options))
 }
 
 /**
- * Backends without their own `maintain` (postgres; mongodb has its own) get row retention from
- * `maintenance/db-retention.ts` (through the backend's exact `expireRows` when it has one, as
- * postgres does), archiving to the S3 bucket of `storage.s3_parquet` when one is set.
+ * What the front adds from the config:
+ * - `retrieval`: `scan()` without a `batchSize` yields `batch_size` rows per batch, and
+ *   `storage.retrieval` tells the training functions how many symbols to load at once
+ *   (`max_workers`, or 1 when `parallel_loading` is off);
+ * - `maintain`: a driver without its own (postgres; mongodb has its own) gets row retention from
+ *   `maintenance/db-retention.ts` (through the backend's exact `expireRows` when it has one, as
+ *   postgres does), archiving to the S3 bucket of `storage.s3_parquet` when one is set;
+ * - `readCache` when `storage.read_cache.enabled`, and `opLog` (`attachOpLog` leaves the storage
+ *   as it is when `storage.metadata_logging` is disabled).
  */
-function withRowMaintenance(storage: DataStorage, config: FridayConfig, codecs?: ParquetCodecs): DataStorage {
-  if (storage.maintain) return storage
+export function frontOptionsFromConfig(
+  config: FridayConfig,
+  /** `oplog`: op-log tuning beyond the config; `codecs`: Parquet codecs of the row-retention archives (default `jsCodecs()`). */
+  options: { oplog?: Partial<OpLogOptions>; codecs?: ParquetCodecs } = {},
+): FrontOptions {
+  const r = config.storage.retrieval
   const policy = rotationFromConfig(config.storage.file_rotation)
   const s3 = config.storage.s3_parquet
   const archive = s3.bucket ? () => s3StoreFromConfig(s3) : undefined
-  storage.maintain = (options = {}) => maintainRows(storage, policy, options, archive, codecs)
-  return storage
-}
-
-/**
- * `storage.retrieval`: `scan()` without a `batchSize` yields `batch_size` rows per batch, and
- * `storage.retrieval` tells the training functions how many symbols to load at once
- * (`max_workers`, or 1 when `parallel_loading` is off).
- */
-function withRetrieval(storage: DataStorage, r: RetrievalConfig): DataStorage {
-  const retrieval: RetrievalDefaults = { batchSize: r.batch_size, concurrency: r.parallel_loading ? r.max_workers : 1 }
-  const scan = storage.scan.bind(storage)
-  Object.defineProperty(storage, 'retrieval', { value: retrieval, enumerable: false })
-  storage.scan = (dataset, options = {}) => scan(dataset, { ...options, batchSize: options.batchSize ?? retrieval.batchSize })
-  return storage
+  const cache = config.storage.read_cache
+  return {
+    retrieval: { batchSize: r.batch_size, concurrency: r.parallel_loading ? r.max_workers : 1 },
+    maintain: (storage, o) => maintainRows(storage, policy, o, archive, options.codecs),
+    readCache: cache.enabled
+      ? (storage) => withReadCache(storage, { ttlMs: cache.ttl_seconds * 1000, maxBytes: cache.max_mb * 1024 * 1024 })
+      : undefined,
+    opLog: (storage) => attachOpLog(storage, config.storage.metadata_logging, options.oplog),
+  }
 }
 
 /** The lake settings shared by the Parquet backends, mapped to `LakeOptions`. */
@@ -105,17 +110,17 @@ export function lakeOptionsFromConfig(
 }
 
 /**
- * The S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client` to reuse an
- * `S3Client`; otherwise the store builds one from endpoint, region and credentials. On a Worker,
- * `deps.r2Bucket` (an R2 bucket binding) replaces the S3 API: the lake then lives in that bucket
- * under `prefix`, and bucket, endpoint and credentials are not used. `deps.codecs`, `deps.loadZstd`
- * and `deps.sha256` are the lake's codecs (see `LakeCodecOptions`; default pure JS and Web Crypto,
- * zstd loaded on first use when the config asks for it).
+ * The driver of the S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client`
+ * to reuse an `S3Client`; otherwise the store builds one from endpoint, region and credentials.
+ * On a Worker, `deps.r2Bucket` (an R2 bucket binding) replaces the S3 API: the lake then lives in
+ * that bucket under `prefix`, and bucket, endpoint and credentials are not used. `deps.codecs`,
+ * `deps.loadZstd` and `deps.sha256` are the lake's codecs (see `LakeCodecOptions`; default pure JS
+ * and Web Crypto, zstd loaded on first use when the config asks for it).
  */
 export function s3ParquetFactory(
   config: FridayConfig,
   deps: { client?: S3Client; r2Bucket?: R2BucketBinding; r2BindingName?: string } & LakeCodecOptions = {},
-): DataStorage {
+): LakeStorage {
   const s3 = config.storage.s3_parquet
   if (deps.r2Bucket) {
     return new LakeStorage({
@@ -179,18 +184,18 @@ export function postgresTimeoutsFromConfig(pg: PostgresConfig): PostgresTimeouts
 }
 
 /**
- * The `postgres` backend: one table per dataset. The Web build reaches Postgres through Neon's
+ * The driver of the `postgres` backend: one table per dataset. The Web build reaches Postgres through Neon's
  * WebSocket driver; the Node entry passes a `pg` pool for ordinary servers (`deps.pool`). The
  * section's timeouts go to the pool built here (a pool passed in brings its own), and
  * `idle_in_transaction_timeout_ms` also bounds how long a scan waits for its consumer.
  */
-export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike; ownsPool?: boolean } = {}): DataStorage {
+export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike; ownsPool?: boolean } = {}): PostgresStorage {
   const pg = config.storage.postgres
   if (!pg.url && !deps.pool) {
     const message = "required when storage.default_backend is 'postgres' (set it in the config or with DATABASE_URL)"
     throw new ConfigError(`storage.postgres.url: ${message}`, [{ path: 'storage.postgres.url', message }])
   }
-  return createPostgresStorage({
+  return new PostgresStorage({
     pool: deps.pool ?? createNeonPool(pg.url!, { max: pg.pool_max, ...postgresTimeoutsFromConfig(pg) }),
     schema: pg.schema,
     scanIdleTimeoutMs: pg.idle_in_transaction_timeout_ms,

@@ -14,6 +14,13 @@ export interface TimeSymbolFilter {
   end: number
 }
 
+/** The filter that keeps every row. */
+export const ALL_ROWS: Readonly<TimeSymbolFilter> = Object.freeze({
+  symbols: null,
+  start: Number.NEGATIVE_INFINITY,
+  end: Number.POSITIVE_INFINITY,
+})
+
 /** Parses and checks `symbols`, `start`, `end`; a ValidationError names each bad field. */
 export function parseRowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): TimeSymbolFilter {
   const issues = []

@@ -1,12 +1,14 @@
-/** The core every backend stands on: the storage contract, errors, keys, ids, layout, partitioning, filters, call checks, time units and the table model. */
+/** The core every backend stands on: the storage contract, the driver interface and the front that checks calls once, errors, keys, ids, layout, partitioning, filters, call checks, time units and the table model. */
 
 export * from './archive-codec.js'
 export * from './checks.js'
 export * from './column-stats.js'
 export * from './describe.js'
+export * from './driver.js'
 export * from './edit-distance.js'
 export * from './errors.js'
 export * from './filter.js'
+export * from './front.js'
 export * from './ids.js'
 export * from './keys.js'
 export * from './layout.js'

@@ -1,4 +1,4 @@
-/** The storage wrappers' common tail (read cache, op log): a storage with some members replaced. */
+/** The common tail of the core front and the storage wrappers (read cache, op log): a storage with some members replaced. */
 
 /**
  * `target` seen through a Proxy: an own member of `overrides` wins; every other member is the

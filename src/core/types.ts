@@ -96,7 +96,7 @@ export interface ReadOptions {
   symbols?: string[]
   /** Inclusive lower bound: Date, epoch ms, or ISO-8601 string. */
   start?: Date | number | string
-  /** Exclusive upper bound: Date, epoch ms, or ISO-8601 string. */
+  /** Exclusive upper bound: Date, epoch ms, or ISO-8601 string. Before `start`: a `ValidationError` on `end` (equal to it: an empty range). */
   end?: Date | number | string
   /** Columns to return besides the key columns `symbol` and `timestamp` (always returned). */
   columns?: string[]

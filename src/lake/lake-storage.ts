@@ -1,8 +1,8 @@
-/** The partitioned Parquet lake: `DataStorage` over any ObjectStore (local disk, S3, R2, MinIO). */
+/** The partitioned Parquet lake: a `StorageDriver` over any ObjectStore (local disk, S3, R2, MinIO); `createLakeStorage` puts the front on it. */
 
 import { allOwned, runAll, settleAll } from '../concurrency.js'
-import { checkBatchSize, checkLimit, checkWriteMode } from '../core/checks.js'
 import { DescribeTotals, isoOrNull } from '../core/describe.js'
+import type { DriverGc, DriverRead, DriverScan, DriverWrite, StorageDriver } from '../core/driver.js'
 import {
   ClosedError,
   CommitConflictError,
@@ -11,8 +11,9 @@ import {
   FileVanishedError,
   NotFoundError,
 } from '../core/errors.js'
-import { parseRowFilter, projectSchema } from '../core/filter.js'
-import { checkDatasetName, isDatasetName } from '../core/keys.js'
+import { ALL_ROWS, projectSchema } from '../core/filter.js'
+import { createDataStorage, type FrontedStorage } from '../core/front.js'
+import { isDatasetName } from '../core/keys.js'
 import { META_ROOT } from '../core/layout.js'
 import type { OpLogStore } from '../core/oplog-types.js'
 import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../core/partitioning.js'
@@ -20,29 +21,22 @@ import { DEFAULT_ROTATION, type RotationPolicy } from '../core/rotation-policy.j
 import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../core/table.js'
 import type {
   ArchiveEntry,
-  DataStorage,
   DatasetDescription,
-  DeleteOptions,
   DeleteResult,
-  GcOptions,
   GcReport,
   InputColumns,
   InputRow,
   MaintenanceOptions,
   MaintenanceReport,
-  PartitionFilter,
   PartitionInfo,
   PartitionManifest,
   PartitionRef,
-  ReadOptions,
   RestoreOptions,
   RestoreResult,
-  ScanOptions,
   Schema,
   StoreRequestStats,
   Table,
   VerifyReport,
-  WriteOptions,
   WriteResult,
 } from '../core/types.js'
 import { LakeOpLogStore } from '../oplog/lake-store.js'
@@ -82,7 +76,16 @@ function rowsOf(batch: Table, index: number[]): Table {
   return last - first + 1 === index.length ? slice(batch, first, last + 1) : take(batch, index)
 }
 
-export class LakeStorage implements DataStorage {
+/** The lake as a `DataStorage`: the contract plus the lake's `store`. */
+export type LakeDataStorage = FrontedStorage<LakeStorage>
+
+/** The lake behind the front, which checks every call once (see `core/front.ts`). */
+export function createLakeStorage(options: LakeOptions): LakeDataStorage {
+  return createDataStorage(new LakeStorage(options))
+}
+
+/** The lake's driver: arguments arrive checked by the front (`createLakeStorage`, `createStorage`). */
+export class LakeStorage implements StorageDriver {
   readonly backend: string
   private readonly ctx: LakeContext
   private readonly partitionBy: PartitionKey[]
@@ -250,10 +253,9 @@ export class LakeStorage implements DataStorage {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
-    const data = applyTimeUnit(input, options.timeUnit)
-    const ds = checkDatasetName(dataset)
-    const mode = checkWriteMode(options.mode)
+  async write(ds: string, input: InputRow[] | InputColumns | Table, request: DriverWrite): Promise<WriteResult> {
+    const data = applyTimeUnit(input, request.timeUnit)
+    const mode = request.mode
     await this.ensureWritable()
     // validate everything before the first byte is written
     const existing = await this.loadDoc(ds)
@@ -328,12 +330,10 @@ export class LakeStorage implements DataStorage {
     })
   }
 
-  async delete(dataset: string, options: DeleteOptions = {}): Promise<DeleteResult> {
-    const ds = checkDatasetName(dataset)
+  async delete(ds: string, f: RowFilter): Promise<DeleteResult> {
     await this.ensureWritable()
     const doc = await this.loadDoc(ds, true)
     if (!doc) return { rowsDeleted: 0, partitions: [] }
-    const f = this.rowFilter(options)
     const parts = await findPartitions(this.ctx, ds, doc.partitionBy, f)
     const span = { min: f.start, max: f.end - 1, symbols: f.symbols }
     const settled = await settleAll(parts, this.ctx.concurrency, async (ref, signal) => {
@@ -356,21 +356,17 @@ export class LakeStorage implements DataStorage {
 
   // ---- reads -----------------------------------------------------------------------------
 
-  private rowFilter(o: { symbols?: string[]; start?: unknown; end?: unknown }): RowFilter {
-    return parseRowFilter(o)
-  }
-
   private projection(doc: DatasetDoc, columns?: string[]): { schema: Schema; columns?: string[] } {
-    if (columns === undefined || columns === null) return { schema: doc.schema }
+    if (columns === undefined) return { schema: doc.schema }
     const schema = projectSchema(doc.name, doc.schema, columns)
     return { schema, columns: schema.map((c) => c.name) }
   }
 
-  async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
+  async read(dataset: string, options: DriverRead): Promise<Table> {
     const parts: Table[] = []
     let schema: Schema = KEY_SCHEMA
     let n = 0
-    const limit = checkLimit(options.limit)
+    const limit = options.limit
     if (limit === 0) {
       // The schema only (the dataset document): no listing, no manifest.
       const doc = await this.datasetOrNull(dataset)
@@ -392,9 +388,9 @@ export class LakeStorage implements DataStorage {
   }
 
   /** The whole result decoded into one table (see `bulk-read.ts`); null when it must be read partition by partition. */
-  private async readWhole(dataset: string, options: ReadOptions): Promise<Table | null> {
+  private async readWhole(dataset: string, options: DriverRead): Promise<Table | null> {
     const doc = await this.datasetOrNull(dataset)
-    const f = this.rowFilter(options)
+    const f = options.filter
     if (!doc) return null
     const proj = this.projection(doc, options.columns)
     const refs = await findPartitions(this.ctx, doc.name, doc.partitionBy, f)
@@ -403,16 +399,17 @@ export class LakeStorage implements DataStorage {
     return this.symbolMajor(dataset) ? t : sortTable(t)
   }
 
-  async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
-    const batchSize = checkBatchSize(options.batchSize)
-    let remaining = options.limit ?? Number.POSITIVE_INFINITY
+  async *scan(dataset: string, options: DriverScan): AsyncIterable<Table> {
+    const batchSize = options.batchSize
+    let remaining = options.limit
     if (!this.symbolMajor(dataset)) {
       // period-major layout: one pass per symbol keeps the (symbol, timestamp) order
       const doc = await this.datasetOrNull(dataset)
       if (!doc) return
-      const symbols = options.symbols ?? (await this.describe(dataset))?.symbols ?? []
+      const symbols = options.filter.symbols ?? (await this.describe(dataset))?.symbols ?? []
       for (const symbol of [...symbols].sort()) {
-        for await (const batch of this.scanOrdered(dataset, { ...options, symbols: [symbol] }, batchSize, remaining)) {
+        const one = { ...options, filter: { ...options.filter, symbols: new Set([symbol]) } }
+        for await (const batch of this.scanOrdered(dataset, one, batchSize, remaining)) {
           remaining -= batch.length
           yield batch
         }
@@ -423,7 +420,7 @@ export class LakeStorage implements DataStorage {
     yield* this.scanOrdered(dataset, options, batchSize, remaining)
   }
 
-  private async *scanOrdered(dataset: string, options: ReadOptions, batchSize: number, remaining: number): AsyncIterable<Table> {
+  private async *scanOrdered(dataset: string, options: DriverRead, batchSize: number, remaining: number): AsyncIterable<Table> {
     let pending: Table[] = []
     let pendingRows = 0
     let schema: Schema = KEY_SCHEMA
@@ -453,8 +450,7 @@ export class LakeStorage implements DataStorage {
     return this.partitionBy[0] === 'symbol'
   }
 
-  private async datasetOrNull(dataset: string): Promise<DatasetDoc | null> {
-    const ds = checkDatasetName(dataset)
+  private async datasetOrNull(ds: string): Promise<DatasetDoc | null> {
     await this.ensureReadable()
     return this.loadDoc(ds)
   }
@@ -462,11 +458,11 @@ export class LakeStorage implements DataStorage {
   /** Matching rows partition by partition, in read order, with `prefetch` partitions in flight. */
   private async *partitions(
     dataset: string,
-    options: ReadOptions,
+    options: DriverRead,
     prefetch = this.ctx.concurrency,
   ): AsyncIterable<{ table: Table; schema: Schema }> {
     const doc = await this.datasetOrNull(dataset)
-    const f = this.rowFilter(options)
+    const f = options.filter
     if (!doc) return
     const proj = this.projection(doc, options.columns)
     const refs = await findPartitions(this.ctx, doc.name, doc.partitionBy, f)
@@ -503,7 +499,7 @@ export class LakeStorage implements DataStorage {
     return present.filter((n): n is string => n !== null).sort()
   }
 
-  private async manifests(ds: string, doc: DatasetDoc, filter: PartitionFilter = {}): Promise<PartitionManifest[]> {
+  private async manifests(ds: string, doc: DatasetDoc, filter: RowFilter = ALL_ROWS): Promise<PartitionManifest[]> {
     const out: PartitionManifest[] = []
     await this.eachManifest(ds, doc, filter, (m) => out.push(m))
     return out.sort((a, b) => (a.partition.path < b.partition.path ? -1 : a.partition.path > b.partition.path ? 1 : 0))
@@ -513,13 +509,7 @@ export class LakeStorage implements DataStorage {
    * Calls `fn` with each non-empty manifest matching the filter as it loads (in no set order), so
    * a summary over many partitions never holds all their manifests at once.
    */
-  private async eachManifest(
-    ds: string,
-    doc: DatasetDoc,
-    filter: PartitionFilter,
-    fn: (m: PartitionManifest) => void,
-  ): Promise<void> {
-    const f = this.rowFilter(filter)
+  private async eachManifest(ds: string, doc: DatasetDoc, f: RowFilter, fn: (m: PartitionManifest) => void): Promise<void> {
     const refs = await findPartitions(this.ctx, ds, doc.partitionBy, f)
     await runAll(refs, this.ctx.concurrency, async (ref) => {
       const m = (await this.ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc
@@ -534,7 +524,7 @@ export class LakeStorage implements DataStorage {
     const doc = await this.datasetOrNull(dataset)
     if (!doc) return null
     const totals = new DescribeTotals()
-    await this.eachManifest(doc.name, doc, {}, (m) =>
+    await this.eachManifest(doc.name, doc, ALL_ROWS, (m) =>
       totals.add(
         m,
         m.files.flatMap((file) => file.symbols),
@@ -544,7 +534,7 @@ export class LakeStorage implements DataStorage {
     return totals.describe(doc)
   }
 
-  async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
+  async listPartitions(dataset: string, filter: RowFilter): Promise<PartitionInfo[]> {
     const doc = await this.datasetOrNull(dataset)
     if (!doc) return []
     const ms = await this.manifests(doc.name, doc, filter)
@@ -581,9 +571,9 @@ export class LakeStorage implements DataStorage {
 
   // ---- maintenance -----------------------------------------------------------------------
 
-  async verify(dataset?: string): Promise<VerifyReport> {
+  async verify(dataset: string | undefined): Promise<VerifyReport> {
     await this.ensureReadable()
-    const names = dataset === undefined ? await this.listDatasets() : [checkDatasetName(dataset)]
+    const names = dataset === undefined ? await this.listDatasets() : [dataset]
     const perDataset: { name: string; manifests: PartitionManifest[] }[] = []
     for (const name of names) {
       const doc = await this.loadDoc(name)
@@ -592,17 +582,17 @@ export class LakeStorage implements DataStorage {
     return verifyLake(this.ctx, perDataset)
   }
 
-  async gc(options: GcOptions = {}): Promise<GcReport> {
+  async gc(options: DriverGc): Promise<GcReport> {
     await this.ensureWritable()
-    const names = options.dataset === undefined ? await this.listDatasets() : [checkDatasetName(options.dataset)]
-    return collectGarbage(this.ctx, names, options.graceMs ?? this.ctx.gcGraceMs, options.dryRun ?? false)
+    const names = options.dataset === undefined ? await this.listDatasets() : [options.dataset]
+    return collectGarbage(this.ctx, names, options.graceMs ?? this.ctx.gcGraceMs, options.dryRun)
   }
 
   /** Rotation, compaction, archiving, retention and gc under the rotation policy (see `maintain.ts`). */
-  async maintain(options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
+  async maintain(options: MaintenanceOptions): Promise<MaintenanceReport> {
     if (options.dryRun) await this.ensureReadable()
     else await this.ensureWritable()
-    const names = options.dataset === undefined ? await this.listDatasets() : [checkDatasetName(options.dataset)]
+    const names = options.dataset === undefined ? await this.listDatasets() : [options.dataset]
     const docs = await allOwned(names.map((n) => this.loadDoc(n, true)))
     return maintainLake(
       this.ctx,
@@ -613,15 +603,14 @@ export class LakeStorage implements DataStorage {
     )
   }
 
-  async listArchives(dataset: string, filter: { partition?: string } = {}): Promise<ArchiveEntry[]> {
+  async listArchives(dataset: string, filter: { partition?: string }): Promise<ArchiveEntry[]> {
     const doc = await this.datasetOrNull(dataset)
     if (!doc) return []
     if (filter.partition !== undefined && !parsePath(doc.partitionBy, filter.partition)) return []
     return listArchiveEntries(this.ctx, doc.name, filter.partition)
   }
 
-  async restoreArchive(dataset: string, key: string, options: RestoreOptions = {}): Promise<RestoreResult> {
-    const ds = checkDatasetName(dataset)
+  async restoreArchive(ds: string, key: string, options: RestoreOptions): Promise<RestoreResult> {
     await this.ensureWritable()
     const doc = await this.loadDoc(ds, true)
     if (!doc) throw new NotFoundError(`dataset '${ds}'`)

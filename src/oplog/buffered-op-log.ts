@@ -57,6 +57,12 @@ export interface OpLogOptions {
    * are still kept, and the op log's own failures (flush, retention) are still printed.
    */
   printFailures?: boolean
+  /**
+   * Waits before the retries of a failed flush inside `settle()` (default 1 s, then 3 s). A
+   * runtime that stops work with the request (Workers) may never run the retry timer, so
+   * `settle()` retries itself before giving up (the records stay buffered for the next flush).
+   */
+  settleRetriesMs?: number[]
 }
 
 const DAY_MS = 86_400_000
@@ -120,6 +126,7 @@ export class BufferedOpLog implements OpLog {
   private lastError: OpLogSummary['lastError'] = null
   private closed = false
   private readonly printFailures: boolean
+  private readonly settleRetriesMs: number[]
   /** The exit flush failed: not tried again at the next `beforeExit`. */
   private exitFlushFailed = false
 
@@ -136,6 +143,7 @@ export class BufferedOpLog implements OpLog {
     this.now = options.now ?? Date.now
     this.logger = options.logger ?? ((message, level) => (level === 'warn' ? console.warn(message) : console.error(message)))
     this.printFailures = options.printFailures ?? true
+    this.settleRetriesMs = options.settleRetriesMs ?? [1_000, 3_000]
     this.startedAt = this.now()
   }
 
@@ -216,6 +224,12 @@ export class BufferedOpLog implements OpLog {
     const due = this.bufferedSince + this.flushIntervalMs - Date.now()
     if (this.buffer.length > 0 && due > 0) await delay(due)
     await this.flush()
+    for (const wait of this.settleRetriesMs) {
+      // stored, or nothing failed (records buffered since are another request's to settle)
+      if (this.buffer.length === 0 || this.lastError === null || this.closed) return
+      await delay(wait)
+      await this.flush()
+    }
   }
 
   private async flushOnce(): Promise<void> {

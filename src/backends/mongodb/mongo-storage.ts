@@ -1,5 +1,5 @@
 /**
- * `DataStorage` on MongoDB (Node and Bun only: the official driver needs `node:net`/`node:tls`
+ * A `StorageDriver` on MongoDB, behind the front `createMongoStorage` puts on it (Node and Bun only: the official driver needs `node:net`/`node:tls`
  * and does not run on Cloudflare Workers).
  *
  * Layout (database `db`): `ds_<dataset>` holds one document per row (see `documents.ts`) with
@@ -29,37 +29,32 @@
 
 import type { MongoClient } from 'mongodb'
 import { runAll } from '../../concurrency.js'
-import { checkBatchSize, checkLimit, checkWriteMode } from '../../core/checks.js'
-import { ClosedError, CommitConflictError, ConfigError, StorageError, ValidationError } from '../../core/errors.js'
+import type { DriverGc, DriverRead, DriverScan, DriverWrite, StorageDriver } from '../../core/driver.js'
+import { ClosedError, CommitConflictError, ConfigError, StorageError } from '../../core/errors.js'
+import { ALL_ROWS, type TimeSymbolFilter } from '../../core/filter.js'
+import { createDataStorage, type FrontedStorage } from '../../core/front.js'
 import { newId } from '../../core/ids.js'
-import { checkDatasetName } from '../../core/keys.js'
 import type { OpLogStore } from '../../core/oplog-types.js'
 import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../../core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../../core/rotation-policy.js'
 import { assertUniqueKeys, dedupeLastWins, emptyTable, KEY_SCHEMA, sortTable, timeRange } from '../../core/table.js'
 import type {
-  DataStorage,
   DatasetDescription,
-  DeleteOptions,
   DeleteResult,
-  GcOptions,
   GcReport,
   InputColumns,
   InputRow,
   MaintenanceOptions,
   MaintenanceReport,
-  PartitionFilter,
   PartitionInfo,
   PartitionManifest,
   PartitionRef,
-  ReadOptions,
-  ScanOptions,
   StoreRequestStats,
   Table,
   VerifyReport,
-  WriteOptions,
   WriteResult,
 } from '../../core/types.js'
+import type { ParquetCodecs } from '../../parquet/index.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { checkPartitionCount, DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
 import { applyTimeUnit, normalizeInput } from '../../table/normalize.js'
@@ -107,6 +102,8 @@ export interface MongoStorageOptions {
   rotation?: RotationPolicy
   /** Where `maintain()` archives expired rows (called once per run, closed after it); none: they are deleted unarchived. */
   archiveStore?: () => ObjectStore
+  /** Parquet codecs of those archives (default `jsCodecs()`; the Node entry passes `nativeCodecs()`). */
+  archiveCodecs?: ParquetCodecs
   /** Columns per dataset and per write, partitions per write (default `DEFAULT_LIMITS`). */
   limits?: InputLimits
   /**
@@ -118,8 +115,13 @@ export interface MongoStorageOptions {
 
 const DB_NAME_RE = /^[^/\\. "$*<>:|?\u0000]{1,63}$/
 
-/** Validates the options once; the client is created/connected lazily. */
-export function createMongoStorage(options: MongoStorageOptions): DataStorage {
+/** The MongoDB storage: the driver (its options checked once) behind the front; the client is created/connected lazily. */
+export function createMongoStorage(options: MongoStorageOptions): FrontedStorage<MongoStorage> {
+  return createDataStorage(new MongoStorage(options))
+}
+
+/** `ConfigError` naming each bad option. */
+function checkOptions(options: MongoStorageOptions): void {
   const issues: { path: string; message: string }[] = []
   const o = (options ?? {}) as Partial<MongoStorageOptions>
   if (typeof o.client !== 'function' && (typeof o.client !== 'object' || o.client === null))
@@ -130,7 +132,6 @@ export function createMongoStorage(options: MongoStorageOptions): DataStorage {
       message: `expected a MongoDB database name (1-63 characters, none of /\\. "$*<>:|?), got ${JSON.stringify(o.db)}`,
     })
   if (issues.length) throw new ConfigError(`mongodb: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues)
-  return new MongoStorage(options)
 }
 
 /** The range a `replace` of `batch` covers: its symbols over [batch min, batch max]. */
@@ -139,7 +140,8 @@ function replaceFilter(batch: Table): RowFilter {
   return { symbols: new Set(batch.columns.symbol.values as string[]), start: min, end: max + 1 }
 }
 
-export class MongoStorage implements DataStorage {
+/** The MongoDB driver: arguments arrive checked by the front (`createMongoStorage`, `createStorage`). */
+export class MongoStorage implements StorageDriver {
   readonly backend: string
   private readonly partitionBy: PartitionKey[]
   private readonly stats = emptyStats()
@@ -151,6 +153,7 @@ export class MongoStorage implements DataStorage {
   private closed = false
 
   constructor(private readonly options: MongoStorageOptions) {
+    checkOptions(options)
     this.backend = options.backend ?? 'mongodb'
     this.partitionBy = checkPartitionBy(options.partitionBy ?? ['symbol', 'date'])
     this.concurrency = options.concurrency ?? 8
@@ -227,10 +230,9 @@ export class MongoStorage implements DataStorage {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
-    const data = applyTimeUnit(input, options.timeUnit)
-    const ds = checkDatasetName(dataset)
-    const mode = checkWriteMode(options.mode)
+  async write(ds: string, input: InputRow[] | InputColumns | Table, request: DriverWrite): Promise<WriteResult> {
+    const data = applyTimeUnit(input, request.timeUnit)
+    const mode = request.mode
     const ctx = await this.context()
     // validate everything before the first byte is written
     let meta = await loadDataset(ctx, ds)
@@ -313,10 +315,9 @@ export class MongoStorage implements DataStorage {
     return refs.filter((_, i) => done[i])
   }
 
-  async delete(dataset: string, options: DeleteOptions = {}): Promise<DeleteResult> {
-    const ds = checkDatasetName(dataset)
+  async delete(ds: string, filter: TimeSymbolFilter): Promise<DeleteResult> {
     const ctx = await this.context()
-    const f = rowFilter(options)
+    const f = rowFilter(filter)
     const meta = await loadDataset(ctx, ds)
     if (!meta) return { rowsDeleted: 0, partitions: [] }
     const candidates = (await loadPartitions(ctx, ds, f)).map((m) => ({ values: m.values, path: m.path }))
@@ -330,29 +331,25 @@ export class MongoStorage implements DataStorage {
 
   // ---- reads -----------------------------------------------------------------------------
 
-  async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
-    const ds = checkDatasetName(dataset)
+  async read(ds: string, options: DriverRead): Promise<Table> {
     const ctx = await this.context()
-    const limit = checkLimit(options.limit)
-    const f = rowFilter(options)
+    const limit = options.limit
+    const f = rowFilter(options.filter)
     const meta = await loadDataset(ctx, ds)
     if (!meta) return emptyTable(KEY_SCHEMA)
     const schema = projectSchema(ds, meta.schema, options.columns)
     if (limit === 0) return emptyTable(schema)
     const col = this.rows(ctx, ds)
-    return Number.isFinite(limit) ? readLimited(ctx, col, f, schema, Math.floor(limit)) : readAll(ctx, col, f, schema)
+    return Number.isFinite(limit) ? readLimited(ctx, col, f, schema, limit) : readAll(ctx, col, f, schema)
   }
 
-  async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
-    const ds = checkDatasetName(dataset)
-    const batchSize = checkBatchSize(options.batchSize)
-    const limit = checkLimit(options.limit)
+  async *scan(ds: string, options: DriverScan): AsyncIterable<Table> {
     const ctx = await this.context()
-    const f = rowFilter(options)
+    const f = rowFilter(options.filter)
     const meta = await loadDataset(ctx, ds)
     if (!meta) return
     const schema = projectSchema(ds, meta.schema, options.columns)
-    yield* scanRows(ctx, this.rows(ctx, ds), f, schema, Math.floor(batchSize), limit)
+    yield* scanRows(ctx, this.rows(ctx, ds), f, schema, options.batchSize, options.limit)
   }
 
   // ---- catalog ---------------------------------------------------------------------------
@@ -361,17 +358,15 @@ export class MongoStorage implements DataStorage {
     return listDatasetNames(await this.context())
   }
 
-  async describe(dataset: string): Promise<DatasetDescription | null> {
-    const ds = checkDatasetName(dataset)
+  async describe(ds: string): Promise<DatasetDescription | null> {
     const ctx = await this.context()
     const meta = await loadDataset(ctx, ds)
     if (!meta) return null
-    const all = rowFilter({})
+    const all = ALL_ROWS
     return describeDataset(meta, await settlePartitions(ctx, ds, meta.schema, await loadPartitions(ctx, ds, all), all))
   }
 
-  async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
-    const ds = checkDatasetName(dataset)
+  async listPartitions(ds: string, filter: TimeSymbolFilter): Promise<PartitionInfo[]> {
     const ctx = await this.context()
     const f = rowFilter(filter)
     const meta = await loadDataset(ctx, ds)
@@ -379,8 +374,7 @@ export class MongoStorage implements DataStorage {
     return (await settlePartitions(ctx, ds, meta.schema, await loadPartitions(ctx, ds, f), f)).map(partitionInfo)
   }
 
-  async getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null> {
-    const ds = checkDatasetName(dataset)
+  async getManifest(ds: string, partition: Record<string, string> | string): Promise<PartitionManifest | null> {
     const ctx = await this.context()
     const meta = await loadDataset(ctx, ds)
     if (!meta) return null
@@ -396,16 +390,16 @@ export class MongoStorage implements DataStorage {
     if (!path) return null
     const stored = await loadPartition(ctx, ds, path)
     if (!stored) return null
-    const all = rowFilter({})
+    const all = ALL_ROWS
     const [m] = await settlePartitions(ctx, ds, meta.schema, [stored], all, true)
     return m.version === 0 && m.rows === 0 ? null : toManifest(m) // version 0: a placeholder, never committed
   }
 
   // ---- maintenance -----------------------------------------------------------------------
 
-  async verify(dataset?: string): Promise<VerifyReport> {
+  async verify(dataset: string | undefined): Promise<VerifyReport> {
     const ctx = await this.context()
-    const names = dataset === undefined ? await listDatasetNames(ctx) : [checkDatasetName(dataset)]
+    const names = dataset === undefined ? await listDatasetNames(ctx) : [dataset]
     return verifyDatasets(ctx, names)
   }
 
@@ -414,8 +408,7 @@ export class MongoStorage implements DataStorage {
    * `options.archiveStore` when given, then deleted; a run that died is finished by the next one
    * without archiving any row twice. Rotation and compaction mean nothing here (rows, not files).
    */
-  async maintain(options: MaintenanceOptions = {}): Promise<MaintenanceReport> {
-    if (options.dataset !== undefined) checkDatasetName(options.dataset)
+  async maintain(options: MaintenanceOptions): Promise<MaintenanceReport> {
     const ctx = await this.context()
     return maintainRetention(
       {
@@ -423,6 +416,7 @@ export class MongoStorage implements DataStorage {
         backend: this.backend,
         policy: this.options.rotation ?? DEFAULT_ROTATION,
         archiveStore: this.options.archiveStore,
+        archiveCodecs: this.options.archiveCodecs,
         listDatasets: () => listDatasetNames(ctx),
         stats: () => this.requestStats(),
         refresh: async (ds, refs, writeId) => {
@@ -441,16 +435,13 @@ export class MongoStorage implements DataStorage {
    * `verify()` and the catalog agree with the rows again. `keys` lists those partitions
    * (`<dataset>/<path>`); with `dryRun` nothing is committed.
    */
-  async gc(options: GcOptions = {}): Promise<GcReport> {
-    if (options.dataset !== undefined) checkDatasetName(options.dataset)
+  async gc(options: DriverGc): Promise<GcReport> {
     const graceMs = options.graceMs ?? this.options.gcGraceMs ?? STALE_INTENT_MS
-    if (!(graceMs >= 0))
-      throw new ValidationError([{ field: 'graceMs', message: 'expected a non-negative number of milliseconds' }])
     const ctx = await this.context()
     return {
       filesDeleted: 0,
       bytesDeleted: 0,
-      keys: await this.settleStale(ctx, options.dataset, graceMs, options.dryRun === true),
+      keys: await this.settleStale(ctx, options.dataset, graceMs, options.dryRun),
     }
   }
 

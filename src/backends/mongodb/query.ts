@@ -1,7 +1,7 @@
 /** Read/delete options → validated filters → MongoDB queries over the rows collection. */
 
 import type { Filter } from 'mongodb'
-import { parseRowFilter, projectSchema } from '../../core/filter.js'
+import { projectSchema, type TimeSymbolFilter } from '../../core/filter.js'
 import type { RowDoc } from './documents.js'
 
 /** Symbols (null = all) and the time range [start, end) in epoch µs (infinite = open). */
@@ -15,11 +15,11 @@ export interface RowFilter {
 const UNSTORABLE_SYMBOL_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 /**
- * Parses and checks `symbols`, `start`, `end`. A symbol no row can have (a NUL, a lone surrogate)
- * matches nothing, as in the lake: sent as is, `X\uD800` would match a stored `X\uFFFD`.
+ * The filter the front checked (`symbols`, `start`, `end`), narrowed to what MongoDB can hold: a
+ * symbol no row can have (a NUL, a lone surrogate) matches nothing, as in the lake: sent as is,
+ * `X\uD800` would match a stored `X\uFFFD`.
  */
-export function rowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): RowFilter {
-  const f = parseRowFilter(o)
+export function rowFilter(f: TimeSymbolFilter): RowFilter {
   if (!f.symbols) return f
   return { ...f, symbols: new Set([...f.symbols].filter((s) => !UNSTORABLE_SYMBOL_RE.test(s))) }
 }

@@ -30,7 +30,7 @@ import type {
 } from '../../core/types.js'
 import { StepRecorder } from '../../maintenance/op-records.js'
 import { emptyDatasetReport, finishReport } from '../../maintenance/report.js'
-import { encodeParquet } from '../../parquet/index.js'
+import { encodeParquet, type ParquetCodecs } from '../../parquet/index.js'
 import type { ObjectStore } from '../../stores/types.js'
 import { loadDataset, loadPartitions, markPending } from './catalog.js'
 import { countRead, countWritten, isDuplicateKey, type MongoContext, rowsCollection } from './context.js'
@@ -62,6 +62,8 @@ export interface RetentionDeps {
   backend: string
   policy: RotationPolicy
   archiveStore?: () => ObjectStore
+  /** Parquet codecs of the archives (default `jsCodecs()`). */
+  archiveCodecs?: ParquetCodecs
   listDatasets(): Promise<string[]>
   stats(): StoreRequestStats
   /** Recomputes and commits partitions' metadata, dropping the intent `writeId`. */
@@ -207,7 +209,7 @@ async function runCut(
     ctx.stats.delete++
     r.rowsExpired += (await rows.deleteMany({ t: { $lt: cut.cutoff } })).deletedCount
   } else {
-    if (cut.pending) await finishPending(ctx, ds, schema, cut, store, r)
+    if (cut.pending) await finishPending(ctx, ds, schema, cut, store, r, deps.archiveCodecs)
     for (;;) {
       ctx.stats.get++
       const docs = await rows
@@ -223,7 +225,7 @@ async function runCut(
         rows: docs.map((d) => ({ _id: d._id!, w: d.w ?? null })),
       }
       await setPending(ctx, ds, cut, pending)
-      await storeArchive(ctx, store, deps.policy, pending.key, schema, docs, r)
+      await storeArchive(ctx, store, deps.policy, pending.key, schema, docs, r, deps.archiveCodecs)
       await deleteArchived(ctx, ds, cut, r)
     }
   }
@@ -254,6 +256,7 @@ async function finishPending(
   cut: CutDoc,
   store: ObjectStore,
   r: DatasetMaintenance,
+  codecs: ParquetCodecs | undefined,
 ): Promise<void> {
   const pending = cut.pending!
   ctx.stats.head++
@@ -271,7 +274,7 @@ async function finishPending(
     ).filter((d) => want.get(d._id!.toHexString()) === (d.w?.toHexString() ?? null))
     countRead(ctx, docs)
     pending.rows = docs.map((d) => ({ _id: d._id!, w: d.w ?? null }))
-    if (docs.length) await storeArchive(ctx, store, null, pending.key, schema, docs, r)
+    if (docs.length) await storeArchive(ctx, store, null, pending.key, schema, docs, r, codecs)
   }
   await deleteArchived(ctx, ds, cut, r)
 }
@@ -284,11 +287,12 @@ async function storeArchive(
   schema: Schema,
   docs: RowDoc[],
   r: DatasetMaintenance,
+  codecs: ParquetCodecs | undefined,
 ): Promise<void> {
   const builder = new TableBuilder(schema, docs.length)
   for (const d of docs) builder.push(d)
   const codec = policy?.archiveCodec ?? codecOfKey(key)
-  const bytes = await compress(codec, encodeParquet(sortTable(builder.build())))
+  const bytes = await compress(codec, encodeParquet(sortTable(builder.build()), { codecs }))
   ctx.stats.put++
   await store.put(key, bytes)
   r.archivesWritten++

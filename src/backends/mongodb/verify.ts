@@ -4,10 +4,10 @@
  * Under concurrent writes it may report a partition whose commit has not landed yet.
  */
 
+import { ALL_ROWS } from '../../core/filter.js'
 import type { VerifyProblem, VerifyReport } from '../../core/types.js'
 import { loadDataset, loadPartitions, partitionStats } from './catalog.js'
 import { type MongoContext, rowsCollection } from './context.js'
-import { rowFilter } from './query.js'
 
 export async function verifyDatasets(ctx: MongoContext, names: string[]): Promise<VerifyReport> {
   const problems: VerifyProblem[] = []
@@ -19,7 +19,7 @@ export async function verifyDatasets(ctx: MongoContext, names: string[]): Promis
     if (!meta) continue
     datasets++
     let committedRows = 0
-    for (const m of await loadPartitions(ctx, ds, rowFilter({}), true)) {
+    for (const m of await loadPartitions(ctx, ds, ALL_ROWS, true)) {
       committedRows += m.rows
       if (m.rows > 0) {
         partitions++

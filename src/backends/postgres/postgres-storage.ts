@@ -1,35 +1,30 @@
 /**
- * `DataStorage` on PostgreSQL: one table per dataset, metadata tables for schemas and
+ * A `StorageDriver` on PostgreSQL (`createPostgresStorage` puts the front on it): one table per dataset, metadata tables for schemas and
  * partitions (see `catalog.ts`). Web-standard: it receives a pool (`pg.Pool` or Neon's `Pool`).
  */
 
-import { checkBatchSize, checkLimit, checkWriteMode } from '../../core/checks.js'
 import { DescribeTotals } from '../../core/describe.js'
+import type { DriverGc, DriverRead, DriverScan, DriverWrite, StorageDriver } from '../../core/driver.js'
 import { ClosedError, ConfigError, ValidationError } from '../../core/errors.js'
+import { ALL_ROWS, type TimeSymbolFilter } from '../../core/filter.js'
+import { createDataStorage, type FrontedStorage } from '../../core/front.js'
 import { newId } from '../../core/ids.js'
 import { checkDatasetName } from '../../core/keys.js'
 import type { OpLogStore } from '../../core/oplog-types.js'
 import { checkPartitionBy, type PartitionKey, parsePath, pathOf } from '../../core/partitioning.js'
 import { emptyTable, KEY_SCHEMA, sortTable } from '../../core/table.js'
 import type {
-  DataStorage,
   DatasetDescription,
-  DeleteOptions,
   DeleteResult,
-  GcOptions,
   GcReport,
   InputColumns,
   InputRow,
-  PartitionFilter,
   PartitionInfo,
   PartitionManifest,
-  ReadOptions,
-  ScanOptions,
   StoreRequestStats,
   Table,
   VerifyProblem,
   VerifyReport,
-  WriteOptions,
   WriteResult,
 } from '../../core/types.js'
 import { DEFAULT_LIMITS, type InputLimits } from '../../table/limits.js'
@@ -103,7 +98,8 @@ type PageRun = (kind: 'get', text: string, values: unknown[], array: boolean) =>
 const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 const DATASET_TTL_MS = 5_000
 
-export class PostgresStorage implements DataStorage {
+/** The PostgreSQL driver: arguments arrive checked by the front (`createPostgresStorage`, `createStorage`). */
+export class PostgresStorage implements StorageDriver {
   readonly backend: string
   private readonly session: Session
   private readonly catalog: Catalog
@@ -179,8 +175,7 @@ export class PostgresStorage implements DataStorage {
    * The dataset row. Reads load it fresh (one indexed lookup) so they see columns other
    * instances added; writes may use a cached copy because they re-check it in their transaction.
    */
-  private async dataset(name: string, fresh = true): Promise<DatasetRow | null> {
-    const ds = checkDatasetName(name)
+  private async dataset(ds: string, fresh = true): Promise<DatasetRow | null> {
     await this.ensureReady()
     const hit = this.cache.get(ds)
     if (!fresh && hit && Date.now() - hit.at < DATASET_TTL_MS) return hit.row
@@ -206,10 +201,9 @@ export class PostgresStorage implements DataStorage {
 
   // ---- writes ----------------------------------------------------------------------------
 
-  async write(dataset: string, input: InputRow[] | InputColumns | Table, options: WriteOptions = {}): Promise<WriteResult> {
-    const data = applyTimeUnit(input, options.timeUnit)
-    const name = checkDatasetName(dataset)
-    const mode = checkWriteMode(options.mode)
+  async write(name: string, input: InputRow[] | InputColumns | Table, request: DriverWrite): Promise<WriteResult> {
+    const data = applyTimeUnit(input, request.timeUnit)
+    const mode = request.mode
     const known = await this.dataset(name, false)
     // validate everything before the first statement that writes
     const prepared = prepareBatch(
@@ -233,9 +227,8 @@ export class PostgresStorage implements DataStorage {
     return result
   }
 
-  async delete(dataset: string, options: DeleteOptions = {}): Promise<DeleteResult> {
-    const name = checkDatasetName(dataset)
-    const f = rowFilter(options)
+  async delete(name: string, filter: TimeSymbolFilter): Promise<DeleteResult> {
+    const f = rowFilter(filter)
     if (!(await this.dataset(name))) return { rowsDeleted: 0, partitions: [] }
     if (f.symbols?.length === 0) return { rowsDeleted: 0, partitions: [] }
     return this.session.transaction(async (db) => {
@@ -280,9 +273,9 @@ export class PostgresStorage implements DataStorage {
 
   // ---- reads -----------------------------------------------------------------------------
 
-  async read(dataset: string, options: ReadOptions = {}): Promise<Table> {
-    const limit = Math.floor(checkLimit(options.limit))
-    const f = rowFilter(options)
+  async read(dataset: string, options: DriverRead): Promise<Table> {
+    const limit = options.limit
+    const f = rowFilter(options.filter)
     const ds = await this.dataset(dataset)
     if (!ds) return emptyTable(KEY_SCHEMA)
     const schema = projection(ds.name, ds.schema, options.columns)
@@ -336,10 +329,10 @@ export class PostgresStorage implements DataStorage {
    * consumer breaks out or an error ends it; a consumer that neither asks for the next batch nor
    * closes the iterator within `scanIdleTimeoutMs` loses the snapshot (its next request fails).
    */
-  async *scan(dataset: string, options: ScanOptions = {}): AsyncIterable<Table> {
-    const batchSize = checkBatchSize(options.batchSize)
-    let remaining = Math.floor(checkLimit(options.limit))
-    const f = rowFilter(options)
+  async *scan(dataset: string, options: DriverScan): AsyncIterable<Table> {
+    const batchSize = options.batchSize
+    let remaining = options.limit
+    const f = rowFilter(options.filter)
     const ds = await this.dataset(dataset)
     if (!ds || f.symbols?.length === 0 || remaining === 0) return
     const schema = projection(ds.name, ds.schema, options.columns)
@@ -350,7 +343,7 @@ export class PostgresStorage implements DataStorage {
       let codeUnits = false
       const run = (...q: Parameters<PageRun>) => snap.query(...q)
       while (remaining > 0) {
-        const want = Math.min(Math.floor(batchSize), remaining)
+        const want = Math.min(batchSize, remaining)
         let t = await this.page(run, ds, schema, f, want, after, codeUnits)
         if (!codeUnits && needsCodeUnitOrder(t)) {
           // the rows up to `after` stand where they stand in both orders: go on in the contract's
@@ -380,7 +373,7 @@ export class PostgresStorage implements DataStorage {
     return this.catalog.names(this.session.pool)
   }
 
-  private async partitionRows(ds: DatasetRow, filter: PartitionFilter = {}): Promise<PartitionRow[]> {
+  private async partitionRows(ds: DatasetRow, filter: TimeSymbolFilter = ALL_ROWS): Promise<PartitionRow[]> {
     const f = rowFilter(filter)
     if (f.symbols?.length === 0) return []
     const values: unknown[] = [ds.name]
@@ -414,7 +407,7 @@ export class PostgresStorage implements DataStorage {
     return totals.describe(ds)
   }
 
-  async listPartitions(dataset: string, filter: PartitionFilter = {}): Promise<PartitionInfo[]> {
+  async listPartitions(dataset: string, filter: TimeSymbolFilter): Promise<PartitionInfo[]> {
     const ds = await this.dataset(dataset)
     if (!ds) return []
     return (await this.partitionRows(ds, filter)).map((p) => infoOf(ds.partitionBy, p))
@@ -450,9 +443,9 @@ export class PostgresStorage implements DataStorage {
    * Recomputes every non-empty partition's row count, canonical size and checksum from the
    * data and compares them with the metadata; rows outside every partition are reported too.
    */
-  async verify(dataset?: string): Promise<VerifyReport> {
+  async verify(dataset: string | undefined): Promise<VerifyReport> {
     await this.ensureReady()
-    const names = dataset === undefined ? await this.listDatasets() : [checkDatasetName(dataset)]
+    const names = dataset === undefined ? await this.listDatasets() : [dataset]
     const report: VerifyReport = { ok: true, datasets: 0, partitions: 0, files: 0, bytes: 0, problems: [] }
     for (const name of names) {
       const ds = await this.dataset(name)
@@ -520,8 +513,7 @@ export class PostgresStorage implements DataStorage {
   }
 
   /** Nothing to collect: PostgreSQL reclaims space itself (VACUUM); reports zeros. */
-  async gc(options: GcOptions = {}): Promise<GcReport> {
-    if (options.dataset !== undefined) checkDatasetName(options.dataset)
+  async gc(_request: DriverGc): Promise<GcReport> {
     await this.ensureReady()
     return { filesDeleted: 0, bytesDeleted: 0, keys: [] }
   }
@@ -547,7 +539,7 @@ function refusedByServer(err: unknown): ValidationError | null {
   return message ? new ValidationError([{ field: sqlstate.startsWith('54') ? 'columns' : 'rows', message }], { sqlstate }) : null
 }
 
-/** A Postgres-backed `DataStorage`; nothing is contacted until the first call. */
-export function createPostgresStorage(options: PostgresStorageOptions): DataStorage {
-  return new PostgresStorage(options)
+/** A Postgres-backed `DataStorage` (the driver behind the front); nothing is contacted until the first call. */
+export function createPostgresStorage(options: PostgresStorageOptions): FrontedStorage<PostgresStorage> {
+  return createDataStorage(new PostgresStorage(options))
 }

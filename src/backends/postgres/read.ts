@@ -2,7 +2,7 @@
  * Read queries of the Postgres backend: filters to SQL, rows (array mode) to a columnar Table.
  */
 
-import { parseRowFilter, projectSchema } from '../../core/filter.js'
+import { projectSchema, type TimeSymbolFilter } from '../../core/filter.js'
 import { BOOL_NULL, type Column, type Schema, type Table } from '../../core/types.js'
 import { selectExpr, tsParam } from './sql.js'
 
@@ -27,13 +27,12 @@ export const PAST_STORABLE_US = 253_402_300_800_000_000
 const UNSTORABLE_SYMBOL_RE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 /**
- * Parses and checks `symbols`, `start`, `end` (shared with every backend). A symbol with a NUL
- * or a lone surrogate matches nothing (no stored symbol has one; PostgreSQL text cannot even
- * hold it, and sent as is it would match U+FFFD), as in the lake; a range outside every
- * storable time likewise. An empty filter has `symbols: []`.
+ * The filter the front checked (`symbols`, `start`, `end`), narrowed to what PostgreSQL can hold.
+ * A symbol with a NUL or a lone surrogate matches nothing (no stored symbol has one; PostgreSQL
+ * text cannot even hold it, and sent as is it would match U+FFFD), as in the lake; a range
+ * outside every storable time likewise. An empty filter has `symbols: []`.
  */
-export function rowFilter(o: { symbols?: unknown; start?: unknown; end?: unknown }): RowFilter {
-  const f = parseRowFilter(o)
+export function rowFilter(f: TimeSymbolFilter): RowFilter {
   let symbols = f.symbols ? [...f.symbols].filter((s) => !UNSTORABLE_SYMBOL_RE.test(s)) : null
   let start = f.start < FIRST_STORABLE_US ? Number.NEGATIVE_INFINITY : f.start
   let end = f.end >= PAST_STORABLE_US ? Number.POSITIVE_INFINITY : f.end
