@@ -1,15 +1,26 @@
 /**
- * Cloudflare Workers entry: the HTTP API over the S3 Parquet lake (R2 through its S3 API, or any
- * S3-compatible store). Wiring only: config from the Worker's vars and secrets, storage, app.
- * Imports the Web-standard entry (`src/index.ts`), never `src/node.ts`.
+ * Cloudflare Workers entry: the HTTP API over the S3 Parquet lake (R2 through an R2 bucket
+ * binding, or R2 or any S3-compatible store through the S3 API). Wiring only: config from the
+ * Worker's vars, secrets and bindings, storage, app. Imports the Web-standard entry
+ * (`src/index.ts`), never `src/node.ts`.
  */
+
+import type { R2Bucket } from '@cloudflare/workers-types'
 
 import { DOMParser as XmlDomParser, Node as XmlNode } from '@xmldom/xmldom'
 import type { ExecutionContext, Hono } from 'hono'
 import { createApp } from '../src/http/app.js'
 import { bodyLimitsFromConfig } from '../src/http/body-limits.js'
 import { checkDeployment, httpOptionsFromEnv } from '../src/http/config.js'
-import { createStorage, type DataStorage, type OpLog, parseConfig, StorageError, scheduledMaintenance } from '../src/index.js'
+import {
+  ConfigError,
+  createStorage,
+  type DataStorage,
+  type OpLog,
+  parseConfig,
+  StorageError,
+  scheduledMaintenance,
+} from '../src/index.js'
 
 /**
  * Vars (wrangler.toml `[vars]`) and secrets (`wrangler secret put`): STORAGE_BACKEND, S3_BUCKET,
@@ -21,6 +32,29 @@ import { createStorage, type DataStorage, type OpLog, parseConfig, StorageError,
  * always need a token: there is no open-writes mode here.
  */
 export type WorkerEnv = Record<string, string | undefined>
+
+/**
+ * The R2 bucket binding the lake uses when the Worker has one (`[[r2_buckets]]` with
+ * `binding = "R2_BUCKET"` in wrangler.toml) and the backend is `s3_parquet`; without it the
+ * lake goes through the S3 API (S3_BUCKET, AWS_*) as before.
+ */
+const R2_BINDING = 'R2_BUCKET'
+
+/** The Worker's `env`: string vars and secrets, and the optional R2 bucket binding. */
+export type WorkerBindings = Record<string, unknown> & { [R2_BINDING]?: R2Bucket }
+
+/** Splits the binding off the string variables; a var of that name (not a binding) is a config error. */
+function splitEnv(env: WorkerBindings): { vars: WorkerEnv; r2Bucket?: R2Bucket } {
+  const vars: WorkerEnv = {}
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') vars[k] = v
+  const r2 = env[R2_BINDING]
+  if (r2 === undefined) return { vars }
+  if (typeof r2 !== 'object' || r2 === null || typeof (r2 as R2Bucket).put !== 'function') {
+    const message = `${R2_BINDING} must be an R2 bucket binding ([[r2_buckets]] in wrangler.toml), not a variable`
+    throw new ConfigError(message, [{ path: R2_BINDING, message }])
+  }
+  return { vars, r2Bucket: r2 }
+}
 
 /**
  * The AWS SDK's browser build (the one wrangler bundles) parses S3's XML answers with the global
@@ -37,17 +71,19 @@ let oplog: OpLog | undefined
 let workerStorage: DataStorage | undefined
 
 /** The app of this isolate, built on the first request; a failed build is retried on the next. */
-function appFor(env: WorkerEnv): Hono {
+function appFor(bindings: WorkerBindings): Hono {
   if (app) return app
   installXmlGlobals()
+  const { vars: env, r2Bucket } = splitEnv(bindings)
   const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
   checkDeployment(http, 'worker')
   // The read cache stays on (the default) but within 16 MiB, not 64: an isolate has 128 MB in all
   // (READ_CACHE_MAX_MB still overrides it).
   const config = { storage: { default_backend: 's3_parquet', read_cache: { max_mb: 16 } } }
-  const parsed = parseConfig(config, env).storage
+  const parsed = parseConfig(config, env, { storeBound: r2Bucket !== undefined }).storage
   const limits = bodyLimitsFromConfig(parsed.limits)
-  const storage = createStorage(config, env)
+  // the binding serves s3_parquet only (postgres ignores it)
+  const storage = createStorage(config, env, r2Bucket ? { r2Bucket, r2BindingName: R2_BINDING } : {})
   app = createApp({
     storage,
     ...http,
@@ -64,7 +100,7 @@ function appFor(env: WorkerEnv): Hono {
 }
 
 export default {
-  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Response | Promise<Response> {
+  fetch(request: Request, env: WorkerBindings, ctx: ExecutionContext): Response | Promise<Response> {
     let current: Hono
     try {
       current = appFor(env)
@@ -87,7 +123,7 @@ export default {
   },
 
   /** Cron triggers (wrangler.toml `[triggers]`): one maintenance run under FILE_ROTATION_* (src/maintenance/scheduled.ts). */
-  async scheduled(controller: { cron: string }, env: WorkerEnv, ctx: ExecutionContext): Promise<void> {
+  async scheduled(controller: { cron: string }, env: WorkerBindings, ctx: ExecutionContext): Promise<void> {
     appFor(env)
     const run = scheduledMaintenance(workerStorage!, `cron ${controller.cron}`)
     ctx.waitUntil(run.catch(() => undefined))

@@ -6,6 +6,7 @@ import { createStorageWith, postgresFactory, s3ParquetFactory } from './config/f
 import { type Env, parseConfig } from './config/load.js'
 import type { DataStorage } from './core/types.js'
 import { jsCodecs } from './parquet/index.js'
+import type { R2BucketBinding } from './stores/r2-binding-store.js'
 
 export { createNeonPool, createPostgresStorage, type PgPoolLike } from './backends/postgres/index.js'
 export * from './cache/index.js'
@@ -49,19 +50,30 @@ export {
   type ParquetCodecs,
   type ZstdCodec,
 } from './parquet/index.js'
+export {
+  createR2BindingStore,
+  type R2BindingStoreOptions,
+  type R2BucketBinding,
+  type R2ObjectLike,
+} from './stores/r2-binding-store.js'
 export { createS3Store, type S3StoreOptions } from './stores/s3-store.js'
 export type * from './stores/types.js'
 
 /**
  * Storage from a config object and environment variables (e.g. a Worker's `env`). Supports the
  * backends that need no filesystem: `s3_parquet` and `postgres` (through Neon's WebSocket driver).
- * For `local_parquet` use the Node/Bun entry.
+ * For `local_parquet` use the Node/Bun entry. `deps.r2Bucket`: an R2 bucket binding that
+ * `s3_parquet` uses instead of the S3 API (`r2BindingName` names it in messages).
  */
-export function createStorage(config?: unknown, env: Env = {}): DataStorage {
+export function createStorage(
+  config?: unknown,
+  env: Env = {},
+  deps: { r2Bucket?: R2BucketBinding; r2BindingName?: string } = {},
+): DataStorage {
   return createStorageWith(
     // pure-JS codecs and Web Crypto; zstd (WebAssembly) is loaded by each lake on first use when configured
-    { s3_parquet: (c) => s3ParquetFactory(c, { codecs: jsCodecs() }), postgres: (c) => postgresFactory(c) },
-    parseConfig(config, env),
+    { s3_parquet: (c) => s3ParquetFactory(c, { ...deps, codecs: jsCodecs() }), postgres: (c) => postgresFactory(c) },
+    parseConfig(config, env, { storeBound: deps.r2Bucket !== undefined }),
   )
 }
 export * from './training/index.js'

@@ -3,25 +3,35 @@
  * 127.0.0.1 and is driven over HTTP (POST rows as JSON, GET them back as JSON and CSV, /healthz).
  * - Worker: `wrangler dev` (local workerd) on functions/worker.ts with the repo's wrangler.toml,
  *   its S3 settings pointing at the real S3 server (radosgw) and a fresh bucket; the test then
- *   lists the bucket with the S3 SDK to see the Parquet file.
+ *   lists the bucket with the S3 SDK to see the Parquet file. A second run switches on the
+ *   `[[r2_buckets]]` example (binding R2_BUCKET, simulated by wrangler) with the S3 endpoint on a
+ *   closed port, and reads the simulated bucket with Miniflare to find the files.
  * - Bun: `bun functions/bun.ts`; Node: `node --import tsx functions/node.ts` (local lake in a tmp dir).
  * Under CI nothing skips: a missing wrangler, bun or S3 server fails. Elsewhere a runtime whose
- * tool is missing skips and says why.
+ * tool is missing skips and says why. Deno: test/runtime-deno.test.ts (same helpers).
  */
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Miniflare } from 'miniflare'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import {
+  BIN,
+  childEnv,
+  describeWithTool,
+  freePort,
+  missingBinary,
+  ROOT,
+  type Running,
+  start,
+  stop,
+} from './helpers/runtime-process.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
-const ROOT = resolve(import.meta.dirname, '..')
-const BIN = join(ROOT, 'node_modules', '.bin')
-const CI = Boolean(process.env.CI)
 const TOKEN = `smoke-${crypto.randomUUID()}`
 const DATASET = 'bars_1m'
 
@@ -37,27 +47,6 @@ const CSV_LINES = [
   'MSFT,2024-01-02T14:30:00.000Z,370.1,51000',
 ]
 
-/** Variables that would steer a child's config away from what each test sets. */
-const CONFIG_VARS = /^(STORAGE_BACKEND|DATA_DIR|S3_.*|AWS_.*|API_TOKENS|CORS_ORIGINS|MAX_BODY_BYTES|FRIDAY_ENV|HOST|PORT)$/
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) if (!CONFIG_VARS.test(k)) env[k] = v
-  return { ...env, AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1', ...extra }
-}
-
-/** Why a runtime cannot run here, or null. Under CI a reason is a failure (thrown in beforeAll). */
-function missingBinary(name: string): string | null {
-  const path = join(BIN, name)
-  if (!existsSync(path)) return `${path} not found (npm ci installs it)`
-  const r = spawnSync(path, ['--version'], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: childEnv({ WRANGLER_SEND_METRICS: 'false' }),
-  })
-  return r.status === 0 ? null : `${path} --version failed: ${r.error?.message ?? r.stderr.trim()}`
-}
-
 const s3 = await s3TestConfig()
 const noWrangler = missingBinary('wrangler')
 const missing = {
@@ -69,97 +58,7 @@ const missing = {
 
 /** `describe` that, outside CI, skips (saying why) when its runtime's tool is missing. */
 function describeRuntime(name: keyof typeof missing, title: string, body: () => void): void {
-  const reason = missing[name]
-  if (reason && !CI) {
-    console.warn(`runtime smoke test '${title}' skipped: ${reason}`)
-    describe.skip(title, body)
-    return
-  }
-  describe(title, () => {
-    beforeAll(() => {
-      if (reason) throw new Error(`runtime smoke test '${title}' cannot run under CI: ${reason}`)
-    })
-    body()
-  })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address()
-      srv.close(() => (address && typeof address === 'object' ? resolvePort(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
-
-interface Running {
-  url: string
-  child: ChildProcess
-  output: () => string
-  startupMs: number
-}
-
-/**
- * Spawns `command` in its own process group (so the whole tree can be killed) and waits until
- * GET /healthz answers 200, or answers anything else for 10 s in a row (the health test then
- * shows why). Throws with the child's output if it exits or times out first.
- */
-async function start(
-  command: string,
-  args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; port: number; timeoutMs: number },
-): Promise<Running> {
-  const t0 = performance.now()
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  child.stdout?.on('data', (d) => (log += d))
-  child.stderr?.on('data', (d) => (log += d))
-  const url = `http://127.0.0.1:${options.port}`
-  const running: Running = { url, child, output: () => log, startupMs: 0 }
-  const deadline = Date.now() + options.timeoutMs
-  let unhealthySince: number | undefined
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      await stop(running)
-      throw new Error(`${command} exited (${child.exitCode ?? child.signalCode}) before serving:\n${log}`)
-    }
-    try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) })
-      await res.body?.cancel()
-      unhealthySince = res.ok ? undefined : (unhealthySince ?? Date.now())
-      if (res.ok || Date.now() - unhealthySince! > 10_000) {
-        running.startupMs = Math.round(performance.now() - t0)
-        return running
-      }
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  await stop(running)
-  throw new Error(`${command} did not answer /healthz within ${options.timeoutMs} ms:\n${log}`)
-}
-
-/** SIGTERM to the child's process group, SIGKILL to whatever of it is left after 5 s. */
-async function stop(running: Running | undefined): Promise<void> {
-  const pid = running?.child.pid
-  if (!running || pid === undefined) return
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, signal)
-    } catch {
-      // the group is gone
-    }
-  }
-  const exited =
-    running.child.exitCode !== null || running.child.signalCode !== null
-      ? Promise.resolve()
-      : new Promise<void>((r) => running.child.once('exit', () => r()))
-  signalGroup('SIGTERM')
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))])
-  signalGroup('SIGKILL') // workerd and any other straggler of the group
+  describeWithTool(missing[name], title, body)
 }
 
 /** The smoke checks every runtime passes; `auth` is sent with every request but /healthz. */
@@ -330,6 +229,80 @@ describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via 
     const writes = lines.map((l) => JSON.parse(l)).filter((r) => r.op === 'write' && r.dataset === DATASET)
     expect(writes.map((r) => [r.rows, r.outcome])).toEqual([[3, 'ok']])
   }, 90_000)
+})
+
+describeRuntime('bundle', 'Worker entry (functions/worker.ts) under workerd via wrangler dev, data in an R2 binding', () => {
+  let running: Running | undefined
+  let dir: string | undefined
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'friday-worker-r2-'))
+    // The repo's wrangler.toml with its commented [[r2_buckets]] example switched on; wrangler dev
+    // simulates the bucket in workerd. The S3 endpoint points at a closed port: the lake must not use it.
+    const toml = await readFile(join(ROOT, 'wrangler.toml'), 'utf8')
+    const r2Toml = toml.replace(/^# (\[\[r2_buckets\]\]|binding = "R2_BUCKET"|bucket_name = .*)$/gm, '$1')
+    expect(r2Toml).toMatch(/^\[\[r2_buckets\]\]\nbinding = "R2_BUCKET"\nbucket_name = "market-data"$/m)
+    await writeFile(join(dir, 'wrangler.toml'), r2Toml)
+    await writeFile(join(dir, 'worker.env'), `AWS_ENDPOINT_URL=http://127.0.0.1:9\nAPI_TOKENS=${TOKEN}=read+write\n`)
+    const [port, inspectorPort] = [await freePort(), await freePort()]
+    running = await start(
+      join(BIN, 'wrangler'),
+      [
+        'dev',
+        join(ROOT, 'functions', 'worker.ts'),
+        '--config',
+        join(dir, 'wrangler.toml'),
+        '--env-file',
+        join(dir, 'worker.env'),
+        '--persist-to',
+        join(dir, 'state'),
+        '--local',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--inspector-port',
+        String(inspectorPort),
+        '--show-interactive-dev-session=false',
+      ],
+      {
+        cwd: dir,
+        env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
+        port,
+        timeoutMs: 90_000,
+      },
+    )
+    console.log(`  workerd (wrangler dev, R2 binding) served /healthz after ${running.startupMs} ms`)
+  }, 120_000)
+
+  afterAll(async () => {
+    await stop(running)
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  smokeTests(() => running!, { authorization: `Bearer ${TOKEN}` })
+
+  it('wrote the Parquet files and manifests to the R2 bucket', async () => {
+    await stop(running) // wrangler writes the simulated bucket to --persist-to; read it with Miniflare
+    running = undefined
+    const mf = new Miniflare({
+      modules: true,
+      script: 'export default {}',
+      r2Buckets: { R2_BUCKET: 'market-data' },
+      r2Persist: join(dir!, 'state', 'v3', 'r2'),
+    })
+    try {
+      const bucket = await mf.getR2Bucket('R2_BUCKET')
+      const keys = (await bucket.list({ prefix: `${DATASET}/` })).objects.map((o) => o.key)
+      expect(keys.filter((k) => /^bars_1m\/symbol=AAPL\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
+      expect(keys.filter((k) => /^bars_1m\/symbol=MSFT\/date=2024-01-02\/part-[^/]+\.parquet$/.test(k))).toHaveLength(1)
+      expect(keys).toHaveLength(2)
+      const meta = (await bucket.list({ prefix: `_friday/${DATASET}/` })).objects.map((o) => o.key)
+      expect(meta).toContain('_friday/bars_1m/symbol=AAPL/date=2024-01-02/_manifest.json')
+    } finally {
+      await mf.dispose()
+    }
+  }, 60_000)
 })
 
 /** A Node or Bun entry on a fresh local lake, no API tokens (loopback only, writes open). */

@@ -18,6 +18,7 @@ import { maintainRows } from '../maintenance/db-retention.js'
 import { attachOpLog } from '../oplog/attach.js'
 import type { OpLogOptions } from '../oplog/buffered-op-log.js'
 import type { ParquetCodecs } from '../parquet/index.js'
+import { createR2BindingStore, type R2BucketBinding } from '../stores/r2-binding-store.js'
 import { createS3Store } from '../stores/s3-store.js'
 import type { ObjectStore } from '../stores/types.js'
 import { limitsFromConfig } from '../table/limits.js'
@@ -112,11 +113,27 @@ export function lakeOptionsFromConfig(
 /**
  * The driver of the S3 Parquet lake described by `config.storage.s3_parquet`. Pass `deps.client`
  * to reuse an `S3Client`; otherwise the store builds one from endpoint, region and credentials.
- * `deps.codecs`, `deps.loadZstd` and `deps.sha256` are the lake's codecs (see `LakeCodecOptions`;
- * default pure JS and Web Crypto, zstd loaded on first use when the config asks for it).
+ * On a Worker, `deps.r2Bucket` (an R2 bucket binding) replaces the S3 API: the lake then lives in
+ * that bucket under `prefix`, and bucket, endpoint and credentials are not used. `deps.codecs`,
+ * `deps.loadZstd` and `deps.sha256` are the lake's codecs (see `LakeCodecOptions`; default pure JS
+ * and Web Crypto, zstd loaded on first use when the config asks for it).
  */
-export function s3ParquetFactory(config: FridayConfig, deps: { client?: S3Client } & LakeCodecOptions = {}): LakeStorage {
+export function s3ParquetFactory(
+  config: FridayConfig,
+  deps: { client?: S3Client; r2Bucket?: R2BucketBinding; r2BindingName?: string } & LakeCodecOptions = {},
+): LakeStorage {
   const s3 = config.storage.s3_parquet
+  if (deps.r2Bucket) {
+    return new LakeStorage({
+      backend: 's3_parquet',
+      store: createR2BindingStore({ bucket: deps.r2Bucket, bindingName: deps.r2BindingName, prefix: s3.prefix }),
+      requireConditionalWrites: s3.require_conditional_writes,
+      ...lakeOptionsFromConfig(s3, config),
+      codecs: deps.codecs,
+      loadZstd: deps.loadZstd,
+      sha256: deps.sha256,
+    })
+  }
   if (!s3.bucket) {
     const message = "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)"
     throw new ConfigError(`storage.s3_parquet.bucket: ${message}`, [{ path: 'storage.s3_parquet.bucket', message }])

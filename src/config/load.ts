@@ -11,6 +11,7 @@ import {
   ConfigFileSchema,
   type ConfigLayer,
   ConfigSchema,
+  ConfigSchemaBoundStore,
   ENVIRONMENTS,
   type Environment,
   type FridayConfig,
@@ -67,7 +68,12 @@ const ENV_OVERRIDES: { name: string; path: string[]; boolean?: true; number?: tr
  * overrides; (d) validation, including cross-field rules. Throws `ConfigError` listing every
  * issue as `<dot.path>: expected ..., got ...`; `details.issues` holds `{ path, message }`.
  */
-export function parseConfig(input: unknown = {}, env: Env = {}): FridayConfig {
+export function parseConfig(
+  input: unknown = {},
+  env: Env = {},
+  /** `storeBound`: the lake's object store is given otherwise (an R2 binding), so `s3_parquet` needs no bucket. */
+  options: { storeBound?: boolean } = {},
+): FridayConfig {
   const issues: ConfigIssue[] = []
   const file = validate(ConfigFileSchema, input, issues)
 
@@ -79,7 +85,7 @@ export function parseConfig(input: unknown = {}, env: Env = {}): FridayConfig {
   const environment = envName ?? file.environment
   const profile = file.profiles?.[environment] ?? {}
   const merged = deepMerge(deepMerge({ ...file, environment }, profile), envLayerValue)
-  const config = validate(ConfigSchema, merged, issues, sources)
+  const config = validate(options.storeBound ? ConfigSchemaBoundStore : ConfigSchema, merged, issues, sources)
   if (!config) throw configError(issues)
   return config
 }

@@ -414,8 +414,11 @@ type ConfigShape = v.InferOutput<typeof ConfigFileSchema>
 
 const s3Path = (key: keyof S3ParquetConfig) => ['storage', 's3_parquet', key] as const
 
-/** The effective config (profile and environment applied): the file schema plus cross-field rules. */
-export const ConfigSchema = v.pipe(
+/**
+ * The effective config's cross-field rules except that `s3_parquet` needs a bucket: for a lake
+ * whose object store is given otherwise (a Worker's R2 bucket binding).
+ */
+export const ConfigSchemaBoundStore = v.pipe(
   ConfigFileSchema,
   v.forward(
     v.partialCheck(
@@ -438,14 +441,6 @@ export const ConfigSchema = v.pipe(
       "required when storage.default_backend is 'mongodb' (set it in the config or with MONGODB_URL)",
     ),
     ['storage', 'mongodb', 'url'] as const,
-  ),
-  v.forward(
-    v.partialCheck(
-      [['storage', 'default_backend'], s3Path('bucket')],
-      (c: ConfigShape) => c.storage.default_backend !== 's3_parquet' || c.storage.s3_parquet.bucket !== undefined,
-      "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)",
-    ),
-    [...s3Path('bucket')],
   ),
   v.forward(
     v.partialCheck(
@@ -472,6 +467,19 @@ export const ConfigSchema = v.pipe(
       'only allowed together with access_key_id and secret_access_key',
     ),
     [...s3Path('session_token')],
+  ),
+)
+
+/** The effective config (profile and environment applied): the file schema plus cross-field rules. */
+export const ConfigSchema = v.pipe(
+  ConfigSchemaBoundStore,
+  v.forward(
+    v.partialCheck(
+      [['storage', 'default_backend'], s3Path('bucket')],
+      (c: ConfigShape) => c.storage.default_backend !== 's3_parquet' || c.storage.s3_parquet.bucket !== undefined,
+      "required when storage.default_backend is 's3_parquet' (set it in the config or with S3_BUCKET)",
+    ),
+    [...s3Path('bucket')],
   ),
 )
 

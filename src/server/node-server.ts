@@ -79,13 +79,18 @@ export interface PreparedServer {
 
 /**
  * The peer address of a request: the socket's on Node (`@hono/node-server` puts the
- * `IncomingMessage` in `c.env.incoming`), `server.requestIP()` on Bun (`c.env` is the server).
+ * `IncomingMessage` in `c.env.incoming`), `server.requestIP()` on Bun (`c.env` is the server),
+ * `info.remoteAddr` on Deno (`c.env` is the `Deno.serve` handler's info).
  */
 export function socketAddress(c: Context): string | undefined {
   const env = c.env as
-    | { incoming?: { socket?: { remoteAddress?: string } }; requestIP?: (r: Request) => { address: string } | null }
+    | {
+        incoming?: { socket?: { remoteAddress?: string } }
+        requestIP?: (r: Request) => { address: string } | null
+        remoteAddr?: { hostname?: string }
+      }
     | undefined
-  return env?.incoming?.socket?.remoteAddress ?? env?.requestIP?.(c.req.raw)?.address ?? undefined
+  return env?.incoming?.socket?.remoteAddress ?? env?.requestIP?.(c.req.raw)?.address ?? env?.remoteAddr?.hostname ?? undefined
 }
 
 /** `host` as a Host header names it: IPv6 in brackets. */
