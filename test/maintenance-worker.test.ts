@@ -7,12 +7,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLakeStorage } from '../src/lake/lake-storage.js'
 import { tms } from './conformance/storage.case.js'
+import { freePort, wranglerDevArgs } from './helpers/runtime-process.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
@@ -21,17 +21,6 @@ const s3 = await s3TestConfig()
 const reason = !existsSync(WRANGLER) ? 'wrangler not installed' : !s3 ? 'no S3 endpoint reachable' : null
 if (reason && process.env.CI) throw new Error(`maintenance worker test cannot run under CI: ${reason}`)
 if (reason) console.warn(`maintenance worker test skipped: ${reason}`)
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer()
-    srv.once('error', rej)
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address()
-      srv.close(() => (a && typeof a === 'object' ? res(a.port) : rej(new Error('no port'))))
-    })
-  })
-}
 
 const CONFIG_VARS = /^(STORAGE_BACKEND|DATA_DIR|S3_.*|AWS_.*|API_TOKENS|FILE_ROTATION_.*|FRIDAY_ENV|HOST|PORT)$/
 
@@ -99,34 +88,12 @@ describe.skipIf(reason !== null)("Worker 'scheduled' handler under workerd, data
     const [port, inspector] = [await freePort(), await freePort()]
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!CONFIG_VARS.test(k)) env[k] = v
-    child = spawn(
-      WRANGLER,
-      [
-        'dev',
-        join(ROOT, 'functions', 'worker.ts'),
-        '--config',
-        join(dir, 'wrangler.toml'),
-        '--env-file',
-        join(dir, 'worker.env'),
-        '--persist-to',
-        join(dir, 'state'),
-        '--local',
-        '--test-scheduled',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--inspector-port',
-        String(inspector),
-        '--show-interactive-dev-session=false',
-      ],
-      {
-        cwd: dir,
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...env, WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' },
-      },
-    )
+    child = spawn(WRANGLER, wranglerDevArgs(dir, port, inspector, ['--test-scheduled']), {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...env, WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' },
+    })
     child.stdout?.on('data', (d) => (log += d))
     child.stderr?.on('data', (d) => (log += d))
     url = `http://127.0.0.1:${port}`

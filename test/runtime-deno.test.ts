@@ -26,6 +26,7 @@ import {
   missingBinary,
   ROOT,
   type Running,
+  s3LakeEnv,
   start,
   stop,
 } from './helpers/runtime-process.js'
@@ -145,13 +146,7 @@ describeWithTool(noS3, 'Deno entry (functions/deno.ts) over S3, no write permiss
     running = await start(DENO, [run, '--unstable-cron', ...rest], {
       cwd: ROOT,
       env: childEnv({
-        STORAGE_BACKEND: 's3_parquet',
-        S3_BUCKET: bucket.bucket,
-        AWS_ENDPOINT_URL: s3.endpoint,
-        AWS_REGION: s3.region,
-        S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        ...s3LakeEnv(s3, bucket.bucket),
         API_TOKENS: `${TOKEN}=read+write`,
         MAINTENANCE_CRON: '* * * * *',
         PORT: String(port),

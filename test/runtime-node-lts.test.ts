@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { childEnv, describeWithTool, freePort, ROOT, type Running, start, stop } from './helpers/runtime-process.js'
+import { childEnv, describeWithTool, freePort, ROOT, type Running, s3LakeEnv, start, stop } from './helpers/runtime-process.js'
 import { SMOKE_DATASET as DATASET, ingestSmokeTests } from './helpers/runtime-smoke.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
@@ -108,13 +108,7 @@ for (const { version, bin } of nodes) {
       if (!s3) throw new Error('no S3 endpoint')
       bucket = await createTestBucketStore(`runtime-node${version.split('.')[0]}`)
       running = await serve('S3', {
-        STORAGE_BACKEND: 's3_parquet',
-        S3_BUCKET: bucket.bucket,
-        AWS_ENDPOINT_URL: s3.endpoint,
-        AWS_REGION: s3.region,
-        S3_FORCE_PATH_STYLE: 'true',
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        ...s3LakeEnv(s3, bucket.bucket),
         API_TOKENS: `${TOKEN}=read+write`,
       })
     }, 90_000)

@@ -27,8 +27,10 @@ import {
   missingBinary,
   ROOT,
   type Running,
+  s3LakeEnv,
   start,
   stop,
+  wranglerDevArgs,
 } from './helpers/runtime-process.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
 
@@ -132,16 +134,7 @@ describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via 
     // build output stay out of the repo; the entry is passed explicitly. The env file overrides
     // its [vars] to point at the test bucket; the secrets would come from `wrangler secret put`.
     await copyFile(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
-    const vars = {
-      STORAGE_BACKEND: 's3_parquet',
-      S3_BUCKET: bucket.bucket,
-      AWS_ENDPOINT_URL: s3.endpoint,
-      AWS_REGION: s3.region,
-      S3_FORCE_PATH_STYLE: 'true',
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      API_TOKENS: `${TOKEN}=read+write`,
-    }
+    const vars = { ...s3LakeEnv(s3, bucket.bucket), API_TOKENS: `${TOKEN}=read+write` }
     await writeFile(
       join(dir, 'worker.env'),
       Object.entries(vars)
@@ -149,33 +142,12 @@ describeRuntime('worker', 'Worker entry (functions/worker.ts) under workerd via 
         .join(''),
     )
     const [port, inspectorPort] = [await freePort(), await freePort()]
-    running = await start(
-      join(BIN, 'wrangler'),
-      [
-        'dev',
-        join(ROOT, 'functions', 'worker.ts'),
-        '--config',
-        join(dir, 'wrangler.toml'),
-        '--env-file',
-        join(dir, 'worker.env'),
-        '--persist-to',
-        join(dir, 'state'),
-        '--local',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--inspector-port',
-        String(inspectorPort),
-        '--show-interactive-dev-session=false',
-      ],
-      {
-        cwd: dir,
-        env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
-        port,
-        timeoutMs: 90_000,
-      },
-    )
+    running = await start(join(BIN, 'wrangler'), wranglerDevArgs(dir, port, inspectorPort), {
+      cwd: dir,
+      env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
+      port,
+      timeoutMs: 90_000,
+    })
     console.log(`  workerd (wrangler dev) served /healthz after ${running.startupMs} ms`)
   }, 120_000)
 
@@ -245,33 +217,12 @@ describeRuntime('bundle', 'Worker entry (functions/worker.ts) under workerd via 
     await writeFile(join(dir, 'wrangler.toml'), r2Toml)
     await writeFile(join(dir, 'worker.env'), `AWS_ENDPOINT_URL=http://127.0.0.1:9\nAPI_TOKENS=${TOKEN}=read+write\n`)
     const [port, inspectorPort] = [await freePort(), await freePort()]
-    running = await start(
-      join(BIN, 'wrangler'),
-      [
-        'dev',
-        join(ROOT, 'functions', 'worker.ts'),
-        '--config',
-        join(dir, 'wrangler.toml'),
-        '--env-file',
-        join(dir, 'worker.env'),
-        '--persist-to',
-        join(dir, 'state'),
-        '--local',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--inspector-port',
-        String(inspectorPort),
-        '--show-interactive-dev-session=false',
-      ],
-      {
-        cwd: dir,
-        env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
-        port,
-        timeoutMs: 90_000,
-      },
-    )
+    running = await start(join(BIN, 'wrangler'), wranglerDevArgs(dir, port, inspectorPort), {
+      cwd: dir,
+      env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
+      port,
+      timeoutMs: 90_000,
+    })
     console.log(`  workerd (wrangler dev, R2 binding) served /healthz after ${running.startupMs} ms`)
   }, 120_000)
 

@@ -1,5 +1,5 @@
 /**
- * Runtime smoke tests' process plumbing (test/runtimes.test.ts, test/runtime-deno.test.ts): child
+ * Runtime smoke tests' process plumbing (test/runtimes, runtime-deno, runtime-node-lts and maintenance-worker): child
  * environments without the config variables of the parent, tool checks, free ports, starting an
  * entry point as a process group and waiting for /healthz, stopping it.
  */
@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { beforeAll, describe } from 'vitest'
+import type { S3TestConfig } from './s3.js'
 
 export const ROOT = resolve(import.meta.dirname, '..', '..')
 export const BIN = join(ROOT, 'node_modules', '.bin')
@@ -62,6 +63,45 @@ export function freePort(): Promise<number> {
       srv.close(() => (address && typeof address === 'object' ? resolvePort(address.port) : reject(new Error('no port'))))
     })
   })
+}
+
+/** The variables that point an entry point's `s3_parquet` lake at the test S3 server's `bucket`. */
+export function s3LakeEnv(s3: S3TestConfig, bucket: string): Record<string, string> {
+  return {
+    STORAGE_BACKEND: 's3_parquet',
+    S3_BUCKET: bucket,
+    AWS_ENDPOINT_URL: s3.endpoint,
+    AWS_REGION: s3.region,
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  }
+}
+
+/**
+ * `wrangler dev` of the Worker entry with the `wrangler.toml` and `worker.env` in `dir` (state,
+ * build output and logs stay there), local workerd on 127.0.0.1:`port`; `extra` before the address.
+ */
+export function wranglerDevArgs(dir: string, port: number, inspectorPort: number, extra: string[] = []): string[] {
+  return [
+    'dev',
+    join(ROOT, 'functions', 'worker.ts'),
+    '--config',
+    join(dir, 'wrangler.toml'),
+    '--env-file',
+    join(dir, 'worker.env'),
+    '--persist-to',
+    join(dir, 'state'),
+    '--local',
+    ...extra,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--inspector-port',
+    String(inspectorPort),
+    '--show-interactive-dev-session=false',
+  ]
 }
 
 export interface Running {
