@@ -254,11 +254,11 @@ export function epochToUs(text: string, unit: TimeUnit, unitGiven: boolean): num
 }
 
 /**
- * `epochToUs` of a number as a JavaScript value gives it: its decimal form `String(v)` (an
- * integer below 1e15 directly, without the text).
+ * `epochToUs` of a number or BigInt as a JavaScript value gives it: its decimal form `String(v)`
+ * (an integer number below 1e15 directly, without the text).
  */
-export function epochNumberToUs(v: number, unit: TimeUnit, unitGiven: boolean): number | string {
-  if (unit !== 'ns' && Number.isInteger(v) && v < 1e15 && v > -1e15) {
+export function epochNumberToUs(v: number | bigint, unit: TimeUnit, unitGiven: boolean): number | string {
+  if (typeof v === 'number' && unit !== 'ns' && Number.isInteger(v) && v < 1e15 && v > -1e15) {
     const fast = fastUs(v, unit, unitGiven)
     if (fast !== undefined) return fast
   }

@@ -6,7 +6,7 @@
 import { type FieldIssue, SchemaConflictError, ValidationError } from '../core/errors.js'
 import { columnNameProblem, describeValue, ILL_FORMED_MESSAGE, isWellFormedString, symbolProblem } from '../core/keys.js'
 import { KEY_SCHEMA } from '../core/table.js'
-import { checkTimeUs, epochNumberToUs, epochToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from '../core/time.js'
+import { checkTimeUs, epochNumberToUs, formatUs, isTimeUsInRange, parseTimeUs, type TimeUnit } from '../core/time.js'
 import {
   BOOL_NULL,
   type Column,
@@ -97,8 +97,7 @@ export function applyTimeUnit(
     for (let i = 0; i < n; i++) {
       const v = values[i]
       let read: number | string
-      if (typeof v === 'number' && Number.isFinite(v)) read = epochNumberToUs(v, unit, true)
-      else if (typeof v === 'bigint') read = epochToUs(String(v), unit, true)
+      if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint') read = epochNumberToUs(v, unit, true)
       else {
         all = false
         continue
@@ -246,7 +245,7 @@ function normalizeColumns(data: InputColumns, n: number, existing: Schema | null
       // epoch milliseconds, the default unit: no unit was named (`applyTimeUnit` turned the numbers
       // of a named unit into EpochMicros), so a value implausible as milliseconds (|v| < 1e11,
       // probably seconds) is refused naming the unit to pass, never stored as a 1970 instant
-      const read = typeof value === 'number' ? epochNumberToUs(value, 'ms', false) : epochToUs(String(value), 'ms', false)
+      const read = epochNumberToUs(value, 'ms', false)
       if (typeof read === 'string') {
         issues.add(i, field, read)
         continue
