@@ -6,7 +6,7 @@
 
 import { BOOL_NULL, type Column } from '../core/types.js'
 import { Bytes } from './bytes.js'
-import { bitWidth, writeBitPackedBooleans, writeHybrid, writeRun } from './rle.js'
+import { bitWidth, writeBitPackedBooleans, writeHybrid, writeRepeated } from './rle.js'
 import { CompactWriter } from './thrift-compact.js'
 import { DataPageHeaderField, DictionaryPageHeaderField, Encoding, PageHeaderField, PageType, Type } from './thrift-ids.js'
 
@@ -102,8 +102,8 @@ export function writeColumnChunk(
   if (!required) {
     const at = body.pos
     body.u32(0)
-    if (present || n < 8) writeHybrid(body, present ?? new Uint8Array(n).fill(1), n, 1)
-    else writeRun(body, 1, n, 1) // no null: one RLE run of 1s, as writeHybrid writes it
+    if (present) writeHybrid(body, present, n, 1)
+    else writeRepeated(body, 1, n, 1) // no null: every level 1
     body.view.setUint32(at, body.pos - at - 4, true)
   }
   if (dict) {

@@ -39,8 +39,13 @@ export function writeHybrid(out: Bytes, values: ArrayLike<number>, n: number, wi
   writePacked(out, values, litStart, n, width)
 }
 
-/** One RLE run: `count` times `value`. */
-export function writeRun(out: Bytes, value: number, count: number, width: number): void {
+/** What `writeHybrid` writes for `n` copies of `value`, without an array of them when `n` >= 8 (one RLE run). */
+export function writeRepeated(out: Bytes, value: number, n: number, width: number): void {
+  if (n >= 8) writeRun(out, value, n, width)
+  else writeHybrid(out, new Array<number>(n).fill(value), n, width)
+}
+
+function writeRun(out: Bytes, value: number, count: number, width: number): void {
   out.varint(count * 2)
   const bytes = (width + 7) >> 3
   out.ensure(bytes)
