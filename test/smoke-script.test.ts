@@ -166,3 +166,42 @@ describe('runSmoke against the compiled Node server', () => {
     expect(unknown.stderr).toMatch(/^smoke: Unknown option '--tokn'/)
   }, 60_000)
 })
+
+describe('runSmoke against the compiled Node server with an open API (no API_TOKENS)', () => {
+  let open: Running | undefined
+  let openDir: string | undefined
+
+  beforeAll(async () => {
+    openDir = await mkdtemp(join(tmpdir(), 'friday-smoke-open-'))
+    const port = await freePort()
+    open = await start(process.execPath, [join(ROOT, 'bin', 'friday.js'), 'serve'], {
+      cwd: ROOT,
+      env: childEnv({ DATA_DIR: join(openDir, 'data'), PORT: String(port), NO_COLOR: '1' }),
+      port,
+      timeoutMs: 60_000,
+    })
+  }, 90_000)
+
+  afterAll(async () => {
+    await stop(open)
+    if (openDir) await rm(openDir, { recursive: true, force: true })
+  })
+
+  it('passes every step without a token; the auth step says there was nothing to check', async () => {
+    const results = await runSmoke({ url: open!.url, backend: 'local_parquet' })
+    expect(
+      results.filter((r) => !r.ok),
+      JSON.stringify(results, null, 2),
+    ).toEqual([])
+    expect(results[1]).toMatchObject({ name: 'auth', ok: true, note: 'no token given: the API is open, nothing to check' })
+  }, 120_000)
+
+  it('with a token, fails the auth step when a write without one is stored, and cleanup deletes what it stored', async () => {
+    const results = await runSmoke({ url: open!.url, token: randomBytes(24).toString('hex'), dataset: 'smoke_open' })
+    expect(results[1]).toMatchObject({ name: 'auth', ok: false })
+    expect(results[1].error).toMatch(/^POST \/v1\/datasets\/smoke_open\/rows without a token: expected status 401, got 200: /)
+    expect(results.at(-1)).toMatchObject({ name: 'cleanup', ok: true, note: 'smoke_open: 3 rows deleted' })
+    const res = await fetch(`${open!.url}/v1/datasets/smoke_open/rows?format=json`)
+    expect(await res.json()).toEqual([])
+  }, 60_000)
+})

@@ -60,6 +60,8 @@ export interface SmokeContext {
   backend: string | undefined
   /** Datasets this run found absent or empty and then wrote to: cleanup deletes their rows. */
   readonly created: Set<string>
+  /** `created` as an array, in the order written. */
+  readonly datasets: readonly string[]
   /** Rows of `dataset` as a JSON read must return them, in (symbol, timestamp) order. */
   rows: SmokeRow[]
 }
@@ -149,6 +151,9 @@ export function smokeContext(target: SmokeTarget): SmokeContext {
     trainDataset: `${prefix}_train`,
     backend: undefined,
     created: new Set(),
+    get datasets() {
+      return [...this.created]
+    },
     rows: [],
   }
 }
@@ -301,6 +306,7 @@ const authStep: SmokeStep = {
   async run(ctx) {
     if (ctx.token === undefined) return 'no token given: the API is open, nothing to check'
     const before = await expectFresh(ctx, ctx.dataset, 'before the writes without a valid token')
+    ctx.created.add(ctx.dataset) // fresh: cleanup may delete what a wrongly accepted write stored
     const body = JSON.stringify(SMOKE_ROWS)
     const wrong = `wrong-${Array.from(crypto.getRandomValues(new Uint8Array(12)), hex).join('')}`
     for (const [label, headers] of [
