@@ -113,7 +113,7 @@ const LAKES = new Set(['local_parquet', 's3_parquet'])
 const DATASET_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_-]{0,57}$/
 const REQUEST_TIMEOUT_MS = 120_000
 
-export function trainBar(si: number, k: number): SmokeRow {
+function trainBar(si: number, k: number): SmokeRow {
   return {
     symbol: TRAIN_SYMBOLS[si],
     timestamp: new Date(TRAIN_T0 + k * MIN).toISOString(),
