@@ -3,11 +3,12 @@
  * (write, full read), then cold reads on S3 (radosgw) with request counts. Prints a table and
  * writes every figure to bench/results/latest.json. Options: `--quick` (~100k rows),
  * `--order=time` (rows interleaved across symbols), `--runs=N`, `--skip-s3`, `--skip-http`, `--skip-db`, `--skip-maintenance`, `--skip-training`,
+ * `--skip-runtimes` (the runtime matrix section: bench/runtimes-main.ts, also `npm run bench:runtimes`),
  * `--keep` (keep the temp lakes and the bucket).
  */
 
-import { execFileSync } from 'node:child_process'
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -19,6 +20,7 @@ import { copyPartitioned, hiveSource, loadBars, materialize, materializeToJs, op
 import type { HttpResults } from './http.js'
 import { formatMaintenance, type MaintenanceBenchResults, runMaintenanceBench } from './maintenance.js'
 import { fmtMs, ratio, type Timing, table, timeInterleaved, verdict, writeJson } from './report.js'
+import type { RuntimeBenchResults } from './runtimes.js'
 import { runS3, type S3Results } from './s3.js'
 import { formatTraining, runTrainingBench, type TrainingBenchResults } from './training.js'
 
@@ -44,6 +46,7 @@ const { values: args } = parseArgs({
     'skip-db': { type: 'boolean', default: false },
     'skip-maintenance': { type: 'boolean', default: false },
     'skip-training': { type: 'boolean', default: false },
+    'skip-runtimes': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 })
@@ -268,6 +271,23 @@ async function main() {
       training = await runTrainingBench(ourLake, args.quick, RUNS)
     }
 
+    // ---- runtimes (each matrix cell's cold start and 10k-row NDJSON ingest, Worker bundle) ----
+    let runtimes: RuntimeBenchResults | { skipped: true; reason: string } | { failed: true; reason: string }
+    if (args['skip-runtimes']) runtimes = { skipped: true, reason: '--skip-runtimes' }
+    else {
+      console.log('\nruntimes (bench/runtimes-main.ts in a child process; it starts every runtime itself)')
+      const out = join(import.meta.dirname, 'results', 'runtimes.json')
+      const child = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'runtimes-main.ts'), `--runs=${RUNS}`],
+        { stdio: 'inherit' },
+      )
+      const written = (await stat(out).catch(() => null))?.mtimeMs ?? 0
+      if (written < started)
+        runtimes = { failed: true, reason: `bench/runtimes-main.ts exited ${child.status ?? child.signal} without results` }
+      else runtimes = JSON.parse(await readFile(out, 'utf8')) as RuntimeBenchResults
+    }
+
     // ---- report ----------------------------------------------------------------------------
     const writeRatio = ratio(oursWrite.medianMs, duckWrite.medianMs)
     const readRatio = ratio(oursRead.medianMs, duckRead.medianMs)
@@ -382,6 +402,9 @@ async function main() {
     console.log(`\n${formatDb(db)}`)
     if ('skipped' in training) console.log(`\n=== training: skipped (${training.reason}) ===`)
     else console.log(`\n${formatTraining(training)}`)
+    if ('skipped' in runtimes) console.log(`\n=== runtimes: skipped (${runtimes.reason}) ===`)
+    else if ('failed' in runtimes) console.log(`\n=== runtimes: FAILED (${runtimes.reason}) ===`)
+    else console.log(`\n${(await import('./runtimes.js')).formatRuntimes(runtimes)}`)
 
     const results = {
       date: new Date().toISOString(),
@@ -425,6 +448,7 @@ async function main() {
       db,
       maintenance,
       training,
+      runtimes,
       notes: NOTES,
       totalSeconds: Math.round((Date.now() - started) / 100) / 10,
     }
