@@ -226,14 +226,23 @@ describe('npyStream', () => {
         yield c
       }
     }
+    // a macrotask: every pull the stream would start on its own (a read-ahead) has run by then,
+    // whatever the runtime's microtask order (Node 24 pulls sooner than Node 20)
+    const settle = () => new Promise((r) => setTimeout(r, 0))
     const reader = npyStream('<f8', shape, gen()).getReader()
-    await new Promise((r) => setTimeout(r, 10))
+    await settle()
     expect(produced).toBe(0)
     expect((await reader.read()).value).toEqual(npyHeader('<f8', shape))
+    await settle()
+    expect(produced).toBe(0) // reading the header asks nothing of the producer
     const first = (await reader.read()).value!
     expect(first.buffer).toBe(whole.buffer)
     expect([first.byteOffset, first.byteLength]).toEqual([0, 80])
-    expect(produced).toBe(1)
+    await settle()
+    expect(produced).toBe(1) // no chunk produced ahead of the reader
+    expect((await reader.read()).value!.byteOffset).toBe(80)
+    await settle()
+    expect(produced).toBe(2)
     await reader.cancel()
   })
 

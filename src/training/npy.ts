@@ -143,9 +143,10 @@ export function encodeNpy(
 /**
  * A `.npy` file as a stream: the header, then each chunk's bytes in order (C order across chunks).
  * Chunks are enqueued as views over their buffers, not copies: the producer must not reuse or
- * mutate a chunk after yielding it. Pulls one chunk per read (backpressure); cancelling the stream
- * calls the iterator's `return`. The stream errors with `ValidationError` if a chunk is not the
- * dtype's array type, or if the chunks hold more or fewer than prod(shape) elements.
+ * mutate a chunk after yielding it. Pulls one chunk per read, never ahead of the reader (bounded
+ * memory, the same on every runtime); cancelling the stream calls the iterator's `return`. The
+ * stream errors with `ValidationError` if a chunk is not the dtype's array type, or if the chunks
+ * hold more or fewer than prod(shape) elements.
  */
 export function npyStream(
   dtype: NpyDtype,
@@ -167,7 +168,7 @@ export function npyStream(
     } catch {} // the validation error is the one to report
     throw err
   }
-  return new ReadableStream<Uint8Array>({
+  const source: UnderlyingDefaultSource<Uint8Array> = {
     start(controller) {
       controller.enqueue(header)
     },
@@ -200,7 +201,11 @@ export function npyStream(
     async cancel(reason) {
       await it.return?.(reason)
     },
-  })
+  }
+  // highWaterMark 0: pull only for a pending read. The default (1 chunk) pulls the next chunk as
+  // soon as a read empties the queue, before anyone asks for it (how soon depends on the
+  // runtime's microtask order: Node 24 does it before that read resolves, Node 20 just after).
+  return new ReadableStream(source, { highWaterMark: 0 })
 }
 
 function countError(expected: number, seen: number, how: 'fewer' | 'more'): ValidationError {
