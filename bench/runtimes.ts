@@ -8,7 +8,7 @@
  */
 
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -110,7 +110,11 @@ export interface RuntimeBenchResults {
   options: { runs: number; only: string[] | null }
   data: { rows: number; symbols: number; barsPerSymbol: number; day: string; partitions: number; ndjsonBytes: number }
   cells: CellResult[]
-  bundles: (BundleFigures | { wrangler: string; node: string; error: string })[]
+  bundles: (
+    | BundleFigures
+    | { wrangler: string; node: string; error: string }
+    | { wrangler: string; node: string; skipped: string }
+  )[]
   notes: string[]
   totalSeconds: number
 }
@@ -162,8 +166,13 @@ async function postRows(url: string, dataset: string, body: string): Promise<voi
   })
   const text = await res.text()
   if (res.status !== 200) throw new Error(`POST ${dataset}/rows: ${res.status} ${text.slice(0, 500)}`)
-  const written = (JSON.parse(text) as { rowsWritten?: unknown }).rowsWritten
-  if (written !== INGEST_ROWS) throw new Error(`POST ${dataset}/rows: rowsWritten ${written}, expected ${INGEST_ROWS}`)
+  const answer = JSON.parse(text) as { rowsWritten?: unknown; partitions?: unknown }
+  if (answer.rowsWritten !== INGEST_ROWS)
+    throw new Error(`POST ${dataset}/rows: rowsWritten ${answer.rowsWritten}, expected ${INGEST_ROWS}`)
+  if (!Array.isArray(answer.partitions) || answer.partitions.length !== INGEST.symbols)
+    throw new Error(
+      `POST ${dataset}/rows: partitions ${JSON.stringify(answer.partitions)}, expected ${INGEST.symbols} (a symbol-day each)`,
+    )
 }
 
 /** DuckDB's side: the NDJSON file to a hive-partitioned Parquet directory (`dir` must not exist). */
@@ -381,9 +390,7 @@ const pinnedWranglerModules = () => dirname(dirname(dirname(runtimePins().wrangl
 
 /** `wrangler deploy --dry-run --outdir` of functions/worker.ts with a copy of wrangler.toml, in a temp dir. */
 async function bundle(
-  node: string,
-  wranglerJs: string,
-  wrangler: string,
+  { node, nodeVersion, js: wranglerJs, wrangler }: { node: string; nodeVersion: string; js: string; wrangler: string },
   root: string,
 ): Promise<{ figures: BundleFigures; workerJs: string }> {
   const dir = await mkdtemp(join(root, `bundle-${wrangler}-`))
@@ -418,7 +425,7 @@ async function bundle(
     workerJs,
     figures: {
       wrangler,
-      node: node === process.execPath ? process.version : `v${pinnedNode(24).version}`,
+      node: nodeVersion,
       bytes,
       kib: kib(bytes),
       gzipBytes,
@@ -488,23 +495,37 @@ export async function runRuntimeBench(options: RuntimeBenchOptions): Promise<Run
     let noBundle = 'not bundled'
     const pins = runtimePins()
     const bundlers = [
-      { node: pinnedNode(24).bin, js: pins.wrangler.js, wrangler: pins.wrangler.version },
+      {
+        node: pinnedNode(24).bin,
+        nodeVersion: `v${pinnedNode(24).version}`,
+        js: pins.wrangler.js,
+        wrangler: pins.wrangler.version,
+      },
       {
         node: process.execPath,
+        nodeVersion: process.version,
         js: join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
         wrangler: devVersion('wrangler'),
       },
     ]
     console.log('\nworker bundle (wrangler deploy --dry-run --outdir)')
     for (const [k, b] of bundlers.entries()) {
+      const absent = [b.node, b.js].find((p) => !existsSync(p))
+      if (absent) {
+        const skipped = `${absent} not found (install the pins: bash scripts/runtimes.sh)`
+        bundles.push({ wrangler: b.wrangler, node: b.nodeVersion, skipped })
+        if (k === 0) noBundle = `no worker.js of the pinned wrangler: ${skipped}`
+        console.log(`  wrangler ${b.wrangler}: skipped (${skipped})`)
+        continue
+      }
       try {
-        const { figures, workerJs: js } = await bundle(b.node, b.js, b.wrangler, root)
+        const { figures, workerJs: js } = await bundle(b, root)
         bundles.push(figures)
         if (k === 0) workerJs = js
         console.log(`  wrangler ${b.wrangler}: ${figures.bytes} bytes, gzip -9 ${figures.gzipBytes} bytes`)
       } catch (err) {
         const error = (err as Error).message
-        bundles.push({ wrangler: b.wrangler, node: b.node, error })
+        bundles.push({ wrangler: b.wrangler, node: b.nodeVersion, error })
         if (k === 0) noBundle = `the pinned wrangler did not bundle functions/worker.ts: ${error.split('\n')[0]}`
         console.log(`  wrangler ${b.wrangler} FAILED: ${error}`)
       }
@@ -555,48 +576,49 @@ export async function runRuntimeBench(options: RuntimeBenchOptions): Promise<Run
   }
 }
 
-/** The results as text tables (cells, then bundles) with the notes. */
+/** The results as text tables (cells, then bundles), why a cell or bundle has no figures, and the notes. */
 export function formatRuntimes(r: RuntimeBenchResults): string {
   const k = (n: number) => `${(n / 1000).toFixed(1)}k`
+  const range = (xs: number[]) => `${fmtMs(Math.min(...xs))} - ${fmtMs(Math.max(...xs))}`
+  const why: string[] = []
   const rows = r.cells.map((c) => {
     const name = `${c.runtime} ${c.backend}`
-    if (c.status === 'skipped') return [name, `skipped: ${c.reason}`, '', '', '', '', '', '']
-    if (c.status === 'failed') return [name, `FAILED: ${c.error.split('\n')[0].slice(0, 100)}`, '', '', '', '', '', '']
-    const cs = c.coldStart
+    if (c.status !== 'ok') {
+      why.push(`  ${name} ${c.status}: ${c.status === 'skipped' ? c.reason : c.error.split('\n')[0]}`)
+      return [name, c.status === 'skipped' ? 'skipped' : 'FAILED', '', '', '', '', '', '', '']
+    }
     const i = c.ingest
     return [
       name,
-      fmtMs(cs.medianMs),
-      `${fmtMs(cs.minMs)} - ${fmtMs(cs.maxMs)}`,
+      fmtMs(c.coldStart.medianMs),
+      range(c.coldStart.runs),
       fmtMs(i.ours.medianMs),
+      range(i.ours.runs),
       k(i.oursRowsPerSec),
       fmtMs(i.duckdb.medianMs),
       k(i.duckdbRowsPerSec),
       `${i.ratio.toFixed(2)}x`,
     ]
   })
-  const n = r.options.runs
   const titles = [...new Map(r.cells.map((c) => [c.runtime, c.title])).entries()].map(([id, t]) => `  ${id}: ${t}`)
-  const bundleRows = r.bundles.map((b) =>
-    'error' in b
-      ? [`wrangler ${b.wrangler}`, b.node, `FAILED: ${b.error.split('\n')[0].slice(0, 80)}`, '', '', '']
-      : [
-          `wrangler ${b.wrangler}`,
-          b.node,
-          `${b.bytes.toLocaleString('en-US')} B`,
-          `${b.kib.toFixed(1)} KiB`,
-          `${b.gzipKib.toFixed(1)} KiB`,
-          b.wranglerSays ? `${b.wranglerSays.totalKib} KiB / gzip ${b.wranglerSays.gzipKib} KiB` : '(not printed)',
-        ],
-  )
+  const bundleRows = r.bundles.map((b) => {
+    const name = `wrangler ${b.wrangler}`
+    if ('error' in b || 'skipped' in b) {
+      why.push(`  bundle of ${name} ${'error' in b ? `FAILED: ${b.error.split('\n')[0]}` : `skipped: ${b.skipped}`}`)
+      return [name, b.node, 'error' in b ? 'FAILED' : 'skipped', '', '', '']
+    }
+    const says = b.wranglerSays ? `${b.wranglerSays.totalKib} KiB / gzip ${b.wranglerSays.gzipKib} KiB` : '(not printed)'
+    return [name, b.node, `${b.bytes.toLocaleString('en-US')} B`, `${b.kib.toFixed(1)} KiB`, `${b.gzipKib.toFixed(1)} KiB`, says]
+  })
   const [l1s, l1e] = [r.environment.loadAverage.start[0], r.environment.loadAverage.end[0]]
   return [
-    `=== runtimes: cold start and 10k-row NDJSON ingest (median of ${n}; DuckDB ${r.environment.duckdb} on the same file, interleaved) ===`,
-    table(['cell', 'cold start', 'min - max', 'ingest', 'rows/s', 'duckdb', 'duckdb rows/s', 'ours/duckdb'], rows),
+    `=== runtimes: cold start and 10k-row NDJSON ingest (median of ${r.options.runs}; DuckDB ${r.environment.duckdb} on the same file, interleaved) ===`,
+    table(['cell', 'cold start', 'min - max', 'ingest', 'min - max', 'rows/s', 'duckdb', 'duckdb rows/s', 'ours/duckdb'], rows),
     ...titles,
     '',
     '=== Worker bundle (wrangler deploy --dry-run --outdir; functions/worker.ts) ===',
     table(['bundler', 'node', 'worker.js', 'KiB', 'gzip -9', "wrangler's Total Upload"], bundleRows),
+    ...(why.length ? ['', 'without figures:', ...why] : []),
     '',
     ...r.notes.map((x) => `note: ${x}`),
     `load average (1 min): ${l1s.toFixed(1)} at start, ${l1e.toFixed(1)} at end, on ${r.environment.cpus} cpus; total ${r.totalSeconds} s`,
