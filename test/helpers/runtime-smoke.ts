@@ -85,8 +85,7 @@ export interface SmokeResult {
 
 export type SmokeStepListener = (name: string, ok: boolean, ms: number, error?: string, note?: string, skipped?: boolean) => void
 
-/** The dataset of the legacy `ingestSmokeTests` and the rows the ingest step writes (NDJSON: AAPL, CSV: MSFT). */
-export const SMOKE_DATASET = 'bars_1m'
+/** The rows the ingest step writes (NDJSON: AAPL, CSV: MSFT). */
 export const SMOKE_ROWS: readonly SmokeRow[] = [
   { symbol: 'AAPL', timestamp: '2024-01-02T14:30:00.000Z', close: 187.3, volume: 120300 },
   { symbol: 'AAPL', timestamp: '2024-01-02T14:31:00.000Z', close: 187.45, volume: 98100 },
@@ -617,24 +616,4 @@ export async function runSmoke(target: SmokeTarget | SmokeContext, onStep?: Smok
     onStep?.(result.name, result.ok, result.ms, result.error, result.note, result.skipped)
   }
   return results
-}
-
-// ---------------------------------------------------------------------------------------------
-// Legacy: registers the first steps as vitest tests for test/runtime-deno.test.ts and
-// test/runtime-node-lts.test.ts until the runtime matrix replaces them. vitest is imported only
-// under vitest, so scripts/smoke.ts never loads it.
-
-const vitest = process.env.VITEST ? await import('vitest') : undefined
-
-/** healthz, auth (with a bearer token in `auth`), ingest, read back and 4xx on SMOKE_DATASET, as vitest tests. */
-export function ingestSmokeTests(server: () => { url: string }, auth: Record<string, string>, backend: string): void {
-  if (!vitest) throw new Error('ingestSmokeTests registers vitest tests: call it from a test file run by vitest')
-  const bearer = /^Bearer (.+)$/.exec(auth.authorization ?? '')?.[1]
-  let ctx: SmokeContext | undefined
-  const context = () => (ctx ??= smokeContext({ url: server().url, token: bearer, backend, dataset: SMOKE_DATASET }))
-  for (const step of [healthz, ...(bearer ? [authStep] : []), ingest, readBack, badRows]) {
-    vitest.it(step.name, async () => {
-      await step.run(context())
-    })
-  }
 }

@@ -1,0 +1,156 @@
+/**
+ * The runtime matrix (test/helpers/runtime-matrix.ts): every runtime entry, over every backend it
+ * runs on, started as a real child process on a free port of 127.0.0.1 with an admin API token,
+ * then driven over HTTP by the one smoke script (test/helpers/runtime-smoke.ts: healthz, 401s,
+ * NDJSON and CSV ingest, JSON and Parquet read-back, a refused batch, a training set's `.npy`
+ * files, a maintenance run). Each cell then finds its files where its backend keeps them: under
+ * DATA_DIR, in the radosgw bucket, in the simulated R2 bucket (read from wrangler's persisted
+ * state once the server has stopped). Last, docs/runtimes.md's table
+ * must be the one the matrix renders. Under CI a missing runtime or S3 server fails; elsewhere
+ * its cells skip and say why.
+ */
+
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { type Backend, matrixCells, pinnedNode, renderRuntimeTable, TABLE_BEGIN, TABLE_END } from './helpers/runtime-matrix.js'
+import { CI, describeWithTool, ROOT, type Running, stop } from './helpers/runtime-process.js'
+import { SMOKE_STEPS, type SmokeContext, smokeContext } from './helpers/runtime-smoke.js'
+import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
+
+const TOKEN = `matrix-${crypto.randomUUID()}`
+const PREFIX = 'smoke'
+const HIVE = /^[a-z0-9_]+\/symbol=[A-Z]+\/date=\d{4}-\d{2}-\d{2}\/part-[^/]+\.parquet$/
+const s3 = await s3TestConfig()
+
+const BACKEND_NAMES: Record<Backend, string> = { local: 'local_parquet', s3: 's3_parquet', r2: 's3_parquet' }
+
+for (const { runtime, backend } of matrixCells()) {
+  const missing =
+    runtime.missing() ??
+    (backend === 's3' && !s3 ? 'no S3 endpoint reachable (start ../shared/tools/s3-server/start-rgw.sh)' : null)
+  let title: string
+  try {
+    title = `${runtime.title()} over ${backend}`
+  } catch (err) {
+    title = `${runtime.id} over ${backend} (${(err as Error).message})`
+  }
+
+  describeWithTool(missing, `runtime matrix: ${title}`, () => {
+    let running: Running | undefined
+    let dir: string | undefined
+    let bucket: Awaited<ReturnType<typeof createTestBucketStore>> | undefined
+    let ctx: SmokeContext | undefined
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), `friday-matrix-${runtime.id}-${backend}-`))
+      if (backend === 's3') bucket = await createTestBucketStore(`matrix-${runtime.id}`)
+      running = await runtime.launch({ backend, dir, apiTokens: `${TOKEN}=admin`, bucket: bucket?.bucket, s3 })
+      console.log(`  ${title}: /healthz answered ${running.startupMs} ms after the spawn`)
+      ctx = smokeContext({ url: running.url, token: TOKEN, backend: BACKEND_NAMES[backend], dataset: PREFIX })
+    }, 180_000)
+
+    afterAll(async () => {
+      await stop(running)
+      await bucket?.cleanup()
+      if (dir) await rm(dir, { recursive: true, force: true })
+    })
+
+    // every step but the clean-up: the files are looked for below
+    for (const step of SMOKE_STEPS.filter((s) => s.name !== 'cleanup')) {
+      it(step.name, () => step.run(ctx!), 120_000)
+    }
+
+    if (runtime.id.startsWith('node')) {
+      it('runs under the pinned Node binary', () => {
+        const { bin } = pinnedNode(Number(runtime.id.slice(4)))
+        expect(realpathSync(readlinkSync(`/proc/${running!.child.pid}/exe`))).toBe(realpathSync(bin))
+      })
+    }
+
+    it(`keeps the Parquet files and manifests in the ${backend} backend`, async () => {
+      const datasets = ctx!.datasets
+      expect(datasets.length).toBeGreaterThan(0)
+      const keys = await storedKeys(backend, dir!, bucket, () => {
+        const r = running
+        running = undefined
+        return stop(r)
+      })
+      for (const ds of datasets) {
+        const data = keys.filter((k) => k.startsWith(`${ds}/`))
+        expect(data.length, `${ds}: ${JSON.stringify(keys)}`).toBeGreaterThan(0)
+        for (const k of data) expect(k).toMatch(HIVE)
+        expect(keys.filter((k) => k.startsWith(`_friday/${ds}/symbol=`)).length).toBeGreaterThan(0)
+      }
+    }, 60_000)
+  })
+}
+
+/**
+ * The object keys (local: paths under DATA_DIR) of the cell's lake. The simulated R2 bucket is
+ * read with Miniflare from wrangler's --persist-to directory once the server is stopped.
+ */
+async function storedKeys(
+  backend: Backend,
+  dir: string,
+  bucket: Awaited<ReturnType<typeof createTestBucketStore>> | undefined,
+  stopServer: () => Promise<void>,
+): Promise<string[]> {
+  if (backend === 'local') {
+    const data = join(dir, 'data')
+    expect(existsSync(data)).toBe(true)
+    return (readdirSync(data, { recursive: true }) as string[])
+      .filter((p) => statSync(join(data, p)).isFile())
+      .map((p) => p.split('\\').join('/'))
+  }
+  if (backend === 's3') {
+    const keys: string[] = []
+    let token: string | undefined
+    do {
+      const page = await bucket!.client.send(new ListObjectsV2Command({ Bucket: bucket!.bucket, ContinuationToken: token }))
+      for (const o of page.Contents ?? []) keys.push(o.Key ?? '')
+      token = page.NextContinuationToken
+    } while (token)
+    return keys
+  }
+  await stopServer()
+  // wrangler's simulated bucket as it persisted it under --persist-to: Miniflare keeps the keys in
+  // a SQLite table (_mf_objects: key, blob_id) and each object's bytes in blobs/<blob_id>. Read
+  // with Python's sqlite3 (the devDependency Miniflare cannot open the newer wrangler's state).
+  const r2 = join(dir, 'state', 'v3', 'r2')
+  const script = [
+    'import glob, json, sqlite3, sys',
+    'rows = []',
+    'for f in glob.glob(sys.argv[1] + "/miniflare-R2BucketObject/*.sqlite"):',
+    '    c = sqlite3.connect("file:" + f + "?mode=ro", uri=True)',
+    '    if c.execute("select 1 from sqlite_master where name = \'_mf_objects\'").fetchone():',
+    '        rows += c.execute("select key, blob_id from _mf_objects").fetchall()',
+    'print(json.dumps(rows))',
+  ].join('\n')
+  const r = spawnSync(process.env.PYTHON || 'python3', ['-c', script, r2], { encoding: 'utf8', timeout: 60_000 })
+  if (r.status !== 0) throw new Error(`reading the simulated R2 bucket failed (${r.status}): ${r.stderr}`)
+  const rows = JSON.parse(r.stdout) as [string, string][]
+  for (const [key, blob] of rows) {
+    if (!key.endsWith('.parquet')) continue
+    const bytes = readFileSync(join(r2, 'market-data', 'blobs', blob))
+    expect([bytes.subarray(0, 4).toString(), bytes.subarray(-4).toString()], key).toEqual(['PAR1', 'PAR1'])
+  }
+  return rows.map(([key]) => key)
+}
+
+it("docs/runtimes.md's support table is the one the matrix renders (npm run docs:runtimes)", async () => {
+  const doc = await readFile(join(ROOT, 'docs', 'runtimes.md'), 'utf8')
+  const begin = doc.indexOf(TABLE_BEGIN)
+  const end = doc.indexOf(TABLE_END)
+  expect(begin, 'docs/runtimes.md has the table markers').toBeGreaterThanOrEqual(0)
+  expect(doc.slice(begin, end + TABLE_END.length)).toBe(renderRuntimeTable())
+})
+
+it.skipIf(!CI)('under CI, the suite itself runs on the pinned Node 24 (.ci/run puts it first on PATH)', () => {
+  expect(process.version).toBe(`v${pinnedNode(24).version}`)
+  expect(realpathSync(process.execPath)).toBe(realpathSync(pinnedNode(24).bin))
+})
