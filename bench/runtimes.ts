@@ -33,7 +33,7 @@ export const MINIFLARE_ID = 'workerd-miniflare'
 export const NOTES = [
   'cold start = spawn of the entry point -> first GET /healthz answered 200, on a fresh lake each time; /healthz is polled every 100 ms (test/helpers/runtime-process.ts start), so a child process figure may be up to ~100 ms late',
   "workerd under `wrangler dev` includes wrangler's own start, its esbuild bundling of functions/worker.ts and its local proxy; the workerd-miniflare rows load the already bundled worker.js (pinned wrangler, --dry-run) into workerd through Miniflare: new Miniflare -> mf.ready -> first dispatchFetch('/healthz') 200",
-  'ingest = one POST of the 10,000-row NDJSON body (admin token) to /v1/datasets/<fresh dataset>/rows, from send to the 200 answer (read in full; rowsWritten checked), after one untimed warm-up POST; every POST goes to a new dataset, so each does the same work',
+  'ingest = one POST of the 10,000-row NDJSON body (admin token) to /v1/datasets/<fresh dataset>/rows, from send to the 200 answer (read in full; rowsWritten = 10,000 and 10 partitions checked), after one untimed warm-up POST; every POST goes to a new dataset, so each does the same work',
   "ours/duckdb: the HTTP path includes HTTP, NDJSON parsing, validation and the commit (manifests); DuckDB's only reading the same NDJSON file and COPY ... TO (FORMAT parquet, PARTITION_BY (symbol, date)); DuckDB runs in this process, interleaved with the cell's POSTs",
   'one machine, shared with other work: see the load average; a 2-core VM under load varies by tens of per cent from run to run (min/max columns)',
 ]
