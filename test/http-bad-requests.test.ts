@@ -45,6 +45,8 @@ interface BadRequest {
   line?: number
   /** Matched against `error.message`. */
   message?: RegExp
+  /** Matched (`toMatchObject`) against `error.details`. */
+  details?: Record<string, unknown>
 }
 
 const ISO = new Date(tms(0)).toISOString()
@@ -70,6 +72,19 @@ function parquetRows(n: number): Uint8Array {
       close: { type: 'float64', values: Float64Array.from({ length: n }, (_, i) => i) },
     },
   })
+}
+
+/**
+ * NDJSON of 9,999 good lines (every 100th blank, so the row index is not the line's) and `bad`
+ * on line 10,000: row 9,900.
+ */
+function ndjsonBadLine10000(bad: string): string {
+  const lines: string[] = []
+  for (let i = 1; i < 10_000; i++) {
+    lines.push(i % 100 === 0 ? '' : jsonBody({ symbol: 'BULK', timestamp: tms(10) + i * 1000, volume: i }))
+  }
+  lines.push(bad)
+  return `${lines.join('\n')}\n`
 }
 
 /** A body that arrives in chunks with no Content-Length (as chunked transfer encoding does). */
@@ -381,6 +396,166 @@ const CASES: BadRequest[] = [
     code: 'validation_error',
     field: 'timestamp',
     row: 1,
+    line: 2,
+  },
+  {
+    name: 'NDJSON int64 with a fraction on line 2',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: NDJSON,
+    body: `${jsonBody(row({ volume: 1 }))}\n${jsonBody(row({ timestamp: tms(0, 1), volume: 2.5 }))}\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 1,
+    line: 2,
+    message: /^row 1 \(line 2\), field 'volume': expected an integer \(declared int64\), got 2\.5$/,
+  },
+  {
+    name: 'NDJSON bad value on line 2 after a blank line 1',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: NDJSON,
+    body: `\n${jsonBody(row({ volume: 2.5 }))}\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 0,
+    line: 2,
+  },
+  {
+    name: 'NDJSON with CRLF line endings: bad value on line 4',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: NDJSON,
+    body: `${jsonBody(row({ volume: 1 }))}\r\n\r\n${jsonBody(row({ timestamp: tms(0, 1), volume: 2 }))}\r\n${jsonBody(row({ timestamp: tms(0, 2), volume: 2.5 }))}\r\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 2,
+    line: 4,
+  },
+  {
+    name: 'NDJSON with CRLF line endings: invalid JSON on line 3',
+    method: 'POST',
+    path: ROWS,
+    contentType: NDJSON,
+    body: `${jsonBody(row())}\r\n\r\n{"symbol": "AAPL", oops}\r\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'body',
+    row: 1,
+    line: 3,
+    message: /invalid JSON/,
+  },
+  {
+    name: 'NDJSON with a BOM: bad value on line 2',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: NDJSON,
+    body: `\uFEFF${jsonBody(row({ volume: 1 }))}\n${jsonBody(row({ timestamp: tms(0, 1), volume: 2.5 }))}\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 1,
+    line: 2,
+  },
+  {
+    name: 'NDJSON last line without a newline: bad value on line 3',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: NDJSON,
+    body: `${jsonBody(row({ volume: 1 }))}\n\n${jsonBody(row({ timestamp: tms(0, 1), volume: 2.5 }))}`,
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 1,
+    line: 3,
+  },
+  {
+    name: 'NDJSON time not storable in time_unit=ns on line 3',
+    method: 'POST',
+    path: `${ROWS}?time_unit=ns`,
+    contentType: NDJSON,
+    body: `${jsonBody(row())}\n\n${jsonBody(row({ timestamp: 1500 }))}\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'timestamp',
+    row: 1,
+    line: 3,
+    message: /not a multiple of 1000/,
+  },
+  {
+    name: 'NDJSON unparseable time on line 3 (found by the storage)',
+    method: 'POST',
+    path: ROWS,
+    contentType: NDJSON,
+    body: `${jsonBody(row())}\n\n${jsonBody(row({ timestamp: 'not-a-time' }))}\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'timestamp',
+    row: 1,
+    line: 3,
+    message: /cannot parse time/,
+  },
+  {
+    name: 'NDJSON string in a new numbers column on line 3 (found by the storage)',
+    method: 'POST',
+    path: ROWS,
+    contentType: NDJSON,
+    body: `${jsonBody(row({ qty: 1 }))}\n\n${jsonBody(row({ timestamp: tms(0, 1), qty: 'x' }))}\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'qty',
+    row: 1,
+    line: 3,
+  },
+  {
+    name: 'NDJSON string in the float64 column close on line 3: 409 with row and line',
+    method: 'POST',
+    path: ROWS,
+    contentType: NDJSON,
+    body: `${jsonBody(row())}\n\n${jsonBody(row({ timestamp: tms(0, 1), close: 'x' }))}\n`,
+    status: 409,
+    code: 'schema_conflict',
+    message: /^column 'close' has type float64 in the dataset, the write has string \(row 1, line 3\)$/,
+    details: { column: 'close', row: 1, line: 3 },
+  },
+  {
+    name: 'NDJSON bad value on the 10,000th line of a chunked body',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: NDJSON,
+    body: chunked(ndjsonBadLine10000(jsonBody({ symbol: 'BULK', timestamp: tms(11), volume: 2.5 })), 1000),
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 9900,
+    line: 10_000,
+  },
+  {
+    name: 'NDJSON unparseable time on the 10,000th line (found by the storage)',
+    method: 'POST',
+    path: ROWS,
+    contentType: NDJSON,
+    body: ndjsonBadLine10000(jsonBody({ symbol: 'BULK', timestamp: 'not-a-time', volume: 1 })),
+    status: 400,
+    code: 'validation_error',
+    field: 'timestamp',
+    row: 9900,
+    line: 10_000,
+  },
+  {
+    name: 'NDJSON invalid JSON on the 10,000th line of a chunked body',
+    method: 'POST',
+    path: ROWS,
+    contentType: NDJSON,
+    body: chunked(ndjsonBadLine10000('{"symbol": "BULK", oops}'), 777),
+    status: 400,
+    code: 'validation_error',
+    field: 'body',
+    row: 9900,
+    line: 10_000,
   },
   {
     name: 'CSV ragged row',
@@ -438,6 +613,7 @@ const CASES: BadRequest[] = [
     code: 'validation_error',
     field: 'symbol',
     row: 0,
+    line: 2,
   },
   {
     name: "CSV 'NaN' in a float column is a string: type conflict",
@@ -459,6 +635,19 @@ const CASES: BadRequest[] = [
     code: 'validation_error',
     field: 'timestamp',
     row: 1,
+    line: 3,
+  },
+  {
+    name: 'CSV int64 with a fraction on line 4 (after a blank line)',
+    method: 'POST',
+    path: `${ROWS}?types=volume:int64`,
+    contentType: CSV,
+    body: `symbol,timestamp,volume\r\nAAPL,${ISO},1\r\n\r\nAAPL,${ISO},2.5\r\n`,
+    status: 400,
+    code: 'validation_error',
+    field: 'volume',
+    row: 1,
+    line: 4,
   },
   {
     name: 'garbage Parquet bytes',
@@ -1075,6 +1264,7 @@ describe.each(LAKES)('bad requests over the $name lake', ({ name, open }) => {
       }
     }
     if (c.message) expect(payload.error.message).toMatch(c.message)
+    if (c.details) expect(payload.error.details).toMatchObject(c.details)
     if (c.status === 401) expect(res.headers.get('www-authenticate')).toBe('Bearer')
     expect(await snapshot(storage)).toBe(before)
   })

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import Papa from 'papaparse'
 import { afterAll, describe, expect, it } from 'vitest'
-import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../src/core/errors.js'
+import { PayloadTooLargeError, SchemaConflictError, UnsupportedMediaTypeError, ValidationError } from '../src/core/errors.js'
 import { concat, slice, tablesEqual } from '../src/core/table.js'
 import { BOOL_NULL, type InputColumns, type Table } from '../src/core/types.js'
 import {
@@ -22,6 +22,7 @@ import {
   outputFormat,
   parseBody,
   tableResponse,
+  withBodyLines,
 } from '../src/formats/index.js'
 import { createStorage } from '../src/node.js'
 import { decodeParquet, encodeParquet } from '../src/parquet/index.js'
@@ -274,6 +275,102 @@ describe('parseBody: ndjson', () => {
     expect(e2.message).toContain('row 1 (line 2)')
   })
 
+  it('names the line of a value refused while parsing: blank lines count, a BOM or CRLF does not shift it', async () => {
+    const ok = '{"symbol":"A","timestamp":1704205800000,"volume":1}'
+    const bad = '{"symbol":"A","timestamp":1704205860000,"volume":2.5}'
+    const cases: [string, number, number][] = [
+      [`${ok}\n${bad}\n`, 1, 2], // the report: two lines, the second refused
+      [`\n${bad}\n`, 0, 2], // after a blank line 1
+      [`${ok}\r\n\r\n   \r\n${bad}\r\n`, 1, 4], // CRLF, blank and whitespace-only lines
+      [`\uFEFF${ok}\n${bad}\n`, 1, 2], // a BOM
+      [`${ok}\n\n${bad}`, 1, 3], // the last line without a newline
+    ]
+    for (const [text, row, line] of cases) {
+      for (const size of [undefined, 1, 7]) {
+        const body = size ? chunked(text, size) : bodyOf(text)
+        const e = await validationError(parseBody(body, 'ndjson', { ...LIMIT, columns: { types: { volume: 'int64' } } }))
+        expect(e.issues[0], JSON.stringify(text)).toEqual({
+          row,
+          line,
+          field: 'volume',
+          message: 'expected an integer (declared int64), got 2.5',
+        })
+        expect(e.message).toContain(`row ${row} (line ${line}), field 'volume'`)
+      }
+    }
+    // a time in a time_unit it cannot be stored in, and a value of the wrong declared type
+    const ns = await validationError(
+      parseBody(bodyOf('\n{"symbol":"A","timestamp":1500}\n'), 'ndjson', { ...LIMIT, columns: { timeUnit: 'ns' } }),
+    )
+    expect(ns.issues[0]).toMatchObject({ row: 0, line: 2, field: 'timestamp' })
+    const type = await validationError(
+      parseBody(bodyOf(`${ok}\n\n{"symbol":"A","timestamp":1704205920000,"volume":"many"}\n`), 'ndjson', {
+        ...LIMIT,
+        columns: { types: { volume: 'int64' } },
+      }),
+    )
+    expect(type.issues[0]).toMatchObject({ row: 1, line: 3, field: 'volume' })
+  })
+
+  it('withBodyLines names the line of every row the storage refuses after parsing', async () => {
+    // blank lines in runs of 0-3 between rows, so `line - row` keeps changing; CRLF; any chunking
+    let seed = 7
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const lines: string[] = []
+    const expected: number[] = [] // the line of each row
+    for (let i = 0; i < 500; i++) {
+      const blanks = next() < 0.3 ? Math.floor(next() * 4) : 0
+      for (let b = 0; b < blanks; b++) lines.push(next() < 0.5 ? '' : ' ')
+      lines.push(`{"symbol":"S${i}","v":${i}}`)
+      expected.push(lines.length)
+    }
+    for (const [newline, size] of [
+      ['\n', undefined],
+      ['\r\n', 13],
+    ] as const) {
+      const text = lines.join(newline)
+      const cols = (await parseBody(size ? chunked(text, size) : bodyOf(text), 'ndjson', LIMIT)) as InputColumns
+      const located = expected.map((_, row) => {
+        const err = withBodyLines(new ValidationError([{ row, field: 'v', message: 'bad' }]), cols) as ValidationError
+        return err.issues[0].line
+      })
+      expect(located).toEqual(expected)
+    }
+    const text = lines.join('\n')
+    const cols = (await parseBody(bodyOf(text), 'ndjson', LIMIT)) as InputColumns
+    // every issue with a row gets its line (in the message too, for the first); others are kept
+    const many = withBodyLines(
+      new ValidationError([
+        { row: 3, field: 'v', message: 'bad' },
+        { field: 'w', message: 'no row' },
+        { row: 499, field: 'v', message: 'bad' },
+      ]),
+      cols,
+    ) as ValidationError
+    expect(many.issues).toEqual([
+      { row: 3, line: expected[3], field: 'v', message: 'bad' },
+      { field: 'w', message: 'no row' },
+      { row: 499, line: expected[499], field: 'v', message: 'bad' },
+    ])
+    expect(many.message).toBe(`row 3 (line ${expected[3]}), field 'v': bad (and 2 more)`)
+    // a row the body does not have is left without a line
+    const outside = new ValidationError([{ row: 500, field: 'v', message: 'bad' }])
+    expect(withBodyLines(outside, cols)).toBe(outside)
+    // a 409 on a row: details.line and the message
+    const conflict = withBodyLines(new SchemaConflictError('v', 'float64', 'string', 2), cols) as SchemaConflictError
+    expect(conflict).toBeInstanceOf(SchemaConflictError)
+    expect(conflict.status).toBe(409)
+    expect(conflict.details).toEqual({ column: 'v', expected: 'float64', got: 'string', row: 2, line: expected[2] })
+    expect(conflict.message).toBe(`column 'v' has type float64 in the dataset, the write has string (row 2, line ${expected[2]})`)
+    // a JSON array body has no lines: the error stays as it is
+    const json = (await parseBody(bodyOf('[{"symbol":"A"},{"symbol":"B"}]'), 'json', LIMIT)) as InputColumns
+    const plain = new ValidationError([{ row: 1, field: 'v', message: 'bad' }])
+    expect(withBodyLines(plain, json)).toBe(plain)
+  })
+
   it('keeps multi-byte characters split across chunks', async () => {
     const cols = await parse('{"symbol":"日本","n":"Zürich 🚀"}\n', 'ndjson', 1)
     expect(cols).toEqual({ symbol: ['日本'], n: ['Zürich 🚀'] })
@@ -321,6 +418,18 @@ describe('parseBody: csv', () => {
     }
     const short = await validationError(parse('symbol,a,b\nA,1,2\nB,1\n', 'csv'))
     expect(short.issues[0]).toMatchObject({ row: 1, line: 3 })
+  })
+
+  it('withBodyLines names the line a row starts on, counting lines inside quoted fields', async () => {
+    const text = 'symbol,note\r\nA,"multi\r\nline"\r\n\r\nB,ok\r\nC,"x"\r\nD,ok'
+    for (const size of [undefined, 1, 4]) {
+      const cols = (await parseBody(size ? chunked(text, size) : bodyOf(text), 'csv', LIMIT)) as InputColumns
+      const lines = [0, 1, 2, 3].map(
+        (row) =>
+          (withBodyLines(new ValidationError([{ row, field: 'note', message: 'bad' }]), cols) as ValidationError).issues[0].line,
+      )
+      expect(lines).toEqual([2, 5, 6, 7])
+    }
   })
 
   it('rejects empty and duplicate header names on field header, line 1', async () => {

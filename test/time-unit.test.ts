@@ -208,7 +208,7 @@ describe('time_unit over HTTP', () => {
     const body = await json(res)
     expect(res.status).toBe(400)
     expect(body.error.message).toBe(
-      "row 1, field 'timestamp': 1709251200123456789 ns is not a multiple of 1000: sub-microsecond precision cannot be stored",
+      "row 1 (line 2), field 'timestamp': 1709251200123456789 ns is not a multiple of 1000: sub-microsecond precision cannot be stored",
     )
     // without a unit, the ns value names the unit it fits
     const guess = await json(await post(ds(), bad, 'application/x-ndjson'))

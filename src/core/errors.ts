@@ -50,15 +50,19 @@ export class ValidationError extends StorageError {
   }
 }
 
-/** A write whose column type conflicts with the dataset's fixed schema. */
+/**
+ * A write whose column type conflicts with the dataset's fixed schema; `row` the first row with
+ * the other type, `line` the CSV or NDJSON body line it starts on.
+ */
 export class SchemaConflictError extends StorageError {
-  constructor(column: string, expected: string, got: string, row?: number) {
-    const where = row !== undefined ? ` (row ${row})` : ''
+  constructor(column: string, expected: string, got: string, row?: number, line?: number) {
+    const where = row !== undefined ? ` (row ${row}${line !== undefined ? `, line ${line}` : ''})` : ''
     super(409, 'schema_conflict', `column '${column}' has type ${expected} in the dataset, the write has ${got}${where}`, {
       column,
       expected,
       got,
       ...(row !== undefined ? { row } : {}),
+      ...(row !== undefined && line !== undefined ? { line } : {}),
     })
   }
 }

@@ -16,6 +16,9 @@
  *   that does not parse (`row`, and the `line` it starts on).
  * - NDJSON: one JSON object per line (blank lines skipped, CRLF accepted). A line that does not
  *   parse or is not an object is a 400 naming `row` (0-based) and `line` (1-based).
+ * - CSV and NDJSON: every error naming a row also names its body line (1-based; blank lines
+ *   count, a BOM or CRLF does not shift it), also those the storage finds after parsing
+ *   (`withBodyLines` over the error and the parsed columns).
  * - JSON and NDJSON values go to the storage unchanged; it rejects NaN/Infinity, objects and
  *   arrays, bad times... naming row and field. An integer literal outside ±(2^53 − 1) is kept
  *   exact as a BigInt (an int64 column); other numbers are float64.
@@ -70,3 +73,4 @@
 export { type BodyFormat, bodyFormat, OUTPUT_CONTENT_TYPES, type OutputFormat, outputFormat } from './media-types.js'
 export { parseBody } from './parse-body.js'
 export { encodeTable, streamErrorRecord, tableResponse } from './response.js'
+export { withBodyLines } from './row-lines.js'

@@ -54,7 +54,10 @@ export async function parseJsonBody(
   return builder.finish()
 }
 
-/** One JSON object per line; blank lines are skipped (but counted for line numbers). */
+/**
+ * One JSON object per line; blank lines are skipped (but counted for line numbers: a row's errors
+ * name the 1-based line it is on; a leading BOM or a `\r` before the `\n` moves none).
+ */
 export async function parseNdjsonBody(
   body: ReadableStream<Uint8Array> | null,
   limit: BodyLimit,
@@ -82,6 +85,7 @@ export async function parseNdjsonBody(
   }
   const readLine = (raw: string): void => {
     line++
+    columns.line = line // named in a value's error, and noted for the storage's (a number: no object per row)
     let row: unknown
     try {
       row = JSON.parse(raw)

@@ -16,6 +16,7 @@ import type { InputColumns } from '../core/types.js'
 import { checkRequestColumns, DEFAULT_LIMITS } from '../table/limits.js'
 import { ColumnPlan, type Special } from './column-options.js'
 import { NumberText } from './json-text.js'
+import { RowLines, setBodyLines } from './row-lines.js'
 import { timeColumn } from './time-column.js'
 
 export { TIME_COLUMNS } from './column-options.js'
@@ -57,8 +58,12 @@ export class TypedColumns {
   /** Per special column: `"<name>":` as JSON writes the member (`decimalIn`). */
   private readonly members: (string | undefined)[] = []
   readonly plan: ColumnPlan
-  /** The body line of the current row, when the reader knows it (CSV): named in value errors. */
+  /**
+   * The body line of the current row, when the reader knows it (CSV, NDJSON): named in value
+   * errors, and noted for the errors the storage finds later (`withBodyLines`).
+   */
   line: number | undefined
+  private readonly rowLines = new RowLines()
   /** Per column: its numbers while it has only numbers, else undefined. */
   private readonly floats: (Float64Array | undefined)[] = []
   /** Per column: its values once it is not all numbers (filled up to its last set row). */
@@ -260,6 +265,7 @@ export class TypedColumns {
 
   /** Completes the current row (columns it did not set are null in it). */
   endRow(): void {
+    if (this.line !== undefined) this.rowLines.note(this.length, this.line)
     this.length++
   }
 
@@ -330,7 +336,8 @@ export class TypedColumns {
   /**
    * The columns, each `length` long, under their stored names: numeric ones as Float64Array,
    * time ones as EpochMicros (or, with a null or a value that is not a time, a plain array the
-   * storage checks row by row), plus a `symbol` column when the plan gives one symbol.
+   * storage checks row by row), plus a `symbol` column when the plan gives one symbol. With
+   * `line` set per row, the columns are registered with their rows' lines (`withBodyLines`).
    */
   finish(): InputColumns {
     const n = this.length
@@ -349,7 +356,9 @@ export class TypedColumns {
       entries.push([this.names[c], time ? timeColumn(values) : values])
     }
     if (this.plan.symbol !== undefined && n > 0) entries.push(['symbol', new Array<string>(n).fill(this.plan.symbol)])
-    return Object.fromEntries(entries) // own properties, even for a column named __proto__
+    const columns: InputColumns = Object.fromEntries(entries) // own properties, even for a column named __proto__
+    if (this.rowLines.rows > 0) setBodyLines(columns, this.rowLines)
+    return columns
   }
 
   /**

@@ -9,7 +9,7 @@ import { LimitExceededError, PayloadTooLargeError, ValidationError } from '../..
 import { emptyTable } from '../../core/table.js'
 import type { TimeUnit } from '../../core/time.js'
 import type { Table } from '../../core/types.js'
-import { bodyFormat, outputFormat, parseBody, tableResponse } from '../../formats/index.js'
+import { bodyFormat, outputFormat, parseBody, tableResponse, withBodyLines } from '../../formats/index.js'
 import type { ParquetCodecs } from '../../parquet/index.js'
 import type { Env } from '../app-types.js'
 import type { BodyGate, BodyLimits } from '../body-limits.js'
@@ -125,7 +125,11 @@ export function registerRowsRoutes(app: Hono<Env>, ctx: RouteContext, o: RowsRou
       })
     })
     if (received === 0) throw emptyBody()
-    return c.json(await storage.write(name, input, { mode }))
+    // the storage names a bad row by index: the error gets the row's CSV/NDJSON line too
+    const written = await storage.write(name, input, { mode }).catch((err) => {
+      throw withBodyLines(err, input)
+    })
+    return c.json(written)
   })
 
   /** Runs `parse` in a turn of the body gate; a body refused (429) or timed out in the queue is cancelled. */
