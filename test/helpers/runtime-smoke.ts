@@ -379,7 +379,7 @@ const badRows: SmokeStep = {
     const csv = `symbol,timestamp,close,volume\n${good.symbol},${good.timestamp},${good.close},${good.volume}\nNVDA,2024-01-02T14:31:00.000Z,abc,30200\n`
     const badCsv = await call(ctx, 'POST', `${rowsPath(ctx.dataset)}?types=close:float64`, { type: 'text/csv', body: csv })
     expectRowIssue(badCsv, 'a CSV batch (types=close:float64) whose line 3 has close "abc"', { row: 1, line: 3, field: 'close' })
-    // undeclared: the dataset's float64 column conflicts with the batch's strings: 409 naming column and row
+    // undeclared: the dataset's float64 column conflicts with the batch's strings: 409 naming column, row and line
     const badNdjson = await call(ctx, 'POST', rowsPath(ctx.dataset), {
       type: 'application/x-ndjson',
       body: ndjson([good, { ...good, timestamp: '2024-01-02T14:31:00.000Z', close: 'abc' as unknown as number }]),
@@ -389,7 +389,7 @@ const badRows: SmokeStep = {
     const conflict = badNdjson.json()?.error
     eq(
       { code: conflict?.code, details: conflict?.details },
-      { code: 'schema_conflict', details: { column: 'close', expected: 'float64', got: 'string', row: 1 } },
+      { code: 'schema_conflict', details: { column: 'close', expected: 'float64', got: 'string', row: 1, line: 2 } },
       what,
     )
     eq(await readJson(ctx, ctx.dataset, '&symbols=NVDA'), [], 'rows of NVDA (only in the refused batches)')
