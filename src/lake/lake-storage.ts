@@ -386,6 +386,11 @@ export class LakeStorage implements StorageDriver {
       n += table.length
       if (n >= limit && this.symbolMajor(dataset)) break
     }
+    if (!parts.length) {
+      // no rows: the dataset's columns all the same, as without a limit (and with limit 0)
+      const doc = await this.datasetOrNull(dataset)
+      return emptyTable(doc ? this.projection(doc, options.columns).schema : KEY_SCHEMA)
+    }
     let t = concat(parts, schema)
     if (!this.symbolMajor(dataset)) t = sortTable(t)
     return t.length > limit ? slice(t, 0, limit) : t
