@@ -350,6 +350,55 @@ describe('createDataStorage: the read cache and the op log are composed once, op
   })
 })
 
+/** The fake with a `snapshot`: records its checked filter, and its read's checked request. */
+class FakeSnapshotDriver extends FakeDriver {
+  async snapshot(dataset: string, filter: TimeSymbolFilter) {
+    this.calls.push({ method: 'snapshot', args: [dataset, filter] })
+    const info = { values: { symbol: 'A' }, path: 'symbol=A', version: 7, rows: 1, bytes: 1, files: 1 }
+    return {
+      partitions: [{ ...info, firstTimestamp: null, lastTimestamp: null }],
+      read: async (request: DriverRead) => {
+        this.calls.push({ method: 'snapshot.read', args: [request] })
+        return null
+      },
+    }
+  }
+}
+
+describe('createDataStorage: snapshot', () => {
+  it('a driver without snapshot: none (the read cache lists, then reads)', () => {
+    const storage = createDataStorage(new FakeDriver())
+    expect(storage.snapshot).toBeUndefined()
+    expect('snapshot' in storage).toBe(false)
+  })
+
+  it("passes the driver's snapshot through, checking the dataset, the filter and each read's options", async () => {
+    const driver = new FakeSnapshotDriver()
+    const storage = createDataStorage(driver)
+    await expectValidation(storage.snapshot('a/b'), undefined, 'dataset')
+    await expectValidation(storage.snapshot('bars', { start: 2000, end: 1000 }), undefined, 'end')
+    expect(driver.calls).toEqual([])
+
+    const snap = await storage.snapshot('bars', { symbols: ['A'], start: 1000 })
+    expect(snap.partitions.map((p) => [p.path, p.version])).toEqual([['symbol=A', 7]])
+    expect(driver.calls[0].args).toEqual(['bars', { symbols: new Set(['A']), start: 1_000_000, end: Number.POSITIVE_INFINITY }])
+    await expectValidation(snap.read({ limit: -1 }), undefined, 'limit')
+    await expectValidation(snap.read({ columns: 'close' as unknown as string[] }), undefined, 'columns')
+    expect(driver.calls).toHaveLength(1)
+    expect(await snap.read({ end: 5000, columns: ['close'] })).toBeNull()
+    expect(driver.calls[1]).toEqual({
+      method: 'snapshot.read',
+      args: [
+        {
+          filter: { symbols: null, start: Number.NEGATIVE_INFINITY, end: 5_000_000 },
+          columns: ['close'],
+          limit: Number.POSITIVE_INFINITY,
+        },
+      ],
+    })
+  })
+})
+
 /** The members of a storage (own and inherited, through a Proxy too), bound to it, as a plain object. */
 function bindAll(s: DataStorage): DataStorage {
   const names = [

@@ -4,31 +4,40 @@
  * capabilities, `oplog`) passes through unchanged (a `Proxy`).
  *
  * A cached `read(dataset, options)`:
- * 1. `listPartitions(dataset, { symbols, start, end })`: the partitions the read touches, with
- *    their current versions. This is the validation step, and what makes a write by another
- *    process (or another storage instance) visible.
+ * 1. `snapshot(dataset, { symbols, start, end })` when the storage has it (the lake), else
+ *    `listPartitions` with the same filter: the partitions the read touches, with their current
+ *    versions. This is the validation step, and what makes a write by another process (or
+ *    another storage instance) visible.
  * 2. Per partition, an entry (dataset, partition path, column set) read at that same version is
  *    a hit; an entry of another version is dropped (an invalidation) and is a miss.
- * 3. Misses are read grouped by symbol: one `storage.read` per symbol from the start of its first
- *    missing partition to the end of its last (one read over that time range, all symbols, when
- *    the partitioning has no symbol), split by partition, and each partition's rows stored tagged
- *    with the version listed in step 1.
+ * 3. Misses are read grouped by symbol, from the start of the symbol's first missing partition
+ *    to the end of its last (over that time range, all symbols, when the partitioning has no
+ *    symbol), split by partition, and each partition's rows stored tagged with its version.
+ *    With a snapshot, the snapshot's `read`: exactly the listed versions, their metadata not
+ *    loaded again, each tagged with the version listed in step 1. A snapshot whose files are gone
+ *    (a compaction or rewrite removed them meanwhile) answers null, never part of the rows: then
+ *    a new snapshot of the group's range is read and its versions are the tags (a few times),
+ *    and at last a plain `storage.read`. Without a snapshot, `storage.read`, tagged with the
+ *    version listed in step 1.
  * 4. The partitions' rows are filtered to the request, ordered by (symbol, timestamp) and cut to
  *    `limit`: the table `storage.read` returns. It never shares memory with a cache entry.
  *
  * Why this is never stale: versions only grow and every commit of a partition changes its
- * version. Step 1 runs before step 3, so the rows stored under a tag are those of that version
- * or of a later one, never older. A later read serves an entry only when its own step 1 lists
- * the same version; a commit after the rows were fetched would have made the listed version
- * newer than the tag, so a match means the rows are exactly that version: what `storage.read`
- * would have returned at the moment of the listing. (A read spanning partitions may see a
- * concurrent multi-partition write partially, as the contract allows for `storage.read`.) The
- * TTL bounds memory age, not correctness.
+ * version. A snapshot's rows are exactly the versions it lists, so its tags are exact, and
+ * returning them is what `storage.read` would have answered at the moment of the listing, which
+ * happened inside this call. The other reads (no snapshot, or the last fallback) run after step
+ * 1, so the rows stored under a tag are those of that version or of a later one, never older. A
+ * later read serves an entry only when its own step 1 lists the same version; a commit after the
+ * rows were fetched would have made the listed version newer than the tag, so a match means the
+ * rows are exactly that version: what `storage.read` would have returned at the moment of the
+ * listing. (A read spanning partitions may see a concurrent multi-partition write partially, as
+ * the contract allows for `storage.read`.) The TTL bounds memory age, not correctness.
  *
  * Writes and deletes through the wrapper drop the entries of the partitions they report, only
- * to free memory early: the version check alone keeps reads correct. The cost of a miss is the
- * listing (lake: one manifest GET per partition) on top of the read itself; a hit costs only the
- * listing. A read that lists no partition, `limit: 0` and malformed options go straight to
+ * to free memory early: the version check alone keeps reads correct. A miss costs the listing
+ * (lake: one manifest GET per partition) and the data files (with a snapshot; without, the read
+ * lists again); a hit costs only the listing. A read that lists no partition goes to the
+ * snapshot's `read` (else `storage.read`); `limit: 0` and malformed options go straight to
  * `storage.read`, so empty results and errors are the backend's own. The result schema of an all-hit read is the one the latest read
  * from the storage returned for the same column set (schemas only gain columns; a write through
  * the wrapper that brings new columns forgets it), so a column another process adds elsewhere
@@ -49,6 +58,7 @@ import type {
   InputRow,
   PartitionInfo,
   ReadOptions,
+  ReadSnapshot,
   Schema,
   Table,
   WriteOptions,
@@ -59,6 +69,8 @@ import { ReadCache, type ReadCacheOptions } from './read-cache.js'
 
 /** Symbols whose misses are read at the same time. */
 const FETCH_CONCURRENCY = 4
+/** Snapshots tried for a group whose listed files vanished, before a plain `storage.read`. */
+const SNAPSHOT_ATTEMPTS = 3
 /** Input column names that are not new columns (the time column may be named `datetime` or `date`). */
 const KEY_NAMES = new Set(['symbol', 'timestamp', 'datetime', 'date'])
 
@@ -96,8 +108,33 @@ export function withReadCache<T extends DataStorage>(
     if (!held || schema.length >= held.length) m.set(cols, schema)
   }
 
+  /**
+   * The rows of a group's range and the version each partition was read at: the snapshot's
+   * listed versions (`versions` null: those of step 1), a new snapshot's when the first one's
+   * files are gone, or after that a plain read (tagged with step 1's versions, as without a snapshot).
+   */
+  async function fetchRows(
+    dataset: string,
+    request: ReadOptions,
+    snap: ReadSnapshot | null,
+  ): Promise<{ table: Table; versions: Map<string, number> | null }> {
+    for (let attempt = 0; snap && storage.snapshot && attempt < SNAPSHOT_ATTEMPTS; attempt++) {
+      const s = attempt === 0 ? snap : await storage.snapshot(dataset, request)
+      const table = await s.read(request)
+      if (table) return { table, versions: attempt === 0 ? null : new Map(s.partitions.map((p) => [p.path, p.version])) }
+    }
+    return { table: await storage.read(dataset, request), versions: null }
+  }
+
   /** Reads the missing partitions of one group from the storage and stores them. */
-  async function fill(dataset: string, group: Group, cols: string, options: ReadOptions, partitionBy: PartitionKey[]) {
+  async function fill(
+    dataset: string,
+    group: Group,
+    cols: string,
+    options: ReadOptions,
+    partitionBy: PartitionKey[],
+    snap: ReadSnapshot | null,
+  ) {
     const missing: Slot[] = []
     for (const s of group.slots) {
       s.table = readCache.lookup(dataset, s.info.path, cols, s.info.version)
@@ -106,17 +143,23 @@ export function withReadCache<T extends DataStorage>(
     if (missing.length) {
       const from = missing.reduce((m, s) => Math.min(m, s.from), Number.POSITIVE_INFINITY)
       const to = missing.reduce((m, s) => Math.max(m, s.to), Number.NEGATIVE_INFINITY)
-      const fetched = await storage.read(dataset, {
-        ...(group.symbol !== undefined ? { symbols: [group.symbol] } : {}),
-        ...(Number.isFinite(from) ? { start: from / 1000 } : {}),
-        ...(Number.isFinite(to) ? { end: to / 1000 } : {}),
-        ...(options.columns !== undefined ? { columns: options.columns } : {}),
-      })
+      const { table: fetched, versions } = await fetchRows(
+        dataset,
+        {
+          ...(group.symbol !== undefined ? { symbols: [group.symbol] } : {}),
+          ...(Number.isFinite(from) ? { start: from / 1000 } : {}),
+          ...(Number.isFinite(to) ? { end: to / 1000 } : {}),
+          ...(options.columns !== undefined ? { columns: options.columns } : {}),
+        },
+        snap,
+      )
       if (fetched.length) remember(dataset, cols, fetched.schema)
       const parts = splitByPartition(fetched, partitionBy)
       for (const s of missing) {
         s.table = parts.get(s.info.path) ?? emptyTable(fetched.schema)
-        readCache.store(dataset, s.info.path, cols, s.info.version, s.table)
+        // a partition a new snapshot no longer lists (emptied meanwhile): its rows, not stored
+        const version = versions ? versions.get(s.info.path) : s.info.version
+        if (version !== undefined) readCache.store(dataset, s.info.path, cols, version, s.table)
       }
     }
   }
@@ -126,9 +169,13 @@ export function withReadCache<T extends DataStorage>(
     const filter = filterOf(o)
     if (!filter) return storage.read(dataset, options)
     const cols = columnsKey(o.columns)
-    const listed = await storage.listPartitions(dataset, { symbols: o.symbols, start: o.start, end: o.end })
+    const range = { symbols: o.symbols, start: o.start, end: o.end }
+    const snap = storage.snapshot ? await storage.snapshot(dataset, range) : null
+    const listed = snap ? snap.partitions : await storage.listPartitions(dataset, range)
+    // the answer as the storage gives it: the snapshot's when it can still be read
+    const direct = async () => (snap ? await snap.read(options) : null) ?? storage.read(dataset, options)
     const partitionBy = listed.length ? partitionKeysOf(listed[0].path) : null
-    if (!partitionBy) return storage.read(dataset, options)
+    if (!partitionBy) return direct()
 
     const bySymbol = partitionBy.includes('symbol')
     const symbolMajor = partitionBy[0] === 'symbol'
@@ -158,18 +205,18 @@ export function withReadCache<T extends DataStorage>(
       // symbol by symbol, and no further than the limit needs
       let n = 0
       for (const g of groups) {
-        await fill(dataset, g, cols, o, partitionBy)
+        await fill(dataset, g, cols, o, partitionBy, snap)
         n += inside(g)
         if (n >= limit) break
       }
     } else {
       const run = pLimit(FETCH_CONCURRENCY)
-      await allOwned(groups.map((g) => run(() => fill(dataset, g, cols, o, partitionBy))))
+      await allOwned(groups.map((g) => run(() => fill(dataset, g, cols, o, partitionBy, snap))))
       for (const g of groups) inside(g)
     }
 
     const schema = schemas.get(dataset)?.get(cols)
-    if (!schema) return storage.read(dataset, options)
+    if (!schema) return direct()
     let t = concat(
       slots.flatMap((s) => (s.rows ? [s.rows] : [])),
       schema,

@@ -57,6 +57,17 @@ export interface DriverScan extends DriverRead {
   batchSize: number
 }
 
+/** What a driver's `snapshot` gives: the listed partitions and a read of exactly their listed versions. */
+export interface DriverSnapshot {
+  /** Non-empty partitions overlapping the snapshot's filter, sorted by path, as `listPartitions` answers. */
+  readonly partitions: PartitionInfo[]
+  /**
+   * Matching rows of the listed partitions at the listed versions, as `read` orders and limits
+   * them; `null` when a file of a listed version is gone (never a partial table).
+   */
+  read(request: DriverRead): Promise<Table | null>
+}
+
 /** A checked `gc()`. */
 export interface DriverGc {
   /** A checked dataset name, or absent for every dataset. */
@@ -94,6 +105,12 @@ export interface StorageDriver {
 
   /** Non-empty partitions overlapping `filter`, sorted by path. Unknown dataset: `[]`. */
   listPartitions(dataset: string, filter: TimeSymbolFilter): Promise<PartitionInfo[]>
+
+  /**
+   * Optional: `listPartitions`'s answer and a read of exactly those partitions at the listed
+   * versions, without loading their metadata again (see `DataStorage.snapshot`).
+   */
+  snapshot?(dataset: string, filter: TimeSymbolFilter): Promise<DriverSnapshot>
 
   /** One partition's manifest by values or hive path (the driver parses it against the dataset's partitioning); `null` when absent. */
   getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null>

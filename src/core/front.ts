@@ -59,7 +59,7 @@ export interface FrontOptions {
 }
 
 /** The optional capabilities of the contract a driver may implement. */
-type Capability = 'maintain' | 'listArchives' | 'restoreArchive' | 'opLogStore'
+type Capability = 'maintain' | 'listArchives' | 'restoreArchive' | 'opLogStore' | 'snapshot'
 
 /**
  * The storage a driver gives: the contract, with the optional capabilities the driver surely has
@@ -135,6 +135,17 @@ export function createDataStorage<D extends StorageDriver>(driver: D, options: F
   if (driver.restoreArchive) {
     const restore = driver.restoreArchive.bind(driver)
     checked.restoreArchive = (dataset, key, o = {}) => call(() => restore(checkDatasetName(dataset), key, o ?? {}))
+  }
+  if (driver.snapshot) {
+    const take = driver.snapshot.bind(driver)
+    checked.snapshot = (dataset, filter: PartitionFilter = {}) =>
+      call(async () => {
+        const snap = await take(checkDatasetName(dataset), checkFilter(filter ?? {}))
+        return {
+          partitions: snap.partitions,
+          read: (o: ReadOptions = {}) => call(() => snap.read(readRequest(o ?? {}))),
+        }
+      })
   }
   const own = driver.maintain?.bind(driver)
   const fallback = options.maintain

@@ -414,6 +414,14 @@ export interface DataStorage {
   listPartitions(dataset: string, filter?: PartitionFilter): Promise<PartitionInfo[]>
 
   /**
+   * Optional capability: the partitions `listPartitions(dataset, filter)` lists, and a `read` of
+   * exactly those partitions at exactly the listed versions, without loading their metadata again
+   * (lake: the manifests are loaded once, by the listing). The read cache uses it so that a miss
+   * reads the versions that tag its entries (`withReadCache`); without it, it lists and then reads.
+   */
+  snapshot?(dataset: string, filter?: PartitionFilter): Promise<ReadSnapshot>
+
+  /**
    * The current manifest of one partition, given its values (e.g. `{ symbol, date }`) or its
    * hive path. `null` when the partition does not exist.
    */
@@ -477,6 +485,21 @@ export interface DataStorage {
    * batches and 4 symbols.
    */
   readonly retrieval?: RetrievalDefaults
+}
+
+/** The partitions of a dataset at one moment, and their rows at exactly those versions (`DataStorage.snapshot`). */
+export interface ReadSnapshot {
+  /** What `listPartitions` answered when the snapshot was taken (non-empty partitions, sorted by path). Unknown dataset: `[]`. */
+  readonly partitions: PartitionInfo[]
+  /**
+   * The rows `read(dataset, options)` returns (same filter rules, columns, order and `limit`),
+   * taken only from the listed partitions, each at its listed version: a partition outside the
+   * snapshot contributes nothing, a commit after the snapshot is not seen. The schema is the
+   * dataset's when the snapshot was taken. Unknown dataset: an empty table with the key columns.
+   * `null` when a file of a listed version is gone (replaced by a compaction or a rewrite and
+   * removed): the snapshot can no longer be read, never partly; take a new one (or `read`).
+   */
+  read(options?: ReadOptions): Promise<Table | null>
 }
 
 /** `storage.retrieval` as the storage applies it. */

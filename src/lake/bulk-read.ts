@@ -3,6 +3,9 @@
  * wholly inside the filter decoded straight into one preallocated result (no per-partition
  * tables to concatenate). Partitions that need more (several files to merge, rows to filter, a
  * file replaced meanwhile) go through `readPartition` and are copied into their slot.
+ *
+ * A snapshot's read passes the manifests it listed (`pinned`): they are not loaded again, and a
+ * file one of them names that is gone makes the whole read null (never another version's rows).
  */
 
 import { runAll } from '../concurrency.js'
@@ -10,10 +13,12 @@ import { fillNull, moveRows, placeRows, truncateColumns, uninitializedColumn } f
 import type { Column, ManifestFile, PartitionManifest, PartitionRef, Schema, Table } from '../core/types.js'
 import { decodeParquet, decodeParquetInto } from '../parquet/index.js'
 import { type LakeContext, manifestBase, partitionDir, WHOLE_FILE_MAX } from './context.js'
-import { fileMatches, type RowFilter, readPartition } from './read-path.js'
+import { fileMatches, type RowFilter, readManifestRows, readPartition } from './read-path.js'
 
 interface Slot {
   ref: PartitionRef
+  /** The partition's manifest (used when pinned). */
+  manifest: PartitionManifest
   /** The one file to decode in place, or null: read the partition the general way. */
   file: ManifestFile | null
   offset: number
@@ -31,7 +36,8 @@ function inside(file: ManifestFile, f: RowFilter): boolean {
 /**
  * The rows of `refs` (in that order, each partition sorted) as one table, or null when a
  * partition changed so much meanwhile that it no longer fits its slot (the caller then reads
- * the usual way).
+ * the usual way). With `pinned` (the manifests of `refs`, in that order, as a snapshot listed
+ * them): exactly those versions' rows, or null when a file they name is gone.
  */
 export async function readIntoOne(
   ctx: LakeContext,
@@ -40,20 +46,20 @@ export async function readIntoOne(
   f: RowFilter,
   schema: Schema,
   columns: string[] | undefined,
+  pinned?: (PartitionManifest | null)[],
 ): Promise<Table | null> {
-  const manifests = await runAll(
-    refs,
-    ctx.concurrency,
-    async (ref) => (await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc,
-  )
+  const manifests =
+    pinned ??
+    (await runAll(refs, ctx.concurrency, async (ref) => (await ctx.log.load<PartitionManifest>(manifestBase(ds, ref.path))).doc))
   const slots: Slot[] = []
   let total = 0
   refs.forEach((ref, i) => {
-    const files = manifests[i]?.files.filter((file) => fileMatches(file, f)) ?? []
-    if (!files.length) return
+    const manifest = manifests[i]
+    const files = manifest?.files.filter((file) => fileMatches(file, f)) ?? []
+    if (!manifest || !files.length) return
     const reserved = files.reduce((n, file) => n + file.rows, 0)
     const direct = files.length === 1 && inside(files[0], f) && files[0].bytes <= WHOLE_FILE_MAX
-    slots.push({ ref, file: direct ? files[0] : null, offset: total, reserved, used: 0 })
+    slots.push({ ref, manifest, file: direct ? files[0] : null, offset: total, reserved, used: 0 })
     total += reserved
   })
 
@@ -61,10 +67,14 @@ export async function readIntoOne(
   for (const { name, type } of schema) out[name] = uninitializedColumn(type, total)
   const cols = columns?.filter((c) => schema.some((s) => s.name === c))
   let overflow = false
+  let gone = false
 
   const general = async (slot: Slot) => {
-    const { table } = await readPartition(ctx, ds, slot.ref, f, schema, columns)
-    if (table.length > slot.reserved) overflow = true
+    const table = pinned
+      ? await readManifestRows(ctx, ds, slot.ref, slot.manifest, f, schema, columns)
+      : (await readPartition(ctx, ds, slot.ref, f, schema, columns)).table
+    if (!table) gone = true
+    else if (table.length > slot.reserved) overflow = true
     else {
       placeRows(out, schema, table, slot.offset)
       slot.used = table.length
@@ -72,11 +82,16 @@ export async function readIntoOne(
   }
 
   await runAll(slots, ctx.concurrency, async (slot) => {
-    if (overflow) return
+    if (overflow || gone) return
     const file = slot.file
     if (!file) return general(slot)
     const got = await ctx.store.get(`${partitionDir(ds, slot.ref.path)}/${file.name}`)
-    if (!got) return general(slot) // replaced meanwhile: the partition's new manifest decides
+    if (!got) {
+      // replaced meanwhile: the partition's new manifest decides, unless the version is pinned
+      if (pinned) gone = true
+      else await general(slot)
+      return
+    }
     const fileCols = cols?.filter((c) => c in file.columns) ?? Object.keys(file.columns)
     const n = await decodeParquetInto(got.body, out, slot.offset, fileCols, ctx.codecs)
     if (n === file.rows && n === slot.reserved) {
@@ -90,7 +105,7 @@ export async function readIntoOne(
     placeRows(out, schema, table, slot.offset)
     slot.used = table.length
   })
-  if (overflow) return null
+  if (overflow || gone) return null
 
   let rows = 0
   for (const slot of slots) {

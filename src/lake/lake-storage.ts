@@ -2,7 +2,7 @@
 
 import { allOwned, runAll, settleAll } from '../concurrency.js'
 import { DescribeTotals, isoOrNull } from '../core/describe.js'
-import type { DriverGc, DriverRead, DriverScan, DriverWrite, StorageDriver } from '../core/driver.js'
+import type { DriverGc, DriverRead, DriverScan, DriverSnapshot, DriverWrite, StorageDriver } from '../core/driver.js'
 import {
   ClosedError,
   CommitConflictError,
@@ -16,7 +16,7 @@ import { createDataStorage, type FrontedStorage } from '../core/front.js'
 import { isDatasetName } from '../core/keys.js'
 import { META_ROOT } from '../core/layout.js'
 import type { OpLogStore } from '../core/oplog-types.js'
-import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf } from '../core/partitioning.js'
+import { checkPartitionBy, groupByPartition, type PartitionKey, parsePath, pathOf, timeRangeOf } from '../core/partitioning.js'
 import { DEFAULT_ROTATION, type RotationPolicy } from '../core/rotation-policy.js'
 import { assertUniqueKeys, concat, dedupeLastWins, emptyTable, KEY_SCHEMA, slice, sortTable, take } from '../core/table.js'
 import type {
@@ -74,6 +74,10 @@ function rowsOf(batch: Table, index: number[]): Table {
   const first = index[0]
   const last = index[index.length - 1]
   return last - first + 1 === index.length ? slice(batch, first, last + 1) : take(batch, index)
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** The lake as a `DataStorage`: the contract plus the lake's `store`. */
@@ -382,6 +386,11 @@ export class LakeStorage implements StorageDriver {
       n += table.length
       if (n >= limit && this.symbolMajor(dataset)) break
     }
+    if (!parts.length) {
+      // no rows: the dataset's columns all the same, as without a limit (and with limit 0)
+      const doc = await this.datasetOrNull(dataset)
+      return emptyTable(doc ? this.projection(doc, options.columns).schema : KEY_SCHEMA)
+    }
     let t = concat(parts, schema)
     if (!this.symbolMajor(dataset)) t = sortTable(t)
     return t.length > limit ? slice(t, 0, limit) : t
@@ -535,20 +544,54 @@ export class LakeStorage implements StorageDriver {
   }
 
   async listPartitions(dataset: string, filter: RowFilter): Promise<PartitionInfo[]> {
+    return (await this.snapshot(dataset, filter)).partitions
+  }
+
+  /**
+   * The listing's manifests, kept: its `read` decodes exactly their files (no manifest loaded
+   * again), and answers null when one of those files is gone (see `readIntoOne`'s `pinned`).
+   */
+  async snapshot(dataset: string, filter: RowFilter): Promise<DriverSnapshot> {
     const doc = await this.datasetOrNull(dataset)
-    if (!doc) return []
+    if (!doc) return { partitions: [], read: async () => emptyTable(KEY_SCHEMA) }
     const ms = await this.manifests(doc.name, doc, filter)
-    return ms
-      .map((m) => ({
-        ...m.partition,
-        version: m.version,
-        rows: m.rows,
-        bytes: m.bytes,
-        files: m.files.length,
-        firstTimestamp: isoOrNull(m.minTs),
-        lastTimestamp: isoOrNull(m.maxTs),
-      }))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    const partitions = ms.map((m) => ({
+      ...m.partition,
+      version: m.version,
+      rows: m.rows,
+      bytes: m.bytes,
+      files: m.files.length,
+      firstTimestamp: isoOrNull(m.minTs),
+      lastTimestamp: isoOrNull(m.maxTs),
+    }))
+    return { partitions, read: (request) => this.readSnapshot(doc, ms, request) }
+  }
+
+  private async readSnapshot(doc: DatasetDoc, ms: PartitionManifest[], request: DriverRead): Promise<Table | null> {
+    const proj = this.projection(doc, request.columns)
+    if (request.limit === 0) return emptyTable(proj.schema)
+    const f = request.filter
+    const chosen = ms.filter((m) => {
+      const { symbol } = m.partition.values
+      if (symbol !== undefined && f.symbols && !f.symbols.has(symbol)) return false
+      const [from, to] = timeRangeOf(m.partition.values)
+      return from < f.end && to > f.start
+    })
+    // read order: by symbol (not by its encoded path segment), then by period
+    const symbolOf = (m: PartitionManifest) => m.partition.values.symbol ?? ''
+    chosen.sort((a, b) => compare(symbolOf(a), symbolOf(b)) || compare(a.partition.path, b.partition.path))
+    const t = await readIntoOne(
+      this.ctx,
+      doc.name,
+      chosen.map((m) => m.partition),
+      f,
+      proj.schema,
+      proj.columns,
+      chosen,
+    )
+    if (!t) return null
+    const sorted = this.symbolMajor(doc.name) ? t : sortTable(t)
+    return sorted.length > request.limit ? slice(sorted, 0, request.limit) : sorted
   }
 
   async getManifest(dataset: string, partition: Record<string, string> | string): Promise<PartitionManifest | null> {

@@ -115,6 +115,36 @@ export function fileMatches(file: ManifestFile, f: RowFilter): boolean {
   return f.symbols === null || file.symbols.some((s) => f.symbols!.has(s))
 }
 
+/**
+ * The matching rows of one manifest version of a partition, sorted by (symbol, timestamp); null
+ * when a file it names is gone (replaced by a newer commit and removed).
+ */
+export async function readManifestRows(
+  ctx: LakeContext,
+  ds: string,
+  ref: PartitionRef,
+  manifest: PartitionManifest,
+  f: RowFilter,
+  schema: Schema,
+  columns: string[] | undefined,
+): Promise<Table | null> {
+  const files = manifest.files.filter((file) => fileMatches(file, f))
+  const settled = await Promise.allSettled(
+    files.map((file) =>
+      readDataFile(ctx, ds, ref.path, file, columns, Math.max(f.start, file.minTs), Math.min(f.end - 1, file.maxTs)),
+    ),
+  )
+  const failed = settled.find((x) => x.status === 'rejected')
+  if (failed) throw failed.reason
+  const tables = settled.map((x) => (x as PromiseFulfilledResult<Table | null>).value)
+  if (tables.some((t) => t === null)) return null
+  const t = concat(
+    (tables as Table[]).map((x) => filterRows(x, f)),
+    schema,
+  )
+  return files.length > 1 ? sortTable(t) : t
+}
+
 /** Rounds of re-reading a partition whose files are replaced under the reader (each round a newer manifest). */
 const READ_ATTEMPTS = 40
 
@@ -144,22 +174,8 @@ export async function readPartition(
     // a file missing under the same manifest version twice over is no race: the file is lost
     if (doc.version === lastVersion && ++unchanged >= 3) break
     lastVersion = doc.version
-    const files = doc.files.filter((file) => fileMatches(file, f))
-    const settled = await Promise.allSettled(
-      files.map((file) =>
-        readDataFile(ctx, ds, ref.path, file, columns, Math.max(f.start, file.minTs), Math.min(f.end - 1, file.maxTs)),
-      ),
-    )
-    const failed = settled.find((x) => x.status === 'rejected')
-    if (failed) throw failed.reason
-    const tables = settled.map((x) => (x as PromiseFulfilledResult<Table | null>).value)
-    if (tables.some((t) => t === null)) continue
-    let t = concat(
-      (tables as Table[]).map((x) => filterRows(x, f)),
-      schema,
-    )
-    if (files.length > 1) t = sortTable(t)
-    return { table: t, manifest: doc }
+    const t = await readManifestRows(ctx, ds, ref, doc, f, schema, columns)
+    if (t) return { table: t, manifest: doc }
   }
   throw new StoreError(
     `could not read a consistent version of ${ds}/${ref.path}: a file its manifest (version ${lastVersion}) names is missing`,
