@@ -2,12 +2,13 @@
  * The runtime matrix (test/helpers/runtime-matrix.ts): every runtime entry, over every backend it
  * runs on, started as a real child process on a free port of 127.0.0.1 with an admin API token,
  * then driven over HTTP by the one smoke script (test/helpers/runtime-smoke.ts: healthz, 401s,
- * NDJSON and CSV ingest, JSON and Parquet read-back, a refused batch, a training set's `.npy`
- * files, a maintenance run). Each cell then finds its files where its backend keeps them: under
- * DATA_DIR, in the radosgw bucket, in the simulated R2 bucket (read from wrangler's persisted
- * state once the server has stopped). Last, docs/runtimes.md's table
- * must be the one the matrix renders. Under CI a missing runtime or S3 server fails; elsewhere
- * its cells skip and say why.
+ * NDJSON and CSV ingest, JSON and Parquet read-back, refused bad rows, a training set's `.npy`
+ * files, a maintenance run). Each cell then finds its data where its backend keeps it: the
+ * Parquet files and manifests under DATA_DIR, in the radosgw bucket, in the simulated R2 bucket
+ * (read from wrangler's persisted state once the server has stopped); the rows in the cell's own
+ * PostgreSQL or MongoDB database. Last, docs/runtimes.md's table must be the one the matrix
+ * renders, and under CI the suite itself must run on the pinned Node 24. Under CI a missing
+ * runtime or server fails; elsewhere its cells skip and say why.
  */
 
 import { spawnSync } from 'node:child_process'
@@ -16,7 +17,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { requireMongoOrSkip } from './helpers/mongo.js'
+import { requirePostgresOrSkip } from './helpers/postgres.js'
 import { type Backend, matrixCells, pinnedNode, renderRuntimeTable, TABLE_BEGIN, TABLE_END } from './helpers/runtime-matrix.js'
 import { CI, describeWithTool, ROOT, type Running, stop } from './helpers/runtime-process.js'
 import { SMOKE_STEPS, type SmokeContext, smokeContext } from './helpers/runtime-smoke.js'
@@ -26,13 +30,33 @@ const TOKEN = `matrix-${crypto.randomUUID()}`
 const PREFIX = 'smoke'
 const HIVE = /^[a-z0-9_]+\/symbol=[A-Z]+\/date=\d{4}-\d{2}-\d{2}\/part-[^/]+\.parquet$/
 const s3 = await s3TestConfig()
+const cells = matrixCells()
+// the database servers, started only when a cell needs them (closed after the last test)
+const pgServer = cells.some((c) => c.backend === 'postgres') ? await requirePostgresOrSkip() : null
+const mongoServer = cells.some((c) => c.backend === 'mongodb') ? await requireMongoOrSkip() : null
+afterAll(async () => {
+  await pgServer?.stop()
+  await mongoServer?.stop()
+})
 
-const BACKEND_NAMES: Record<Backend, string> = { local: 'local_parquet', s3: 's3_parquet', r2: 's3_parquet' }
+const BACKEND_NAMES: Record<Backend, string> = {
+  local: 'local_parquet',
+  s3: 's3_parquet',
+  r2: 's3_parquet',
+  postgres: 'postgres',
+  mongodb: 'mongodb',
+}
+
+/** Why a cell's backend cannot run here, or null. */
+function missingBackend(backend: Backend): string | null {
+  if (backend === 's3' && !s3) return 'no S3 endpoint reachable (start ../shared/tools/s3-server/start-rgw.sh)'
+  if (backend === 'postgres' && !pgServer) return 'no PostgreSQL (DATABASE_URL, or PostgreSQL binaries for a throwaway cluster)'
+  if (backend === 'mongodb' && !mongoServer) return 'no MongoDB wire server (CongoDB did not start, MONGODB_URL unreachable)'
+  return null
+}
 
 for (const { runtime, backend } of matrixCells()) {
-  const missing =
-    runtime.missing() ??
-    (backend === 's3' && !s3 ? 'no S3 endpoint reachable (start ../shared/tools/s3-server/start-rgw.sh)' : null)
+  const missing = runtime.missing() ?? missingBackend(backend)
   let title: string
   try {
     title = `${runtime.title()} over ${backend}`
@@ -45,11 +69,24 @@ for (const { runtime, backend } of matrixCells()) {
     let dir: string | undefined
     let bucket: Awaited<ReturnType<typeof createTestBucketStore>> | undefined
     let ctx: SmokeContext | undefined
+    // a fresh database per cell (postgres, mongodb)
+    const database = `friday_matrix_${runtime.id}_${crypto.randomUUID().slice(0, 8)}`
+    let databaseUrl: string | undefined
 
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), `friday-matrix-${runtime.id}-${backend}-`))
       if (backend === 's3') bucket = await createTestBucketStore(`matrix-${runtime.id}`)
-      running = await runtime.launch({ backend, dir, apiTokens: `${TOKEN}=admin`, bucket: bucket?.bucket, s3 })
+      if (backend === 'postgres') databaseUrl = await createDatabase(database)
+      running = await runtime.launch({
+        backend,
+        dir,
+        apiTokens: `${TOKEN}=admin`,
+        bucket: bucket?.bucket,
+        s3,
+        databaseUrl,
+        mongoUrl: mongoServer?.url,
+        mongoDb: database,
+      })
       console.log(`  ${title}: /healthz answered ${running.startupMs} ms after the spawn`)
       ctx = smokeContext({ url: running.url, token: TOKEN, backend: BACKEND_NAMES[backend], dataset: PREFIX })
     }, 180_000)
@@ -57,6 +94,15 @@ for (const { runtime, backend } of matrixCells()) {
     afterAll(async () => {
       await stop(running)
       await bucket?.cleanup()
+      if (databaseUrl) await dropDatabase(database)
+      if (backend === 'mongodb' && mongoServer) {
+        const client = mongoServer.client()
+        try {
+          await client.db(database).dropDatabase()
+        } finally {
+          await client.close()
+        }
+      }
       if (dir) await rm(dir, { recursive: true, force: true })
     })
 
@@ -70,6 +116,39 @@ for (const { runtime, backend } of matrixCells()) {
         const { bin } = pinnedNode(Number(runtime.id.slice(4)))
         expect(realpathSync(readlinkSync(`/proc/${running!.child.pid}/exe`))).toBe(realpathSync(bin))
       })
+    }
+
+    if (backend === 'postgres') {
+      it('keeps the rows in its PostgreSQL database (a ds_<dataset> table per dataset)', async () => {
+        const client = new pg.Client({ connectionString: databaseUrl })
+        await client.connect()
+        try {
+          for (const ds of ctx!.datasets) {
+            const { rows } = await client.query(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(`ds_${ds}`)}`)
+            expect(rows[0].n, ds).toBeGreaterThan(0)
+          }
+        } finally {
+          await client.end()
+        }
+      })
+      return
+    }
+    if (backend === 'mongodb') {
+      it('keeps the rows in its MongoDB database', async () => {
+        const client = mongoServer!.client()
+        try {
+          const names = (await client.db(database).listCollections().toArray()).map((c) => c.name)
+          expect(names.length, JSON.stringify(names)).toBeGreaterThan(0)
+          for (const ds of ctx!.datasets)
+            expect(
+              names.some((n) => n.includes(ds)),
+              `${ds} in ${JSON.stringify(names)}`,
+            ).toBe(true)
+        } finally {
+          await client.close()
+        }
+      })
+      return
     }
 
     it(`keeps the Parquet files and manifests in the ${backend} backend`, async () => {
@@ -88,6 +167,30 @@ for (const { runtime, backend } of matrixCells()) {
       }
     }, 60_000)
   })
+}
+
+/** Creates `name` on the test PostgreSQL; its URL. */
+async function createDatabase(name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: pgServer!.url })
+  await client.connect()
+  try {
+    await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`)
+  } finally {
+    await client.end()
+  }
+  const url = new URL(pgServer!.url)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+async function dropDatabase(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: pgServer!.url })
+  await client.connect()
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
+  } finally {
+    await client.end()
+  }
 }
 
 /**

@@ -13,7 +13,9 @@
  * devDependency); Deno (`functions/deno.ts` with deno.json's `start` permissions, the deno
  * devDependency); workerd (`functions/worker.ts` under `wrangler dev` of the current wrangler
  * that scripts/runtimes.sh pins, run by its Node 24). Backends: `local` (a lake in a temp
- * DATA_DIR), `s3` (radosgw, a fresh bucket), `r2` (workerd's R2 binding, simulated by wrangler).
+ * DATA_DIR), `s3` (radosgw, a fresh bucket), `r2` (workerd's R2 binding, simulated by wrangler),
+ * `postgres` (a fresh database on the test PostgreSQL, through `pg`), `mongodb` (a fresh database
+ * on the MongoDB wire server of the tests: CongoDB, or MONGODB_URL's real MongoDB).
  */
 
 import { spawnSync } from 'node:child_process'
@@ -35,8 +37,8 @@ import type { S3TestConfig } from './s3.js'
 
 const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
 
-export type Backend = 'local' | 's3' | 'r2'
-export const BACKENDS: readonly Backend[] = ['local', 's3', 'r2']
+export type Backend = 'local' | 's3' | 'r2' | 'postgres' | 'mongodb'
+export const BACKENDS: readonly Backend[] = ['local', 's3', 'r2', 'postgres', 'mongodb']
 
 /** The pins of scripts/runtimes.sh (`--where`: installs nothing). */
 export interface Pins {
@@ -92,6 +94,11 @@ export interface LaunchOptions {
   /** The bucket of an `s3` cell, on `s3`. */
   bucket?: string
   s3?: S3TestConfig | null
+  /** The database of a `postgres` cell (a `postgres://` URL). */
+  databaseUrl?: string
+  /** The server and database of a `mongodb` cell. */
+  mongoUrl?: string
+  mongoDb?: string
   /** More environment variables of the entry (e.g. MAINTENANCE_CRON). */
   env?: Record<string, string>
   timeoutMs?: number
@@ -108,8 +115,6 @@ export interface RuntimeSpec {
   backends: readonly Backend[]
   /** The docs' table for a backend it does not run: why not. */
   without: Partial<Record<Backend, string>>
-  /** The database backends (not in the matrix): what covers them. */
-  databases: string
   /** Scheduled maintenance on it. */
   maintenance: string
   /** Limits a user should know. */
@@ -142,12 +147,21 @@ export async function denoStartArgs(dataDir: string | null): Promise<string[]> {
 
 /** The entry's storage variables for `local` and `s3` (`r2` is the Worker's binding: none). */
 function backendEnv(o: LaunchOptions): Record<string, string> {
-  if (o.backend === 'local') return { DATA_DIR: join(o.dir, 'data') }
-  if (o.backend === 's3') {
-    if (!o.s3 || !o.bucket) throw new Error('an s3 cell needs the S3 server and a bucket')
-    return s3LakeEnv(o.s3, o.bucket)
+  switch (o.backend) {
+    case 'local':
+      return { DATA_DIR: join(o.dir, 'data') }
+    case 's3':
+      if (!o.s3 || !o.bucket) throw new Error('an s3 cell needs the S3 server and a bucket')
+      return s3LakeEnv(o.s3, o.bucket)
+    case 'postgres':
+      if (!o.databaseUrl) throw new Error('a postgres cell needs a database URL')
+      return { STORAGE_BACKEND: 'postgres', DATABASE_URL: o.databaseUrl }
+    case 'mongodb':
+      if (!o.mongoUrl || !o.mongoDb) throw new Error('a mongodb cell needs a server URL and a database name')
+      return { STORAGE_BACKEND: 'mongodb', MONGODB_URL: o.mongoUrl, MONGODB_DB: o.mongoDb }
+    case 'r2':
+      throw new Error("backend r2 is the Worker's binding")
   }
-  throw new Error(`backend ${o.backend} is the Worker's R2 binding`)
 }
 
 /** A server process whose API listens on PORT (Node, Bun, Deno). */
@@ -161,16 +175,13 @@ async function launchServer(command: string, args: string[], o: LaunchOptions): 
   })
 }
 
-const NODE_DATABASES = '`postgres`, `mongodb`: the whole suite (CI: on Node 24)'
-
 function nodeRuntime(major: number, note: string): RuntimeSpec {
   return {
     id: `node${major}`,
     title: () => `Node ${pinnedNode(major).version}${note}`,
     start: '`npm start` (= `friday serve`, `dist/`); `node --import tsx functions/node.ts`',
-    backends: ['local', 's3'],
+    backends: ['local', 's3', 'postgres', 'mongodb'],
     without: { r2: 'Workers only' },
-    databases: NODE_DATABASES,
     maintenance: '`friday maintain` from cron; `POST /v1/maintenance/run`',
     limits: 'none of its own',
     missing: () => missingNode(major),
@@ -186,9 +197,8 @@ export const RUNTIMES: readonly RuntimeSpec[] = [
     id: 'bun',
     title: () => `Bun ${devVersion('bun')}`,
     start: '`bun functions/bun.ts` (`Bun.serve`)',
-    backends: ['local', 's3'],
+    backends: ['local', 's3', 'postgres', 'mongodb'],
     without: { r2: 'Workers only' },
-    databases: 'same code as Node (`src/node.ts`); not run under Bun',
     maintenance: '`friday maintain` from cron; `POST /v1/maintenance/run`',
     limits: 'none of its own',
     missing: () => missingBinary('bun'),
@@ -198,9 +208,8 @@ export const RUNTIMES: readonly RuntimeSpec[] = [
     id: 'deno',
     title: () => `Deno ${devVersion('deno')}`,
     start: '`npm run start:deno` (`Deno.serve`, `functions/deno.ts` over `dist/`); Deno Deploy',
-    backends: ['local', 's3'],
+    backends: ['local', 's3', 'postgres', 'mongodb'],
     without: { r2: 'Workers only' },
-    databases: 'not run under Deno',
     maintenance: '`Deno.cron` (`MAINTENANCE_CRON`; Deploy, or `--unstable-cron`); `POST /v1/maintenance/run`',
     limits: 'permissions of the `start` task (no `-A`); Deno Deploy: no filesystem, use S3',
     missing: () => missingBinary('deno'),
@@ -212,8 +221,11 @@ export const RUNTIMES: readonly RuntimeSpec[] = [
     title: () => `workerd (wrangler ${runtimePins().wrangler.version} dev)`,
     start: '`npx wrangler dev` / `npx wrangler deploy` (`functions/worker.ts`)',
     backends: ['s3', 'r2'],
-    without: { local: 'no filesystem' },
-    databases: '`postgres` through Neon (WebSocket), not run under workerd; `mongodb` refused',
+    without: {
+      local: 'no filesystem',
+      postgres: "through Neon's WebSocket driver to a Neon database; not run here",
+      mongodb: 'refused: the MongoDB driver needs Node, Bun or Deno',
+    },
     maintenance: '`[triggers] crons` of `wrangler.toml` (`scheduled`); `POST /v1/maintenance/run`',
     limits:
       'CPU 10 ms per request (free plan) or 30 s by default (paid); 128 MB memory; bundle 3 MB (free) / 10 MB (paid) compressed; 50 subrequests per request (free)',
@@ -280,6 +292,8 @@ const BACKEND_TITLES: Record<Backend, string> = {
   local: 'local lake',
   s3: 'S3 API (radosgw)',
   r2: 'R2 binding (Miniflare)',
+  postgres: 'PostgreSQL 15 (`pg`)',
+  mongodb: 'MongoDB wire server (CongoDB)',
 }
 
 export const TABLE_BEGIN = '<!-- runtime-table: generated from test/helpers/runtime-matrix.ts by `npm run docs:runtimes` -->'
@@ -290,19 +304,11 @@ export const TABLE_END = '<!-- /runtime-table -->'
  * step of test/helpers/runtime-smoke.ts), else why not.
  */
 export function renderRuntimeTable(): string {
-  const head = [
-    'runtime',
-    'start it with',
-    ...BACKENDS.map((b) => BACKEND_TITLES[b]),
-    'databases',
-    'scheduled maintenance',
-    'limits',
-  ]
+  const head = ['runtime', 'start it with', ...BACKENDS.map((b) => BACKEND_TITLES[b]), 'scheduled maintenance', 'limits']
   const rows = RUNTIMES.map((r) => [
     r.title(),
     r.start,
     ...BACKENDS.map((b) => (r.backends.includes(b) ? 'smoke ✓' : `— (${r.without[b] ?? 'not run'})`)),
-    r.databases,
     r.maintenance,
     r.limits,
   ])
