@@ -50,6 +50,7 @@ export {
   type ParquetCodecs,
   type ZstdCodec,
 } from './parquet/index.js'
+export { abortSafeFetch } from './stores/abort-safe-fetch.js'
 export {
   createR2BindingStore,
   type R2BindingStoreOptions,

@@ -10,6 +10,8 @@
 
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { S3Client } from '@aws-sdk/client-s3'
 import { FetchHttpHandler } from '@smithy/fetch-http-handler'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -17,6 +19,7 @@ import { parseConfig } from '../src/config/load.js'
 import { StorageError, StoreError } from '../src/core/errors.js'
 import { ManifestLog } from '../src/lake/manifest-log.js'
 import { createStorage } from '../src/node.js'
+import { abortSafeFetch } from '../src/stores/abort-safe-fetch.js'
 import { createS3Store, type S3StoreOptions } from '../src/stores/s3-store.js'
 import type { ObjectStore } from '../src/stores/types.js'
 import { createTestBucketStore, requireS3OrSkip } from './helpers/s3.js'
@@ -26,11 +29,17 @@ const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' }
 
 type Behaviour = 'silent' | 'stall-body'
 
+// a full garbage collection on demand (what `node --expose-gc` gives as `gc`)
+setFlagsFromString('--expose-gc')
+const collectGarbage = runInNewContext('gc') as () => void
+
 /** A server whose every request hangs: no answer at all, or headers and a part of the body. */
 interface HangingServer {
   endpoint: string
   /** Requests it received (method and path). */
   requests: string[]
+  /** Called on each request, after it was read. */
+  onRequest?: () => void
   /** Connections still open. */
   open(): number
   close(): Promise<void>
@@ -46,6 +55,7 @@ async function hangingServer(behaviour: Behaviour): Promise<HangingServer> {
       res.writeHead(200, { 'content-type': 'application/xml', 'content-length': '1000' })
       res.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     }
+    hanging.onRequest?.()
   })
   server.on('connection', (socket) => {
     sockets.add(socket)
@@ -53,7 +63,7 @@ async function hangingServer(behaviour: Behaviour): Promise<HangingServer> {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
-  return {
+  const hanging: HangingServer = {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
     open: () => sockets.size,
@@ -62,6 +72,7 @@ async function hangingServer(behaviour: Behaviour): Promise<HangingServer> {
       await new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+  return hanging
 }
 
 /** Polls `condition` until it holds; fails with `what` after `ms`. */
@@ -117,6 +128,7 @@ describe.each(['silent', 'stall-body'] as const)('S3 store against a server that
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close()
     server.requests.length = 0
+    server.onRequest = undefined
   })
   afterAll(async () => {
     await server?.close()
@@ -157,12 +169,20 @@ describe.each(['silent', 'stall-body'] as const)('S3 store against a server that
   })
 
   it.each(ops)('%s times out over the fetch-based handler the SDK uses on Workers', async (op) => {
+    // configured as the store configures the handler it builds on Workers. On Node a garbage
+    // collection while the request is in flight cuts the plain handler's abort off from undici's
+    // fetch (the request then stays open after the timeout): collect right when the request
+    // arrives, and again while it hangs, to show that abortSafeFetch keeps the abort working
+    server.onRequest = () => {
+      collectGarbage()
+      setTimeout(collectGarbage, TIMEOUT_MS / 2)
+    }
     const client = new S3Client({
       endpoint: server.endpoint,
       region: 'us-east-1',
       forcePathStyle: true,
       credentials: CREDENTIALS,
-      requestHandler: new FetchHttpHandler(),
+      requestHandler: new FetchHttpHandler({ customFetch: abortSafeFetch }),
     })
     try {
       // undici (Node's fetch) closes the aborted connection at once, but may hold a spare idle

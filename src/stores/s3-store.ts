@@ -20,13 +20,15 @@
  * Timeouts: every S3 request the store sends is bounded by `requestTimeoutMs` (default 30 s),
  * measured from sending it to having read its whole answer, the SDK's own retries included.
  * It is an `AbortSignal` passed to the SDK (so it works with any request handler and with a
- * client passed in, on Workers too) and cancels the response body as well; a client the store
- * builds also gets the request handler's own limits (`connectTimeoutMs` to open a connection, so
- * the SDK can retry another within the deadline; headers and socket inactivity bounded by
- * `requestTimeoutMs`). A request that runs out of time is a `StoreError` with
- * `details.timeoutMs`; nothing is left running. A PUT cut short (by a timeout or a network
- * error, with no answer from the store) may or may not have been stored: its error says so
- * (`details.outcome: 'unknown'`), and callers that must know re-read (as the manifest log does).
+ * client passed in, on Workers too) and cancels the response body as well. On Node, a fetch-based
+ * handler (`FetchHttpHandler`) can lose that abort (an undici bug): give it `customFetch:
+ * abortSafeFetch`, as a client the store builds does. A client the store builds also gets the
+ * request handler's own limits (`connectTimeoutMs` to open a connection, so the SDK can retry
+ * another within the deadline; headers and socket inactivity bounded by `requestTimeoutMs`).
+ * A request that runs out of time is a `StoreError` with `details.timeoutMs`; nothing is left
+ * running. A PUT cut short (by a timeout or a network error, with no answer from the store) may
+ * or may not have been stored: its error says so (`details.outcome: 'unknown'`), and callers
+ * that must know re-read (as the manifest log does).
  */
 
 import {
@@ -53,6 +55,7 @@ import {
   StoreCapabilityError,
   StoreError,
 } from '../core/errors.js'
+import { abortSafeFetch } from './abort-safe-fetch.js'
 import type { ByteRange, GetResult, ListOptions, ListResult, ObjectInfo, ObjectStore, PutOptions } from './types.js'
 import { emptyStats } from './types.js'
 
@@ -162,8 +165,10 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       // options of the SDK's default handler (NodeHttpHandler, or FetchHttpHandler on Workers,
-      // which takes only requestTimeout); the signal of `timed()` bounds every request anyway
+      // which takes only requestTimeout and customFetch); the signal of `timed()` bounds every
+      // request anyway, and abortSafeFetch makes sure it reaches a fetch-based one
       requestHandler: {
+        customFetch: abortSafeFetch,
         connectionTimeout: connectTimeoutMs,
         requestTimeout: timeoutMs,
         throwOnRequestTimeout: true,
