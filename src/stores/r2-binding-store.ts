@@ -9,8 +9,8 @@
  *
  * A binding call cannot be cancelled, so `deadline` is checked right before the put is sent (as
  * the local store checks it right before it publishes): a write not sent in time fails with
- * `DeadlinePassedError`. A put that throws may or may not have been stored (`details.outcome:
- * 'unknown'`); callers that must know re-read, as the manifest log does.
+ * `DeadlinePassedError`. A put or delete that throws may or may not have been carried out
+ * (`details.outcome: 'unknown'`); callers that must know re-read, as the manifest log does.
  */
 
 import { ClosedError, DeadlinePassedError, PreconditionFailedError, StorageError, StoreError } from '../core/errors.js'
@@ -238,7 +238,7 @@ export function createR2BindingStore(options: R2BindingStoreOptions): ObjectStor
         try {
           await b.delete(fullKeys.slice(i, i + DELETE_BATCH))
         } catch (err) {
-          throw fail('delete', undefined, err)
+          throw fail('delete', undefined, err, { outcome: 'unknown' })
         }
       }
     },

@@ -26,9 +26,9 @@
  * request handler's own limits (`connectTimeoutMs` to open a connection, so the SDK can retry
  * another within the deadline; headers and socket inactivity bounded by `requestTimeoutMs`).
  * A request that runs out of time is a `StoreError` with `details.timeoutMs`; nothing is left
- * running. A PUT cut short (by a timeout or a network error, with no answer from the store) may
- * or may not have been stored: its error says so (`details.outcome: 'unknown'`), and callers
- * that must know re-read (as the manifest log does).
+ * running. A PUT or DELETE cut short (by a timeout or a network error, with no answer from the
+ * store) may or may not have been carried out: its error says so (`details.outcome: 'unknown'`),
+ * and callers that must know re-read (as the manifest log does).
  */
 
 import {
@@ -222,11 +222,13 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
     const status = statusOf(err)
     const what = key === undefined ? location : `'${key}' in ${location}`
     const timedOut = err instanceof RequestTimeout || nameOf(err) === 'TimeoutError'
-    // no answer from the store: a write may or may not have been stored
-    const unknown = op === 'put' && !status ? { outcome: 'unknown' } : {}
+    // no answer from the store: a write or delete may or may not have been carried out
+    const unknown = (op === 'put' || op === 'delete') && !status ? { outcome: 'unknown' } : {}
+    const doubt =
+      op === 'put' ? ' (the write may or may not have been stored)' : ' (the delete may or may not have been carried out)'
     if (timedOut) {
       return new StoreError(
-        `s3 ${op} of ${what} timed out: ${(err as Error).message}${unknown.outcome ? ' (the write may or may not have been stored)' : ''}`,
+        `s3 ${op} of ${what} timed out: ${(err as Error).message}${unknown.outcome ? doubt : ''}`,
         { op, bucket, ...(key !== undefined ? { key } : {}), timeoutMs, ...unknown },
         err,
       )
