@@ -66,13 +66,24 @@ function installXmlGlobals(): void {
   g.Node ??= XmlNode
 }
 
-let app: Hono | undefined
-let oplog: OpLog | undefined
-let workerStorage: DataStorage | undefined
+/** What one build of the config gives: the app, its storage and the storage's op log. */
+interface Built {
+  app: Hono
+  storage: DataStorage
+  oplog: OpLog | undefined
+  /**
+   * The storage's connections belong to the request that opened them (`postgres`: the Neon
+   * driver's WebSockets; workerd refuses I/O objects of one request in another), so this build
+   * serves one request (or one cron run) and is closed after it.
+   */
+  requestScoped: boolean
+}
 
-/** The app of this isolate, built on the first request; a failed build is retried on the next. */
-function appFor(bindings: WorkerBindings): Hono {
-  if (app) return app
+/** The isolate's build, for backends whose clients may serve every request (the lake: fetch). */
+let isolateBuild: Built | undefined
+
+/** Builds the app from the Worker's bindings (throws a ConfigError on bad settings). */
+function build(bindings: WorkerBindings): Built {
   installXmlGlobals()
   const { vars: env, r2Bucket } = splitEnv(bindings)
   const http = httpOptionsFromEnv(env) // first: a bad API_TOKENS must not leave a storage behind
@@ -81,10 +92,16 @@ function appFor(bindings: WorkerBindings): Hono {
   // (READ_CACHE_MAX_MB still overrides it).
   const config = { storage: { default_backend: 's3_parquet', read_cache: { max_mb: 16 } } }
   const parsed = parseConfig(config, env, { storeBound: r2Bucket !== undefined }).storage
+  const requestScoped = parsed.default_backend === 'postgres'
   const limits = bodyLimitsFromConfig(parsed.limits)
   // the binding serves s3_parquet only (postgres ignores it)
-  const storage = createStorage(config, env, r2Bucket ? { r2Bucket, r2BindingName: R2_BINDING } : {})
-  app = createApp({
+  const storage = createStorage(
+    // a request-scoped storage would cache for one request only: no read cache there
+    requestScoped ? { storage: { ...config.storage, read_cache: { enabled: false } } } : config,
+    env,
+    r2Bucket ? { r2Bucket, r2BindingName: R2_BINDING } : {},
+  )
+  const app = createApp({
     storage,
     ...http,
     openWrites: false,
@@ -94,38 +111,101 @@ function appFor(bindings: WorkerBindings): Hono {
     limits,
     timeUnit: parsed.ingest.time_unit,
   })
-  oplog = storage.oplog
-  workerStorage = storage
-  return app
+  return { app, storage, oplog: storage.oplog, requestScoped }
+}
+
+/** The isolate's build, or a new one for this request; a failed build is retried on the next. */
+function buildFor(bindings: WorkerBindings): Built {
+  if (isolateBuild) return isolateBuild
+  const built = build(bindings)
+  if (!built.requestScoped) isolateBuild = built
+  return built
+}
+
+/**
+ * `response` with a body that calls `done` once it has been read to its end, failed, or been
+ * cancelled by the client (after the cancel reached the app's stream); `done` at once without a body.
+ */
+function whenBodyDone(response: Response, done: () => void): Response {
+  if (!response.body) {
+    done()
+    return response
+  }
+  const reader = response.body.getReader()
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done: end, value } = await reader.read()
+          if (end) {
+            controller.close()
+            done()
+          } else controller.enqueue(value)
+        } catch (err) {
+          controller.error(err)
+          done()
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason).finally(done)
+      },
+    },
+    { highWaterMark: 0 },
+  )
+  return new Response(body, response)
 }
 
 export default {
-  fetch(request: Request, env: WorkerBindings, ctx: ExecutionContext): Response | Promise<Response> {
-    let current: Hono
+  async fetch(request: Request, env: WorkerBindings, ctx: ExecutionContext): Promise<Response> {
+    let built: Built
     try {
-      current = appFor(env)
+      built = buildFor(env)
     } catch (err) {
       // A bad config (e.g. a missing S3_BUCKET) as the app would render it; nothing is cached.
       if (err instanceof StorageError) return Response.json(err.toJSON(), { status: err.status })
       throw err
     }
-    const response = current.fetch(request, env, ctx)
-    // The op log's pending batch is stored before the isolate may stop (settle never rejects).
-    const log = oplog
-    if (log)
-      ctx.waitUntil(
-        Promise.resolve(response).then(
-          () => log.settle(),
-          () => log.settle(),
-        ),
-      )
-    return response
+    const { storage, oplog, requestScoped } = built
+    if (!requestScoped) {
+      const response = built.app.fetch(request, env, ctx)
+      // The op log's pending batch is stored before the isolate may stop (settle never rejects).
+      if (oplog)
+        ctx.waitUntil(
+          Promise.resolve(response).then(
+            () => oplog.settle(),
+            () => oplog.settle(),
+          ),
+        )
+      return response
+    }
+    // A request-scoped storage: its op log settled and its connections closed once the response
+    // body has been sent (a streamed read uses them until its end), all within this request.
+    let finished!: () => void
+    const bodyDone = new Promise<void>((resolve) => {
+      finished = resolve
+    })
+    ctx.waitUntil(
+      bodyDone
+        .then(() => oplog?.settle())
+        .then(() => storage.close())
+        .catch((err) => console.error('[worker] closing the request storage failed:', err)),
+    )
+    let response: Response
+    try {
+      response = await built.app.fetch(request, env, ctx)
+    } catch (err) {
+      finished()
+      throw err
+    }
+    return whenBodyDone(response, finished)
   },
 
   /** Cron triggers (wrangler.toml `[triggers]`): one maintenance run under FILE_ROTATION_* (src/maintenance/scheduled.ts). */
   async scheduled(controller: { cron: string }, env: WorkerBindings, ctx: ExecutionContext): Promise<void> {
-    appFor(env)
-    const run = scheduledMaintenance(workerStorage!, `cron ${controller.cron}`)
+    const built = buildFor(env)
+    const run = scheduledMaintenance(built.storage, `cron ${controller.cron}`).finally(() =>
+      built.requestScoped ? built.storage.close() : undefined,
+    )
     ctx.waitUntil(run.catch(() => undefined))
     await run
   },

@@ -6,7 +6,13 @@ import { nativeCodecs, nodeLakeCodecs } from './backends/node/native-codecs.js'
 import { requireOptional } from './backends/node/optional-package.js'
 import { choosePostgresDriver, createNeonPool, type PgPoolLike, type PostgresStorage } from './backends/postgres/index.js'
 import { createPgPool } from './backends/postgres/node.js'
-import { createStorageWith, postgresFactory, postgresTimeoutsFromConfig, s3ParquetFactory } from './config/factory.js'
+import {
+  createStorageWith,
+  neonOptionsFromConfig,
+  postgresFactory,
+  postgresTimeoutsFromConfig,
+  s3ParquetFactory,
+} from './config/factory.js'
 import { type Env, parseConfig } from './config/load.js'
 import type { FridayConfig } from './config/schema.js'
 import type { DataStorage } from './core/types.js'
@@ -67,7 +73,7 @@ function nodePostgresFactory(config: FridayConfig): PostgresStorage {
       typeof global === 'function'
         ? global
         : requireOptional('ws', `${neededBy} (the neon driver, on a runtime without WebSocket)`)
-    pool = createNeonPool(p.url, { max: p.pool_max, ...timeouts, webSocketConstructor })
+    pool = createNeonPool(p.url, { max: p.pool_max, ...timeouts, ...neonOptionsFromConfig(p), webSocketConstructor })
   }
   return postgresFactory(config, { pool, ownsPool: true })
 }

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { neonOptionsFromConfig } from '../src/config/factory.js'
 import { defaultConfig, parseConfig } from '../src/config/load.js'
 import { ConfigError } from '../src/core/errors.js'
 
@@ -466,6 +467,45 @@ describe('database backends', () => {
       partition_by: ['symbol', 'date'],
     })
     expect(c.storage.mongodb).toEqual({ url: 'mongodb://127.0.0.1:27017', database: 'bars', partition_by: ['symbol', 'date'] })
+  })
+
+  it("POSTGRES_WS_PROXY, POSTGRES_WS_SECURE and POSTGRES_PIPELINE_CONNECT set the neon driver's WebSocket, and reach its pool", () => {
+    const c = parseConfig(
+      {},
+      {
+        STORAGE_BACKEND: 'postgres',
+        DATABASE_URL: 'postgres://u:p@10.0.0.5:5432/market',
+        POSTGRES_WS_PROXY: 'relay.internal:8080/v1',
+        POSTGRES_WS_SECURE: 'false',
+        POSTGRES_PIPELINE_CONNECT: 'false',
+      },
+    )
+    expect(c.storage.postgres).toMatchObject({ ws_proxy: 'relay.internal:8080/v1', ws_secure: false, pipeline_connect: false })
+    expect(neonOptionsFromConfig(c.storage.postgres)).toEqual({
+      wsProxy: 'relay.internal:8080/v1',
+      useSecureWebSocket: false,
+      pipelineConnect: false,
+    })
+    // unset: Neon's defaults (its own endpoint, wss:, pipelined start-up)
+    expect(neonOptionsFromConfig(parseConfig({}, { DATABASE_URL: 'postgres://u:p@h/db' }).storage.postgres)).toEqual({})
+    expect(
+      neonOptionsFromConfig(
+        parseConfig({ storage: { postgres: { url: 'postgres://u:p@h/db', pipeline_connect: true } } }, {}).storage.postgres,
+      ),
+    ).toEqual({})
+  })
+
+  it('a ws_proxy with a scheme, a query or spaces is refused naming the setting', () => {
+    for (const bad of ['ws://relay:8080/v1', 'relay:8080/v1?address=x', 'relay 8080', 'relay:99999999', '']) {
+      const issues = issuesOf(() => parseConfig({ storage: { postgres: { url: 'postgres://u:p@h/db', ws_proxy: bad } } }, {}))
+      expect(
+        issues.map((i) => i.path),
+        bad,
+      ).toEqual(['storage.postgres.ws_proxy'])
+    }
+    expect(
+      issuesOf(() => parseConfig({}, { DATABASE_URL: 'postgres://u:p@h/db', POSTGRES_WS_SECURE: 'maybe' })).map((i) => i.path),
+    ).toEqual(['storage.postgres.ws_secure'])
   })
 
   it('choosing a database backend without its URL names the missing setting and its variable', () => {

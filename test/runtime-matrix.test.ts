@@ -25,6 +25,7 @@ import { type Backend, matrixCells, pinnedNode, renderRuntimeTable, TABLE_BEGIN,
 import { CI, describeWithTool, ROOT, type Running, stop } from './helpers/runtime-process.js'
 import { SMOKE_STEPS, type SmokeContext, smokeContext } from './helpers/runtime-smoke.js'
 import { createTestBucketStore, s3TestConfig } from './helpers/s3.js'
+import { startWsRelay } from './helpers/ws-relay.js'
 
 const TOKEN = `matrix-${crypto.randomUUID()}`
 const PREFIX = 'smoke'
@@ -34,7 +35,10 @@ const cells = matrixCells()
 // the database servers, started only when a cell needs them (closed after the last test)
 const pgServer = cells.some((c) => c.backend === 'postgres') ? await requirePostgresOrSkip() : null
 const mongoServer = cells.some((c) => c.backend === 'mongodb') ? await requireMongoOrSkip() : null
+// workerd has no TCP: its postgres cell reaches the server through Neon's driver and this relay
+const relay = pgServer && cells.some((c) => c.runtime.id === 'workerd' && c.backend === 'postgres') ? await startWsRelay() : null
 afterAll(async () => {
+  await relay?.close()
   await pgServer?.stop()
   await mongoServer?.stop()
 })
@@ -84,6 +88,7 @@ for (const { runtime, backend } of matrixCells()) {
         bucket: bucket?.bucket,
         s3,
         databaseUrl,
+        postgresWsProxy: runtime.id === 'workerd' && relay ? `127.0.0.1:${relay.port}/v1` : undefined,
         mongoUrl: mongoServer?.url,
         mongoDb: database,
       })
@@ -123,6 +128,7 @@ for (const { runtime, backend } of matrixCells()) {
         const client = new pg.Client({ connectionString: databaseUrl })
         await client.connect()
         try {
+          expect(ctx!.datasets.length).toBeGreaterThan(0)
           for (const ds of ctx!.datasets) {
             const { rows } = await client.query(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(`ds_${ds}`)}`)
             expect(rows[0].n, ds).toBeGreaterThan(0)
@@ -137,6 +143,7 @@ for (const { runtime, backend } of matrixCells()) {
       it('keeps the rows in its MongoDB database', async () => {
         const client = mongoServer!.client()
         try {
+          expect(ctx!.datasets.length).toBeGreaterThan(0)
           const names = (await client.db(database).listCollections().toArray()).map((c) => c.name)
           expect(names.length, JSON.stringify(names)).toBeGreaterThan(0)
           for (const ds of ctx!.datasets)

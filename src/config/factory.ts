@@ -5,7 +5,13 @@
  */
 
 import type { S3Client } from '@aws-sdk/client-s3'
-import { createNeonPool, type PgPoolLike, PostgresStorage, type PostgresTimeouts } from '../backends/postgres/index.js'
+import {
+  createNeonPool,
+  type NeonPoolOptions,
+  type PgPoolLike,
+  PostgresStorage,
+  type PostgresTimeouts,
+} from '../backends/postgres/index.js'
 import { withReadCache } from '../cache/index.js'
 import type { StorageDriver } from '../core/driver.js'
 import { ConfigError } from '../core/errors.js'
@@ -184,6 +190,15 @@ export function postgresTimeoutsFromConfig(pg: PostgresConfig): PostgresTimeouts
   return t
 }
 
+/** The `neon` driver's WebSocket settings of the `postgres` section (`ws_proxy`, `ws_secure`, `pipeline_connect`). */
+export function neonOptionsFromConfig(pg: PostgresConfig): NeonPoolOptions {
+  const o: NeonPoolOptions = {}
+  if (pg.ws_proxy !== undefined) o.wsProxy = pg.ws_proxy
+  if (pg.ws_secure !== undefined) o.useSecureWebSocket = pg.ws_secure
+  if (pg.pipeline_connect === false) o.pipelineConnect = false
+  return o
+}
+
 /**
  * The driver of the `postgres` backend: one table per dataset. The Web build reaches Postgres through Neon's
  * WebSocket driver; the Node entry passes a `pg` pool for ordinary servers (`deps.pool`). The
@@ -197,7 +212,8 @@ export function postgresFactory(config: FridayConfig, deps: { pool?: PgPoolLike;
     throw new ConfigError(`storage.postgres.url: ${message}`, [{ path: 'storage.postgres.url', message }])
   }
   return new PostgresStorage({
-    pool: deps.pool ?? createNeonPool(pg.url!, { max: pg.pool_max, ...postgresTimeoutsFromConfig(pg) }),
+    pool:
+      deps.pool ?? createNeonPool(pg.url!, { max: pg.pool_max, ...postgresTimeoutsFromConfig(pg), ...neonOptionsFromConfig(pg) }),
     schema: pg.schema,
     scanIdleTimeoutMs: pg.idle_in_transaction_timeout_ms,
     partitionBy: [...pg.partition_by],

@@ -181,6 +181,24 @@ export const PostgresSchema = v.strictObject({
   idle_in_transaction_timeout_ms: v.optional(PgTimeoutMs),
   /** TCP keepalive on `pg` connections (unset: true; Neon's WebSocket has none). */
   keepalive: v.optional(v.boolean()),
+  /**
+   * `neon` driver: a WebSocket-to-TCP proxy in front of a server that does not serve Neon's own
+   * WebSocket endpoint, as `host[:port][/path]` (no scheme); the driver connects to
+   * `<ws_proxy>?address=<host>:<port>` of the URL's server (unset: Neon's `<host>/v2`).
+   */
+  ws_proxy: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~/-]*)?$/, expected('host[:port][/path], without a scheme')),
+    ),
+  ),
+  /** `neon` driver: `wss:` to the server or proxy (unset: true); false for `ws:` (a proxy on a private network). */
+  ws_secure: v.optional(v.boolean()),
+  /**
+   * `neon` driver: pipelined connection start-up, which needs cleartext password authentication
+   * (unset: true, as on Neon); false for a server behind `ws_proxy` that uses other authentication.
+   */
+  pipeline_connect: v.optional(v.boolean()),
 })
 
 export const MongodbSchema = v.strictObject({

@@ -96,6 +96,11 @@ export interface LaunchOptions {
   s3?: S3TestConfig | null
   /** The database of a `postgres` cell (a `postgres://` URL). */
   databaseUrl?: string
+  /**
+   * A WebSocket-to-TCP relay (`host:port/path`) for the neon driver of a `postgres` cell whose
+   * runtime has no TCP (workerd): POSTGRES_WS_PROXY, over `ws:`, without pipelined start-up.
+   */
+  postgresWsProxy?: string
   /** The server and database of a `mongodb` cell. */
   mongoUrl?: string
   mongoDb?: string
@@ -155,7 +160,13 @@ function backendEnv(o: LaunchOptions): Record<string, string> {
       return s3LakeEnv(o.s3, o.bucket)
     case 'postgres':
       if (!o.databaseUrl) throw new Error('a postgres cell needs a database URL')
-      return { STORAGE_BACKEND: 'postgres', DATABASE_URL: o.databaseUrl }
+      return {
+        STORAGE_BACKEND: 'postgres',
+        DATABASE_URL: o.databaseUrl,
+        ...(o.postgresWsProxy
+          ? { POSTGRES_WS_PROXY: o.postgresWsProxy, POSTGRES_WS_SECURE: 'false', POSTGRES_PIPELINE_CONNECT: 'false' }
+          : {}),
+      }
     case 'mongodb':
       if (!o.mongoUrl || !o.mongoDb) throw new Error('a mongodb cell needs a server URL and a database name')
       return { STORAGE_BACKEND: 'mongodb', MONGODB_URL: o.mongoUrl, MONGODB_DB: o.mongoDb }
@@ -220,10 +231,9 @@ export const RUNTIMES: readonly RuntimeSpec[] = [
     id: 'workerd',
     title: () => `workerd (wrangler ${runtimePins().wrangler.version} dev)`,
     start: '`npx wrangler dev` / `npx wrangler deploy` (`functions/worker.ts`)',
-    backends: ['s3', 'r2'],
+    backends: ['s3', 'r2', 'postgres'],
     without: {
       local: 'no filesystem',
-      postgres: "through Neon's WebSocket driver to a Neon database; not run here",
       mongodb: 'refused: the MongoDB driver needs Node, Bun or Deno',
     },
     maintenance: '`[triggers] crons` of `wrangler.toml` (`scheduled`); `POST /v1/maintenance/run`',
@@ -292,7 +302,7 @@ const BACKEND_TITLES: Record<Backend, string> = {
   local: 'local lake',
   s3: 'S3 API (radosgw)',
   r2: 'R2 binding (Miniflare)',
-  postgres: 'PostgreSQL 15 (`pg`)',
+  postgres: 'PostgreSQL 15 (`pg`; Workers: Neon driver via a WebSocket relay)',
   mongodb: 'MongoDB wire server (CongoDB)',
 }
 
