@@ -6,8 +6,9 @@
  *
  * Two measures: peak RSS growth (what the machine pays, garbage not yet collected included) and
  * retained growth (heapUsed + arrayBuffers after full GCs, in a run with `--expose-gc`: what the
- * code holds). RSS growth is mostly the collector's slack (~100-150 MB here, whatever the data);
- * retained growth is what a stream that kept its rows would show growing with them.
+ * code holds). RSS growth is mostly the collector's slack (~100-150 MB here on Node 20, ~200-230 MB
+ * on Node 24, whatever the data); retained growth is what a stream that kept its rows would show
+ * growing with them.
  */
 
 import { spawn } from 'node:child_process'
@@ -118,8 +119,10 @@ describe('training stream memory (child process, 2.8M bars)', () => {
     // The measure sees data held in memory: the matrix retains more than half its float64 size.
     expect(retained(matrix)).toBeGreaterThan(MATRIX_BYTES / 2)
 
-    // RSS, garbage included (~120-150 MB seen, the matrix ~350-470 MB): bounded, and below what building the matrix costs.
-    expect(rssGrowth(stream)).toBeLessThan(200 * MB)
-    expect(rssGrowth(stream)).toBeLessThan(0.75 * rssGrowth(matrix))
+    // RSS, garbage included: bounded, and well below what building the matrix costs. The collector's
+    // slack depends on the Node version: ~120-150 MB seen on Node 20 (matrix ~350-470 MB), ~200-230 MB
+    // on Node 24.22 (matrix ~670 MB), with the same retained +8 MB; the bounds hold for both.
+    expect(rssGrowth(stream)).toBeLessThan(300 * MB)
+    expect(rssGrowth(stream)).toBeLessThan(0.5 * rssGrowth(matrix))
   }, 120_000)
 })
