@@ -8,14 +8,23 @@
  */
 
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { Miniflare } from 'miniflare'
-import { type Backend, matrixCells, pinnedNode, type RuntimeSpec, runtimePins } from '../test/helpers/runtime-matrix.js'
+import {
+  type Backend,
+  bundleWorker,
+  devVersion,
+  matrixCells,
+  type RuntimeSpec,
+  runtimePins,
+  WRANGLERS,
+  type WranglerSpec,
+} from '../test/helpers/runtime-matrix.js'
 import { BIN, childEnv, ROOT, type Running, s3LakeEnv, stop } from '../test/helpers/runtime-process.js'
 import { createTestBucketStore, type S3TestConfig, s3TestConfig } from '../test/helpers/s3.js'
 import { mulberry32 } from './data.js'
@@ -377,8 +386,6 @@ function miniflarePlan(backend: Backend, workerJs: string | null, why: string, s
   }
 }
 
-const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
-const devVersion = (name: string) => packageJson.devDependencies[name] ?? '?'
 const versionOf = (packageJsonPath: string) => {
   try {
     return (JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { version: string }).version
@@ -390,44 +397,23 @@ const devWorkerdVersion = () => versionOf(join(ROOT, 'node_modules', 'workerd', 
 /** The pinned wrangler's node_modules (…/node_modules/wrangler/bin/wrangler.js -> …/node_modules). */
 const pinnedWranglerModules = () => dirname(dirname(dirname(runtimePins().wrangler.js)))
 
-/** `wrangler deploy --dry-run --outdir` of functions/worker.ts with a copy of wrangler.toml, in a temp dir. */
-async function bundle(
-  { node, nodeVersion, js: wranglerJs, wrangler }: { node: string; nodeVersion: string; js: string; wrangler: string },
-  root: string,
-): Promise<{ figures: BundleFigures; workerJs: string }> {
-  const dir = await mkdtemp(join(root, `bundle-${wrangler}-`))
-  await copyFile(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
+/** The pinned or the devDependency wrangler's bundle of functions/worker.ts (`bundleWorker`), in a temp dir, and its figures. */
+async function bundle(wrangler: WranglerSpec, root: string): Promise<{ figures: BundleFigures; workerJs: string }> {
+  const dir = await mkdtemp(join(root, `bundle-${wrangler.version}-`))
   const t0 = performance.now()
-  const { stdout, stderr } = await run(
-    node,
-    [
-      wranglerJs,
-      'deploy',
-      join(ROOT, 'functions', 'worker.ts'),
-      '--dry-run',
-      '--outdir',
-      join(dir, 'out'),
-      '--config',
-      join(dir, 'wrangler.toml'),
-    ],
-    {
-      cwd: dir,
-      env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1', CI: '1' }),
-      timeout: 300_000,
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  )
+  const { status, output, outDir } = await bundleWorker(wrangler, dir)
+  if (status !== 0) throw new Error(`wrangler exited ${status}:\n${output}`)
   const bundleSeconds = Math.round((performance.now() - t0) / 100) / 10
-  const workerJs = join(dir, 'out', 'worker.js')
+  const workerJs = join(outDir, 'worker.js')
   const bytes = (await stat(workerJs)).size
   const gzipBytes = gzipSync(await readFile(workerJs), { level: 9 }).length
-  const m = /Total Upload:\s*([\d.]+)\s*KiB\s*\/\s*gzip:\s*([\d.]+)\s*KiB/.exec(`${stdout}\n${stderr}`)
+  const m = /Total Upload:\s*([\d.]+)\s*KiB\s*\/\s*gzip:\s*([\d.]+)\s*KiB/.exec(output)
   const kib = (b: number) => Math.round((b / 1024) * 100) / 100
   return {
     workerJs,
     figures: {
-      wrangler,
-      node: nodeVersion,
+      wrangler: wrangler.version,
+      node: wrangler.node().version,
       bytes,
       kib: kib(bytes),
       gzipBytes,
@@ -495,41 +481,27 @@ export async function runRuntimeBench(options: RuntimeBenchOptions): Promise<Run
     const bundles: RuntimeBenchResults['bundles'] = []
     let workerJs: string | null = null
     let noBundle = 'not bundled'
-    const pins = runtimePins()
-    const bundlers = [
-      {
-        node: pinnedNode(24).bin,
-        nodeVersion: `v${pinnedNode(24).version}`,
-        js: pins.wrangler.js,
-        wrangler: pins.wrangler.version,
-      },
-      {
-        node: process.execPath,
-        nodeVersion: process.version,
-        js: join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-        wrangler: devVersion('wrangler'),
-      },
-    ]
     console.log('\nworker bundle (wrangler deploy --dry-run --outdir)')
-    for (const [k, b] of bundlers.entries()) {
-      const absent = [b.node, b.js].find((p) => !existsSync(p))
-      if (absent) {
-        const skipped = `${absent} not found (install the pins: bash scripts/runtimes.sh)`
-        bundles.push({ wrangler: b.wrangler, node: b.nodeVersion, skipped })
-        if (k === 0) noBundle = `no worker.js of the pinned wrangler: ${skipped}`
-        console.log(`  wrangler ${b.wrangler}: skipped (${skipped})`)
+    // the pinned wrangler first: its worker.js is what the Miniflare cells load
+    for (const b of WRANGLERS) {
+      const pinned = b.id === 'pinned'
+      const skipped = b.missing()
+      if (skipped) {
+        bundles.push({ wrangler: b.version, node: b.node().version, skipped })
+        if (pinned) noBundle = `no worker.js of the pinned wrangler: ${skipped}`
+        console.log(`  wrangler ${b.version}: skipped (${skipped})`)
         continue
       }
       try {
         const { figures, workerJs: js } = await bundle(b, root)
         bundles.push(figures)
-        if (k === 0) workerJs = js
-        console.log(`  wrangler ${b.wrangler}: ${figures.bytes} bytes, gzip -9 ${figures.gzipBytes} bytes`)
+        if (pinned) workerJs = js
+        console.log(`  wrangler ${b.version}: ${figures.bytes} bytes, gzip -9 ${figures.gzipBytes} bytes`)
       } catch (err) {
         const error = (err as Error).message
-        bundles.push({ wrangler: b.wrangler, node: b.nodeVersion, error })
-        if (k === 0) noBundle = `the pinned wrangler did not bundle functions/worker.ts: ${error.split('\n')[0]}`
-        console.log(`  wrangler ${b.wrangler} FAILED: ${error}`)
+        bundles.push({ wrangler: b.version, node: b.node().version, error })
+        if (pinned) noBundle = `the pinned wrangler did not bundle functions/worker.ts: ${error.split('\n')[0]}`
+        console.log(`  wrangler ${b.version} FAILED: ${error}`)
       }
     }
 

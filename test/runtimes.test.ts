@@ -14,14 +14,14 @@
  */
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { pinnedNode, runtimeById, runtimePins } from './helpers/runtime-matrix.js'
+import { bundleWorker, WRANGLERS } from './helpers/runtime-matrix.js'
 import {
   BIN,
   childEnv,
@@ -54,8 +54,6 @@ const CSV_LINES = [
 
 const s3 = await s3TestConfig()
 const noWrangler = missingBinary('wrangler')
-const pkgWrangler = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> })
-  .devDependencies.wrangler
 const missing = {
   worker: noWrangler ?? (s3 ? null : 'no S3 endpoint reachable (start ../shared/tools/s3-server/start-rgw.sh)'),
   bun: missingBinary('bun'),
@@ -99,37 +97,20 @@ function smokeTests(server: () => Running, auth: Record<string, string>): void {
   })
 }
 
-/** The wranglers that bundle the Worker: the devDependency (Node 20+) and the pinned current one (Node 24). */
-const wranglers: { title: string; missing: string | null; command: () => [string, string[]] }[] = [
-  { title: `wrangler ${pkgWrangler} (devDependency)`, missing: noWrangler, command: () => [join(BIN, 'wrangler'), []] },
-  {
-    title: `wrangler ${runtimePins().wrangler.version} (scripts/runtimes.sh, Node 24)`,
-    missing: runtimeById('workerd').missing(),
-    command: () => [pinnedNode(24).bin, [runtimePins().wrangler.js]],
-  },
-]
-
 /** Cloudflare's Worker size limit on the free plan (compressed): 3 MB. */
 const FREE_PLAN_WORKER_BYTES = 3_000_000
 
-for (const wrangler of wranglers) {
-  describeWithTool(wrangler.missing, `Worker bundle (${wrangler.title} deploy --dry-run)`, () => {
+// the devDependency (Node 20+) and the pinned current wrangler (Node 24)
+for (const wrangler of WRANGLERS) {
+  describeWithTool(wrangler.missing(), `Worker bundle (${wrangler.title} deploy --dry-run)`, () => {
     it('has no node:* import and neither src/node.ts nor src/backends/node/, and fits the free plan compressed', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'friday-bundle-'))
       try {
-        await copyFile(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
-        const args = ['deploy', join(ROOT, 'functions', 'worker.ts'), '--config', join(dir, 'wrangler.toml'), '--dry-run']
-        const [cmd, pre] = wrangler.command()
-        const r = spawnSync(cmd, [...pre, ...args, '--outdir', join(dir, 'dist')], {
-          cwd: dir,
-          env: childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1' }),
-          encoding: 'utf8',
-          timeout: 120_000,
-        })
-        expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0)
-        const code = await readFile(join(dir, 'dist', 'worker.js'), 'utf8')
+        const r = await bundleWorker(wrangler, dir, 120_000)
+        expect(r.status, r.output).toBe(0)
+        const code = await readFile(join(r.outDir, 'worker.js'), 'utf8')
         expect(code.match(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)["'`]node:[\w/]+["'`]/g) ?? []).toEqual([])
-        const { sources } = JSON.parse(await readFile(join(dir, 'dist', 'worker.js.map'), 'utf8')) as { sources: string[] }
+        const { sources } = JSON.parse(await readFile(join(r.outDir, 'worker.js.map'), 'utf8')) as { sources: string[] }
         const own = sources.filter((s) => !s.includes('node_modules/'))
         expect(own.some((s) => s.endsWith('/src/index.ts'))).toBe(true)
         expect(own.filter((s) => /\/src\/node\.ts$|\/src\/backends\/node\//.test(s))).toEqual([])

@@ -18,7 +18,7 @@
  * on the MongoDB wire server of the tests: CongoDB, or MONGODB_URL's real MongoDB).
  */
 
-import { spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { copyFile, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -82,6 +82,74 @@ function missingWrangler(): string | null {
   if (noNode) return noNode
   const { js, version } = runtimePins().wrangler
   return existsSync(js) ? null : `wrangler ${version} not found at ${js} (install the pins: bash scripts/runtimes.sh)`
+}
+
+/**
+ * A wrangler that bundles functions/worker.ts: the pinned current one (scripts/runtimes.sh, run by
+ * the pinned Node 24) or the devDependency (run by the Node running this code).
+ */
+export interface WranglerSpec {
+  id: 'pinned' | 'dev'
+  version: string
+  title: string
+  /** The Node binary that runs it, and its version (`v…`). */
+  node: () => { bin: string; version: string }
+  /** Its bin/wrangler.js. */
+  js: () => string
+  /** Why it cannot run here, or null. */
+  missing: () => string | null
+}
+
+export const WRANGLERS: readonly WranglerSpec[] = [
+  {
+    id: 'pinned',
+    version: runtimePins().wrangler.version,
+    title: `wrangler ${runtimePins().wrangler.version} (scripts/runtimes.sh, Node 24)`,
+    node: () => ({ bin: pinnedNode(24).bin, version: `v${pinnedNode(24).version}` }),
+    js: () => runtimePins().wrangler.js,
+    missing: missingWrangler,
+  },
+  {
+    id: 'dev',
+    version: devVersion('wrangler'),
+    title: `wrangler ${devVersion('wrangler')} (devDependency)`,
+    node: () => ({ bin: process.execPath, version: process.version }),
+    js: () => join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+    missing: () => missingBinary('wrangler'),
+  },
+]
+
+/**
+ * `wrangler deploy --dry-run` of functions/worker.ts with a copy of the repository's wrangler.toml
+ * in `dir`: worker.js and its source map in `outDir` (`dir`/out), wrangler's exit status and its
+ * output (stdout, then stderr).
+ */
+export async function bundleWorker(
+  wrangler: WranglerSpec,
+  dir: string,
+  timeoutMs = 300_000,
+): Promise<{ status: number; output: string; outDir: string }> {
+  await copyFile(join(ROOT, 'wrangler.toml'), join(dir, 'wrangler.toml'))
+  const outDir = join(dir, 'out')
+  const args = [
+    wrangler.js(),
+    'deploy',
+    join(ROOT, 'functions', 'worker.ts'),
+    '--dry-run',
+    '--outdir',
+    outDir,
+    '--config',
+    join(dir, 'wrangler.toml'),
+  ]
+  const env = childEnv({ WRANGLER_SEND_METRICS: 'false', WRANGLER_LOG_PATH: join(dir, 'logs'), NO_COLOR: '1', CI: '1' })
+  return new Promise((resolve) => {
+    const options = { cwd: dir, env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' as const }
+    execFile(wrangler.node().bin, args, options, (err, stdout, stderr) => {
+      // a number: wrangler's exit code; else it did not run or was killed (timeout): -1, with why
+      const status = err ? (typeof err.code === 'number' ? err.code : -1) : 0
+      resolve({ status, output: `${stdout}\n${stderr}${status === -1 ? `\n${err!.message}` : ''}`, outDir })
+    })
+  })
 }
 
 /** What a cell needs to start: where its files go, its tokens, its bucket. */
@@ -245,7 +313,7 @@ export const RUNTIMES: readonly RuntimeSpec[] = [
 ]
 
 /** The pinned version of an npm devDependency (package.json). */
-function devVersion(name: string): string {
+export function devVersion(name: string): string {
   const version = packageJson.devDependencies[name]
   if (!version) throw new Error(`package.json has no devDependency ${name}`)
   return version
