@@ -16,7 +16,6 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, stat
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { requireMongoOrSkip } from './helpers/mongo.js'
@@ -202,7 +201,7 @@ async function dropDatabase(name: string): Promise<void> {
 
 /**
  * The object keys (local: paths under DATA_DIR) of the cell's lake. The simulated R2 bucket is
- * read with Miniflare from wrangler's --persist-to directory once the server is stopped.
+ * read from wrangler's --persist-to state once the server is stopped.
  */
 async function storedKeys(
   backend: Backend,
@@ -217,16 +216,7 @@ async function storedKeys(
       .filter((p) => statSync(join(data, p)).isFile())
       .map((p) => p.split('\\').join('/'))
   }
-  if (backend === 's3') {
-    const keys: string[] = []
-    let token: string | undefined
-    do {
-      const page = await bucket!.client.send(new ListObjectsV2Command({ Bucket: bucket!.bucket, ContinuationToken: token }))
-      for (const o of page.Contents ?? []) keys.push(o.Key ?? '')
-      token = page.NextContinuationToken
-    } while (token)
-    return keys
-  }
+  if (backend === 's3') return (await bucket!.store.list('')).objects.map((o) => o.key)
   await stopServer()
   // wrangler's simulated bucket as it persisted it under --persist-to: Miniflare keeps the keys in
   // a SQLite table (_mf_objects: key, blob_id) and each object's bytes in blobs/<blob_id>. Read
