@@ -8,7 +8,7 @@ import { DeleteBucketCommand } from '@aws-sdk/client-s3'
 import type { DataStorage, StoreRequestStats } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { createS3Store } from '../src/stores/s3-store.js'
-import { type S3TestConfig, s3TestClient, s3TestConfig } from '../test/helpers/s3.js'
+import { type S3TestConfig, s3ParquetSection, s3TestClient, s3TestConfig } from '../test/helpers/s3.js'
 import type { Bars } from './data.js'
 import { median, timeRuns } from './report.js'
 
@@ -68,15 +68,7 @@ function storageFor(cfg: S3TestConfig, bucket: string): DataStorage {
     {
       storage: {
         default_backend: 's3_parquet',
-        s3_parquet: {
-          bucket,
-          endpoint: cfg.endpoint,
-          region: cfg.region,
-          force_path_style: true,
-          access_key_id: cfg.accessKeyId,
-          secret_access_key: cfg.secretAccessKey,
-          create_bucket: true,
-        },
+        s3_parquet: s3ParquetSection(cfg, bucket),
       },
     },
     {},

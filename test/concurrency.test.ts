@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { createStorage } from '../src/node.js'
 import { keyOf, rowsOf, uniqueDataset } from './conformance/storage.case.js'
 import { type BatchLog, keyAt, type WriterArgs, type WriterLog } from './fixtures/concurrent-writer.js'
-import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './helpers/s3.js'
 
 const WRITERS = 8
 const BATCHES = 20
@@ -150,13 +150,7 @@ describe.skipIf(!s3)('multi-process concurrent upserts on S3', () => {
         storage: {
           default_backend: 's3_parquet',
           s3_parquet: {
-            bucket,
-            endpoint: s3!.endpoint,
-            region: s3!.region,
-            force_path_style: true,
-            access_key_id: s3!.accessKeyId,
-            secret_access_key: s3!.secretAccessKey,
-            create_bucket: true,
+            ...s3ParquetSection(s3!, bucket),
             partition_by: ['symbol', 'date'],
           },
         },

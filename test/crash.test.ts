@@ -15,7 +15,7 @@ import { createStorage } from '../src/node.js'
 import { createS3Store } from '../src/stores/s3-store.js'
 import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import type { CrashArgs } from './fixtures/crash-writer.js'
-import { requireS3OrSkip, s3TestClient } from './helpers/s3.js'
+import { requireS3OrSkip, s3ParquetSection, s3TestClient } from './helpers/s3.js'
 
 /** How long a child may run before the test kills it and fails (under vitest's 60 s test timeout). */
 const CHILD_DEADLINE_MS = 45_000
@@ -180,13 +180,7 @@ describe.skipIf(!s3)('crash between data file and commit on S3', () => {
               storage: {
                 default_backend: 's3_parquet',
                 s3_parquet: {
-                  bucket,
-                  endpoint: cfg.endpoint,
-                  region: cfg.region,
-                  force_path_style: true,
-                  access_key_id: cfg.accessKeyId,
-                  secret_access_key: cfg.secretAccessKey,
-                  create_bucket: true,
+                  ...s3ParquetSection(cfg, bucket),
                   partition_by: ['symbol', 'date'],
                 },
               },

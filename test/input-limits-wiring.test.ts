@@ -19,7 +19,7 @@ import { uniqueDataset } from './conformance/storage.case.js'
 import { json, localLake, type TestLake, testApp } from './helpers/http.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
-import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './helpers/s3.js'
 
 /** Far below the defaults (1,024 columns, 5,000 partitions), so only configured limits refuse. */
 const LIMITS = { max_columns_per_dataset: 4, max_columns_per_request: 4, max_partitions_per_write: 3 }
@@ -45,15 +45,7 @@ const BACKENDS: { name: string; skip: boolean; storage: () => Record<string, unk
     skip: !s3,
     storage: () => ({
       default_backend: 's3_parquet',
-      s3_parquet: {
-        bucket,
-        endpoint: s3!.endpoint,
-        region: s3!.region,
-        force_path_style: true,
-        access_key_id: s3!.accessKeyId,
-        secret_access_key: s3!.secretAccessKey,
-        create_bucket: true,
-      },
+      s3_parquet: s3ParquetSection(s3!, bucket),
     }),
   },
   { name: 'postgres', skip: !pg, storage: () => ({ default_backend: 'postgres', postgres: { url: pg!.url, driver: 'pg' } }) },

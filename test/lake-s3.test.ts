@@ -8,7 +8,7 @@ import type { DataStorage, StoreRequestStats } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { createS3Store } from '../src/stores/s3-store.js'
 import { bars, expectedBars, midnight, rowsOf, testStorage, uniqueDataset } from './conformance/storage.case.js'
-import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3TestClient } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3ParquetSection, s3TestClient } from './helpers/s3.js'
 
 const s3 = await requireS3OrSkip()
 const bucket = `friday-lake-s3-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
@@ -21,13 +21,7 @@ function s3Storage(config: S3TestConfig, partitionBy: string[] = ['symbol', 'dat
         default_backend: 's3_parquet',
         read_cache: { enabled: readCache },
         s3_parquet: {
-          bucket,
-          endpoint: config.endpoint,
-          region: config.region,
-          force_path_style: true,
-          access_key_id: config.accessKeyId,
-          secret_access_key: config.secretAccessKey,
-          create_bucket: true,
+          ...s3ParquetSection(config, bucket),
           partition_by: partitionBy,
         },
       },

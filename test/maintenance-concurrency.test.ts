@@ -14,7 +14,7 @@ import type { DataStorage } from '../src/core/types.js'
 import { createStorage } from '../src/node.js'
 import { keyOf, rowsOf, uniqueDataset } from './conformance/storage.case.js'
 import { type BatchLog, keyAt, type WriterArgs, type WriterLog } from './fixtures/concurrent-writer.js'
-import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './helpers/s3.js'
 
 const WRITERS = 4
 const BATCHES = 25
@@ -135,15 +135,7 @@ describe.skipIf(!s3)('compaction during multi-process writes on S3', () => {
     await compactWhileWriting({
       storage: {
         default_backend: 's3_parquet',
-        s3_parquet: {
-          bucket,
-          endpoint: s3!.endpoint,
-          region: s3!.region,
-          force_path_style: true,
-          access_key_id: s3!.accessKeyId,
-          secret_access_key: s3!.secretAccessKey,
-          create_bucket: true,
-        },
+        s3_parquet: s3ParquetSection(s3!, bucket),
         file_rotation: rotation,
       },
     })

@@ -20,7 +20,7 @@ import { FRIDAY_CLI_ARGS } from './helpers/friday-cli.js'
 import { json, testApp } from './helpers/http.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
-import { deleteTestBucket, requireS3OrSkip, s3TestClient } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection, s3TestClient } from './helpers/s3.js'
 
 const dirs: string[] = []
 afterAll(async () => {
@@ -216,15 +216,7 @@ describe.skipIf(!pg)('row retention on postgres', () => {
       {
         storage: {
           ...base(),
-          s3_parquet: {
-            bucket,
-            endpoint: s3!.endpoint,
-            region: s3!.region,
-            force_path_style: true,
-            access_key_id: s3!.accessKeyId,
-            secret_access_key: s3!.secretAccessKey,
-            create_bucket: true,
-          },
+          s3_parquet: s3ParquetSection(s3!, bucket),
         },
       },
       { bucket },

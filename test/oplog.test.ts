@@ -29,7 +29,7 @@ import type { PutOptions } from '../src/stores/types.js'
 import { bars, midnight, uniqueDataset } from './conformance/storage.case.js'
 import { requireMongoOrSkip } from './helpers/mongo.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
-import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './helpers/s3.js'
 
 const DAY = 86_400_000
 /** The op log's clock in these tests: fixed unless a test moves it. */
@@ -106,15 +106,7 @@ async function s3Backend(): Promise<Backend | null> {
         storage: {
           default_backend: 's3_parquet',
           metadata_logging: off,
-          s3_parquet: {
-            bucket,
-            endpoint: config.endpoint,
-            region: config.region,
-            force_path_style: true,
-            access_key_id: config.accessKeyId,
-            secret_access_key: config.secretAccessKey,
-            create_bucket: true,
-          },
+          s3_parquet: s3ParquetSection(config, bucket),
         },
       },
       {},

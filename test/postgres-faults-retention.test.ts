@@ -21,7 +21,7 @@ import { createS3Store } from '../src/stores/s3-store.js'
 import type { ObjectStore } from '../src/stores/types.js'
 import { rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
-import { deleteTestBucket, requireS3OrSkip, s3TestClient } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection, s3TestClient } from './helpers/s3.js'
 
 const server = await requirePostgresOrSkip()
 const s3 = await requireS3OrSkip()
@@ -140,15 +140,7 @@ describe.skipIf(!server || !s3)('postgres maintain(): row retention through expi
     { symbol: 'A', timestamp: tms(d, -1), close: d },
     { symbol: 'B', timestamp: tms(d, 30), close: d + 0.5 },
   ])
-  const s3Section = () => ({
-    bucket,
-    endpoint: s3!.endpoint,
-    region: s3!.region,
-    force_path_style: true,
-    access_key_id: s3!.accessKeyId,
-    secret_access_key: s3!.secretAccessKey,
-    create_bucket: true,
-  })
+  const s3Section = () => s3ParquetSection(s3!, bucket)
   const readStore = () => createS3Store({ bucket, client: s3TestClient(s3!) })
   async function archived(store: ObjectStore, ds: string) {
     const { objects } = await store.list(`_friday/${ds}/_archive/rows/`)

@@ -17,7 +17,7 @@ import { createApp } from '../src/http/index.js'
 import { createStorage } from '../src/node.js'
 import { midnight, rowsOf, tms, uniqueDataset, us } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
-import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './helpers/s3.js'
 
 const s3 = await requireS3OrSkip()
 const pg = await requirePostgresOrSkip()
@@ -64,13 +64,7 @@ const BACKENDS: Backend[] = [
             ...bare,
             default_backend: 's3_parquet',
             s3_parquet: {
-              bucket,
-              endpoint: s3!.endpoint,
-              region: s3!.region,
-              force_path_style: true,
-              access_key_id: s3!.accessKeyId,
-              secret_access_key: s3!.secretAccessKey,
-              create_bucket: true,
+              ...s3ParquetSection(s3!, bucket),
               partition_by: partitionBy,
             },
           },

@@ -22,7 +22,7 @@ import { createS3Store } from '../src/stores/s3-store.js'
 import type { ObjectStore } from '../src/stores/types.js'
 import { bars, expectedBars, midnight, rowsOf, tms, uniqueDataset } from './conformance/storage.case.js'
 import { faultyStore, isDataKey, isManifestKey } from './helpers/faulty-store.js'
-import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3TestClient } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, type S3TestConfig, s3ParquetSection, s3TestClient } from './helpers/s3.js'
 
 const s3 = await requireS3OrSkip()
 const bucket = `friday-snapshot-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
@@ -40,15 +40,7 @@ function s3Storage(config: S3TestConfig): DataStorage {
       storage: {
         default_backend: 's3_parquet',
         metadata_logging: { enabled: false },
-        s3_parquet: {
-          bucket,
-          endpoint: config.endpoint,
-          region: config.region,
-          force_path_style: true,
-          access_key_id: config.accessKeyId,
-          secret_access_key: config.secretAccessKey,
-          create_bucket: true,
-        },
+        s3_parquet: s3ParquetSection(config, bucket),
       },
     },
     {},

@@ -33,7 +33,7 @@ import {
 } from '../src/training/index.js'
 import { rowsOf, uniqueDataset } from './conformance/storage.case.js'
 import { requirePostgresOrSkip } from './helpers/postgres.js'
-import { deleteTestBucket, requireS3OrSkip } from './helpers/s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './helpers/s3.js'
 
 // ---------------------------------------------------------------------------------------------
 // Backends: one factory each, like test/lake-s3.test.ts and test/postgres.test.ts
@@ -64,15 +64,7 @@ const BACKENDS: { name: string; create: () => Promise<DataStorage>; skip: false 
         {
           storage: {
             default_backend: 's3_parquet',
-            s3_parquet: {
-              bucket: BUCKET,
-              endpoint: s3!.endpoint,
-              region: s3!.region,
-              force_path_style: true,
-              access_key_id: s3!.accessKeyId,
-              secret_access_key: s3!.secretAccessKey,
-              create_bucket: true,
-            },
+            s3_parquet: s3ParquetSection(s3!, BUCKET),
           },
         },
         {},

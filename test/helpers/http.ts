@@ -14,7 +14,7 @@ import type { DataStorage } from '../../src/core/types.js'
 import { type AppOptions, createApp } from '../../src/http/index.js'
 import { createStorage } from '../../src/node.js'
 import { requirePostgresOrSkip } from './postgres.js'
-import { deleteTestBucket, requireS3OrSkip } from './s3.js'
+import { deleteTestBucket, requireS3OrSkip, s3ParquetSection } from './s3.js'
 
 export interface TestLake {
   name: 'local' | 's3' | 'postgres'
@@ -45,15 +45,7 @@ export async function s3Lake(): Promise<TestLake | null> {
     {
       storage: {
         default_backend: 's3_parquet',
-        s3_parquet: {
-          bucket,
-          endpoint: config.endpoint,
-          region: config.region,
-          force_path_style: true,
-          access_key_id: config.accessKeyId,
-          secret_access_key: config.secretAccessKey,
-          create_bucket: true,
-        },
+        s3_parquet: s3ParquetSection(config, bucket),
       },
     },
     {},

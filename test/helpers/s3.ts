@@ -70,6 +70,22 @@ export function s3TestClient(config: S3TestConfig, extra: Partial<S3ClientConfig
   })
 }
 
+/**
+ * The `storage.s3_parquet` settings of a lake on the test S3 server in `bucket` (created on first
+ * use); spread it and add the rest (`partition_by`, ...).
+ */
+export function s3ParquetSection(config: S3TestConfig, bucket: string) {
+  return {
+    bucket,
+    endpoint: config.endpoint,
+    region: config.region,
+    force_path_style: true,
+    access_key_id: config.accessKeyId,
+    secret_access_key: config.secretAccessKey,
+    create_bucket: true,
+  }
+}
+
 /** Empties and removes a test bucket; a bucket that was never created is fine. */
 export async function deleteTestBucket(config: S3TestConfig, bucket: string): Promise<void> {
   const client = s3TestClient(config)
